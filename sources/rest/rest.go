@@ -1,0 +1,288 @@
+// Package rest is the HTTP client every upstream adapter shares: pooled
+// connections, a timeout on every call, per-dialect authentication, strict JSON
+// decoding and one classification of failures.
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// Auth adds a dialect's credentials to a request.
+type Auth func(*http.Request)
+
+// Basic is HTTP Basic authentication (WooCommerce consumer key and secret).
+func Basic(user, password string) Auth {
+	v := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	return func(r *http.Request) { r.Header.Set("Authorization", v) }
+}
+
+// Bearer is a bearer token (a HubSpot private app token).
+func Bearer(token string) Auth {
+	v := "Bearer " + token
+	return func(r *http.Request) { r.Header.Set("Authorization", v) }
+}
+
+// Token is Frappe's token authentication with an API key and secret.
+func Token(key, secret string) Auth {
+	v := "token " + key + ":" + secret
+	return func(r *http.Request) { r.Header.Set("Authorization", v) }
+}
+
+// Config configures a Client.
+type Config struct {
+	System  model.System
+	BaseURL string // every call's path is appended to it
+	Auth    Auth
+	// Timeout bounds each call, connection to last byte. Default 10 s.
+	Timeout time.Duration
+	// MaxConns bounds the connections to the upstream, and keeps that many
+	// idle for reuse. Default 64.
+	MaxConns int
+	// RetryHint reads a dialect's rate-limit headers when a 429 carries no
+	// Retry-After. Optional.
+	RetryHint func(http.Header) time.Duration
+	// MaxBody bounds a response body. Default 64 MiB.
+	MaxBody int64
+}
+
+// Client calls one upstream.
+type Client struct {
+	system    model.System
+	base      string
+	auth      Auth
+	timeout   time.Duration
+	retryHint func(http.Header) time.Duration
+	maxBody   int64
+	http      *http.Client
+}
+
+// New validates the config and builds a client with its own connection pool.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: base URL %q must be an absolute http or https URL", cfg.System, cfg.BaseURL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 64
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          cfg.MaxConns,
+		MaxIdleConnsPerHost:   cfg.MaxConns,
+		MaxConnsPerHost:       cfg.MaxConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Client{
+		system:    cfg.System,
+		base:      strings.TrimSuffix(cfg.BaseURL, "/"),
+		auth:      cfg.Auth,
+		timeout:   cfg.Timeout,
+		retryHint: cfg.RetryHint,
+		maxBody:   cfg.MaxBody,
+		http:      &http.Client{Transport: transport, CheckRedirect: noRedirects},
+	}, nil
+}
+
+// noRedirects keeps credentials from following a redirect to another host;
+// a redirect is reported as a bad response instead.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// System is the upstream this client calls.
+func (c *Client) System() model.System { return c.system }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Call is one request to the upstream.
+type Call struct {
+	Route  string // a bounded name for errors and metrics: "orders.by_id"
+	Method string // GET when empty
+	Path   string // appended to the base URL: "/orders"
+	Query  url.Values
+	Body   any   // sent as JSON when not nil
+	Accept []int // statuses besides 200 that carry a body to decode (207)
+}
+
+// Response is what a successful call returns besides the decoded body.
+type Response struct {
+	Status int
+	Header http.Header
+}
+
+// Do sends the call and decodes a successful JSON body into out (unless out
+// is nil). Every failure is an *Error.
+func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	req, err := c.request(ctx, call)
+	if err != nil {
+		return Response{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Response{}, c.transportError(ctx, call, err)
+	}
+	defer resp.Body.Close()
+
+	r := Response{Status: resp.StatusCode, Header: resp.Header}
+	if resp.StatusCode != http.StatusOK && !slices.Contains(call.Accept, resp.StatusCode) {
+		// Drain a little so the connection can be reused; the body itself is
+		// never passed on, it may echo what was sent.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return r, c.statusError(call, resp)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return r, c.transportError(ctx, call, err)
+		}
+		return r, c.fail(call, ErrBadResponse, resp.StatusCode, "body cut short")
+	}
+	if int64(len(body)) > c.maxBody {
+		return r, c.fail(call, ErrBadResponse, resp.StatusCode, fmt.Sprintf("body over %d bytes", c.maxBody))
+	}
+	if out == nil {
+		return r, nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return r, c.fail(call, ErrBadResponse, resp.StatusCode, describeJSONError(err))
+	}
+	return r, nil
+}
+
+func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) {
+	method := call.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	target := c.base + call.Path
+	if len(call.Query) > 0 {
+		target += "?" + call.Query.Encode()
+	}
+	var body io.Reader
+	if call.Body != nil {
+		b, err := json.Marshal(call.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encode request: %w", c.system, call.Route, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: build request: %w", c.system, call.Route, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "Trestle")
+	if call.Body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth != nil {
+		c.auth(req)
+	}
+	return req, nil
+}
+
+func (c *Client) fail(call Call, class error, status int, detail string) *Error {
+	return &Error{System: c.system, Route: call.Route, Class: class, Status: status, Detail: detail}
+}
+
+// transportError classifies a failure with no usable response. Timeouts and
+// refused or reset connections mean the upstream is unavailable; a caller
+// that went away keeps its own context error.
+func (c *Client) transportError(ctx context.Context, call Call, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("%s %s: %w", c.system, call.Route, ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		e := c.fail(call, ErrUnavailable, 0, "timed out")
+		e.Timeout = true
+		return e
+	default:
+		return c.fail(call, ErrUnavailable, 0, "connection failed")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *Client) statusError(call Call, resp *http.Response) *Error {
+	status := resp.StatusCode
+	switch {
+	case status == http.StatusNotFound:
+		return c.fail(call, ErrNotFound, status, "")
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return c.fail(call, ErrUnauthorized, status, "")
+	case status == http.StatusTooManyRequests:
+		e := c.fail(call, ErrRateLimited, status, "")
+		e.RetryAfter = retryAfter(resp.Header, time.Now())
+		if e.RetryAfter == 0 && c.retryHint != nil {
+			e.RetryAfter = c.retryHint(resp.Header)
+		}
+		return e
+	case status >= 500:
+		return c.fail(call, ErrUnavailable, status, "")
+	case status >= 300 && status < 400:
+		return c.fail(call, ErrBadResponse, status, "unexpected redirect")
+	default:
+		return c.fail(call, ErrBadResponse, status, "request refused")
+	}
+}
+
+// retryAfter reads Retry-After as seconds or as an HTTP date.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// describeJSONError says what was wrong with a body without quoting it.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("JSON %s where %s expected at %q", typ.Value, typ.Type, typ.Field)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "JSON body cut short"
+	default:
+		return "undecodable JSON"
+	}
+}
