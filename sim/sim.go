@@ -1,0 +1,163 @@
+// Package sim serves faithful simulators of the three upstream systems
+// (WooCommerce, HubSpot CRM, ERPNext) over one seeded world, with knobs for
+// latency and faults, per-system request counters and admin endpoints under
+// /_sim/. The demo mode, the tests and the benchmarks run against it.
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sim/erpnext"
+	"github.com/trestlehq/trestle/sim/hubspot"
+	"github.com/trestlehq/trestle/sim/woocommerce"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+// Options configure New.
+type Options struct {
+	World  world.Options
+	Faults map[model.System]Faults // knobs at start, by system
+}
+
+// Sim is the three simulated upstreams over one world.
+type Sim struct {
+	World *world.World
+	Shop  *Upstream
+	CRM   *Upstream
+	ERP   *Upstream
+}
+
+// New generates the world and builds the three simulators over it.
+func New(opts Options) *Sim {
+	w := world.New(opts.World)
+	return &Sim{
+		World: w,
+		Shop:  NewUpstream(model.SystemShop, woocommerce.New(w), opts.Faults[model.SystemShop]),
+		CRM:   NewUpstream(model.SystemCRM, hubspot.New(w), opts.Faults[model.SystemCRM]),
+		ERP:   NewUpstream(model.SystemERP, erpnext.New(w), opts.Faults[model.SystemERP]),
+	}
+}
+
+// Upstreams lists the three simulators in a fixed order.
+func (s *Sim) Upstreams() []*Upstream { return []*Upstream{s.Shop, s.CRM, s.ERP} }
+
+// Handler serves all three on one listener, each under its prefix (/shop,
+// /crm, /erp), and the admin endpoints under /_sim/.
+func (s *Sim) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, u := range s.Upstreams() {
+		prefix := "/" + string(u.System())
+		mux.Handle(prefix+"/", http.StripPrefix(prefix, u))
+	}
+	mux.HandleFunc("GET /_sim/stats", s.stats)
+	mux.HandleFunc("POST /_sim/reset", s.reset)
+	mux.HandleFunc("GET /_sim/faults", s.getFaults)
+	mux.HandleFunc("POST /_sim/faults", s.setFaults)
+	return mux
+}
+
+// Stats is the body of GET /_sim/stats.
+type Stats struct {
+	Shop   int64                             `json:"shop"`
+	CRM    int64                             `json:"crm"`
+	ERP    int64                             `json:"erp"`
+	Routes map[model.System]map[string]int64 `json:"routes"`
+}
+
+// Stats returns the request counters of the three simulators.
+func (s *Sim) Stats() Stats {
+	st := Stats{Shop: s.Shop.Requests(), CRM: s.CRM.Requests(), ERP: s.ERP.Requests(), Routes: map[model.System]map[string]int64{}}
+	for _, u := range s.Upstreams() {
+		st.Routes[u.System()] = u.Routes()
+	}
+	return st
+}
+
+func (s *Sim) stats(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) }
+
+func (s *Sim) reset(w http.ResponseWriter, _ *http.Request) {
+	for _, u := range s.Upstreams() {
+		u.ResetCounters()
+	}
+	writeJSON(w, http.StatusOK, s.Stats())
+}
+
+func (s *Sim) currentFaults() map[model.System]Faults {
+	out := map[model.System]Faults{}
+	for _, u := range s.Upstreams() {
+		out[u.System()] = u.Faults()
+	}
+	return out
+}
+
+func (s *Sim) getFaults(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.currentFaults())
+}
+
+// setFaults changes the knobs of the systems named in the body; fields left
+// out keep their values: {"crm": {"latency_ms": 5, "down": false}}.
+func (s *Sim) setFaults(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"errors": []string{"body over 64 KiB"}})
+		return
+	}
+	if err := s.ApplyFaults(body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": strings.Split(err.Error(), "\n")})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.currentFaults())
+}
+
+// ApplyFaults changes the knobs of the systems named in a JSON object keyed
+// by system, {"crm": {"latency_ms": 5}}; knobs left out keep their values.
+// Nothing changes unless the whole object is valid; the error lists every
+// problem.
+func (s *Sim) ApplyFaults(body []byte) error {
+	var raw map[model.System]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("faults must be a JSON object keyed by shop, crm or erp: %w", err)
+	}
+	next := s.currentFaults()
+	var errs []error
+	for _, sys := range slices.Sorted(maps.Keys(raw)) {
+		f, ok := next[sys]
+		if !ok {
+			errs = append(errs, fmt.Errorf("unknown system %q (want shop, crm or erp)", sys))
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw[sys]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sys, err))
+			continue
+		}
+		if err := f.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sys, err))
+			continue
+		}
+		next[sys] = f
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, u := range s.Upstreams() {
+		u.SetFaults(next[u.System()])
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
