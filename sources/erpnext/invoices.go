@@ -1,0 +1,196 @@
+package erpnext
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/govalues/decimal"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// invoiceRow is a Sales Invoice as the list API returns the fields asked
+// for. Amounts decode from the number literal itself, never through float64.
+type invoiceRow struct {
+	Name              string          `json:"name"`
+	Customer          string          `json:"customer"`
+	Status            string          `json:"status"`
+	DocStatus         int             `json:"docstatus"`
+	PostingDate       string          `json:"posting_date"`
+	DueDate           string          `json:"due_date"`
+	Currency          string          `json:"currency"`
+	GrandTotal        decimal.Decimal `json:"grand_total"`
+	OutstandingAmount decimal.Decimal `json:"outstanding_amount"`
+	PONo              string          `json:"po_no"`
+	Modified          string          `json:"modified"`
+}
+
+var invoiceFields = fieldList("name", "customer", "status", "docstatus", "posting_date", "due_date",
+	"currency", "grand_total", "outstanding_amount", "po_no", "modified")
+
+// Invoices reads sales invoices by document name. Names that do not exist
+// are absent from the result.
+func (c *Client) Invoices(ctx context.Context, names []string) ([]model.Invoice, error) {
+	return fanOut(ctx, c, names, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+		return c.invoices(ctx, "invoices.by_name", filter{"name", "in", chunk})
+	})
+}
+
+// InvoicesByOrder reads the sales invoices that bill the given shop orders
+// (po_no, the shop order id as a string). An order may have several, a
+// credit note besides the invoice, and all are returned.
+func (c *Client) InvoicesByOrder(ctx context.Context, orderRefs []string) ([]model.Invoice, error) {
+	return fanOut(ctx, c, orderRefs, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+		return c.invoices(ctx, "invoices.by_order", filter{"po_no", "in", chunk})
+	})
+}
+
+// InvoicesByCustomer reads every sales invoice of the given ERP customers.
+func (c *Client) InvoicesByCustomer(ctx context.Context, customers []string) ([]model.Invoice, error) {
+	return fanOut(ctx, c, customers, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+		return c.invoices(ctx, "invoices.by_customer", filter{"customer", "in", chunk})
+	})
+}
+
+// InvoicesModifiedSince reads up to limit sales invoices changed after since,
+// oldest change first (see walkModified for the cut at limit).
+func (c *Client) InvoicesModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Invoice, error) {
+	rows, err := walkModified(ctx, c, listCall{route: "invoices.modified", doctype: "Sales Invoice", fields: invoiceFields},
+		since, limit, func(r invoiceRow) string { return r.Modified })
+	if err != nil {
+		return nil, err
+	}
+	return c.mapInvoices(rows)
+}
+
+func (c *Client) invoices(ctx context.Context, route string, f filter) ([]model.Invoice, error) {
+	rows, err := listAll[invoiceRow](ctx, c, listCall{
+		route: route, doctype: "Sales Invoice", fields: invoiceFields, filters: []filter{f}, order: "name asc",
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.mapInvoices(rows)
+}
+
+// InvoiceQuery selects a page of sales invoices for a report. Zero fields
+// do not filter.
+type InvoiceQuery struct {
+	Customer   string    // the ERP customer's document name
+	Statuses   []string  // Draft, Unpaid, Partly Paid, Paid, Overdue, Cancelled, ...
+	IssuedFrom time.Time // posting date on or after this day
+	IssuedTo   time.Time // posting date on or before this day
+	DueBefore  time.Time // due date before this day
+	OpenOnly   bool      // only invoices with an outstanding amount
+	Offset     int
+	Limit      int // 1 to 500; 0 means 50
+}
+
+// InvoicePage is one page of ListInvoices.
+type InvoicePage struct {
+	Invoices []model.Invoice
+	HasMore  bool // another page follows
+}
+
+// MaxInvoicePage is the largest page ListInvoices serves.
+const MaxInvoicePage = 500
+
+func (q InvoiceQuery) filters() []filter {
+	var fs []filter
+	if q.Customer != "" {
+		fs = append(fs, filter{"customer", "=", q.Customer})
+	}
+	if len(q.Statuses) > 0 {
+		fs = append(fs, filter{"status", "in", q.Statuses})
+	}
+	if !q.IssuedFrom.IsZero() {
+		fs = append(fs, filter{"posting_date", ">=", q.IssuedFrom.Format(dateLayout)})
+	}
+	if !q.IssuedTo.IsZero() {
+		fs = append(fs, filter{"posting_date", "<=", q.IssuedTo.Format(dateLayout)})
+	}
+	if !q.DueBefore.IsZero() {
+		fs = append(fs, filter{"due_date", "<", q.DueBefore.Format(dateLayout)})
+	}
+	if q.OpenOnly {
+		fs = append(fs, filter{"outstanding_amount", ">", 0})
+	}
+	return fs
+}
+
+// ListInvoices reads one page of the invoices a query selects, newest
+// posting date first, then by name descending, an order that is stable
+// between pages. It asks for one row more than the page to learn whether
+// another page follows.
+func (c *Client) ListInvoices(ctx context.Context, q InvoiceQuery) (InvoicePage, error) {
+	limit := q.Limit
+	switch {
+	case limit == 0:
+		limit = 50
+	case limit < 0 || limit > MaxInvoicePage:
+		return InvoicePage{}, fmt.Errorf("erpnext: invoice page size %d is not in 1..%d", limit, MaxInvoicePage)
+	}
+	var p page[invoiceRow]
+	err := c.list(ctx, listCall{
+		route: "invoices.list", doctype: "Sales Invoice", fields: invoiceFields, filters: q.filters(),
+		order: "posting_date desc, name desc", start: max(q.Offset, 0), limit: limit + 1,
+	}, &p)
+	if err != nil {
+		return InvoicePage{}, err
+	}
+	more := len(p.Data) > limit
+	if more {
+		p.Data = p.Data[:limit]
+	}
+	invs, err := c.mapInvoices(p.Data)
+	if err != nil {
+		return InvoicePage{}, err
+	}
+	return InvoicePage{Invoices: invs, HasMore: more}, nil
+}
+
+// CountInvoices is how many invoices a query selects (Offset and Limit
+// aside), for a connection's totalCount.
+func (c *Client) CountInvoices(ctx context.Context, q InvoiceQuery) (int, error) {
+	return c.count(ctx, "invoices.count", "Sales Invoice", q.filters())
+}
+
+func (c *Client) mapInvoices(rows []invoiceRow) ([]model.Invoice, error) {
+	out := make([]model.Invoice, 0, len(rows))
+	for i := range rows {
+		inv, err := c.invoice(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, nil
+}
+
+func (c *Client) invoice(r *invoiceRow) (model.Invoice, error) {
+	posting, err := date(r.PostingDate)
+	if err != nil {
+		return model.Invoice{}, badField("Sales Invoice", r.Name, "posting_date")
+	}
+	due, err := date(r.DueDate)
+	if err != nil {
+		return model.Invoice{}, badField("Sales Invoice", r.Name, "due_date")
+	}
+	modified, err := c.datetime(r.Modified)
+	if err != nil {
+		return model.Invoice{}, badField("Sales Invoice", r.Name, "modified")
+	}
+	return model.Invoice{
+		ID:          r.Name,
+		CustomerID:  r.Customer,
+		Status:      r.Status,
+		DocStatus:   r.DocStatus,
+		IssueDate:   posting,
+		DueDate:     due,
+		Total:       model.Money{Amount: money(r.GrandTotal), Currency: r.Currency},
+		Outstanding: model.Money{Amount: money(r.OutstandingAmount), Currency: r.Currency},
+		OrderRef:    r.PONo,
+		ModifiedAt:  modified,
+	}, nil
+}

@@ -1,0 +1,53 @@
+package hubspot
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	simhubspot "github.com/trestlehq/trestle/sim/hubspot"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+// batchBody records the simulator's answer to a 100-contact batch read.
+func batchBody(b *testing.B) []byte {
+	b.Helper()
+	w := world.New(world.Options{Seed: 1})
+	in := batchReadInput{Properties: contactProperties(), PropertiesWithHistory: []string{}}
+	for _, p := range w.People {
+		if p.CRM != nil && len(in.Inputs) < batchSize {
+			in.Inputs = append(in.Inputs, objectID{ID: p.CRM.ID})
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, contactsPath+"/batch/read", strings.NewReader(string(body)))
+	r.Header.Set("Authorization", "Bearer "+simhubspot.Token)
+	rec := httptest.NewRecorder()
+	simhubspot.New(w).ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("recording the batch: status %d", rec.Code)
+	}
+	return rec.Body.Bytes()
+}
+
+// BenchmarkDecodeBatch100 decodes and maps a recorded 100-contact batch/read
+// answer, as Contacts does for each batch.
+func BenchmarkDecodeBatch100(b *testing.B) {
+	body := batchBody(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var resp batchResponse
+		if err := json.Unmarshal(body, &resp); err != nil {
+			b.Fatal(err)
+		}
+		if got := mapAll(resp.Results); len(got) != batchSize {
+			b.Fatalf("mapped %d contacts", len(got))
+		}
+	}
+}

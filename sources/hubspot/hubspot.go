@@ -1,0 +1,236 @@
+// Package hubspot reads contacts from HubSpot's CRM v3 API: many at once by id
+// or e-mail through batch/read, paged lists, and changed-since reads through
+// search for polling. Records are mapped into graph/model.
+package hubspot
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sources/rest"
+)
+
+// HubSpot's limits on the calls the client makes.
+const (
+	batchSize  = 100    // inputs in one batch/read
+	pageSize   = 100    // limit on one list page
+	searchPage = 200    // limit on one search page
+	searchCap  = 10_000 // results one search query can page through
+)
+
+const contactsPath = "/crm/v3/objects/contacts"
+
+// contactProperties are the contact properties the client asks for.
+func contactProperties() []string {
+	return []string{"email", "firstname", "lastname", "phone", "company", "lifecyclestage", "hubspot_owner_id", "createdate", "lastmodifieddate"}
+}
+
+// normalizeEmail is the join-key rule: trimmed and lower-cased, which is also
+// how HubSpot stores addresses.
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Config configures a Client.
+type Config struct {
+	BaseURL  string        // https://api.hubapi.com, or a simulator's root
+	Token    string        // a private app access token
+	Timeout  time.Duration // per call; rest's default when zero
+	MaxConns int           // connections to HubSpot; rest's default when zero
+	// Parallel bounds the batch calls one read sends at once. Default 4: the
+	// ten-secondly rate limit is shared by every caller of the account.
+	Parallel int
+}
+
+// Client reads contacts from one HubSpot account.
+type Client struct {
+	rest     *rest.Client
+	parallel int
+}
+
+// New builds a client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Token == "" {
+		return nil, fmt.Errorf("%s: an access token is required", model.SystemCRM)
+	}
+	rc, err := rest.New(rest.Config{
+		System:    model.SystemCRM,
+		BaseURL:   cfg.BaseURL,
+		Auth:      rest.Bearer(cfg.Token),
+		Timeout:   cfg.Timeout,
+		MaxConns:  cfg.MaxConns,
+		RetryHint: RetryHint,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	return &Client{rest: rc, parallel: cfg.Parallel}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.rest.Close() }
+
+// RetryHint reads HubSpot's rate-limit headers on a 429 that carries no
+// Retry-After: with the rolling window spent, wait one window. Otherwise a
+// per-second policy refused the call (search answers without these headers
+// and is limited per second), so wait a second.
+func RetryHint(h http.Header) time.Duration {
+	remaining, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Remaining"))
+	if err != nil {
+		return time.Second
+	}
+	interval, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+	if err != nil || interval <= 0 {
+		return time.Second
+	}
+	if remaining > 0 {
+		return time.Second
+	}
+	return time.Duration(interval) * time.Millisecond
+}
+
+// Contacts reads the contacts with the given ids, in any order; an id HubSpot
+// does not know is simply absent. Ids go in batches of 100, sent
+// concurrently.
+func (c *Client) Contacts(ctx context.Context, ids []string) ([]model.Contact, error) {
+	return c.batchRead(ctx, "contacts.batch_read", unique(ids, nil), "")
+}
+
+// ContactsByEmail reads the contacts with the given e-mail addresses, which
+// are matched trimmed and case-insensitively, as HubSpot stores them in lower
+// case. An address HubSpot does not know is simply absent.
+func (c *Client) ContactsByEmail(ctx context.Context, emails []string) ([]model.Contact, error) {
+	return c.batchRead(ctx, "contacts.batch_read_email", unique(emails, normalizeEmail), "email")
+}
+
+func (c *Client) batchRead(ctx context.Context, route string, keys []string, idProperty string) ([]model.Contact, error) {
+	props := contactProperties()
+	out, err := rest.FanOut(ctx, keys, batchSize, c.parallel, func(ctx context.Context, chunk []string) ([]model.Contact, error) {
+		in := batchReadInput{
+			Inputs:                make([]objectID, len(chunk)),
+			Properties:            props,
+			PropertiesWithHistory: []string{},
+			IDProperty:            idProperty,
+		}
+		for i, k := range chunk {
+			in.Inputs[i].ID = k
+		}
+		var resp batchResponse
+		// 207 is a partial result: the errors name inputs that do not exist,
+		// which the caller sees as absent.
+		if _, err := c.rest.Do(ctx, rest.Call{Route: route, Method: http.MethodPost, Path: contactsPath + "/batch/read", Body: in, Accept: []int{http.StatusMultiStatus}}, &resp); err != nil {
+			return nil, err
+		}
+		return mapAll(resp.Results), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read contacts: %w", err)
+	}
+	return out, nil
+}
+
+// ListContacts walks the contact list in HubSpot's order (ascending id) from
+// the cursor after ("" for the start), and stops after limit contacts. next is
+// the cursor to continue from, "" when the list is exhausted.
+func (c *Client) ListContacts(ctx context.Context, after string, limit int) (contacts []model.Contact, next string, err error) {
+	next = after
+	props := strings.Join(contactProperties(), ",")
+	for len(contacts) < limit {
+		q := url.Values{"limit": {strconv.Itoa(min(pageSize, limit-len(contacts)))}, "properties": {props}}
+		if next != "" {
+			q.Set("after", next)
+		}
+		var pg listPage
+		if _, err := c.rest.Do(ctx, rest.Call{Route: "contacts.list", Path: contactsPath, Query: q}, &pg); err != nil {
+			return nil, "", fmt.Errorf("list contacts: %w", err)
+		}
+		contacts = append(contacts, mapAll(pg.Results)...)
+		if pg.Paging == nil || pg.Paging.Next.After == "" {
+			return contacts, "", nil
+		}
+		if pg.Paging.Next.After == next {
+			return nil, "", fmt.Errorf("list contacts: cursor %q did not advance", next)
+		}
+		next = pg.Paging.Next.After
+	}
+	return contacts, next, nil
+}
+
+// ContactsModifiedSince reads up to limit contacts last modified at or after
+// since, oldest change first, for polling: the caller passes the UpdatedAt of
+// the last contact it saw as the next since (and sees that contact again).
+//
+// HubSpot's search pages by offset, and through at most 10,000 results of one
+// query; offsets also shift when a contact changes during the walk. So each
+// page is a new query from the newest modification time read so far, with
+// contacts already returned dropped. An offset is used only to step over a
+// full page of contacts that share one timestamp.
+func (c *Client) ContactsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Contact, error) {
+	var out []model.Contact
+	seen := map[string]bool{}
+	offset := 0
+	for len(out) < limit {
+		var resp searchResponse
+		body := modifiedSince(since, offset, min(searchPage, limit))
+		if _, err := c.rest.Do(ctx, rest.Call{Route: "contacts.search_modified", Method: http.MethodPost, Path: contactsPath + "/search", Body: body}, &resp); err != nil {
+			return nil, fmt.Errorf("search modified contacts: %w", err)
+		}
+		for _, o := range resp.Results {
+			if !seen[o.ID] && len(out) < limit {
+				seen[o.ID] = true
+				out = append(out, o.contact())
+			}
+		}
+		if resp.Paging == nil || resp.Paging.Next.After == "" || len(resp.Results) == 0 {
+			return out, nil
+		}
+		if last := resp.Results[len(resp.Results)-1].updatedAt(); last.After(since) {
+			since, offset = last, 0
+		} else {
+			offset += len(resp.Results)
+			if offset >= searchCap {
+				return nil, fmt.Errorf("search modified contacts: more than %d contacts changed at %s", searchCap, since.Format(time.RFC3339Nano))
+			}
+		}
+	}
+	return out, nil
+}
+
+func modifiedSince(since time.Time, offset, limit int) searchRequest {
+	return searchRequest{
+		FilterGroups: []filterGroup{{Filters: []filter{{
+			PropertyName: "lastmodifieddate",
+			Operator:     "GTE",
+			Value:        strconv.FormatInt(since.UnixMilli(), 10),
+		}}}},
+		Sorts:      []searchSort{{PropertyName: "lastmodifieddate", Direction: "ASCENDING"}},
+		Properties: contactProperties(),
+		Limit:      limit,
+		After:      strconv.Itoa(offset),
+	}
+}
+
+// unique drops repeated and empty keys, normalising them first when norm is
+// set, and keeps the first-seen order.
+func unique(keys []string, norm func(string) string) []string {
+	out := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if norm != nil {
+			k = norm(k)
+		}
+		if k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k)
+	}
+	return out
+}
