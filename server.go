@@ -1,0 +1,118 @@
+// Trestle puts one GraphQL schema over an ERP, a CRM and an online shop.
+//
+//	trestle                 run (with no config: against built-in simulators)
+//	trestle sim [flags]     serve only the simulators of the three upstreams
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/erpnext"
+	"github.com/trestlehq/trestle/sim/hubspot"
+	"github.com/trestlehq/trestle/sim/woocommerce"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "trestle:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if len(args) > 0 && args[0] == "sim" {
+		return runSim(ctx, args[1:], stdout, stderr, logger.With("component", "sim"))
+	}
+	return runSim(ctx, args, stdout, stderr, logger.With("component", "sim"))
+}
+
+// runSim serves the three simulated upstreams on one listener.
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("trestle sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the simulators on")
+	seed := fs.Uint64("seed", 1, "seed of the generated data set")
+	latency := fs.Duration("latency", 0, "fixed latency of every upstream")
+	jitter := fs.Duration("jitter", 0, "random extra latency of every upstream, up to this")
+	faults := fs.String("faults", "", `knobs per system as JSON, as POST /_sim/faults takes them: '{"crm":{"rate_limit_rate":0.1}}'`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	start := time.Now()
+	s := sim.New(sim.Options{World: world.Options{Seed: *seed}})
+	all := sim.Faults{LatencyMS: ms(*latency), JitterMS: ms(*jitter)}
+	for _, u := range s.Upstreams() {
+		u.SetFaults(all)
+	}
+	if *faults != "" {
+		if err := s.ApplyFaults([]byte(*faults)); err != nil {
+			return fmt.Errorf("-faults: %w", err)
+		}
+	}
+	logger.Info("data set generated", "seed", *seed, "people", len(s.World.People), "orders", len(s.World.Orders),
+		"invoices", len(s.World.Invoices), "products", len(s.World.Products), "took", time.Since(start).Round(time.Millisecond))
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, `Trestle upstream simulators on %[1]s
+  shop (WooCommerce wc/v3)  %[1]s/shop/wp-json/wc/v3   HTTP Basic %[2]s:%[3]s
+  crm  (HubSpot CRM v3)     %[1]s/crm                  Authorization: Bearer %[4]s
+  erp  (ERPNext / Frappe)   %[1]s/erp                  Authorization: token %[5]s:%[6]s
+  admin                     %[1]s/_sim/stats  POST %[1]s/_sim/reset  POST %[1]s/_sim/faults
+`, base, woocommerce.ConsumerKey, woocommerce.ConsumerSecret, hubspot.Token, erpnext.APIKey, erpnext.APISecret)
+
+	return serve(ctx, ln, s.Handler(), logger)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// serve runs an HTTP server until ctx ends, then shuts it down with a fresh
+// timeout so requests in flight can finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
