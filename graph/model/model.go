@@ -4,6 +4,7 @@
 package model
 
 import (
+	"strings"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -152,3 +153,8 @@ type Invoice struct {
 
 // Submitted reports whether the invoice is a submitted (booked) document.
 func (i Invoice) Submitted() bool { return i.DocStatus == 1 }
+
+// NormalizeEmail is the join key rule for e-mail addresses: trimmed and
+// lower-cased. Every system's address goes through it before two records
+// are compared.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -290,7 +291,7 @@ func (a *API) lookup(keys []string, byEmail bool) []record {
 	// than building one for a handful of keys.
 	find := func(email string) *world.Person {
 		for _, p := range a.w.People {
-			if p.CRM != nil && world.NormalizeEmail(p.CRM.Email) == email {
+			if p.CRM != nil && model.NormalizeEmail(p.CRM.Email) == email {
 				return p
 			}
 		}
@@ -300,13 +301,13 @@ func (a *API) lookup(keys []string, byEmail bool) []record {
 		index := make(map[string]*world.Person, len(a.w.People))
 		for _, p := range a.w.People {
 			if p.CRM != nil {
-				index[world.NormalizeEmail(p.CRM.Email)] = p
+				index[model.NormalizeEmail(p.CRM.Email)] = p
 			}
 		}
 		find = func(email string) *world.Person { return index[email] }
 	}
 	for _, k := range keys {
-		if p := find(world.NormalizeEmail(k)); p != nil {
+		if p := find(model.NormalizeEmail(k)); p != nil {
 			if rec, ok := snapshot(p); ok {
 				out = append(out, rec)
 			}
@@ -374,7 +375,7 @@ func (a *API) batchRead(w http.ResponseWriter, r *http.Request) {
 	for _, i := range in.Inputs {
 		k := i.ID
 		if byEmail {
-			k = world.NormalizeEmail(k)
+			k = model.NormalizeEmail(k)
 		}
 		if !seen[k] { // HubSpot answers a repeated input once
 			seen[k] = true
@@ -390,7 +391,7 @@ func (a *API) batchRead(w http.ResponseWriter, r *http.Request) {
 	got := make(map[string]bool, len(found))
 	for i := range found {
 		if byEmail {
-			got[world.NormalizeEmail(found[i].email)] = true
+			got[model.NormalizeEmail(found[i].email)] = true
 		} else {
 			got[strconv.FormatInt(found[i].id, 10)] = true
 		}
@@ -399,7 +400,7 @@ func (a *API) batchRead(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		nk := k
 		if byEmail {
-			nk = world.NormalizeEmail(k)
+			nk = model.NormalizeEmail(k)
 		}
 		if !got[nk] {
 			missing = append(missing, k)

@@ -231,8 +231,6 @@ func (w *World) ProductByID(id int64) *Product      { return w.productByID[id] }
 func (w *World) OrderByID(id int64) *Order          { return w.orderByID[id] }
 func (w *World) InvoiceByName(name string) *Invoice { return w.invoiceByID[name] }
 
-// NormalizeEmail is the join key rule: trimmed and lower-cased.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // New builds a world deterministically from the seed.
 func New(opts Options) *World {

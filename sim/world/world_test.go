@@ -9,6 +9,7 @@ import (
 
 	"github.com/govalues/decimal"
 
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -130,7 +131,7 @@ func TestPeopleHaveTheMessOfRealData(t *testing.T) {
 			erpNoEmail++
 		}
 		if p.Shop != nil {
-			if p.Shop.Email != p.Email && world.NormalizeEmail(p.Shop.Email) == p.Email {
+			if p.Shop.Email != p.Email && model.NormalizeEmail(p.Shop.Email) == p.Email {
 				shopCase++
 			}
 		}
@@ -141,7 +142,7 @@ func TestPeopleHaveTheMessOfRealData(t *testing.T) {
 			case p.ERP.Email != p.Email:
 				erpCase++
 			}
-			if world.NormalizeEmail(p.ERP.Email) != p.Email {
+			if model.NormalizeEmail(p.ERP.Email) != p.Email {
 				t.Fatalf("ERP e-mail %q does not normalise to %q", p.ERP.Email, p.Email)
 			}
 		}

@@ -33,7 +33,6 @@ func contactProperties() []string {
 
 // normalizeEmail is the join-key rule: trimmed and lower-cased, which is also
 // how HubSpot stores addresses.
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // Config configures a Client.
 type Config struct {
@@ -107,7 +106,7 @@ func (c *Client) Contacts(ctx context.Context, ids []string) ([]model.Contact, e
 // are matched trimmed and case-insensitively, as HubSpot stores them in lower
 // case. An address HubSpot does not know is simply absent.
 func (c *Client) ContactsByEmail(ctx context.Context, emails []string) ([]model.Contact, error) {
-	return c.batchRead(ctx, "contacts.batch_read_email", unique(emails, normalizeEmail), "email")
+	return c.batchRead(ctx, "contacts.batch_read_email", unique(emails, model.NormalizeEmail), "email")
 }
 
 func (c *Client) batchRead(ctx context.Context, route string, keys []string, idProperty string) ([]model.Contact, error) {
