@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/hubspot"
@@ -160,4 +161,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Sources is the config that points the gateway at these simulators served
+// at base (as Handler serves them), with the demo credentials.
+func (s *Sim) Sources(base string) config.Sources {
+	return config.Sources{
+		Shop: config.Source{Kind: "woocommerce", URL: base + "/shop", ConsumerKey: woocommerce.ConsumerKey,
+			ConsumerSecret: woocommerce.ConsumerSecret, Currency: s.World.Currency},
+		CRM: config.Source{Kind: "hubspot", URL: base + "/crm", Token: hubspot.Token},
+		ERP: config.Source{Kind: "erpnext", URL: base + "/erp", APIKey: erpnext.APIKey, APISecret: erpnext.APISecret,
+			TimeZone: erpnext.TimeZone, Currency: s.World.Currency},
+	}
 }

@@ -231,7 +231,6 @@ func (w *World) ProductByID(id int64) *Product      { return w.productByID[id] }
 func (w *World) OrderByID(id int64) *Order          { return w.orderByID[id] }
 func (w *World) InvoiceByName(name string) *Invoice { return w.invoiceByID[name] }
 
-
 // New builds a world deterministically from the seed.
 func New(opts Options) *World {
 	size := opts.Size

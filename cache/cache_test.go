@@ -1,0 +1,338 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a settable time source for TTL tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newCache(t *testing.T, cfg Config) (*Entities, *clock) {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c.now = clk.now
+	return c, clk
+}
+
+// upstream records what a load was asked for and answers from a fixed table.
+type upstream struct {
+	mu    sync.Mutex
+	calls [][]string
+	data  map[string]string
+	err   error
+	delay time.Duration
+}
+
+func (u *upstream) load(ctx context.Context, ids []string) (map[string]string, error) {
+	u.mu.Lock()
+	u.calls = append(u.calls, slices.Clone(ids))
+	u.mu.Unlock()
+	if u.delay > 0 {
+		time.Sleep(u.delay)
+	}
+	if u.err != nil {
+		return nil, u.err
+	}
+	out := map[string]string{}
+	for _, id := range ids {
+		if v, ok := u.data[id]; ok {
+			out[id] = v
+		}
+	}
+	return out, nil
+}
+
+func (u *upstream) callCount() int { u.mu.Lock(); defer u.mu.Unlock(); return len(u.calls) }
+
+func values(rs []Result[string]) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		switch {
+		case errors.Is(r.Err, ErrNotFound):
+			out[i] = "<not found>"
+		case r.Err != nil:
+			out[i] = "<" + r.Err.Error() + ">"
+		default:
+			out[i] = r.Value
+		}
+	}
+	return out
+}
+
+func TestFetchHitsMissesAndOrder(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{"1": "one", "2": "two", "3": "three"}}
+	ctx := context.Background()
+
+	got := Fetch(ctx, c, model.SystemShop, Orders, []string{"3", "1", "9", "3"}, u.load)
+	if want := []string{"three", "one", "<not found>", "three"}; !slices.Equal(values(got), want) {
+		t.Fatalf("first fetch %v, want %v", values(got), want)
+	}
+	if len(u.calls) != 1 || !slices.Equal(u.calls[0], []string{"3", "1", "9"}) {
+		t.Fatalf("upstream calls %v, want one call for the distinct misses", u.calls)
+	}
+	c.store.Wait()
+
+	got = Fetch(ctx, c, model.SystemShop, Orders, []string{"1", "2", "9"}, u.load)
+	if want := []string{"one", "two", "<not found>"}; !slices.Equal(values(got), want) {
+		t.Fatalf("second fetch %v, want %v", values(got), want)
+	}
+	if len(u.calls) != 2 || !slices.Equal(u.calls[1], []string{"2"}) {
+		t.Fatalf("upstream calls %v, want only the new key fetched", u.calls)
+	}
+	if !got[0].Hit || got[1].Hit || !got[2].Hit {
+		t.Errorf("hit flags %v %v %v, want hit, miss, hit (negative)", got[0].Hit, got[1].Hit, got[2].Hit)
+	}
+	if s := c.Stats()[Orders]; s.Hits != 2 || s.Misses != 5 {
+		t.Errorf("stats %+v, want 2 hits and 5 misses", s)
+	}
+}
+
+func TestFetchKeysAreScopedBySystemAndKind(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	shop := &upstream{data: map[string]string{"1": "shop order"}}
+	erp := &upstream{data: map[string]string{"1": "erp invoice"}}
+	Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, shop.load)
+	c.store.Wait()
+	got := Fetch(context.Background(), c, model.SystemERP, Invoices, []string{"1"}, erp.load)
+	if values(got)[0] != "erp invoice" {
+		t.Fatalf("got %v", values(got))
+	}
+}
+
+func TestFetchExpiresByKind(t *testing.T) {
+	tests := []struct {
+		name      string
+		kind      Kind
+		after     time.Duration
+		wantFetch bool
+	}{
+		{"stock fresh", Stock, 4 * time.Second, false},
+		{"stock stale", Stock, 6 * time.Second, true},
+		{"customers fresh", Customers, 4 * time.Minute, false},
+		{"customers stale", Customers, 6 * time.Minute, true},
+		{"configured orders fresh", Orders, 9 * time.Second, false},
+		{"configured orders stale", Orders, 11 * time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, clk := newCache(t, Config{TTL: map[Kind]time.Duration{Orders: 10 * time.Second}})
+			u := &upstream{data: map[string]string{"a": "v"}}
+			Fetch(context.Background(), c, model.SystemERP, tt.kind, []string{"a"}, u.load)
+			c.store.Wait()
+			clk.advance(tt.after)
+			Fetch(context.Background(), c, model.SystemERP, tt.kind, []string{"a"}, u.load)
+			if fetched := u.callCount() == 2; fetched != tt.wantFetch {
+				t.Fatalf("refetched = %v, want %v", fetched, tt.wantFetch)
+			}
+		})
+	}
+}
+
+func TestFetchRemembersNotFoundBriefly(t *testing.T) {
+	c, clk := newCache(t, Config{NegativeTTL: 2 * time.Second})
+	u := &upstream{data: map[string]string{}}
+	Fetch(context.Background(), c, model.SystemCRM, Customers, []string{"ghost"}, u.load)
+	c.store.Wait()
+	clk.advance(time.Second)
+	Fetch(context.Background(), c, model.SystemCRM, Customers, []string{"ghost"}, u.load)
+	if u.callCount() != 1 {
+		t.Fatalf("%d calls, want the not-found remembered", u.callCount())
+	}
+	clk.advance(2 * time.Second)
+	u.data["ghost"] = "now exists"
+	got := Fetch(context.Background(), c, model.SystemCRM, Customers, []string{"ghost"}, u.load)
+	if values(got)[0] != "now exists" {
+		t.Fatalf("got %v after the negative TTL", values(got))
+	}
+}
+
+func TestFetchErrorsAreNotCached(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	boom := errors.New("upstream down")
+	u := &upstream{data: map[string]string{"1": "one"}, err: boom}
+	got := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1", "2"}, u.load)
+	for _, r := range got {
+		if !errors.Is(r.Err, boom) {
+			t.Fatalf("result %+v, want the load error", r)
+		}
+	}
+	c.store.Wait()
+	u.err = nil
+	got = Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load)
+	if values(got)[0] != "one" || u.callCount() != 2 {
+		t.Fatalf("got %v after %d calls, want a fresh fetch", values(got), u.callCount())
+	}
+}
+
+func TestConcurrentMissesGoUpstreamOnce(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{}, delay: 50 * time.Millisecond}
+	for i := range 20 {
+		u.data[fmt.Sprint(i)] = fmt.Sprint("v", i)
+	}
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for r := range 10 {
+		wg.Go(func() {
+			// Overlapping key sets: each request wants keys r..r+9.
+			ids := make([]string, 10)
+			for i := range ids {
+				ids[i] = fmt.Sprint(r + i)
+			}
+			for i, v := range values(Fetch(context.Background(), c, model.SystemShop, Orders, ids, u.load)) {
+				if v != "v"+ids[i] {
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if wrong.Load() > 0 {
+		t.Fatalf("%d wrong values", wrong.Load())
+	}
+	fetched := map[string]int{}
+	for _, call := range u.calls {
+		for _, id := range call {
+			fetched[id]++
+		}
+	}
+	for id, n := range fetched {
+		if n != 1 {
+			t.Errorf("key %s fetched %d times, want once", id, n)
+		}
+	}
+	if len(fetched) != 19 {
+		t.Errorf("%d distinct keys fetched, want 19", len(fetched))
+	}
+}
+
+func TestWaiterCancelDoesNotCancelTheLoad(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{"1": "one"}, delay: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	var first []Result[string]
+	done := make(chan struct{})
+	go func() {
+		first = Fetch(ctx, c, model.SystemShop, Orders, []string{"1"}, func(ctx context.Context, ids []string) (map[string]string, error) {
+			cancel() // the owner's client goes away mid-fetch
+			time.Sleep(20 * time.Millisecond)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return u.load(ctx, ids)
+		})
+		close(done)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	second := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load)
+	<-done
+	if values(second)[0] != "one" {
+		t.Fatalf("waiter got %v, want the value despite the owner's cancel", values(second))
+	}
+	if values(first)[0] != "one" {
+		t.Fatalf("owner got %v", values(first))
+	}
+}
+
+func TestInvalidate(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{"1": "old", "2": "two"}}
+	Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1", "2"}, u.load)
+	c.store.Wait()
+	u.data["1"] = "new"
+	c.Invalidate(model.SystemERP, Stock, "1")
+	got := Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1", "2"}, u.load)
+	if want := []string{"new", "two"}; !slices.Equal(values(got), want) {
+		t.Fatalf("got %v, want %v", values(got), want)
+	}
+	if !slices.Equal(u.calls[1], []string{"1"}) {
+		t.Fatalf("refetched %v, want only the invalidated key", u.calls[1])
+	}
+}
+
+func TestInvalidateDuringFetchKeepsStaleValueOut(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{"1": "old"}}
+	Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1"}, func(ctx context.Context, ids []string) (map[string]string, error) {
+		out, err := u.load(ctx, ids)
+		// The change lands while the old value is on its way back.
+		u.data["1"] = "new"
+		c.Invalidate(model.SystemERP, Stock, "1")
+		return out, err
+	})
+	c.store.Wait()
+	got := Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1"}, u.load)
+	if values(got)[0] != "new" {
+		t.Fatalf("got %v, want the value after the change", values(got))
+	}
+}
+
+func TestLoadPanicReleasesWaiters(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	func() {
+		defer func() { _ = recover() }()
+		Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, func(context.Context, []string) (map[string]string, error) {
+			panic("bug")
+		})
+	}()
+	u := &upstream{data: map[string]string{"1": "one"}}
+	got := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load)
+	if values(got)[0] != "one" {
+		t.Fatalf("got %v, want a fresh fetch after the panic", values(got))
+	}
+}
+
+func TestNewRejectsBadTTL(t *testing.T) {
+	if _, err := New(Config{TTL: map[Kind]time.Duration{Stock: -time.Second}}); err == nil {
+		t.Fatal("negative TTL accepted")
+	}
+}
+
+func BenchmarkFetchWarm(b *testing.B) {
+	c, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	u := &upstream{data: map[string]string{}}
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
+		u.data[ids[i]] = "v"
+	}
+	Fetch(context.Background(), c, model.SystemShop, Orders, ids, u.load)
+	c.store.Wait()
+	b.ReportAllocs()
+	for b.Loop() {
+		Fetch(context.Background(), c, model.SystemShop, Orders, ids, u.load)
+	}
+}

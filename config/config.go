@@ -1,0 +1,287 @@
+// Package config reads Trestle's YAML config file: strict decoding (unknown
+// keys are errors), ${VAR} expansion from the environment in string values,
+// defaults, and validation that reports every problem at once, each with the
+// path of its key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole config file.
+type Config struct {
+	Listen  string  `yaml:"listen"`
+	Sources Sources `yaml:"sources"`
+	Cache   Cache   `yaml:"cache"`
+}
+
+// Sources are the three upstream systems, by role.
+type Sources struct {
+	Shop Source `yaml:"shop"`
+	CRM  Source `yaml:"crm"`
+	ERP  Source `yaml:"erp"`
+}
+
+// Source is one upstream system. Which credential fields apply depends on
+// the kind: woocommerce takes consumerKey and consumerSecret, hubspot a
+// token, erpnext apiKey and apiSecret.
+type Source struct {
+	Kind           string `yaml:"kind"`
+	URL            string `yaml:"url"`
+	ConsumerKey    string `yaml:"consumerKey"`
+	ConsumerSecret string `yaml:"consumerSecret"`
+	Token          string `yaml:"token"`
+	APIKey         string `yaml:"apiKey"`
+	APISecret      string `yaml:"apiSecret"`
+	// TimeZone is an ERPNext site's system time zone (IANA name), which its
+	// timestamps are in. Default UTC.
+	TimeZone string `yaml:"timeZone"`
+	// Currency is the shop's or the ERP company's currency; read from the
+	// shop when empty.
+	Currency string        `yaml:"currency"`
+	Timeout  time.Duration `yaml:"timeout"`
+	MaxConns int           `yaml:"maxConns"`
+}
+
+// Cache configures the entity cache.
+type Cache struct {
+	MaxMB       int64                    `yaml:"maxMB"`
+	TTL         map[string]time.Duration `yaml:"ttl"`
+	NegativeTTL time.Duration            `yaml:"negativeTTL"`
+}
+
+// Kinds of source each role accepts.
+var sourceKinds = map[string][]string{
+	"shop": {"woocommerce"},
+	"crm":  {"hubspot"},
+	"erp":  {"erpnext"},
+}
+
+// CacheKinds are the keys cache.ttl accepts.
+var CacheKinds = []string{"customers", "orders", "products", "stock", "invoices"}
+
+// Default is the config with nothing set: defaults only, no sources.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Cache:  Cache{MaxMB: 256},
+	}
+}
+
+// Load reads and validates a config file.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	return Parse(f, os.LookupEnv)
+}
+
+// Parse decodes a config from r, expands ${VAR} from lookup, applies
+// defaults and validates. The error lists every problem.
+func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, err
+	}
+	data, env := substitute(data, lookup)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return cfg, fmt.Errorf("config: %s", env.restore(err.Error()))
+		}
+		errs := make([]error, len(te.Errors))
+		for i, e := range te.Errors {
+			errs[i] = errors.New(env.restore(strings.TrimPrefix(e, "yaml: ")))
+		}
+		return cfg, Problems(errs)
+	}
+	errs := env.expand(reflect.ValueOf(&cfg).Elem(), "")
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return cfg, Problems(errs)
+	}
+	return cfg, nil
+}
+
+// Problems is every problem found in a config, each naming its key.
+type Problems []error
+
+func (p Problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config has %d problem(s):", len(p))
+	for _, err := range p {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (p Problems) Unwrap() []error { return p }
+
+var (
+	envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	envTok = regexp.MustCompile(`zenv[0-9]+z`) // short: the parser quotes at most 10 characters
+	// plain is what may stand in a YAML plain scalar anywhere, flow mappings
+	// included, without changing the document's structure.
+	plain = regexp.MustCompile(`^[A-Za-z0-9._~/+=@-]*$`)
+)
+
+// envRefs maps the placeholder tokens put in the YAML text to the variables
+// they stand for.
+type envRefs struct {
+	names  map[string]string
+	lookup func(string) (string, bool)
+}
+
+// substitute expands ${VAR} before the YAML is parsed, as the example
+// configs write references unquoted inside flow mappings. A value that could
+// change the YAML's structure (a secret with ':', '#', '{' or quotes) or a
+// variable that is unset goes in as a placeholder token instead, restored in
+// the decoded strings, so values never go through the YAML parser.
+func substitute(data []byte, lookup func(string) (string, bool)) ([]byte, envRefs) {
+	env := envRefs{names: map[string]string{}, lookup: lookup}
+	out := envRef.ReplaceAllFunc(data, func(ref []byte) []byte {
+		name := string(ref[2 : len(ref)-1])
+		if v, ok := lookup(name); ok && plain.MatchString(v) {
+			return []byte(v)
+		}
+		tok := fmt.Sprintf("zenv%dz", len(env.names))
+		env.names[tok] = name
+		return []byte(tok)
+	})
+	return out, env
+}
+
+// restore puts the ${VAR} references back into a parser message.
+func (e envRefs) restore(msg string) string {
+	return envTok.ReplaceAllStringFunc(msg, func(tok string) string {
+		if name, ok := e.names[tok]; ok {
+			return "${" + name + "}"
+		}
+		return tok
+	})
+}
+
+// expand replaces placeholder tokens in every string field with their
+// variables' values, reporting unset variables with the path of their key.
+func (e envRefs) expand(v reflect.Value, path string) []error {
+	var errs []error
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			errs = append(errs, e.expand(v.Field(i), join(path, name))...)
+		}
+	case reflect.String:
+		if len(e.names) == 0 {
+			return nil
+		}
+		v.SetString(envTok.ReplaceAllStringFunc(v.String(), func(tok string) string {
+			name, ok := e.names[tok]
+			if !ok {
+				return tok
+			}
+			val, set := e.lookup(name)
+			if !set {
+				errs = append(errs, fmt.Errorf("%s: environment variable %s is not set", path, name))
+			}
+			return val
+		}))
+	}
+	return errs
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("listen: %q is not a host:port address", c.Listen))
+	}
+	for _, s := range []struct {
+		role string
+		src  *Source
+	}{{"shop", &c.Sources.Shop}, {"crm", &c.Sources.CRM}, {"erp", &c.Sources.ERP}} {
+		errs = append(errs, s.src.validate("sources."+s.role, s.role)...)
+	}
+	if c.Cache.MaxMB <= 0 {
+		errs = append(errs, fmt.Errorf("cache.maxMB: must be positive, not %d", c.Cache.MaxMB))
+	}
+	for _, kind := range slices.Sorted(maps.Keys(c.Cache.TTL)) {
+		ttl := c.Cache.TTL[kind]
+		if !slices.Contains(CacheKinds, kind) {
+			errs = append(errs, fmt.Errorf("cache.ttl.%s: unknown kind (want one of %s)", kind, strings.Join(CacheKinds, ", ")))
+		} else if ttl <= 0 {
+			errs = append(errs, fmt.Errorf("cache.ttl.%s: must be positive, not %v", kind, ttl))
+		}
+	}
+	if c.Cache.NegativeTTL < 0 {
+		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))
+	}
+	return errs
+}
+
+func (s *Source) validate(path, role string) []error {
+	kinds := sourceKinds[role]
+	if s.Kind == "" && s.URL == "" {
+		return []error{fmt.Errorf("%s: missing (want kind %s, url and credentials)", path, strings.Join(kinds, " or "))}
+	}
+	var errs []error
+	if !slices.Contains(kinds, s.Kind) {
+		errs = append(errs, fmt.Errorf("%s.kind: %q is not a %s dialect (want %s)", path, s.Kind, role, strings.Join(kinds, " or ")))
+	}
+	if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("%s.url: %q is not an http or https URL", path, s.URL))
+	}
+	for _, f := range []struct{ kind, name, value string }{
+		{"woocommerce", "consumerKey", s.ConsumerKey}, {"woocommerce", "consumerSecret", s.ConsumerSecret},
+		{"hubspot", "token", s.Token},
+		{"erpnext", "apiKey", s.APIKey}, {"erpnext", "apiSecret", s.APISecret},
+	} {
+		switch {
+		case f.kind == s.Kind && f.value == "":
+			errs = append(errs, fmt.Errorf("%s.%s: required for %s", path, f.name, s.Kind))
+		case f.kind != s.Kind && f.value != "":
+			errs = append(errs, fmt.Errorf("%s.%s: does not apply to %s", path, f.name, s.Kind))
+		}
+	}
+	if s.TimeZone != "" {
+		if s.Kind != "erpnext" {
+			errs = append(errs, fmt.Errorf("%s.timeZone: does not apply to %s", path, s.Kind))
+		} else if _, err := time.LoadLocation(s.TimeZone); err != nil {
+			errs = append(errs, fmt.Errorf("%s.timeZone: %q is not an IANA time zone", path, s.TimeZone))
+		}
+	}
+	if s.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("%s.timeout: must not be negative", path))
+	}
+	if s.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("%s.maxConns: must not be negative", path))
+	}
+	return errs
+}

@@ -1,0 +1,135 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trestlehq/trestle/config"
+)
+
+const valid = `
+listen: 127.0.0.1:9000
+sources:
+  shop: { kind: woocommerce, url: http://127.0.0.1:8090/shop, consumerKey: ck_demo, consumerSecret: ${SHOP_SECRET} }
+  crm:  { kind: hubspot,     url: http://127.0.0.1:8090/crm,  token: pat-demo, timeout: 3s }
+  erp:  { kind: erpnext,     url: http://127.0.0.1:8090/erp,  apiKey: demo, apiSecret: demo, maxConns: 16 }
+cache: { maxMB: 64, ttl: { stock: 2s, customers: 10m } }
+`
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestParseValid(t *testing.T) {
+	// A secret with characters YAML would trip over stays intact.
+	cfg, err := config.Parse(strings.NewReader(valid), env(map[string]string{"SHOP_SECRET": "cs_#: {x}, y"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9000" || cfg.Sources.Shop.ConsumerSecret != "cs_#: {x}, y" ||
+		cfg.Sources.CRM.Timeout != 3*time.Second || cfg.Sources.ERP.MaxConns != 16 ||
+		cfg.Cache.MaxMB != 64 || cfg.Cache.TTL["customers"] != 10*time.Minute {
+		t.Fatalf("parsed %+v", cfg)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	minimal := strings.Replace(valid, "listen: 127.0.0.1:9000\n", "", 1)
+	minimal = minimal[:strings.Index(minimal, "cache:")]
+	cfg, err := config.Parse(strings.NewReader(minimal), env(map[string]string{"SHOP_SECRET": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Cache.MaxMB != 256 {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "not YAML",
+			yaml: "listen: [",
+			want: []string{"config:"},
+		},
+		{
+			name: "unknown keys, with lines",
+			yaml: "listen: 127.0.0.1:8080\nlisten_addr: x\ncache: { maxMB: 1, ttls: {} }\n",
+			want: []string{"line 2: field listen_addr not found", "line 3: field ttls not found"},
+		},
+		{
+			name: "variable in a number field",
+			yaml: "cache: { maxMB: ${CACHE_MB} }\n",
+			want: []string{"${CACHE_MB}"},
+		},
+		{
+			name: "wrong types",
+			yaml: "cache: { maxMB: lots, ttl: { stock: soon } }\n",
+			want: []string{"lots", "soon"},
+		},
+		{
+			name: "unset variable names its key",
+			yaml: strings.Replace(valid, "token: pat-demo", "token: ${CRM_TOKEN}", 1),
+			want: []string{"sources.shop.consumerSecret: environment variable SHOP_SECRET is not set", "sources.crm.token: environment variable CRM_TOKEN is not set"},
+		},
+		{
+			name: "invalid values, all at once",
+			yaml: `
+listen: nowhere
+sources:
+  shop: { kind: shopify, url: "ftp://x", consumerKey: k }
+  crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s }
+cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
+`,
+			want: []string{
+				`listen: "nowhere" is not a host:port address`,
+				`sources.shop.kind: "shopify" is not a shop dialect (want woocommerce)`,
+				`sources.shop.url: "ftp://x" is not an http or https URL`,
+				"sources.shop.consumerKey: does not apply to shopify",
+				"sources.crm.token: required for hubspot",
+				"sources.crm.apiKey: does not apply to hubspot",
+				"sources.crm.timeout: must not be negative",
+				"sources.erp: missing",
+				"cache.maxMB: must be positive",
+				"cache.ttl.stock: must be positive",
+				"cache.ttl.widgets: unknown kind",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := config.Load("/nonexistent/trestle.yaml"); err == nil {
+		t.Fatal("no error for a missing file")
+	}
+}
+
+func TestParseExpandsInsideStrings(t *testing.T) {
+	y := strings.Replace(valid, "url: http://127.0.0.1:8090/erp", "url: http://${ERP_HOST}:8090/erp", 1)
+	y = strings.Replace(y, "maxMB: 64", "maxMB: ${CACHE_MB}", 1)
+	cfg, err := config.Parse(strings.NewReader(y), env(map[string]string{"SHOP_SECRET": "s", "ERP_HOST": "erp.internal", "CACHE_MB": "32"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sources.ERP.URL != "http://erp.internal:8090/erp" || cfg.Cache.MaxMB != 32 {
+		t.Fatalf("got url %q, maxMB %d", cfg.Sources.ERP.URL, cfg.Cache.MaxMB)
+	}
+}

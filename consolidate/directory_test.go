@@ -1,0 +1,191 @@
+package consolidate_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
+	"github.com/trestlehq/trestle/sources/rest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newDirectory(env *simtest.Env) *consolidate.Directory {
+	return consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, quiet)
+}
+
+// wantKeys is what the directory must say of a person: each system's key.
+func wantKeys(p *world.Person) model.Customer {
+	var c model.Customer
+	if p.CRM != nil {
+		c.CRMID = p.CRM.ID
+	}
+	if p.Shop != nil {
+		c.ShopID = p.Shop.ID
+	}
+	if p.ERP != nil {
+		c.ERPID = p.ERP.Name
+	}
+	c.Email = p.Email
+	return c
+}
+
+func TestSyncJoinsEveryPersonAcrossTheMess(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 1})
+	d := newDirectory(env)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := env.Sim.World
+	var messy int
+	for _, p := range w.People {
+		want := wantKeys(p)
+		var got consolidate.Entry
+		var ok bool
+		if p.Email != "" {
+			got, ok = d.ByEmail(strings.ToUpper(p.Email) + " ")
+		} else {
+			got, ok = d.ByERP(p.ERP.Name)
+		}
+		if !ok {
+			t.Fatalf("person %s %s (%q) not in the directory", p.FirstName, p.LastName, p.Email)
+		}
+		if got.Customer != want {
+			t.Fatalf("person %q joined as %+v, want %+v", p.Email, got.Customer, want)
+		}
+		if p.ERP != nil && p.ERP.Email != "" && p.ERP.Email != p.Email || p.Shop != nil && p.Shop.Email != p.Email {
+			messy++
+		}
+		if p.Shop != nil {
+			if byShop, _ := d.ByShop(p.Shop.ID); byShop.Customer != want {
+				t.Fatalf("ByShop(%d) = %+v", p.Shop.ID, byShop.Customer)
+			}
+		}
+		if p.CRM != nil {
+			if byCRM, _ := d.ByCRM(p.CRM.ID); byCRM.Customer != want {
+				t.Fatalf("ByCRM(%s) = %+v", p.CRM.ID, byCRM.Customer)
+			}
+		}
+	}
+	if messy < 100 {
+		t.Errorf("only %d people with messy addresses checked", messy)
+	}
+	if p := d.List(consolidate.Filter{}, "", 0); p.Total != len(w.People) {
+		t.Errorf("directory holds %d customers, the world %d people", p.Total, len(w.People))
+	}
+}
+
+func TestSyncKeepsWhatItHadWhenASystemFails(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 2, Size: world.Size{People: 300, Orders: 600, Products: 30}})
+	d := newDirectory(env)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := d.List(consolidate.Filter{KnownTo: model.SystemCRM}, "", 0).Total
+
+	env.Sim.CRM.SetFaults(sim.Faults{Down: true})
+	err := d.Sync(context.Background())
+	if !errors.Is(err, rest.ErrUnavailable) || !strings.Contains(err.Error(), "crm") {
+		t.Fatalf("sync with the CRM down: %v", err)
+	}
+	if after := d.List(consolidate.Filter{KnownTo: model.SystemCRM}, "", 0).Total; after != before {
+		t.Fatalf("CRM customers went from %d to %d while the CRM was down", before, after)
+	}
+}
+
+func TestResolveAsksTheSystemsForUnknownAddresses(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 3, Size: world.Size{People: 200, Orders: 400, Products: 20}})
+	d := newDirectory(env) // never synced: everything is unknown
+	var emails []string
+	var people []*world.Person
+	for _, p := range env.Sim.World.People {
+		if p.CRM != nil && p.Shop != nil && len(people) < 30 {
+			emails = append(emails, "  "+strings.ToUpper(p.Email))
+			people = append(people, p)
+		}
+	}
+	got, err := d.Resolve(context.Background(), append(emails, "nobody@example.invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(people) {
+		t.Fatalf("resolved %d, want %d", len(got), len(people))
+	}
+	for _, p := range people {
+		e := got[p.Email]
+		if e.CRMID != p.CRM.ID || e.ShopID != p.Shop.ID {
+			t.Errorf("%s resolved to %+v", p.Email, e.Customer)
+		}
+		// Frappe matches "in" filters exactly (after trimming the values it
+		// is sent), so only addresses stored without leading spaces are found.
+		if p.ERP != nil && !strings.HasPrefix(p.ERP.Email, " ") && e.ERPID != p.ERP.Name {
+			t.Errorf("%s: ERP key %q, want %q", p.Email, e.ERPID, p.ERP.Name)
+		}
+	}
+	if e, ok := d.ByEmail(people[0].Email); !ok || e.CRMID != people[0].CRM.ID {
+		t.Fatal("a resolved customer was not remembered")
+	}
+}
+
+func TestListPagesEachCustomerOnce(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 4, Size: world.Size{People: 250, Orders: 500, Products: 20}})
+	d := newDirectory(env)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		filter consolidate.Filter
+		check  func(consolidate.Entry) bool
+	}{
+		{"all", consolidate.Filter{}, func(consolidate.Entry) bool { return true }},
+		{"known to the ERP", consolidate.Filter{KnownTo: model.SystemERP}, func(e consolidate.Entry) bool { return e.ERPID != "" }},
+		{"leads", consolidate.Filter{LifecycleStage: "LEAD"}, func(e consolidate.Entry) bool { return e.LifecycleStage == "lead" }},
+		{"search", consolidate.Filter{Search: "SCHMIDT"}, func(e consolidate.Entry) bool {
+			return strings.Contains(strings.ToLower(e.Name+e.Company+e.Email), "schmidt")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := map[string]bool{}
+			after, pages := "", 0
+			var total int
+			for {
+				p := d.List(tt.filter, after, 7)
+				total = p.Total
+				for _, e := range p.Entries {
+					if seen[e.Key()] {
+						t.Fatalf("%s listed twice", e.Key())
+					}
+					if !tt.check(e) {
+						t.Fatalf("%+v does not match the filter", e)
+					}
+					seen[e.Key()] = true
+					after = e.Key()
+				}
+				pages++
+				if !p.HasNext {
+					break
+				}
+			}
+			if len(seen) != total || total == 0 {
+				t.Fatalf("listed %d of %d", len(seen), total)
+			}
+			if pages != (total+6)/7 {
+				t.Errorf("%d pages for %d entries", pages, total)
+			}
+		})
+	}
+}

@@ -1,0 +1,70 @@
+// Package sources opens the adapters of the three upstream systems from the
+// config: sources/woocommerce for the shop, sources/hubspot for the CRM and
+// sources/erpnext for the ERP, each over the shared client in sources/rest.
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/sources/erpnext"
+	"github.com/trestlehq/trestle/sources/hubspot"
+	"github.com/trestlehq/trestle/sources/woocommerce"
+)
+
+// Set is the three upstream adapters.
+type Set struct {
+	Shop *woocommerce.Client
+	CRM  *hubspot.Client
+	ERP  *erpnext.Client
+}
+
+// wooNamespace is where a WordPress site serves the WooCommerce REST API.
+const wooNamespace = "/wp-json/wc/v3"
+
+// Open builds the adapters. Each source's url is the system's site root.
+func Open(cfg config.Sources) (*Set, error) {
+	shop, errShop := woocommerce.New(woocommerce.Config{
+		BaseURL:        strings.TrimSuffix(cfg.Shop.URL, "/") + wooNamespace,
+		ConsumerKey:    cfg.Shop.ConsumerKey,
+		ConsumerSecret: cfg.Shop.ConsumerSecret,
+		Currency:       cfg.Shop.Currency,
+		Timeout:        cfg.Shop.Timeout,
+		MaxConns:       cfg.Shop.MaxConns,
+	})
+	crm, errCRM := hubspot.New(hubspot.Config{
+		BaseURL:  cfg.CRM.URL,
+		Token:    cfg.CRM.Token,
+		Timeout:  cfg.CRM.Timeout,
+		MaxConns: cfg.CRM.MaxConns,
+	})
+	erp, errERP := erpnext.New(erpnext.Config{
+		BaseURL:   cfg.ERP.URL,
+		APIKey:    cfg.ERP.APIKey,
+		APISecret: cfg.ERP.APISecret,
+		TimeZone:  cfg.ERP.TimeZone,
+		Currency:  cfg.ERP.Currency,
+		Timeout:   cfg.ERP.Timeout,
+		MaxConns:  cfg.ERP.MaxConns,
+	})
+	if err := errors.Join(wrap("shop", errShop), wrap("crm", errCRM), wrap("erp", errERP)); err != nil {
+		return nil, err
+	}
+	return &Set{Shop: shop, CRM: crm, ERP: erp}, nil
+}
+
+func wrap(role string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sources.%s: %w", role, err)
+}
+
+// Close releases the adapters' idle connections.
+func (s *Set) Close() {
+	s.Shop.Close()
+	s.CRM.Close()
+	s.ERP.Close()
+}
