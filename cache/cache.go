@@ -202,14 +202,20 @@ func Fetch[V any](ctx context.Context, c *Entities, system model.System, kind Ki
 	for _, w := range waits {
 		select {
 		case <-w.f.done:
-			if w.f.err != nil {
-				results[w.i].Err = w.f.err
+		default:
+			// Not loaded yet: wait, unless the caller gives up first.
+			select {
+			case <-w.f.done:
+			case <-ctx.Done():
+				results[w.i].Err = ctx.Err()
 				continue
 			}
-			results[w.i] = resultOf[V](w.f.value, w.f.value == nil, false, w.f.fetchedAt)
-		case <-ctx.Done():
-			results[w.i].Err = ctx.Err()
 		}
+		if w.f.err != nil {
+			results[w.i].Err = w.f.err
+			continue
+		}
+		results[w.i] = resultOf[V](w.f.value, w.f.value == nil, false, w.f.fetchedAt)
 	}
 	return results
 }
@@ -322,4 +328,26 @@ func (c *Entities) countersFor(kind Kind) *kindCounters {
 	}
 	v, _ := c.counters.LoadOrStore(kind, new(kindCounters))
 	return v.(*kindCounters)
+}
+
+// Put stores a value read outside Fetch, such as the records a list call
+// returned, so later reads by key find it. It is not stored if an
+// invalidation of its kind comes between epoch (taken before the read, with
+// Epoch) and now.
+func Put[V any](c *Entities, system model.System, kind Kind, epoch uint64, values map[string]V) {
+	scope := string(system) + "/" + string(kind) + "/"
+	if c.epoch(scope).Load() != epoch {
+		return
+	}
+	now := c.now()
+	ttl := c.ttlOf(kind)
+	for id, v := range values {
+		c.store.SetWithTTL(scope+id, &entry{kind: kind, value: v, fetchedAt: now}, c.size(v), ttl)
+	}
+}
+
+// Epoch returns the invalidation count of a kind, to hand to Put after a
+// read.
+func (c *Entities) Epoch(system model.System, kind Kind) uint64 {
+	return c.epoch(string(system) + "/" + string(kind) + "/").Load()
 }

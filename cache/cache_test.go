@@ -336,3 +336,23 @@ func BenchmarkFetchWarm(b *testing.B) {
 		Fetch(context.Background(), c, model.SystemShop, Orders, ids, u.load)
 	}
 }
+
+func TestPut(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{}}
+	epoch := c.Epoch(model.SystemShop, Orders)
+	Put(c, model.SystemShop, Orders, epoch, map[string]string{"1": "listed"})
+	c.store.Wait()
+	if got := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load); values(got)[0] != "listed" || u.callCount() != 0 {
+		t.Fatalf("got %v after %d calls, want the put value from the cache", values(got), u.callCount())
+	}
+
+	stale := c.Epoch(model.SystemShop, Orders)
+	c.Invalidate(model.SystemShop, Orders, "2")
+	Put(c, model.SystemShop, Orders, stale, map[string]string{"2": "read before the change"})
+	c.store.Wait()
+	u.data["2"] = "after the change"
+	if got := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"2"}, u.load); values(got)[0] != "after the change" {
+		t.Fatalf("got %v, want a put raced by an invalidation dropped", values(got))
+	}
+}
