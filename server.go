@@ -1,7 +1,7 @@
 // Trestle puts one GraphQL schema over an ERP, a CRM and an online shop.
 //
-//	trestle                 run (with no config: against built-in simulators)
-//	trestle sim [flags]     serve only the simulators of the three upstreams
+//	trestle [-config FILE] [-listen ADDR]   run the gateway; with no config, against built-in simulators
+//	trestle sim [flags]                     serve only the simulators of the three upstreams
 package main
 
 import (
@@ -18,11 +18,19 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/hubspot"
 	"github.com/trestlehq/trestle/sim/woocommerce"
 	"github.com/trestlehq/trestle/sim/world"
+	"github.com/trestlehq/trestle/sources"
 )
 
 func main() {
@@ -40,7 +48,89 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "sim" {
 		return runSim(ctx, args[1:], stdout, stderr, logger.With("component", "sim"))
 	}
-	return runSim(ctx, args, stdout, stderr, logger.With("component", "sim"))
+	return runGateway(ctx, args, stdout, stderr, logger)
+}
+
+// runGateway serves the graph over the upstreams the config names, or over
+// simulators started in-process when there is no config.
+func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("trestle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "", "address to serve on (default: the config's listen, else 127.0.0.1:8080)")
+	configPath := fs.String("config", os.Getenv("TRESTLE_CONFIG"), "config file (or $TRESTLE_CONFIG); without one, built-in simulators stand in for the upstreams")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	cfg := config.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			return err
+		}
+	} else {
+		s := sim.New(sim.Options{World: world.Options{Seed: 1}})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		cfg.Sources = s.Sources("http://" + ln.Addr().String())
+		g.Go(func() error { return serve(ctx, ln, s.Handler(), logger.With("component", "sim")) })
+		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+
+	set, err := sources.Open(cfg.Sources)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL), NegativeTTL: cfg.Cache.NegativeTTL})
+	if err != nil {
+		return err
+	}
+	defer entities.Close()
+	directory := consolidate.NewDirectory(set.CRM, set.Shop, set.ERP, logger.With("component", "directory"))
+	g.Go(func() error {
+		directory.Run(ctx, directoryRefresh)
+		return nil
+	})
+	h := gateway.New(gateway.Options{
+		Directory: directory,
+		Loaders:   loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait),
+		Logger:    logger.With("component", "graph"),
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n", base)
+	g.Go(func() error { return serve(ctx, ln, h, logger.With("component", "http")) })
+	return g.Wait()
+}
+
+const (
+	// directoryRefresh is how often the customer directory rereads the
+	// three customer lists.
+	directoryRefresh = 10 * time.Minute
+	// loaderWait is how long a loader collects keys before calling upstream.
+	loaderWait = time.Millisecond
+)
+
+func cacheTTL(byName map[string]time.Duration) map[cache.Kind]time.Duration {
+	out := make(map[cache.Kind]time.Duration, len(byName))
+	for k, d := range byName {
+		out[cache.Kind(k)] = d
+	}
+	return out
 }
 
 // runSim serves the three simulated upstreams on one listener.

@@ -93,6 +93,7 @@ type OrderLine struct {
 	ProductID int64
 	SKU       string
 	Name      string
+	Currency  string // the order's
 	Quantity  int
 	Price     decimal.Decimal // unit price before tax
 	Subtotal  decimal.Decimal // before discounts, before tax

@@ -1,0 +1,68 @@
+// Package gateway is Trestle's HTTP surface: the GraphQL endpoint with its
+// transports, caches and per-operation loaders, the playground and the
+// health check.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/trestlehq/trestle/graph"
+	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/resolvers"
+)
+
+// Options configure New.
+type Options struct {
+	Directory resolvers.Directory
+	Loaders   *loaders.Factory
+	Logger    *slog.Logger
+}
+
+// New builds the gateway's HTTP handler:
+//
+//	GET  /          the GraphQL playground
+//	POST /query     GraphQL over HTTP (GET for queries too)
+//	GET  /healthz   liveness
+func New(opts Options) http.Handler {
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
+		Directory: opts.Directory,
+		Logger:    opts.Logger,
+	}})
+	srv := handler.New(schema)
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	// Parsed and validated documents are kept, so a repeated query skips
+	// both; APQ lets clients send a query's hash instead of its text.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loaders.With(ctx, opts.Loaders.New()))
+	})
+	srv.SetErrorPresenter(resolvers.ErrorPresenter(opts.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		opts.Logger.ErrorContext(ctx, "resolver panicked", "panic", v)
+		return errors.New("internal error")
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
+	mux.Handle("/query", srv)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
+}

@@ -1,0 +1,226 @@
+// Package loaders batches the reads of one GraphQL operation: each loader
+// collects the keys its resolvers ask for within a short window, answers
+// what it can from the entity cache, and sends the rest upstream as one
+// batched call per system. Loaders are made per operation (and per
+// subscription event), never shared, so one client's keys never wait on
+// another's window; sharing across operations is the cache's job.
+package loaders
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sources/erpnext"
+	"github.com/trestlehq/trestle/sources/woocommerce"
+)
+
+// The batched reads the loaders make of each system, declared here at the
+// consumer.
+type (
+	// Shop reads shop records by key, and pages through orders.
+	Shop interface {
+		ListOrders(ctx context.Context, q woocommerce.OrderQuery) (woocommerce.OrderPage, error)
+		Orders(ctx context.Context, ids []int64) ([]model.Order, error)
+		Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
+		ProductsBySKU(ctx context.Context, skus []string) ([]model.Product, error)
+	}
+	// CRM reads contacts by key.
+	CRM interface {
+		Contacts(ctx context.Context, ids []string) ([]model.Contact, error)
+	}
+	// ERP reads ERP records by key, and pages through invoices.
+	ERP interface {
+		ListInvoices(ctx context.Context, q erpnext.InvoiceQuery) (erpnext.InvoicePage, error)
+		CountInvoices(ctx context.Context, q erpnext.InvoiceQuery) (int, error)
+		Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error)
+		Invoices(ctx context.Context, names []string) ([]model.Invoice, error)
+		InvoicesByOrder(ctx context.Context, orderRefs []string) ([]model.Invoice, error)
+		InvoicesByCustomer(ctx context.Context, customers []string) ([]model.Invoice, error)
+		Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
+	}
+)
+
+// ErrNotFound is a loader's result for a key the upstream does not have.
+var ErrNotFound = cache.ErrNotFound
+
+// Factory makes the loaders of each operation.
+type Factory struct {
+	shop  Shop
+	crm   CRM
+	erp   ERP
+	cache *cache.Entities
+	wait  time.Duration
+}
+
+// NewFactory makes loaders over the three systems and the cache. wait is how
+// long a loader collects keys before it calls upstream; about a millisecond
+// is enough for the resolvers of one level of a query to ask.
+func NewFactory(shop Shop, crm CRM, erp ERP, c *cache.Entities, wait time.Duration) *Factory {
+	return &Factory{shop: shop, crm: crm, erp: erp, cache: c, wait: wait}
+}
+
+// Loaders are one operation's loaders.
+type Loaders struct {
+	factory *Factory
+
+	Order            *dataloader.Loader[int64, *model.Order]
+	ShopCustomer     *dataloader.Loader[int64, *model.ShopCustomer]
+	Product          *dataloader.Loader[string, *model.Product] // by SKU
+	Contact          *dataloader.Loader[string, *model.Contact]
+	ERPCustomer      *dataloader.Loader[string, *model.ERPCustomer]
+	Invoice          *dataloader.Loader[string, *model.Invoice]
+	OrderInvoices    *dataloader.Loader[int64, []model.Invoice]     // by shop order id
+	CustomerInvoices *dataloader.Loader[string, []model.Invoice]    // by ERP customer
+	Stock            *dataloader.Loader[string, []model.StockLevel] // by SKU
+	// LifetimeValue sums a shop customer's sales; by shop customer id.
+	LifetimeValue *dataloader.Loader[int64, *model.Money]
+}
+
+// New makes the loaders of one operation.
+func (f *Factory) New() *Loaders {
+	return &Loaders{
+		factory: f,
+		Order: newLoader(f, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
+			recs, err := f.shop.Orders(ctx, ids)
+			return byKey(recs, err, func(o *model.Order) int64 { return o.ID })
+		}),
+		ShopCustomer: newLoader(f, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
+			recs, err := f.shop.Customers(ctx, ids)
+			return byKey(recs, err, func(c *model.ShopCustomer) int64 { return c.ID })
+		}),
+		Product: newLoader(f, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
+			recs, err := f.shop.ProductsBySKU(ctx, skus)
+			return byKey(recs, err, func(p *model.Product) string { return p.SKU })
+		}),
+		Contact: newLoader(f, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
+			recs, err := f.crm.Contacts(ctx, ids)
+			return byKey(recs, err, func(c *model.Contact) string { return c.ID })
+		}),
+		ERPCustomer: newLoader(f, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
+			recs, err := f.erp.Customers(ctx, names)
+			return byKey(recs, err, func(c *model.ERPCustomer) string { return c.ID })
+		}),
+		Invoice: newLoader(f, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
+			recs, err := f.erp.Invoices(ctx, names)
+			return byKey(recs, err, func(i *model.Invoice) string { return i.ID })
+		}),
+		OrderInvoices: newLoader(f, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
+			refs := make([]string, len(ids))
+			for i, id := range ids {
+				refs[i] = formatInt(id)
+			}
+			invs, err := f.erp.InvoicesByOrder(ctx, refs)
+			return groupBy(ids, invs, err, func(inv model.Invoice) (int64, bool) {
+				id, err := strconv.ParseInt(inv.OrderRef, 10, 64)
+				return id, err == nil
+			})
+		}),
+		CustomerInvoices: newLoader(f, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
+			invs, err := f.erp.InvoicesByCustomer(ctx, names)
+			return groupBy(names, invs, err, func(inv model.Invoice) (string, bool) { return inv.CustomerID, true })
+		}),
+		Stock: newLoader(f, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
+			levels, err := f.erp.Stock(ctx, skus)
+			return groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
+		}),
+		LifetimeValue: newLoader(f, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
+	}
+}
+
+// newLoader makes a loader whose batches go through the entity cache: hits
+// are answered at once, misses (less those another operation is fetching
+// right now) are loaded upstream in one call, and results come back in key
+// order with ErrNotFound for keys the upstream does not have.
+func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.Kind, prefix string, id func(K) string,
+	load func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, V] {
+	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		ids := make([]string, len(keys))
+		byID := make(map[string]K, len(keys))
+		for i, k := range keys {
+			ids[i] = prefix + id(k)
+			byID[ids[i]] = k
+		}
+		fetched := cache.Fetch(ctx, f.cache, system, kind, ids, func(ctx context.Context, missing []string) (map[string]V, error) {
+			ks := make([]K, len(missing))
+			for i, m := range missing {
+				ks[i] = byID[m]
+			}
+			found, err := load(ctx, ks)
+			out := make(map[string]V, len(found))
+			for k, v := range found {
+				out[prefix+id(k)] = v
+			}
+			return out, err
+		})
+		results := make([]*dataloader.Result[V], len(keys))
+		for i, r := range fetched {
+			results[i] = &dataloader.Result[V]{Data: r.Value, Error: r.Err}
+		}
+		return results
+	}
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](f.wait))
+}
+
+// byKey indexes the records an adapter returned.
+func byKey[K comparable, V any](records []V, err error, key func(*V) K) (map[K]*V, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[K]*V, len(records))
+	for i := range records {
+		out[key(&records[i])] = &records[i]
+	}
+	return out, nil
+}
+
+// groupBy sorts the records of a one-to-many read under their keys. Every
+// key asked for gets an entry, empty when nothing belongs to it.
+func groupBy[K comparable, V any](keys []K, records []V, err error, key func(V) (K, bool)) (map[K][]V, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[K][]V, len(keys))
+	for _, k := range keys {
+		out[k] = []V{}
+	}
+	for _, r := range records {
+		if k, ok := key(r); ok {
+			if _, asked := out[k]; asked {
+				out[k] = append(out[k], r)
+			}
+		}
+	}
+	return out, nil
+}
+
+func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
+func identity(s string) string { return s }
+
+// Found turns a loader's not-found into a nil result without error, as a
+// missing record is a null field, not a failure.
+func Found[V any](v V, err error) (V, error) {
+	if errors.Is(err, ErrNotFound) {
+		var zero V
+		return zero, nil
+	}
+	return v, err
+}
+
+type ctxKey struct{}
+
+// With returns a context that carries the operation's loaders.
+func With(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
+// For returns the loaders of the operation ctx belongs to.
+func For(ctx context.Context) *Loaders {
+	l, _ := ctx.Value(ctxKey{}).(*Loaders)
+	return l
+}

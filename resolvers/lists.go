@@ -1,0 +1,124 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/govalues/decimal"
+
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sources/erpnext"
+	"github.com/trestlehq/trestle/sources/woocommerce"
+)
+
+// orders answers an order connection from the shop's order list. customer
+// is the shop account to list, 0 for all.
+func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.OrderFilter, orderBy *model.OrderOrder,
+	first *int, after *string) (*model.OrderConnection, error) {
+	n, offset, err := pageWindow(first, after)
+	if err != nil {
+		return nil, err
+	}
+	q := woocommerce.OrderQuery{CustomerID: customer, PerPage: max(n, 1)}
+	if offset%q.PerPage != 0 {
+		return nil, badInput("after does not fall on a page of %d; keep first the same while paging", q.PerPage)
+	}
+	q.Page = offset/q.PerPage + 1
+	if filter != nil {
+		if q.Statuses, err = upstreamStatuses(filter.Status, shopStatuses); err != nil {
+			return nil, err
+		}
+		if filter.CreatedAt != nil {
+			q.CreatedAfter, q.CreatedBefore = deref(filter.CreatedAt.From), deref(filter.CreatedAt.To)
+		}
+	}
+	if orderBy != nil && orderBy.Direction == model.SortDirectionAsc {
+		q.OldestFirst = true
+	}
+	page, err := loadersFor(ctx).ListOrders(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.OrderConnection{TotalCount: page.Total}
+	if n == 0 {
+		page.Orders = nil
+	}
+	for i, o := range page.Orders {
+		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
+	}
+	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
+	return conn, nil
+}
+
+// invoices answers an invoice connection from the ERP's invoice list.
+// customer is the ERP customer to list, "" for all.
+func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.InvoiceFilter, first *int, after *string) (*model.InvoiceConnection, error) {
+	n, offset, err := pageWindow(first, after)
+	if err != nil {
+		return nil, err
+	}
+	q := erpnext.InvoiceQuery{Customer: customer, Offset: offset, Limit: max(n, 1)}
+	if filter != nil {
+		if q.Statuses, err = upstreamStatuses(filter.Status, erpStatuses); err != nil {
+			return nil, err
+		}
+		if filter.IssueDate != nil {
+			q.IssuedFrom, q.IssuedTo = deref(filter.IssueDate.From), deref(filter.IssueDate.To)
+		}
+		q.DueBefore = deref(filter.DueBefore)
+		q.OpenOnly = deref(filter.Outstanding)
+	}
+	page, err := loadersFor(ctx).ListInvoices(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.InvoiceConnection{TotalCount: page.Total}
+	if n == 0 {
+		page.Invoices = nil
+	}
+	for i, inv := range page.Invoices {
+		conn.Edges = append(conn.Edges, model.InvoiceEdge{Cursor: offsetCursor(offset + i), Node: inv})
+	}
+	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
+	return conn, nil
+}
+
+// customerFromID resolves a customer global ID given as a filter.
+func (r *Resolver) customerFromID(ctx context.Context, id string) (*model.Customer, error) {
+	key, err := parseID(id, "Customer")
+	if err != nil {
+		return nil, err
+	}
+	return r.customerByKey(ctx, key)
+}
+
+// openBalance sums what is outstanding on a customer's submitted invoices.
+func openBalance(invs []model.Invoice) (*model.Money, error) {
+	sum := model.Money{Amount: decimal.Zero}
+	for _, inv := range invs {
+		if !inv.Submitted() {
+			continue
+		}
+		if sum.Currency == "" {
+			sum.Currency = inv.Outstanding.Currency
+		}
+		if inv.Outstanding.Currency != sum.Currency {
+			return nil, errMixedCurrencies
+		}
+		var err error
+		if sum.Amount, err = sum.Amount.Add(inv.Outstanding.Amount); err != nil {
+			return nil, err
+		}
+	}
+	if sum.Currency == "" {
+		return nil, nil // no submitted invoice: nothing to say the currency of
+	}
+	return &sum, nil
+}
+
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}

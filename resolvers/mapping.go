@@ -1,0 +1,185 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/govalues/decimal"
+
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
+)
+
+func money(amount decimal.Decimal, currency string) *model.Money {
+	return &model.Money{Amount: amount, Currency: currency}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// The shop's order statuses and the graph's, both ways.
+var (
+	orderStatuses = map[string]model.OrderStatus{
+		"pending": model.OrderStatusPending, "processing": model.OrderStatusProcessing,
+		"on-hold": model.OrderStatusOnHold, "completed": model.OrderStatusCompleted,
+		"cancelled": model.OrderStatusCancelled, "refunded": model.OrderStatusRefunded,
+		"failed": model.OrderStatusFailed, "checkout-draft": model.OrderStatusDraft, "trash": model.OrderStatusTrash,
+	}
+	shopStatuses = invert(orderStatuses)
+
+	invoiceStatuses = map[string]model.InvoiceStatus{
+		"Draft": model.InvoiceStatusDraft, "Unpaid": model.InvoiceStatusUnpaid,
+		"Partly Paid": model.InvoiceStatusPartlyPaid, "Paid": model.InvoiceStatusPaid,
+		"Overdue": model.InvoiceStatusOverdue, "Cancelled": model.InvoiceStatusCancelled,
+		"Return": model.InvoiceStatusReturn, "Credit Note Issued": model.InvoiceStatusCreditNoteIssued,
+		"Unpaid and Discounted":      model.InvoiceStatusUnpaidAndDiscounted,
+		"Partly Paid and Discounted": model.InvoiceStatusPartlyPaidAndDiscounted,
+		"Overdue and Discounted":     model.InvoiceStatusOverdueAndDiscounted,
+		"Internal Transfer":          model.InvoiceStatusInternalTransfer, "Submitted": model.InvoiceStatusSubmitted,
+	}
+	erpStatuses = invert(invoiceStatuses)
+)
+
+func invert[K, V comparable](m map[K]V) map[V]K {
+	out := make(map[V]K, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
+// upstreamStatuses maps a filter's statuses to the upstream's names; OTHER
+// cannot be filtered on, as it stands for names nobody listed.
+func upstreamStatuses[S ~string](in []S, names map[S]string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		name, ok := names[s]
+		if !ok {
+			return nil, badInput("status %s cannot be filtered on", s)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// Cursors of offset-paged lists: the position of the item, opaque to clients.
+
+func offsetCursor(i int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(i)))
+}
+
+// pageWindow checks first and after and returns the offset of the page.
+func pageWindow(first *int, after *string) (n, offset int, err error) {
+	n = 20
+	if first != nil {
+		n = *first
+	}
+	if n < 0 || n > 100 {
+		return 0, 0, badInput("first must be between 0 and 100, not %d", n)
+	}
+	if after == nil || *after == "" {
+		return n, 0, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(*after)
+	pos, ok := strings.CutPrefix(string(raw), "offset:")
+	i, convErr := strconv.Atoi(pos)
+	if err != nil || !ok || convErr != nil || i < 0 {
+		return 0, 0, badInput("after is not a cursor of this list")
+	}
+	return n, i + 1, nil
+}
+
+func pageInfo(offset, count, total int) *model.PageInfo {
+	pi := &model.PageInfo{HasPreviousPage: offset > 0, HasNextPage: offset+count < total}
+	if count > 0 {
+		pi.StartCursor = ptr(offsetCursor(offset))
+		pi.EndCursor = ptr(offsetCursor(offset + count - 1))
+	}
+	return pi
+}
+
+// customerFor is the customer behind a directory entry, or one made from an
+// e-mail address only the shop's orders know.
+func customerFor(e consolidate.Entry) *model.Customer { c := e.Customer; return &c }
+
+// records loads the record of one system for a customer; the other
+// systems' records stay nil.
+func records(ctx context.Context, c *model.Customer, s model.System) (consolidate.Records, error) {
+	l := loadersFor(ctx)
+	var r consolidate.Records
+	var err error
+	switch s {
+	case model.SystemCRM:
+		r.Contact, err = loaders.Found(l.Contact.Load(ctx, c.CRMID)())
+	case model.SystemShop:
+		r.Shop, err = loaders.Found(l.ShopCustomer.Load(ctx, c.ShopID)())
+	default:
+		r.ERP, err = loaders.Found(l.ERPCustomer.Load(ctx, c.ERPID)())
+	}
+	return r, err
+}
+
+// ruleValue answers a customer field by its ownership rule: the first owner
+// that knows the customer and has a value answers; an owner that fails
+// fails the field.
+func ruleValue(ctx context.Context, c *model.Customer, rule consolidate.Rule) (*string, error) {
+	for _, s := range rule.Owners {
+		if !consolidate.Knows(*c, s) {
+			continue
+		}
+		r, err := records(ctx, c, s)
+		if err != nil {
+			return nil, err
+		}
+		if !r.Has(s) {
+			continue // the record is gone upstream since the directory saw it
+		}
+		if v := rule.Value(r, s); v != "" {
+			return &v, nil
+		}
+	}
+	return nil, nil
+}
+
+// parseID checks a global ID's type and returns its key.
+func parseID(id, want string) (string, error) {
+	typ, key, err := model.ParseGlobalID(id)
+	if err != nil {
+		return "", err
+	}
+	if typ != want {
+		return "", badInput("id is a %s id, not a %s id", typ, want)
+	}
+	return key, nil
+}
+
+// customerByKey finds a customer by the key of its global ID, asking the
+// systems by e-mail when the directory does not know it yet.
+func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Customer, error) {
+	if err := r.Directory.Wait(ctx); err != nil {
+		return nil, err
+	}
+	if e, ok := r.Directory.ByKey(key); ok {
+		return customerFor(e), nil
+	}
+	if !strings.Contains(key, "@") {
+		return nil, nil
+	}
+	found, err := r.Directory.Resolve(ctx, []string{key})
+	if e, ok := found[key]; ok {
+		return customerFor(e), nil
+	}
+	return nil, err
+}
+
+var errMixedCurrencies = errors.New("amounts in more than one currency cannot be summed")

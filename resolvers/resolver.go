@@ -1,0 +1,33 @@
+// Package resolvers answers the GraphQL fields: it maps arguments, asks the
+// operation's loaders and the customer directory, and maps the answers into
+// the graph's types. Errors become GraphQL errors in ErrorPresenter.
+package resolvers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/loaders"
+)
+
+// Directory is the customer directory the resolvers join customers with.
+type Directory interface {
+	Wait(ctx context.Context) error
+	ByKey(key string) (consolidate.Entry, bool)
+	ByEmail(email string) (consolidate.Entry, bool)
+	ByShop(id int64) (consolidate.Entry, bool)
+	ByERP(name string) (consolidate.Entry, bool)
+	Resolve(ctx context.Context, emails []string) (map[string]consolidate.Entry, error)
+	List(f consolidate.Filter, after string, first int) consolidate.Page
+}
+
+// Resolver holds what every resolver needs. The operation's loaders come
+// from the context (loaders.For), put there for each operation.
+type Resolver struct {
+	Directory Directory
+	Logger    *slog.Logger
+}
+
+// loadersFor returns the operation's loaders.
+func loadersFor(ctx context.Context) *loaders.Loaders { return loaders.For(ctx) }
