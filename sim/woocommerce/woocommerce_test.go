@@ -243,6 +243,9 @@ func TestOrderShape(t *testing.T) {
 	}
 	for name, o := range map[string]*world.Order{"guest": guest, "registered": registered} {
 		t.Run(name, func(t *testing.T) {
+			if o == nil {
+				t.Fatalf("world has no %s order to check", name)
+			}
 			rec := serve(t, api, "GET", "/wp-json/wc/v3/orders/"+strconv.FormatInt(o.ID, 10), basicAuth)
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)

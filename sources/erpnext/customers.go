@@ -2,6 +2,7 @@ package erpnext
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -37,12 +38,16 @@ type creditLimitRow struct {
 
 var creditLimitFields = fieldList("parent", "company", "credit_limit", "idx")
 
-// Customers reads ERP customers by document name. Names that do not exist
-// are absent from the result.
+// Customers reads ERP customers by document name. Names the site does not
+// have are absent from the result, which comes in no particular order.
 func (c *Client) Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error) {
-	return fanOut(ctx, c, names, func(ctx context.Context, chunk []string) ([]model.ERPCustomer, error) {
+	out, err := fanOut(ctx, c, names, func(ctx context.Context, chunk []string) ([]model.ERPCustomer, error) {
 		return c.customers(ctx, "customers.by_name", filter{"name", "in", chunk})
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read customers: %w", err)
+	}
+	return out, nil
 }
 
 // CustomersByEmail reads the ERP customers whose email_id is one of emails.
@@ -50,22 +55,31 @@ func (c *Client) Customers(ctx context.Context, names []string) ([]model.ERPCust
 // address stored with a leading space (" anna@example.com") matches no "in"
 // list, since Frappe strips every listed value. That is why the gateway
 // keeps its own index of normalised addresses rather than trusting this
-// lookup alone.
+// lookup alone. The result comes in no particular order.
 func (c *Client) CustomersByEmail(ctx context.Context, emails []string) ([]model.ERPCustomer, error) {
-	return fanOut(ctx, c, emails, func(ctx context.Context, chunk []string) ([]model.ERPCustomer, error) {
+	out, err := fanOut(ctx, c, emails, func(ctx context.Context, chunk []string) ([]model.ERPCustomer, error) {
 		return c.customers(ctx, "customers.by_email", filter{"email_id", "in", chunk})
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read customers by e-mail: %w", err)
+	}
+	return out, nil
 }
 
 // CustomersModifiedSince reads up to limit customers changed after since,
-// oldest change first (see walkModified for the cut at limit).
+// oldest change first; limit <= 0 means 10,000 (see walkModified for the
+// cut at limit).
 func (c *Client) CustomersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.ERPCustomer, error) {
 	rows, err := walkModified(ctx, c, listCall{route: "customers.modified", doctype: "Customer", fields: customerFields},
 		since, limit, func(r customerRow) string { return r.Modified })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read customers modified since %s: %w", since.UTC().Format(time.RFC3339), err)
 	}
-	return c.withCreditLimits(ctx, rows)
+	out, err := c.withCreditLimits(ctx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("read customers modified since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	return out, nil
 }
 
 func (c *Client) customers(ctx context.Context, route string, f filter) ([]model.ERPCustomer, error) {

@@ -2,83 +2,154 @@ package erpnext
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 
 	simerp "github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
-// recorded asks the simulator for a 100-record page and returns its body.
-func recorded(b *testing.B, doctype, fields string, filters []filter) []byte {
-	b.Helper()
+// pages records a 100-record response of each list the client decodes from
+// the simulator.
+var pages = sync.OnceValues(func() (map[string][]byte, error) {
 	w := world.New(world.Options{Seed: 1})
-	f, _ := json.Marshal(filters)
-	q := url.Values{"fields": {fields}, "filters": {string(f)}, "limit_page_length": {"100"}, "order_by": {"name asc"}}
-	r := httptest.NewRequest(http.MethodGet, "/api/resource/"+url.PathEscape(doctype)+"?"+q.Encode(), nil)
-	r.Header.Set("Authorization", "token "+simerp.APIKey+":"+simerp.APISecret)
-	rec := httptest.NewRecorder()
-	simerp.New(w).ServeHTTP(rec, r)
-	if rec.Code != http.StatusOK {
-		b.Fatalf("simulator: %d %s", rec.Code, rec.Body)
+	api := simerp.New(w)
+	invoices := make([]string, 100)
+	for i := range invoices {
+		invoices[i] = w.Invoices[i*97].Name
 	}
-	return rec.Body.Bytes()
-}
-
-func benchClient(b *testing.B) *Client {
-	b.Helper()
-	c, err := New(Config{BaseURL: "http://erp.test", APIKey: "k", APISecret: "s", TimeZone: simerp.TimeZone})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	return c
-}
-
-// BenchmarkDecodeInvoices decodes and maps a recorded 100-invoice page.
-func BenchmarkDecodeInvoices(b *testing.B) {
-	w := world.New(world.Options{Seed: 1})
-	names := make([]string, 100)
-	for i := range names {
-		names[i] = w.Invoices[i*97].Name
-	}
-	body := recorded(b, "Sales Invoice", invoiceFields, []filter{{"name", "in", names}})
-	c := benchClient(b)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var p page[invoiceRow]
-		if err := json.Unmarshal(body, &p); err != nil {
-			b.Fatal(err)
-		}
-		invs, err := c.mapInvoices(p.Data)
-		if err != nil || len(invs) != 100 {
-			b.Fatalf("%d invoices: %v", len(invs), err)
-		}
-	}
-}
-
-// BenchmarkDecodeStock decodes and maps a recorded 100-bin page.
-func BenchmarkDecodeStock(b *testing.B) {
-	w := world.New(world.Options{Seed: 1})
-	skus := make([]string, 34)
+	skus := make([]string, 34) // three bins each: 102, cut to a page of 100
 	for i := range skus {
 		skus[i] = w.Products[i*7].SKU
 	}
-	body := recorded(b, "Bin", binFields, []filter{{"item_code", "in", skus}})
-	c := benchClient(b)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var p page[binRow]
-		if err := json.Unmarshal(body, &p); err != nil {
-			b.Fatal(err)
+	var customers []string
+	for _, p := range w.People {
+		if p.ERP != nil && len(customers) < 100 {
+			customers = append(customers, p.ERP.Name)
 		}
-		levels, err := c.mapBins(p.Data)
-		if err != nil || len(levels) != 100 {
-			b.Fatalf("%d levels: %v", len(levels), err)
+	}
+	lists := []struct {
+		name, doctype, fields string
+		filter                filter
+	}{
+		{"invoices", "Sales Invoice", invoiceFields, filter{"name", "in", invoices}},
+		{"stock", "Bin", binFields, filter{"item_code", "in", skus}},
+		{"customers", "Customer", customerFields, filter{"name", "in", customers}},
+	}
+	out := map[string][]byte{}
+	for _, l := range lists {
+		f, err := json.Marshal([]filter{l.filter})
+		if err != nil {
+			return nil, err
 		}
+		q := url.Values{"fields": {l.fields}, "filters": {string(f)}, "limit_page_length": {"100"}, "order_by": {"name asc"}}
+		r := httptest.NewRequest(http.MethodGet, "/api/resource/"+url.PathEscape(l.doctype)+"?"+q.Encode(), nil)
+		r.Header.Set("Authorization", "token "+simerp.APIKey+":"+simerp.APISecret)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			return nil, fmt.Errorf("simulator: %s: %d %s", l.doctype, rec.Code, rec.Body)
+		}
+		out[l.name] = rec.Body.Bytes()
+	}
+	return out, nil
+})
+
+func decodeClient(t testing.TB) *Client {
+	t.Helper()
+	c, err := New(Config{BaseURL: "http://erp.test", APIKey: "k", APISecret: "s", TimeZone: simerp.TimeZone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func decodeInvoices(c *Client, body []byte) (int, error) {
+	var p page[invoiceRow]
+	if err := json.Unmarshal(body, &p); err != nil {
+		return 0, err
+	}
+	invs, err := c.mapInvoices(p.Data)
+	return len(invs), err
+}
+
+func decodeStock(c *Client, body []byte) (int, error) {
+	var p page[binRow]
+	if err := json.Unmarshal(body, &p); err != nil {
+		return 0, err
+	}
+	levels, err := c.mapBins(p.Data)
+	return len(levels), err
+}
+
+func decodeCustomers(c *Client, body []byte) (int, error) {
+	var p page[customerRow]
+	if err := json.Unmarshal(body, &p); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range p.Data {
+		if _, err := c.customer(r, nil); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+var decoders = []struct {
+	name   string
+	decode func(*Client, []byte) (int, error)
+}{
+	{"invoices", decodeInvoices},
+	{"stock", decodeStock},
+	{"customers", decodeCustomers},
+}
+
+// TestDecodeBudget holds decoding and mapping a 100-record page under 5,000
+// allocations.
+func TestDecodeBudget(t *testing.T) {
+	bodies, err := pages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := decodeClient(t)
+	for _, d := range decoders {
+		t.Run(d.name, func(t *testing.T) {
+			body := bodies[d.name]
+			if n, err := d.decode(c, body); err != nil || n != 100 {
+				t.Fatalf("decoded %d records, err %v; want 100", n, err)
+			}
+			allocs := testing.AllocsPerRun(20, func() { _, _ = d.decode(c, body) })
+			if allocs >= 5000 {
+				t.Errorf("%.0f allocations per page, want under 5000", allocs)
+			}
+		})
+	}
+}
+
+// BenchmarkDecode measures decoding and mapping a recorded 100-record page.
+func BenchmarkDecode(b *testing.B) {
+	bodies, err := pages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := decodeClient(b)
+	for _, d := range decoders {
+		b.Run(d.name, func(b *testing.B) {
+			body := bodies[d.name]
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if n, err := d.decode(c, body); err != nil || n != 100 {
+					b.Fatalf("decoded %d records: %v", n, err)
+				}
+			}
+		})
 	}
 }

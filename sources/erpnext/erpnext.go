@@ -55,10 +55,11 @@ type Config struct {
 	// Currency is the company's currency, the one credit limits are kept
 	// in. Empty falls back to the customer's default_currency.
 	Currency string
-	Timeout  time.Duration // per call; default 10 s
-	MaxConns int           // connections to the site; default 64
-	// Parallel is how many calls of one batch read are in flight at once.
-	// Default 4.
+	// Timeout bounds each call. Default 10 s.
+	Timeout time.Duration
+	// MaxConns bounds the connections to the site. Default 64.
+	MaxConns int
+	// Parallel bounds the calls one read sends at once. Default 4.
 	Parallel int
 }
 
@@ -71,19 +72,23 @@ type Client struct {
 	parallel int
 }
 
-// New validates the config and builds a client.
+// New checks the config and builds a client.
 func New(cfg Config) (*Client, error) {
 	var errs []error
 	if cfg.APIKey == "" || cfg.APISecret == "" {
-		errs = append(errs, errors.New("erpnext: api key and secret are required"))
+		errs = append(errs, errors.New("api key and secret are required"))
+	}
+	if cfg.Parallel < 0 {
+		errs = append(errs, fmt.Errorf("parallel %d must not be negative", cfg.Parallel))
 	}
 	loc := time.UTC
 	if cfg.TimeZone != "" {
 		l, err := time.LoadLocation(cfg.TimeZone)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("erpnext: time zone %q: %w", cfg.TimeZone, err))
+			errs = append(errs, fmt.Errorf("time zone %q: %w", cfg.TimeZone, err))
+		} else {
+			loc = l
 		}
-		loc = l
 	}
 	rc, err := rest.New(rest.Config{
 		System:    model.SystemERP,
@@ -91,16 +96,16 @@ func New(cfg Config) (*Client, error) {
 		Auth:      rest.Token(cfg.APIKey, cfg.APISecret),
 		Timeout:   cfg.Timeout,
 		MaxConns:  cfg.MaxConns,
-		RetryHint: rateLimitReset,
+		RetryHint: retryHint,
 	})
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("erpnext config: %w", err)
 	}
 	parallel := cfg.Parallel
-	if parallel <= 0 {
+	if parallel == 0 {
 		parallel = 4
 	}
 	return &Client{rest: rc, loc: loc, company: cfg.Company, currency: cfg.Currency, parallel: parallel}, nil
@@ -109,9 +114,9 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
-// rateLimitReset reads X-RateLimit-Reset, the seconds until Frappe's
-// rate-limit window ends, for a 429 that lost its Retry-After on the way.
-func rateLimitReset(h http.Header) time.Duration {
+// retryHint reads X-RateLimit-Reset, the seconds until Frappe's rate-limit
+// window ends, for a 429 that lost its Retry-After on the way.
+func retryHint(h http.Header) time.Duration {
 	s, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Reset")))
 	if err != nil || s <= 0 {
 		return 0

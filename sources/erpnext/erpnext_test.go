@@ -100,17 +100,24 @@ func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  erpnext.Config
-		want string
+		want []string
 	}{
-		{"no credentials", erpnext.Config{BaseURL: "http://erp.test"}, "api key and secret"},
-		{"bad zone", erpnext.Config{BaseURL: "http://erp.test", APIKey: "k", APISecret: "s", TimeZone: "Mars/Olympus"}, "time zone"},
-		{"relative URL", erpnext.Config{BaseURL: "erp.test", APIKey: "k", APISecret: "s"}, "base URL"},
+		{"no credentials", erpnext.Config{BaseURL: "http://erp.test"}, []string{"api key and secret"}},
+		{"bad zone", erpnext.Config{BaseURL: "http://erp.test", APIKey: "k", APISecret: "s", TimeZone: "Mars/Olympus"}, []string{"time zone"}},
+		{"relative URL", erpnext.Config{BaseURL: "erp.test", APIKey: "k", APISecret: "s"}, []string{"base URL"}},
+		{"negative parallel", erpnext.Config{BaseURL: "http://erp.test", APIKey: "k", APISecret: "s", Parallel: -1}, []string{"parallel"}},
+		{"every problem at once", erpnext.Config{TimeZone: "Mars/Olympus"}, []string{"api key and secret", "time zone", "base URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := erpnext.New(tt.cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v, want it to mention %q", err, tt.want)
+			if err == nil {
+				t.Fatal("New accepted an invalid config")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
 			}
 		})
 	}
@@ -535,6 +542,7 @@ func TestFailures(t *testing.T) {
 		{name: "server error", faults: sim.Faults{ErrorRate: 1}, class: rest.ErrUnavailable},
 		{name: "malformed body", faults: sim.Faults{MalformedRate: 1}, class: rest.ErrBadResponse},
 		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrBadResponse},
+		{name: "connection reset", faults: sim.Faults{ResetRate: 1}, class: rest.ErrUnavailable},
 		{name: "slow upstream", faults: sim.Faults{LatencyMS: 500}, mod: func(c *erpnext.Config) { c.Timeout = 50 * time.Millisecond }, class: rest.ErrUnavailable},
 		{name: "down", faults: sim.Faults{Down: true}, class: rest.ErrUnavailable},
 	}
@@ -549,7 +557,7 @@ func TestFailures(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("err %T is not a *rest.Error", err)
 			}
-			if strings.Contains(err.Error(), simerp.APISecret+"@") || strings.Contains(err.Error(), "token ") {
+			if strings.Contains(err.Error(), simerp.APIKey+":") || strings.Contains(err.Error(), "token ") {
 				t.Errorf("error leaks credentials: %v", err)
 			}
 			if tt.check != nil {

@@ -29,39 +29,58 @@ type invoiceRow struct {
 var invoiceFields = fieldList("name", "customer", "status", "docstatus", "posting_date", "due_date",
 	"currency", "grand_total", "outstanding_amount", "po_no", "modified")
 
-// Invoices reads sales invoices by document name. Names that do not exist
-// are absent from the result.
+// Invoices reads sales invoices by document name. Names the site does not
+// have are absent from the result, which comes in no particular order.
 func (c *Client) Invoices(ctx context.Context, names []string) ([]model.Invoice, error) {
-	return fanOut(ctx, c, names, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+	out, err := fanOut(ctx, c, names, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
 		return c.invoices(ctx, "invoices.by_name", filter{"name", "in", chunk})
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read invoices: %w", err)
+	}
+	return out, nil
 }
 
 // InvoicesByOrder reads the sales invoices that bill the given shop orders
 // (po_no, the shop order id as a string). An order may have several, a
-// credit note besides the invoice, and all are returned.
+// credit note besides the invoice, and all are returned, in no particular
+// order.
 func (c *Client) InvoicesByOrder(ctx context.Context, orderRefs []string) ([]model.Invoice, error) {
-	return fanOut(ctx, c, orderRefs, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+	out, err := fanOut(ctx, c, orderRefs, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
 		return c.invoices(ctx, "invoices.by_order", filter{"po_no", "in", chunk})
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read invoices by order: %w", err)
+	}
+	return out, nil
 }
 
-// InvoicesByCustomer reads every sales invoice of the given ERP customers.
+// InvoicesByCustomer reads every sales invoice of the given ERP customers,
+// in no particular order.
 func (c *Client) InvoicesByCustomer(ctx context.Context, customers []string) ([]model.Invoice, error) {
-	return fanOut(ctx, c, customers, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
+	out, err := fanOut(ctx, c, customers, func(ctx context.Context, chunk []string) ([]model.Invoice, error) {
 		return c.invoices(ctx, "invoices.by_customer", filter{"customer", "in", chunk})
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read invoices by customer: %w", err)
+	}
+	return out, nil
 }
 
 // InvoicesModifiedSince reads up to limit sales invoices changed after since,
-// oldest change first (see walkModified for the cut at limit).
+// oldest change first; limit <= 0 means 10,000 (see walkModified for the
+// cut at limit).
 func (c *Client) InvoicesModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Invoice, error) {
 	rows, err := walkModified(ctx, c, listCall{route: "invoices.modified", doctype: "Sales Invoice", fields: invoiceFields},
 		since, limit, func(r invoiceRow) string { return r.Modified })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read invoices modified since %s: %w", since.UTC().Format(time.RFC3339), err)
 	}
-	return c.mapInvoices(rows)
+	out, err := c.mapInvoices(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read invoices modified since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	return out, nil
 }
 
 func (c *Client) invoices(ctx context.Context, route string, f filter) ([]model.Invoice, error) {
@@ -129,7 +148,7 @@ func (c *Client) ListInvoices(ctx context.Context, q InvoiceQuery) (InvoicePage,
 	case limit == 0:
 		limit = 50
 	case limit < 0 || limit > MaxInvoicePage:
-		return InvoicePage{}, fmt.Errorf("erpnext: invoice page size %d is not in 1..%d", limit, MaxInvoicePage)
+		return InvoicePage{}, fmt.Errorf("list invoices: page size %d is not within 1 to %d", limit, MaxInvoicePage)
 	}
 	var p page[invoiceRow]
 	err := c.list(ctx, listCall{
@@ -137,7 +156,7 @@ func (c *Client) ListInvoices(ctx context.Context, q InvoiceQuery) (InvoicePage,
 		order: "posting_date desc, name desc", start: max(q.Offset, 0), limit: limit + 1,
 	}, &p)
 	if err != nil {
-		return InvoicePage{}, err
+		return InvoicePage{}, fmt.Errorf("list invoices: %w", err)
 	}
 	more := len(p.Data) > limit
 	if more {
@@ -145,7 +164,7 @@ func (c *Client) ListInvoices(ctx context.Context, q InvoiceQuery) (InvoicePage,
 	}
 	invs, err := c.mapInvoices(p.Data)
 	if err != nil {
-		return InvoicePage{}, err
+		return InvoicePage{}, fmt.Errorf("list invoices: %w", err)
 	}
 	return InvoicePage{Invoices: invs, HasMore: more}, nil
 }
@@ -153,7 +172,11 @@ func (c *Client) ListInvoices(ctx context.Context, q InvoiceQuery) (InvoicePage,
 // CountInvoices is how many invoices a query selects (Offset and Limit
 // aside), for a connection's totalCount.
 func (c *Client) CountInvoices(ctx context.Context, q InvoiceQuery) (int, error) {
-	return c.count(ctx, "invoices.count", "Sales Invoice", q.filters())
+	n, err := c.count(ctx, "invoices.count", "Sales Invoice", q.filters())
+	if err != nil {
+		return 0, fmt.Errorf("count invoices: %w", err)
+	}
+	return n, nil
 }
 
 func (c *Client) mapInvoices(rows []invoiceRow) ([]model.Invoice, error) {

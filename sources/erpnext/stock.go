@@ -2,6 +2,7 @@ package erpnext
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -25,9 +26,10 @@ var binFields = fieldList("name", "item_code", "warehouse", "actual_qty", "reser
 	"projected_qty", "modified")
 
 // Stock reads the bins of the given item codes (SKUs), one StockLevel per
-// item and warehouse. Items with no bin are absent from the result.
+// item and warehouse. Items with no bin are absent from the result, which
+// comes in no particular order.
 func (c *Client) Stock(ctx context.Context, skus []string) ([]model.StockLevel, error) {
-	return fanOut(ctx, c, skus, func(ctx context.Context, chunk []string) ([]model.StockLevel, error) {
+	out, err := fanOut(ctx, c, skus, func(ctx context.Context, chunk []string) ([]model.StockLevel, error) {
 		rows, err := listAll[binRow](ctx, c, listCall{
 			route: "stock.by_sku", doctype: "Bin", fields: binFields,
 			filters: []filter{{"item_code", "in", chunk}}, order: "name asc",
@@ -37,17 +39,26 @@ func (c *Client) Stock(ctx context.Context, skus []string) ([]model.StockLevel, 
 		}
 		return c.mapBins(rows)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read stock: %w", err)
+	}
+	return out, nil
 }
 
 // StockModifiedSince reads up to limit bins changed after since, oldest
-// change first (see walkModified for the cut at limit).
+// change first; limit <= 0 means 10,000 (see walkModified for the cut at
+// limit).
 func (c *Client) StockModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.StockLevel, error) {
 	rows, err := walkModified(ctx, c, listCall{route: "stock.modified", doctype: "Bin", fields: binFields},
 		since, limit, func(r binRow) string { return r.Modified })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read stock modified since %s: %w", since.UTC().Format(time.RFC3339), err)
 	}
-	return c.mapBins(rows)
+	out, err := c.mapBins(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read stock modified since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	return out, nil
 }
 
 func (c *Client) mapBins(rows []binRow) ([]model.StockLevel, error) {

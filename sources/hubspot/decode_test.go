@@ -12,7 +12,7 @@ import (
 )
 
 // batchBody records the simulator's answer to a 100-contact batch read.
-func batchBody(b *testing.B) []byte {
+func batchBody(b testing.TB) []byte {
 	b.Helper()
 	w := world.New(world.Options{Seed: 1})
 	in := batchReadInput{Properties: contactProperties(), PropertiesWithHistory: []string{}}
@@ -35,6 +35,27 @@ func batchBody(b *testing.B) []byte {
 	return rec.Body.Bytes()
 }
 
+func decodeBatch(body []byte) (int, error) {
+	var resp batchResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return 0, err
+	}
+	return len(mapAll(resp.Results)), nil
+}
+
+// TestDecodeBudget holds decoding and mapping a 100-contact batch under 5,000
+// allocations.
+func TestDecodeBudget(t *testing.T) {
+	body := batchBody(t)
+	if n, err := decodeBatch(body); err != nil || n != batchSize {
+		t.Fatalf("decoded %d contacts, err %v; want %d", n, err, batchSize)
+	}
+	allocs := testing.AllocsPerRun(20, func() { _, _ = decodeBatch(body) })
+	if allocs >= 5000 {
+		t.Errorf("%.0f allocations per batch, want under 5000", allocs)
+	}
+}
+
 // BenchmarkDecodeBatch100 decodes and maps a recorded 100-contact batch/read
 // answer, as Contacts does for each batch.
 func BenchmarkDecodeBatch100(b *testing.B) {
@@ -42,12 +63,8 @@ func BenchmarkDecodeBatch100(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var resp batchResponse
-		if err := json.Unmarshal(body, &resp); err != nil {
-			b.Fatal(err)
-		}
-		if got := mapAll(resp.Results); len(got) != batchSize {
-			b.Fatalf("mapped %d contacts", len(got))
+		if n, err := decodeBatch(body); err != nil || n != batchSize {
+			b.Fatalf("mapped %d contacts: %v", n, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ package hubspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,6 +25,9 @@ const (
 	searchCap  = 10_000 // results one search query can page through
 )
 
+// defaultMax bounds a changed-since read when the caller gives no bound.
+const defaultMax = 1000
+
 const contactsPath = "/crm/v3/objects/contacts"
 
 // contactProperties are the contact properties the client asks for.
@@ -31,16 +35,15 @@ func contactProperties() []string {
 	return []string{"email", "firstname", "lastname", "phone", "company", "lifecyclestage", "hubspot_owner_id", "createdate", "lastmodifieddate"}
 }
 
-// normalizeEmail is the join-key rule: trimmed and lower-cased, which is also
-// how HubSpot stores addresses.
-
 // Config configures a Client.
 type Config struct {
-	BaseURL  string        // https://api.hubapi.com, or a simulator's root
-	Token    string        // a private app access token
-	Timeout  time.Duration // per call; rest's default when zero
-	MaxConns int           // connections to HubSpot; rest's default when zero
-	// Parallel bounds the batch calls one read sends at once. Default 4: the
+	BaseURL string // https://api.hubapi.com, or a simulator's root
+	Token   string // a private app access token
+	// Timeout bounds each call. Default 10 s.
+	Timeout time.Duration
+	// MaxConns bounds the connections to HubSpot. Default 64.
+	MaxConns int
+	// Parallel bounds the calls one read sends at once. Default 4: the
 	// ten-secondly rate limit is shared by every caller of the account.
 	Parallel int
 }
@@ -51,10 +54,14 @@ type Client struct {
 	parallel int
 }
 
-// New builds a client.
+// New checks the config and builds a client.
 func New(cfg Config) (*Client, error) {
+	var errs []error
 	if cfg.Token == "" {
-		return nil, fmt.Errorf("%s: an access token is required", model.SystemCRM)
+		errs = append(errs, errors.New("access token is required"))
+	}
+	if cfg.Parallel < 0 {
+		errs = append(errs, fmt.Errorf("parallel %d must not be negative", cfg.Parallel))
 	}
 	rc, err := rest.New(rest.Config{
 		System:    model.SystemCRM,
@@ -62,25 +69,29 @@ func New(cfg Config) (*Client, error) {
 		Auth:      rest.Bearer(cfg.Token),
 		Timeout:   cfg.Timeout,
 		MaxConns:  cfg.MaxConns,
-		RetryHint: RetryHint,
+		RetryHint: retryHint,
 	})
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
-	if cfg.Parallel <= 0 {
-		cfg.Parallel = 4
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("hubspot config: %w", err)
 	}
-	return &Client{rest: rc, parallel: cfg.Parallel}, nil
+	parallel := cfg.Parallel
+	if parallel == 0 {
+		parallel = 4
+	}
+	return &Client{rest: rc, parallel: parallel}, nil
 }
 
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
-// RetryHint reads HubSpot's rate-limit headers on a 429 that carries no
+// retryHint reads HubSpot's rate-limit headers on a 429 that carries no
 // Retry-After: with the rolling window spent, wait one window. Otherwise a
 // per-second policy refused the call (search answers without these headers
 // and is limited per second), so wait a second.
-func RetryHint(h http.Header) time.Duration {
+func retryHint(h http.Header) time.Duration {
 	remaining, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Remaining"))
 	if err != nil {
 		return time.Second
@@ -95,23 +106,32 @@ func RetryHint(h http.Header) time.Duration {
 	return time.Duration(interval) * time.Millisecond
 }
 
-// Contacts reads the contacts with the given ids, in any order; an id HubSpot
-// does not know is simply absent. Ids go in batches of 100, sent
-// concurrently.
+// Contacts reads the contacts with the given ids. Ids HubSpot does not know
+// are absent from the result, which comes in no particular order. Ids go in
+// batches of 100, sent concurrently.
 func (c *Client) Contacts(ctx context.Context, ids []string) ([]model.Contact, error) {
-	return c.batchRead(ctx, "contacts.batch_read", unique(ids, nil), "")
+	out, err := c.batchRead(ctx, "contacts.batch_read", unique(ids, nil), "")
+	if err != nil {
+		return nil, fmt.Errorf("read contacts: %w", err)
+	}
+	return out, nil
 }
 
 // ContactsByEmail reads the contacts with the given e-mail addresses, which
 // are matched trimmed and case-insensitively, as HubSpot stores them in lower
-// case. An address HubSpot does not know is simply absent.
+// case. Addresses HubSpot does not know are absent from the result, which
+// comes in no particular order.
 func (c *Client) ContactsByEmail(ctx context.Context, emails []string) ([]model.Contact, error) {
-	return c.batchRead(ctx, "contacts.batch_read_email", unique(emails, model.NormalizeEmail), "email")
+	out, err := c.batchRead(ctx, "contacts.batch_read_email", unique(emails, model.NormalizeEmail), "email")
+	if err != nil {
+		return nil, fmt.Errorf("read contacts by e-mail: %w", err)
+	}
+	return out, nil
 }
 
 func (c *Client) batchRead(ctx context.Context, route string, keys []string, idProperty string) ([]model.Contact, error) {
 	props := contactProperties()
-	out, err := rest.FanOut(ctx, keys, batchSize, c.parallel, func(ctx context.Context, chunk []string) ([]model.Contact, error) {
+	return rest.FanOut(ctx, keys, batchSize, c.parallel, func(ctx context.Context, chunk []string) ([]model.Contact, error) {
 		in := batchReadInput{
 			Inputs:                make([]objectID, len(chunk)),
 			Properties:            props,
@@ -129,10 +149,6 @@ func (c *Client) batchRead(ctx context.Context, route string, keys []string, idP
 		}
 		return mapAll(resp.Results), nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read contacts: %w", err)
-	}
-	return out, nil
 }
 
 // ListContacts walks the contact list in HubSpot's order (ascending id) from
@@ -163,8 +179,9 @@ func (c *Client) ListContacts(ctx context.Context, after string, limit int) (con
 }
 
 // ContactsModifiedSince reads up to limit contacts last modified at or after
-// since, oldest change first, for polling: the caller passes the UpdatedAt of
-// the last contact it saw as the next since (and sees that contact again).
+// since, oldest change first, for polling; limit <= 0 means 1000. The caller
+// passes the UpdatedAt of the last contact it saw as the next since (and sees
+// that contact again).
 //
 // HubSpot's search pages by offset, and through at most 10,000 results of one
 // query; offsets also shift when a contact changes during the walk. So each
@@ -172,6 +189,10 @@ func (c *Client) ListContacts(ctx context.Context, after string, limit int) (con
 // contacts already returned dropped. An offset is used only to step over a
 // full page of contacts that share one timestamp.
 func (c *Client) ContactsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Contact, error) {
+	if limit <= 0 {
+		limit = defaultMax
+	}
+	from := since
 	var out []model.Contact
 	seen := map[string]bool{}
 	offset := 0
@@ -179,7 +200,7 @@ func (c *Client) ContactsModifiedSince(ctx context.Context, since time.Time, lim
 		var resp searchResponse
 		body := modifiedSince(since, offset, min(searchPage, limit))
 		if _, err := c.rest.Do(ctx, rest.Call{Route: "contacts.search_modified", Method: http.MethodPost, Path: contactsPath + "/search", Body: body}, &resp); err != nil {
-			return nil, fmt.Errorf("search modified contacts: %w", err)
+			return nil, fmt.Errorf("read contacts modified since %s: %w", from.UTC().Format(time.RFC3339), err)
 		}
 		for _, o := range resp.Results {
 			if !seen[o.ID] && len(out) < limit {
@@ -195,7 +216,8 @@ func (c *Client) ContactsModifiedSince(ctx context.Context, since time.Time, lim
 		} else {
 			offset += len(resp.Results)
 			if offset >= searchCap {
-				return nil, fmt.Errorf("search modified contacts: more than %d contacts changed at %s", searchCap, since.Format(time.RFC3339Nano))
+				return nil, fmt.Errorf("read contacts modified since %s: more than %d contacts changed at %s",
+					from.UTC().Format(time.RFC3339), searchCap, since.UTC().Format(time.RFC3339Nano))
 			}
 		}
 	}

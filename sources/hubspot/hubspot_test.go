@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,15 +83,24 @@ func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  hubspot.Config
+		want []string
 	}{
-		{"no token", hubspot.Config{BaseURL: "https://api.hubapi.com"}},
-		{"relative URL", hubspot.Config{BaseURL: "api.hubapi.com", Token: "pat"}},
-		{"no URL", hubspot.Config{Token: "pat"}},
+		{"empty", hubspot.Config{}, []string{"base URL", "access token"}},
+		{"no token", hubspot.Config{BaseURL: "https://api.hubapi.com"}, []string{"access token"}},
+		{"relative URL", hubspot.Config{BaseURL: "api.hubapi.com", Token: "pat"}, []string{"absolute"}},
+		{"no URL", hubspot.Config{Token: "pat"}, []string{"base URL"}},
+		{"negative parallel", hubspot.Config{BaseURL: "https://api.hubapi.com", Token: "pat", Parallel: -1}, []string{"parallel"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := hubspot.New(tt.cfg); err == nil {
-				t.Error("New accepted an invalid config")
+			_, err := hubspot.New(tt.cfg)
+			if err == nil {
+				t.Fatal("New accepted an invalid config")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
 			}
 		})
 	}
@@ -291,12 +301,17 @@ func TestContactsModifiedSince(t *testing.T) {
 		{name: "last month", since: anchor.Add(-30 * 24 * time.Hour), max: 10_000},
 		{name: "last year, several pages", since: anchor.Add(-365 * 24 * time.Hour), max: 10_000},
 		{name: "bounded", since: anchor.Add(-365 * 24 * time.Hour), max: 250},
+		{name: "no bound reads 1000", since: time.Time{}, max: 0},
 		{name: "nothing new", since: anchor.Add(time.Hour), max: 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			bound := tt.max
+			if bound <= 0 {
+				bound = 1000
+			}
 			want := modifiedSince(tt.since)
-			want = want[:min(len(want), tt.max)]
+			want = want[:min(len(want), bound)]
 			c, u := newClient(t, sim.Faults{}, nil)
 			got, err := c.ContactsModifiedSince(t.Context(), tt.since, tt.max)
 			if err != nil {
@@ -403,30 +418,6 @@ func TestRateLimitWithoutRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRetryHint(t *testing.T) {
-	tests := []struct {
-		name   string
-		header map[string]string
-		want   time.Duration
-	}{
-		{"window spent", map[string]string{"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, 10 * time.Second},
-		{"room left", map[string]string{"X-HubSpot-RateLimit-Remaining": "12", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, time.Second},
-		{"no headers, as from search", nil, time.Second},
-		{"garbage", map[string]string{"X-HubSpot-RateLimit-Remaining": "none", "X-HubSpot-RateLimit-Interval-Milliseconds": "x"}, time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			if got := hubspot.RetryHint(h); got != tt.want {
-				t.Errorf("RetryHint = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestModifiedSinceSurvivesChangesDuringTheWalk changes a contact already
 // read while the walk is under way. With offset paging every later contact
 // would move up one place and one would be skipped; none may be.
@@ -442,10 +433,10 @@ func TestModifiedSinceSurvivesChangesDuringTheWalk(t *testing.T) {
 		t.Fatalf("only %d contacts; the walk needs several pages", len(want))
 	}
 	api := simhubspot.New(w)
-	var searches int
+	var searches atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(rw, r)
-		if searches++; searches == 1 {
+		if searches.Add(1) == 1 {
 			// The contact changed first now changes again, moving to the end.
 			w.Lock()
 			var first *world.Person
