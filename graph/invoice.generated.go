@@ -783,14 +783,6 @@ func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋtrestlehqᚋtrestl
 	return ec._Invoice(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceConnection(ctx context.Context, sel ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "InvoiceConnection!")
-		return graphql.Null
-	}
-	return ec._InvoiceConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNInvoiceEdge2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceEdge(ctx context.Context, sel ast.SelectionSet, v model.InvoiceEdge) graphql.Marshaler {
 	return ec._InvoiceEdge(ctx, sel, &v)
 }

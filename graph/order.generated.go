@@ -1288,14 +1288,6 @@ func (ec *executionContext) marshalNOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestle�
 	return ec._Order(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNOrderConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "OrderConnection!")
-		return graphql.Null
-	}
-	return ec._OrderConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNOrderEdge2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderEdge(ctx context.Context, sel ast.SelectionSet, v model.OrderEdge) graphql.Marshaler {
 	return ec._OrderEdge(ctx, sel, &v)
 }

@@ -938,14 +938,6 @@ func (ec *executionContext) marshalNProduct2ᚖgithubᚗcomᚋtrestlehqᚋtrestl
 	return ec._Product(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNProductConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "ProductConnection!")
-		return graphql.Null
-	}
-	return ec._ProductConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNProductEdge2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductEdge(ctx context.Context, sel ast.SelectionSet, v model.ProductEdge) graphql.Marshaler {
 	return ec._ProductEdge(ctx, sel, &v)
 }
@@ -970,27 +962,18 @@ func (ec *executionContext) marshalNStockLevel2githubᚗcomᚋtrestlehqᚋtrestl
 	return ec._StockLevel(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNStockLevel2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevelᚄ(ctx context.Context, sel ast.SelectionSet, v []model.StockLevel) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNStockLevel2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevel(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalOProduct2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProduct(ctx context.Context, sel ast.SelectionSet, v *model.Product) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Product(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProductConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProductConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOProductFilter2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductFilter(ctx context.Context, v any) (*model.ProductFilter, error) {

@@ -713,10 +713,10 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
-			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceConnection(ctx, selections, v)
+			return ec.marshalOInvoiceConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_invoices(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -801,10 +801,10 @@ func (ec *executionContext) _Query_orders(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
-			return ec.marshalNOrderConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderConnection(ctx, selections, v)
+			return ec.marshalOOrderConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_orders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -889,10 +889,10 @@ func (ec *executionContext) _Query_products(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
-			return ec.marshalNProductConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductConnection(ctx, selections, v)
+			return ec.marshalOProductConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_products(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -933,10 +933,10 @@ func (ec *executionContext) _Query_stock(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.StockLevel) graphql.Marshaler {
-			return ec.marshalNStockLevel2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevelᚄ(ctx, selections, v)
+			return ec.marshalOStockLevel2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevelᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_stock(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -1333,7 +1333,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				})
 		case "invoices":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_invoices(ctx, field)
 				})
@@ -1345,7 +1345,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				})
 		case "orders":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_orders(ctx, field)
 				})
@@ -1357,13 +1357,13 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				})
 		case "products":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_products(ctx, field)
 				})
 		case "stock":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_stock(ctx, field)
 				})

@@ -48,7 +48,7 @@ func (l *Loaders) ListOrders(ctx context.Context, q woocommerce.OrderQuery) (Ord
 			o := &res.Orders[i]
 			ids[i] = o.ID
 			byID[formatInt(o.ID)] = o
-			l.Order.Prime(ctx, o.ID, o)
+			l.Order.prime(ctx, o.ID, o)
 		}
 		cache.Put(f.cache, model.SystemShop, cache.Orders, epoch, byID)
 		return page[int64]{keys: ids, total: res.Total}, nil
@@ -98,7 +98,7 @@ func (l *Loaders) ListInvoices(ctx context.Context, q erpnext.InvoiceQuery) (Inv
 			inv := &res.Invoices[i]
 			names[i] = inv.ID
 			byName[inv.ID] = inv
-			l.Invoice.Prime(ctx, inv.ID, inv)
+			l.Invoice.prime(ctx, inv.ID, inv)
 		}
 		cache.Put(f.cache, model.SystemERP, cache.Invoices, epoch, byName)
 		return page[string]{keys: names, total: total, hasMore: res.HasMore}, nil

@@ -9,7 +9,9 @@ package loaders
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -69,17 +71,54 @@ func NewFactory(shop Shop, crm CRM, erp ERP, c *cache.Entities, wait time.Durati
 type Loaders struct {
 	factory *Factory
 
-	Order            *dataloader.Loader[int64, *model.Order]
-	ShopCustomer     *dataloader.Loader[int64, *model.ShopCustomer]
-	Product          *dataloader.Loader[string, *model.Product] // by SKU
-	Contact          *dataloader.Loader[string, *model.Contact]
-	ERPCustomer      *dataloader.Loader[string, *model.ERPCustomer]
-	Invoice          *dataloader.Loader[string, *model.Invoice]
-	OrderInvoices    *dataloader.Loader[int64, []model.Invoice]     // by shop order id
-	CustomerInvoices *dataloader.Loader[string, []model.Invoice]    // by ERP customer
-	Stock            *dataloader.Loader[string, []model.StockLevel] // by SKU
+	Order            *Loader[int64, *model.Order]
+	ShopCustomer     *Loader[int64, *model.ShopCustomer]
+	Product          *Loader[string, *model.Product] // by SKU
+	Contact          *Loader[string, *model.Contact]
+	ERPCustomer      *Loader[string, *model.ERPCustomer]
+	Invoice          *Loader[string, *model.Invoice]
+	OrderInvoices    *Loader[int64, []model.Invoice]     // by shop order id
+	CustomerInvoices *Loader[string, []model.Invoice]    // by ERP customer
+	Stock            *Loader[string, []model.StockLevel] // by SKU
 	// LifetimeValue sums a shop customer's sales; by shop customer id.
-	LifetimeValue *dataloader.Loader[int64, *model.Money]
+	LifetimeValue *Loader[int64, *model.Money]
+}
+
+// Loader is a dataloader that can also be handed a whole level's keys at
+// once (Prefetch).
+type Loader[K comparable, V any] struct {
+	*dataloader.Loader[K, V]
+	results *dataloader.InMemoryCache[K, V]
+	batch   dataloader.BatchFunc[K, V]
+}
+
+// Prefetch loads the keys this operation has not loaded yet in one batch,
+// now, and keeps the results (errors too) for the operation's later loads
+// of them. A list resolver calls it with the keys its items will ask for, so
+// the batch holds them all however the items' resolvers are scheduled.
+func (l *Loader[K, V]) Prefetch(ctx context.Context, keys []K) {
+	seen := make(map[K]bool, len(keys))
+	var missing []K
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := l.results.Get(ctx, k); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for i, r := range l.batch(ctx, missing) {
+		l.results.Set(ctx, missing[i], func() (V, error) { return r.Data, r.Error })
+	}
+}
+
+// prime keeps a value read by a list for the operation's later loads.
+func (l *Loader[K, V]) prime(ctx context.Context, key K, v V) {
+	l.results.Set(ctx, key, func() (V, error) { return v, nil })
 }
 
 // New makes the loaders of one operation.
@@ -127,7 +166,11 @@ func (f *Factory) New() *Loaders {
 		}),
 		Stock: newLoader(f, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
 			levels, err := f.erp.Stock(ctx, skus)
-			return groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
+			bySKU, err := groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
+			for _, ls := range bySKU {
+				slices.SortFunc(ls, func(a, b model.StockLevel) int { return strings.Compare(a.Warehouse, b.Warehouse) })
+			}
+			return bySKU, err
 		}),
 		LifetimeValue: newLoader(f, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
 	}
@@ -138,7 +181,7 @@ func (f *Factory) New() *Loaders {
 // right now) are loaded upstream in one call, and results come back in key
 // order with ErrNotFound for keys the upstream does not have.
 func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.Kind, prefix string, id func(K) string,
-	load func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, V] {
+	load func(context.Context, []K) (map[K]V, error)) *Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		ids := make([]string, len(keys))
 		byID := make(map[string]K, len(keys))
@@ -164,7 +207,12 @@ func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.
 		}
 		return results
 	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](f.wait))
+	results := dataloader.NewCache[K, V]()
+	return &Loader[K, V]{
+		Loader:  dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](f.wait), dataloader.WithCache[K, V](results)),
+		results: results,
+		batch:   batch,
+	}
 }
 
 // byKey indexes the records an adapter returned.

@@ -160,10 +160,15 @@ func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFil
 	}
 	p := r.Directory.List(f, start, n)
 	conn := &model.CustomerConnection{TotalCount: p.Total, PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}}
-	for _, e := range p.Entries {
+	customers := make([]*model.Customer, len(p.Entries))
+	for i, e := range p.Entries {
+		customers[i] = customerFor(e)
 		cursor := base64.RawURLEncoding.EncodeToString([]byte(e.Key()))
-		conn.Edges = append(conn.Edges, model.CustomerEdge{Cursor: cursor, Node: customerFor(e)})
+		conn.Edges = append(conn.Edges, model.CustomerEdge{Cursor: cursor, Node: customers[i]})
 	}
+	var pre prefetch
+	prefetchCustomers(&pre, ctx, customers, selectionOf(ctx).at("edges", "node"))
+	pre.run()
 	if len(conn.Edges) > 0 {
 		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
@@ -24,17 +23,13 @@ func (r *invoiceResolver) Status(ctx context.Context, obj *model.Invoice) (model
 
 // Customer is the resolver for the customer field.
 func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*model.Customer, error) {
-	if e, ok := r.Directory.ByERP(obj.CustomerID); ok {
-		return customerFor(e), nil
-	}
-	// Not in the directory yet: a customer of the ERP's alone.
-	return &model.Customer{ERPID: obj.CustomerID}, nil
+	return r.invoiceCustomer(obj), nil
 }
 
 // Order is the resolver for the order field.
 func (r *invoiceResolver) Order(ctx context.Context, obj *model.Invoice) (*model.Order, error) {
-	id, err := strconv.ParseInt(obj.OrderRef, 10, 64)
-	if obj.OrderRef == "" || err != nil {
+	id, ok := orderID(obj.OrderRef)
+	if !ok {
 		return nil, nil
 	}
 	return loaders.Found(loadersFor(ctx).Order.Load(ctx, id)())

@@ -42,6 +42,7 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 	if n == 0 {
 		page.Orders = nil
 	}
+	r.prefetchOrders(ctx, page.Orders, selectionOf(ctx).at("edges", "node"))
 	for i, o := range page.Orders {
 		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
 	}
@@ -75,6 +76,7 @@ func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.
 	if n == 0 {
 		page.Invoices = nil
 	}
+	r.prefetchInvoices(ctx, page.Invoices, selectionOf(ctx).at("edges", "node"))
 	for i, inv := range page.Invoices {
 		conn.Edges = append(conn.Edges, model.InvoiceEdge{Cursor: offsetCursor(offset + i), Node: inv})
 	}

@@ -49,24 +49,7 @@ func (r *orderResolver) Guest(ctx context.Context, obj *model.Order) (bool, erro
 
 // Customer is the resolver for the customer field.
 func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.Customer, error) {
-	if obj.CustomerID != 0 {
-		if e, ok := r.Directory.ByShop(obj.CustomerID); ok {
-			return customerFor(e), nil
-		}
-	}
-	email := model.NormalizeEmail(obj.BillingEmail)
-	if email == "" {
-		if obj.CustomerID != 0 {
-			return &model.Customer{ShopID: obj.CustomerID}, nil
-		}
-		return nil, nil
-	}
-	if e, ok := r.Directory.ByEmail(email); ok {
-		return customerFor(e), nil
-	}
-	// A guest no system keeps a record of, or an account the directory has
-	// not seen yet: the customer is known by the order's e-mail.
-	return &model.Customer{Email: email, ShopID: obj.CustomerID}, nil
+	return r.orderCustomer(obj), nil
 }
 
 // Invoices is the resolver for the invoices field.

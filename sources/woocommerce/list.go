@@ -19,6 +19,7 @@ func (c *Client) ListCustomers(ctx context.Context, limit int) ([]model.ShopCust
 	}
 	v := url.Values{
 		"orderby":  {"id"},
+		"role":     {"all"},
 		"order":    {"asc"},
 		"per_page": {strconv.Itoa(maxPerPage)},
 		"_fields":  {customerFields},

@@ -197,6 +197,7 @@ func mapOrder(r *wcOrder, o *model.Order) {
 			ProductID: l.ProductID,
 			SKU:       l.SKU,
 			Name:      l.Name,
+			Currency:  r.Currency,
 			Quantity:  l.Quantity,
 			Price:     unitPrice(l),
 			Subtotal:  l.Subtotal,

@@ -82,17 +82,11 @@ type Client struct {
 // New checks the config and builds a client.
 func New(cfg Config) (*Client, error) {
 	var errs []error
-	if cfg.BaseURL == "" {
-		errs = append(errs, errors.New("base URL is required"))
-	}
 	if cfg.ConsumerKey == "" || cfg.ConsumerSecret == "" {
 		errs = append(errs, errors.New("consumer key and consumer secret are required"))
 	}
 	if cfg.Parallel < 0 {
 		errs = append(errs, fmt.Errorf("parallel %d must not be negative", cfg.Parallel))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("woocommerce config: %w", err)
 	}
 	rc, err := rest.New(rest.Config{
 		System:   model.SystemShop,
@@ -102,6 +96,9 @@ func New(cfg Config) (*Client, error) {
 		MaxConns: cfg.MaxConns,
 	})
 	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("woocommerce config: %w", err)
 	}
 	parallel := cfg.Parallel
@@ -126,16 +123,18 @@ func (c *Client) Orders(ctx context.Context, ids []int64) ([]model.Order, error)
 	return mapOrders(raw), nil
 }
 
-// Products reads products by id; missing ids are absent from the result.
+// Products reads products by id. Ids the shop does not have are absent from
+// the result, which comes in no particular order.
 func (c *Client) Products(ctx context.Context, ids []int64) ([]model.Product, error) {
 	return productsBy(ctx, c, "products.by_id", uniqueIDs(ids), func(chunk []int64) url.Values {
 		return url.Values{"include": {joinIDs(chunk)}}
 	})
 }
 
-// ProductsBySKU reads products by SKU; unknown SKUs are absent from the
-// result. A SKU containing a comma cannot be expressed in the API's sku=
-// list and is skipped.
+// ProductsBySKU reads products by SKU, which the shop matches without regard
+// to case. SKUs the shop does not have are absent from the result, which
+// comes in no particular order. A SKU containing a comma cannot be expressed
+// in the API's sku= list and is skipped.
 func (c *Client) ProductsBySKU(ctx context.Context, skus []string) ([]model.Product, error) {
 	keys := make([]string, 0, len(skus))
 	seen := make(map[string]bool, len(skus))
@@ -167,8 +166,9 @@ func productsBy[K comparable](ctx context.Context, c *Client, route string, keys
 
 func productID(p wcProduct) int64 { return p.ID }
 
-// Customers reads customer accounts by id, whatever their role; missing ids
-// are absent from the result.
+// Customers reads customer accounts by id, whatever their role. Ids the shop
+// does not have are absent from the result, which comes in no particular
+// order.
 func (c *Client) Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error) {
 	raw, err := fetchByKeys(ctx, c, uniqueIDs(ids), "customers.by_id", "/customers", func(chunk []int64) url.Values {
 		return url.Values{"include": {joinIDs(chunk)}, "role": {"all"}}
@@ -183,7 +183,8 @@ func (c *Client) Customers(ctx context.Context, ids []int64) ([]model.ShopCustom
 // shop matches an address exactly but without regard to case, and takes one
 // address per call, so the calls fan out under the client's bound. Addresses
 // are trimmed first; ones that are not addresses at all are skipped, since
-// the shop would refuse the whole call for them.
+// the shop would refuse the whole call for them. Addresses the shop does not
+// know are absent from the result, which comes in no particular order.
 func (c *Client) CustomersByEmail(ctx context.Context, emails []string) ([]model.ShopCustomer, error) {
 	keys := make([]string, 0, len(emails))
 	seen := make(map[string]bool, len(emails))

@@ -257,7 +257,8 @@ func TestOrderMapping(t *testing.T) {
 			}
 			for i, l := range o.Lines {
 				wl := want.Lines[i]
-				if l.ID != wl.ID || l.SKU != wl.Product.SKU || l.ProductID != wl.Product.ID || l.Quantity != wl.Quantity || l.Name != wl.Product.Name {
+				if l.ID != wl.ID || l.SKU != wl.Product.SKU || l.ProductID != wl.Product.ID || l.Quantity != wl.Quantity ||
+					l.Name != wl.Product.Name || l.Currency != want.Currency {
 					t.Errorf("line %d = %+v, want %+v", i, l, wl)
 				}
 				if l.Price.Cmp(wl.Price) != 0 || l.Subtotal.Cmp(wl.Subtotal) != 0 || l.Total.Cmp(wl.Total) != 0 || l.TotalTax.Cmp(wl.Tax) != 0 {

@@ -1,0 +1,568 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govalues/decimal"
+	"go.uber.org/goleak"
+
+	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// gw is a gateway over in-process simulators, as the no-config start runs it.
+type gw struct {
+	env *simtest.Env
+	url string
+}
+
+func start(t testing.TB, opts world.Options) *gw {
+	t.Helper()
+	env := simtest.Start(t, opts)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(entities.Close)
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
+	if err := dir.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := gateway.New(gateway.Options{
+		Directory: dir,
+		Loaders:   loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
+		Logger:    logger,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &gw{env: env, url: srv.URL}
+}
+
+// response is a GraphQL response with its data left raw for each test to
+// decode into its own shape.
+type response struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (g *gw) query(t testing.TB, q string, vars map[string]any, into any) response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+	resp, err := http.Post(g.url+"/query", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	var r response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if into != nil && len(r.Data) > 0 && string(r.Data) != "null" {
+		if err := json.Unmarshal(r.Data, into); err != nil {
+			t.Fatalf("decode data: %v\n%s", err, r.Data)
+		}
+	}
+	return r
+}
+
+func noErrors(t testing.TB, r response) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %+v", r.Errors)
+	}
+}
+
+type money struct{ Amount, Currency string }
+
+func dec(t testing.TB, s string) decimal.Decimal {
+	t.Helper()
+	d, err := decimal.Parse(s)
+	if err != nil {
+		t.Fatalf("amount %q: %v", s, err)
+	}
+	return d
+}
+
+type customer struct {
+	ID        string
+	Email     *string
+	Name      *string
+	SourceIds struct{ Crm, Shop, Erp *string }
+	Balance   *money `json:"openBalance"`
+	Lifetime  *money `json:"lifetimeValue"`
+	Stage     *string `json:"lifecycleStage"`
+}
+
+const customerFields = `id email name lifecycleStage sourceIds { crm shop erp } openBalance { amount currency } lifetimeValue { amount currency }`
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// wantCustomer checks a customer against the person the world holds: keys,
+// name by the ownership rule, open balance and lifetime value summed from the
+// simulators' own records.
+func wantCustomer(t *testing.T, w *world.World, p *world.Person, got customer) {
+	t.Helper()
+	wantIDs := [3]string{}
+	if p.CRM != nil {
+		wantIDs[0] = p.CRM.ID
+	}
+	if p.Shop != nil {
+		wantIDs[1] = strconv.FormatInt(p.Shop.ID, 10)
+	}
+	if p.ERP != nil {
+		wantIDs[2] = p.ERP.Name
+	}
+	if ids := [3]string{str(got.SourceIds.Crm), str(got.SourceIds.Shop), str(got.SourceIds.Erp)}; ids != wantIDs {
+		t.Errorf("%s: sourceIds %v, want %v", p.Email, ids, wantIDs)
+	}
+	if str(got.Email) != p.Email {
+		t.Errorf("email %q, want %q", str(got.Email), p.Email)
+	}
+	wantName := p.FirstName + " " + p.LastName
+	if p.CRM == nil && p.Shop == nil {
+		wantName = p.Company
+		if p.Company == "" {
+			wantName = p.FirstName + " " + p.LastName
+		}
+	}
+	if str(got.Name) != wantName {
+		t.Errorf("%s: name %q, want %q", p.Email, str(got.Name), wantName)
+	}
+	if p.ERP != nil {
+		balance := decimal.Zero
+		any := false
+		for _, inv := range w.Invoices {
+			if inv.Customer == p && inv.DocStatus == 1 {
+				balance, _ = balance.Add(inv.Outstanding)
+				any = true
+			}
+		}
+		switch {
+		case !any && got.Balance != nil:
+			t.Errorf("%s: open balance %v without a submitted invoice", p.Email, got.Balance)
+		case any && (got.Balance == nil || !dec(t, got.Balance.Amount).Equal(balance) || got.Balance.Currency != "EUR"):
+			t.Errorf("%s: open balance %+v, want %s EUR", p.Email, got.Balance, balance)
+		}
+	}
+	if p.Shop != nil {
+		ltv := decimal.Zero
+		for _, o := range w.Orders {
+			if o.Person == p && !o.Guest && (o.Status == "completed" || o.Status == "processing") {
+				ltv, _ = ltv.Add(o.Total)
+			}
+		}
+		if got.Lifetime == nil || !dec(t, got.Lifetime.Amount).Equal(ltv) {
+			t.Errorf("%s: lifetime value %+v, want %s", p.Email, got.Lifetime, ltv)
+		}
+	}
+}
+
+func TestCustomersJoinAcrossSystems(t *testing.T) {
+	g := start(t, world.Options{Seed: 1})
+	w := g.env.Sim.World
+
+	// One person of each kind of mess the data set has.
+	pick := map[string]*world.Person{}
+	for _, p := range w.People {
+		switch {
+		case p.ERP != nil && p.ERP.Email != "" && strings.TrimSpace(p.ERP.Email) != p.ERP.Email && pick["ERP address with spaces"] == nil:
+			pick["ERP address with spaces"] = p
+		case p.ERP != nil && p.ERP.Email != "" && strings.TrimSpace(p.ERP.Email) == p.ERP.Email && p.ERP.Email != p.Email && pick["ERP address in capitals"] == nil:
+			pick["ERP address in capitals"] = p
+		case p.Shop != nil && p.Shop.Email != p.Email && pick["shop address in capitals"] == nil:
+			pick["shop address in capitals"] = p
+		case p.CRM != nil && p.Shop == nil && p.ERP == nil && pick["CRM only"] == nil:
+			pick["CRM only"] = p
+		case p.CRM == nil && p.Shop != nil && pick["not in the CRM"] == nil:
+			pick["not in the CRM"] = p
+		case p.Shop == nil && p.ERP != nil && p.Email != "" && pick["guest buyer"] == nil:
+			pick["guest buyer"] = p
+		}
+	}
+	if len(pick) != 6 {
+		t.Fatalf("the data set lacks a case: %v", pick)
+	}
+	for name, p := range pick {
+		t.Run(name, func(t *testing.T) {
+			var data struct{ CustomerByEmail *customer }
+			r := g.query(t, `query($e: String!) { customerByEmail(email: $e) { `+customerFields+` } }`,
+				map[string]any{"e": "  " + strings.ToUpper(p.Email) + " "}, &data)
+			noErrors(t, r)
+			if data.CustomerByEmail == nil {
+				t.Fatalf("%s not found", p.Email)
+			}
+			wantCustomer(t, w, p, *data.CustomerByEmail)
+
+			// The global ID fetches the same customer again.
+			var again struct{ Node *customer }
+			r = g.query(t, `query($id: ID!) { node(id: $id) { ... on Customer { `+customerFields+` } } }`,
+				map[string]any{"id": data.CustomerByEmail.ID}, &again)
+			noErrors(t, r)
+			if again.Node == nil || again.Node.ID != data.CustomerByEmail.ID {
+				t.Fatalf("node(id:) gave %+v", again.Node)
+			}
+		})
+	}
+}
+
+func TestERPOnlyCustomerWithoutEmail(t *testing.T) {
+	g := start(t, world.Options{Seed: 1})
+	w := g.env.Sim.World
+	var p *world.Person
+	for _, q := range w.People {
+		if q.Email == "" {
+			p = q
+			break
+		}
+	}
+	id := model.GlobalID("Customer", "erp:"+p.ERP.Name)
+	var data struct{ Customer *customer }
+	noErrors(t, g.query(t, `query($id: ID!) { customer(id: $id) { `+customerFields+` } }`, map[string]any{"id": id}, &data))
+	if data.Customer == nil {
+		t.Fatal("not found")
+	}
+	wantCustomer(t, w, p, *data.Customer)
+}
+
+// deepQuery is the query of the unified graph issue: orders with their
+// customers, lines, products, stock levels and invoices.
+const deepQuery = `{ orders(first: 100) { totalCount edges { node {
+	id number status total { amount currency }
+	customer { name email }
+	lines { sku quantity unitPrice { amount currency } product { name price { amount } stock { warehouse onHand reserved available } } }
+	invoices { number status total { amount } outstanding { amount } dueDate }
+} } } }`
+
+type deepOrders struct {
+	Orders struct {
+		TotalCount int
+		Edges      []struct {
+			Node struct {
+				ID, Number, Status string
+				Total              money
+				Customer           *struct{ Name, Email *string }
+				Lines              []struct {
+					SKU      string `json:"sku"`
+					Quantity int
+					Product  *struct {
+						Name  string
+						Stock []struct {
+							Warehouse                     string
+							OnHand, Reserved, Available string
+						}
+					}
+				}
+				Invoices []struct {
+					Number, Status string
+					Outstanding    struct{ Amount string }
+				}
+			}
+		}
+	}
+}
+
+func TestDeepQueryBatchesOneCallPerUpstreamPerLevel(t *testing.T) {
+	g := start(t, world.Options{Seed: 1})
+	w := g.env.Sim.World
+	for _, u := range g.env.Sim.Upstreams() {
+		u.ResetCounters()
+	}
+	var data deepOrders
+	noErrors(t, g.query(t, deepQuery, nil, &data))
+	if len(data.Orders.Edges) != 100 || data.Orders.TotalCount != len(w.Orders) {
+		t.Fatalf("%d orders of %d", len(data.Orders.Edges), data.Orders.TotalCount)
+	}
+
+	// The answers are what the simulators hold.
+	skus, crmKnown, shopOnly := map[string]bool{}, map[string]bool{}, map[int64]bool{}
+	for i, e := range data.Orders.Edges {
+		o := w.Orders[len(w.Orders)-1-i] // newest first
+		n := e.Node
+		if n.Number != strconv.FormatInt(o.ID, 10) || !dec(t, n.Total.Amount).Equal(o.Total) || n.Total.Currency != "EUR" {
+			t.Fatalf("order %s: %+v, want %d with total %s", n.Number, n, o.ID, o.Total)
+		}
+		if n.Customer == nil || str(n.Customer.Email) != o.Person.Email {
+			t.Fatalf("order %d: customer %+v, want %s", o.ID, n.Customer, o.Person.Email)
+		}
+		if o.Person.CRM != nil {
+			crmKnown[o.Person.CRM.ID] = true
+		} else if o.Person.Shop != nil {
+			shopOnly[o.Person.Shop.ID] = true
+		}
+		if len(n.Lines) != len(o.Lines) {
+			t.Fatalf("order %d: %d lines, want %d", o.ID, len(n.Lines), len(o.Lines))
+		}
+		for j, l := range n.Lines {
+			want := o.Lines[j]
+			skus[want.Product.SKU] = true
+			if l.SKU != want.Product.SKU || l.Quantity != want.Quantity || l.Product == nil || l.Product.Name != want.Product.Name {
+				t.Fatalf("order %d line %d: %+v, want %s × %d", o.ID, j, l, want.Product.SKU, want.Quantity)
+			}
+			if len(l.Product.Stock) != len(want.Product.Bins) {
+				t.Fatalf("%s: %d stock levels, want %d", l.SKU, len(l.Product.Stock), len(want.Product.Bins))
+			}
+			for _, s := range l.Product.Stock {
+				for _, b := range want.Product.Bins {
+					if b.Warehouse == s.Warehouse && !dec(t, s.OnHand).Equal(b.Actual) {
+						t.Fatalf("%s in %s: on hand %s, want %s", l.SKU, s.Warehouse, s.OnHand, b.Actual)
+					}
+				}
+			}
+		}
+		var invoices []*world.Invoice
+		for _, inv := range w.Invoices {
+			if inv.Order == o {
+				invoices = append(invoices, inv)
+			}
+		}
+		if len(n.Invoices) != len(invoices) {
+			t.Fatalf("order %d: %d invoices, want %d", o.ID, len(n.Invoices), len(invoices))
+		}
+		for j, inv := range invoices {
+			if n.Invoices[j].Number != inv.Name || !dec(t, n.Invoices[j].Outstanding.Amount).Equal(inv.Outstanding) {
+				t.Fatalf("order %d: invoice %+v, want %s outstanding %s", o.ID, n.Invoices[j], inv.Name, inv.Outstanding)
+			}
+		}
+	}
+
+	// One call per upstream per level, but for key sets above a dialect's
+	// page maximum of 100, which take one call per hundred.
+	chunks := func(n int) int64 { return int64((n + 99) / 100) }
+	want := map[string]map[string]int64{
+		"shop": {"GET /wp-json/wc/v3/orders": 1, "GET /wp-json/wc/v3/products": chunks(len(skus))},
+		"crm":  {"POST /crm/v3/objects/contacts/batch/read": chunks(len(crmKnown))},
+		"erp":  {"GET /api/resource/Bin": chunks(len(skus)), "GET /api/resource/Sales Invoice": 1},
+	}
+	if len(shopOnly) > 0 {
+		want["shop"]["GET /wp-json/wc/v3/customers"] = 1 // names of customers the CRM does not know
+	}
+	for _, u := range g.env.Sim.Upstreams() {
+		got := u.Routes()
+		for route, n := range want[string(u.System())] {
+			if got[route] != n {
+				t.Errorf("%s %s: %d calls, want %d", u.System(), route, got[route], n)
+			}
+		}
+		for route, n := range got {
+			if _, ok := want[string(u.System())][route]; !ok {
+				t.Errorf("%s %s: %d unexpected calls", u.System(), route, n)
+			}
+		}
+	}
+
+	// The same query again is answered from the cache.
+	for _, u := range g.env.Sim.Upstreams() {
+		u.ResetCounters()
+	}
+	noErrors(t, g.query(t, deepQuery, nil, &data))
+	if s := g.env.Sim.Stats(); s.Shop+s.CRM+s.ERP != 0 {
+		t.Errorf("warm query made upstream calls: %+v", s.Routes)
+	}
+}
+
+func TestPartialResultsWhenAnUpstreamFails(t *testing.T) {
+	g := start(t, world.Options{Seed: 5, Size: world.Size{People: 200, Orders: 500, Products: 30}})
+	const q = `{
+		orders(first: 5) { edges { node { number total { amount } customer { name } invoices { number } lines { product { name stock { onHand } } } } } }
+		invoices(first: 3) { totalCount edges { node { number } } }
+	}`
+	tests := []struct {
+		system   model.System
+		faults   sim.Faults
+		code     string
+		nullPath string // a path the failure nulls
+		answered string // a part of the response that must still be there
+	}{
+		{model.SystemCRM, sim.Faults{Down: true}, "UPSTREAM_UNAVAILABLE", "orders.edges.0.node.customer.name", `"invoices":{"totalCount"`},
+		{model.SystemERP, sim.Faults{ErrorRate: 1}, "UPSTREAM_UNAVAILABLE", "invoices", `"customer":{"name":"`},
+		{model.SystemShop, sim.Faults{Down: true}, "UPSTREAM_UNAVAILABLE", "orders", `"invoices":{"totalCount"`},
+		{model.SystemERP, sim.Faults{RateLimitRate: 1, RetryAfterS: 7}, "UPSTREAM_RATE_LIMITED", "invoices", `"customer":{"name":"`},
+		{model.SystemCRM, sim.Faults{MalformedRate: 1}, "UPSTREAM_BAD_RESPONSE", "orders.edges.0.node.customer.name", `"total":{"amount"`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %s", tt.system, tt.code), func(t *testing.T) {
+			u := map[model.System]*sim.Upstream{model.SystemShop: g.env.Sim.Shop, model.SystemCRM: g.env.Sim.CRM, model.SystemERP: g.env.Sim.ERP}[tt.system]
+			u.SetFaults(tt.faults)
+			defer u.SetFaults(sim.Faults{})
+			// Start from a cold cache: a new gateway over the same simulators.
+			cold := start(t, world.Options{Seed: 5, Size: world.Size{People: 200, Orders: 500, Products: 30}})
+			cu := map[model.System]*sim.Upstream{model.SystemShop: cold.env.Sim.Shop, model.SystemCRM: cold.env.Sim.CRM, model.SystemERP: cold.env.Sim.ERP}[tt.system]
+			cu.SetFaults(tt.faults)
+			r := cold.query(t, q, nil, nil)
+			if len(r.Errors) == 0 {
+				t.Fatalf("no errors with %s failing: %s", tt.system, r.Data)
+			}
+			var sawPath bool
+			for _, e := range r.Errors {
+				if e.Extensions["code"] != tt.code || e.Extensions["source"] != string(tt.system) {
+					t.Errorf("error %q has extensions %v, want code %s and source %s", e.Message, e.Extensions, tt.code, tt.system)
+				}
+				if len(e.Path) == 0 {
+					t.Errorf("error %q has no path", e.Message)
+				}
+				if pathString(e.Path) == tt.nullPath {
+					sawPath = true
+				}
+				for _, leak := range []string{"127.0.0.1", "pat-demo", "ck_demo", "token demo", "<html>"} {
+					if strings.Contains(e.Message, leak) {
+						t.Errorf("error %q leaks %q", e.Message, leak)
+					}
+				}
+				if tt.code == "UPSTREAM_RATE_LIMITED" && e.Extensions["retryAfterSeconds"] != 7.0 {
+					t.Errorf("retryAfterSeconds = %v, want 7", e.Extensions["retryAfterSeconds"])
+				}
+			}
+			if !sawPath {
+				t.Errorf("no error at %s: %+v", tt.nullPath, r.Errors)
+			}
+			if !strings.Contains(string(r.Data), tt.answered) {
+				t.Errorf("the rest was not answered: %s", r.Data)
+			}
+		})
+	}
+}
+
+func pathString(p []any) string {
+	parts := make([]string, len(p))
+	for i, v := range p {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ".")
+}
+
+func TestPagingAllOrdersOfACustomer(t *testing.T) {
+	g := start(t, world.Options{Seed: 1})
+	w := g.env.Sim.World
+	// The account with the most orders.
+	count := map[*world.Person]int{}
+	var p *world.Person
+	for _, o := range w.Orders {
+		if !o.Guest {
+			count[o.Person]++
+			if p == nil || count[o.Person] > count[p] {
+				p = o.Person
+			}
+		}
+	}
+	var id struct{ CustomerByEmail struct{ ID string } }
+	noErrors(t, g.query(t, `query($e: String!) { customerByEmail(email: $e) { id } }`, map[string]any{"e": p.Email}, &id))
+
+	seen := map[string]int{}
+	var after *string
+	for pages := 0; ; pages++ {
+		var data struct {
+			Orders struct {
+				TotalCount int
+				PageInfo   struct {
+					HasNextPage bool
+					EndCursor   *string
+				}
+				Edges []struct{ Node struct{ Number string } }
+			}
+		}
+		noErrors(t, g.query(t, `query($c: ID!, $after: String) { orders(filter: {customer: $c}, first: 3, after: $after) {
+			totalCount pageInfo { hasNextPage endCursor } edges { node { number } } } }`,
+			map[string]any{"c": id.CustomerByEmail.ID, "after": after}, &data))
+		if data.Orders.TotalCount != count[p] {
+			t.Fatalf("totalCount %d, want %d", data.Orders.TotalCount, count[p])
+		}
+		for _, e := range data.Orders.Edges {
+			seen[e.Node.Number]++
+		}
+		if !data.Orders.PageInfo.HasNextPage {
+			break
+		}
+		if pages > count[p] {
+			t.Fatal("paging does not end")
+		}
+		after = data.Orders.PageInfo.EndCursor
+	}
+	for _, o := range w.Orders {
+		if o.Person == p && !o.Guest {
+			if seen[strconv.FormatInt(o.ID, 10)] != 1 {
+				t.Errorf("order %d seen %d times", o.ID, seen[strconv.FormatInt(o.ID, 10)])
+			}
+			delete(seen, strconv.FormatInt(o.ID, 10))
+		}
+	}
+	if len(seen) > 0 {
+		t.Errorf("orders of others listed: %v", seen)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	g := start(t, world.Options{Seed: 6, Size: world.Size{People: 50, Orders: 100, Products: 10}})
+	tests := []struct {
+		name, query, code string
+	}{
+		{"not a global ID", `{ order(id: "nonsense!") { id } }`, "BAD_USER_INPUT"},
+		{"wrong type of ID", `{ order(id: "` + model.GlobalID("Invoice", "X") + `") { id } }`, "BAD_USER_INPUT"},
+		{"first too large", `{ orders(first: 1000) { totalCount } }`, "BAD_USER_INPUT"},
+		{"not an e-mail", `{ customerByEmail(email: "nobody") { id } }`, "BAD_USER_INPUT"},
+		{"unknown field", `{ orders { nonsense } }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"syntax", `{ orders {`, "GRAPHQL_PARSE_FAILED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"query": tt.query})
+			resp, err := http.Post(g.url+"/query", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var r response
+			_ = json.NewDecoder(resp.Body).Decode(&r)
+			if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != tt.code {
+				t.Fatalf("errors %+v, want code %s", r.Errors, tt.code)
+			}
+		})
+	}
+}
+
+func TestHealthzAndPlayground(t *testing.T) {
+	g := start(t, world.Options{Seed: 6, Size: world.Size{People: 50, Orders: 100, Products: 10}})
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/": "<html"} {
+		resp, err := http.Get(g.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(b)), want) {
+			t.Errorf("GET %s: %d %.80s", path, resp.StatusCode, b)
+		}
+	}
+}
