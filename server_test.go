@@ -3,46 +3,84 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/world"
 )
 
-func TestSimCommandServesAndShutsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// started is a run of the command in the background.
+type started struct {
+	base    string // the URL the banner printed
+	printed string // the banner
+	done    chan error
+}
+
+// startRun runs the command until its banner has printed a line containing
+// last, and returns the first URL the banner names.
+func startRun(t *testing.T, ctx context.Context, args []string, last string) *started {
+	t.Helper()
 	out, w := io.Pipe()
-	done := make(chan error, 1)
+	s := &started{done: make(chan error, 1)}
 	go func() {
-		done <- run(ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, w, io.Discard)
+		s.done <- run(ctx, args, w, io.Discard)
 		w.Close()
 	}()
-
-	base := ""
 	lines := bufio.NewScanner(out)
 	var printed strings.Builder
 	for lines.Scan() {
 		printed.WriteString(lines.Text() + "\n")
-		if m := regexp.MustCompile(`on (http://\S+)`).FindStringSubmatch(lines.Text()); m != nil {
-			base = m[1]
+		if m := regexp.MustCompile(`on (http://\S+)`).FindStringSubmatch(lines.Text()); m != nil && s.base == "" {
+			s.base = m[1]
 		}
-		if strings.Contains(lines.Text(), "admin") {
+		if strings.Contains(lines.Text(), last) {
 			break
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	for _, want := range []string{"/shop/wp-json/wc/v3", "ck_demo:cs_demo", "Bearer pat-demo", "token demo:demo"} {
-		if !strings.Contains(printed.String(), want) {
-			t.Errorf("banner does not show %q:\n%s", want, printed.String())
-		}
+	s.printed = printed.String()
+	if s.base == "" {
+		t.Fatalf("no URL in the banner:\n%s", s.printed)
 	}
-	if base == "" {
-		t.Fatalf("no base URL in:\n%s", printed.String())
+	return s
+}
+
+// stop ends the run and checks it shut down cleanly.
+func (s *started) stop(t *testing.T, cancel context.CancelFunc) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+}
+
+func TestSimCommandServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, "admin")
+	base := s.base
+	printed := s.printed
+	for _, want := range []string{"/shop/wp-json/wc/v3", "ck_demo:cs_demo", "Bearer pat-demo", "token demo:demo"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("banner does not show %q:\n%s", want, printed)
+		}
 	}
 
 	req, _ := http.NewRequest("GET", base+"/shop/wp-json/wc/v3/products?per_page=1", nil)
@@ -60,15 +98,86 @@ func TestSimCommandServesAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	s.stop(t, cancel)
+}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown", err)
+// queryTotal asks a gateway for the number of orders.
+func queryTotal(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Post(base+"/query", "application/json", strings.NewReader(`{"query":"{ orders(first: 1) { totalCount edges { node { customer { name } } } } }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Orders struct{ TotalCount int }
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after its context ended")
+		Errors []any
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Errors) > 0 {
+		t.Fatalf("query failed: %v %v", err, r.Errors)
+	}
+	return r.Data.Orders.TotalCount
+}
+
+func TestGatewayWithoutConfigRunsTheSimulators(t *testing.T) {
+	t.Setenv("TRESTLE_CONFIG", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"-listen", "127.0.0.1:0"}, "GraphQL")
+	if !strings.Contains(s.printed, "playground") {
+		t.Errorf("banner does not say where the playground is:\n%s", s.printed)
+	}
+	if n := queryTotal(t, s.base); n != 20000 {
+		t.Errorf("%d orders, want the demo data set's 20000", n)
+	}
+	s.stop(t, cancel)
+}
+
+func TestGatewayWithConfigFile(t *testing.T) {
+	simulators := sim.New(sim.Options{World: world.Options{Seed: 9, Size: world.Size{People: 40, Orders: 77, Products: 10}}})
+	srv := httptest.NewServer(simulators.Handler())
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "trestle.yaml")
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+sources:
+  shop: { kind: woocommerce, url: %[1]s/shop, consumerKey: ck_demo, consumerSecret: ${SHOP_SECRET} }
+  crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-demo }
+  erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: Europe/Berlin }
+cache: { maxMB: 32, ttl: { stock: 1s } }
+`, srv.URL)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHOP_SECRET", "cs_demo")
+	t.Setenv("TRESTLE_CONFIG", path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, nil, "GraphQL")
+	if n := queryTotal(t, s.base); n != 77 {
+		t.Errorf("%d orders, want the 77 of the configured shop", n)
+	}
+	s.stop(t, cancel)
+}
+
+func TestGatewayRejectsInvalidConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("listen: nowhere\nsources: { shop: { kind: magento } }\nextra: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-config", path}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("err = %v, want the unknown key named", err)
+	}
+	if err := os.WriteFile(path, []byte("listen: nowhere\nsources: { shop: { kind: magento } }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"-config", path}, io.Discard, io.Discard)
+	for _, want := range []string{"listen", "sources.shop.kind", "sources.crm", "sources.erp"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to name %s", err, want)
+		}
 	}
 }
 

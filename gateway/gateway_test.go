@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
@@ -35,9 +36,9 @@ type gw struct {
 	url string
 }
 
-func start(t testing.TB, opts world.Options) *gw {
+func start(t testing.TB, opts world.Options, mods ...func(*config.Sources)) *gw {
 	t.Helper()
-	env := simtest.Start(t, opts)
+	env := simtest.Start(t, opts, mods...)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
 	if err != nil {
@@ -116,8 +117,8 @@ type customer struct {
 	Email     *string
 	Name      *string
 	SourceIds struct{ Crm, Shop, Erp *string }
-	Balance   *money `json:"openBalance"`
-	Lifetime  *money `json:"lifetimeValue"`
+	Balance   *money  `json:"openBalance"`
+	Lifetime  *money  `json:"lifetimeValue"`
 	Stage     *string `json:"lifecycleStage"`
 }
 
@@ -280,7 +281,7 @@ type deepOrders struct {
 					Product  *struct {
 						Name  string
 						Stock []struct {
-							Warehouse                     string
+							Warehouse                   string
 							OnHand, Reserved, Available string
 						}
 					}
@@ -564,5 +565,91 @@ func TestHealthzAndPlayground(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(b)), want) {
 			t.Errorf("GET %s: %d %.80s", path, resp.StatusCode, b)
 		}
+	}
+}
+
+func TestUpstreamTimeout(t *testing.T) {
+	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
+		func(s *config.Sources) { s.ERP.Timeout = 50 * time.Millisecond })
+	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 500})
+	start := time.Now()
+	r := g.query(t, `{ orders(first: 2) { edges { node { number invoices { number } } } } }`, nil, nil)
+	if time.Since(start) > 400*time.Millisecond {
+		t.Errorf("answered after %v: the timeout did not cut the call short", time.Since(start))
+	}
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "UPSTREAM_TIMEOUT" || r.Errors[0].Extensions["source"] != "erp" {
+		t.Fatalf("errors %+v, want UPSTREAM_TIMEOUT from erp", r.Errors)
+	}
+	if !strings.Contains(string(r.Data), `"number":"`) {
+		t.Errorf("the orders were not answered: %s", r.Data)
+	}
+}
+
+func TestProductsAndStock(t *testing.T) {
+	g := start(t, world.Options{Seed: 8, Size: world.Size{People: 50, Orders: 100, Products: 45}})
+	w := g.env.Sim.World
+	seen := map[string]bool{}
+	var after *string
+	for {
+		var data struct {
+			Products struct {
+				TotalCount int
+				PageInfo   struct {
+					HasNextPage bool
+					EndCursor   *string
+				}
+				Edges []struct {
+					Node struct {
+						SKU       string `json:"sku"`
+						Name      string
+						Price     money
+						Available string
+						Stock     []struct{ Warehouse, OnHand string }
+					}
+				}
+			}
+		}
+		noErrors(t, g.query(t, `query($after: String) { products(first: 10, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+			edges { node { sku name price { amount currency } available stock { warehouse onHand } } } } }`,
+			map[string]any{"after": after}, &data))
+		for _, e := range data.Products.Edges {
+			p := w.ProductBySKU(e.Node.SKU)
+			if p == nil || seen[p.SKU] || e.Node.Name != p.Name || !dec(t, e.Node.Price.Amount).Equal(p.Price()) {
+				t.Fatalf("product %+v: unknown, repeated or wrong", e.Node)
+			}
+			seen[p.SKU] = true
+			available := decimal.Zero
+			for _, b := range p.Bins {
+				a, _ := b.Actual.Sub(b.Reserved)
+				available, _ = available.Add(a)
+			}
+			if !dec(t, e.Node.Available).Equal(available) || len(e.Node.Stock) != len(p.Bins) {
+				t.Fatalf("%s: available %s in %d warehouses, want %s in %d", p.SKU, e.Node.Available, len(e.Node.Stock), available, len(p.Bins))
+			}
+		}
+		if !data.Products.PageInfo.HasNextPage {
+			if len(seen) != data.Products.TotalCount {
+				t.Fatalf("listed %d of %d", len(seen), data.Products.TotalCount)
+			}
+			break
+		}
+		after = data.Products.PageInfo.EndCursor
+	}
+
+	skus := []string{w.Products[3].SKU, "NO-SUCH-SKU", w.Products[7].SKU}
+	var data struct {
+		Stock []struct {
+			SKU               string `json:"sku"`
+			Warehouse, OnHand string
+		}
+		Products struct {
+			TotalCount int
+			Edges      []struct{ Node struct{ SKU string } }
+		}
+	}
+	noErrors(t, g.query(t, `query($skus: [String!]!) { stock(skus: $skus) { sku warehouse onHand }
+		products(filter: {skus: $skus}) { totalCount edges { node { sku } } } }`, map[string]any{"skus": skus}, &data))
+	if len(data.Stock) != 6 || len(data.Products.Edges) != 2 || data.Products.TotalCount != 3 {
+		t.Fatalf("stock %d levels, products %+v", len(data.Stock), data.Products)
 	}
 }

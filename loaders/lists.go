@@ -60,6 +60,41 @@ func (l *Loaders) ListOrders(ctx context.Context, q woocommerce.OrderQuery) (Ord
 	return OrderPage{Orders: orders, Total: p.total}, err
 }
 
+// ProductPage is one page of shop products.
+type ProductPage struct {
+	Products []*model.Product
+	Total    int
+}
+
+// ListProducts reads a page of shop products, from the cache as ListOrders
+// does.
+func (l *Loaders) ListProducts(ctx context.Context, q woocommerce.ProductQuery) (ProductPage, error) {
+	f := l.factory
+	epoch := f.cache.Epoch(model.SystemShop, cache.Products)
+	key := fmt.Sprintf("list:%d:%s|%s|%d|%d", epoch, q.Search, q.StockStatus, q.Offset, q.PerPage)
+	p, err := cachedPage(ctx, f, model.SystemShop, cache.Products, key, func(ctx context.Context) (page[string], error) {
+		res, err := f.shop.ListProducts(ctx, q)
+		if err != nil {
+			return page[string]{}, err
+		}
+		skus := make([]string, len(res.Products))
+		bySKU := make(map[string]*model.Product, len(res.Products))
+		for i := range res.Products {
+			pr := &res.Products[i]
+			skus[i] = pr.SKU
+			bySKU[pr.SKU] = pr
+			l.Product.prime(ctx, pr.SKU, pr)
+		}
+		cache.Put(f.cache, model.SystemShop, cache.Products, epoch, bySKU)
+		return page[string]{keys: skus, total: res.Total}, nil
+	})
+	if err != nil {
+		return ProductPage{}, err
+	}
+	products, err := loadAll(ctx, l.Product.LoadMany(ctx, p.keys))
+	return ProductPage{Products: products, Total: p.total}, err
+}
+
 // InvoicePage is one page of ERP invoices.
 type InvoicePage struct {
 	Invoices []*model.Invoice

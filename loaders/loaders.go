@@ -25,9 +25,10 @@ import (
 // The batched reads the loaders make of each system, declared here at the
 // consumer.
 type (
-	// Shop reads shop records by key, and pages through orders.
+	// Shop reads shop records by key, and pages through orders and products.
 	Shop interface {
 		ListOrders(ctx context.Context, q woocommerce.OrderQuery) (woocommerce.OrderPage, error)
+		ListProducts(ctx context.Context, q woocommerce.ProductQuery) (woocommerce.ProductPage, error)
 		Orders(ctx context.Context, ids []int64) ([]model.Order, error)
 		Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
 		ProductsBySKU(ctx context.Context, skus []string) ([]model.Product, error)

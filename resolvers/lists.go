@@ -2,10 +2,12 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 
 	"github.com/govalues/decimal"
 
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sources/erpnext"
 	"github.com/trestlehq/trestle/sources/woocommerce"
 )
@@ -82,6 +84,23 @@ func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.
 	}
 	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
 	return conn, nil
+}
+
+// productsBySKU answers a page of the products named by SKU, in the order
+// given, with nil for SKUs the shop does not list.
+func productsBySKU(ctx context.Context, skus []string, offset, n int) ([]*model.Product, int, error) {
+	page := skus[min(offset, len(skus)):]
+	page = page[:min(n, len(page))]
+	found, errs := loadersFor(ctx).Product.LoadMany(ctx, page)()
+	for i := range found {
+		if errs != nil && errs[i] != nil {
+			if !errors.Is(errs[i], loaders.ErrNotFound) {
+				return nil, 0, errs[i]
+			}
+			found[i] = nil
+		}
+	}
+	return found, len(skus), nil
 }
 
 // customerFromID resolves a customer global ID given as a filter.

@@ -7,12 +7,12 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/govalues/decimal"
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/sources/woocommerce"
 )
 
 // Price is the resolver for the price field.
@@ -60,27 +60,44 @@ func (r *queryResolver) Product(ctx context.Context, sku string) (*model.Product
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilter, first *int, after *string) (*model.ProductConnection, error) {
-	if filter == nil || len(filter.Skus) == 0 {
-		return nil, badInput("products needs filter.skus for now")
-	}
 	n, offset, err := pageWindow(first, after)
 	if err != nil {
 		return nil, err
 	}
-	skus := filter.Skus[min(offset, len(filter.Skus)):]
-	skus = skus[:min(n, len(skus))]
-	found, errs := loadersFor(ctx).Product.LoadMany(ctx, skus)()
-	conn := &model.ProductConnection{TotalCount: len(filter.Skus)}
-	for i, p := range found {
-		if errs != nil && errs[i] != nil {
-			if errors.Is(errs[i], loaders.ErrNotFound) {
-				continue
-			}
-			return nil, errs[i]
+	var products []*model.Product
+	var total int
+	if filter != nil && len(filter.Skus) > 0 {
+		if filter.Search != nil || filter.StockStatus != nil {
+			return nil, badInput("filter.skus cannot be combined with search or stockStatus")
 		}
-		conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: offsetCursor(offset + i), Node: p})
+		products, total, err = productsBySKU(ctx, filter.Skus, offset, n)
+	} else {
+		q := woocommerce.ProductQuery{Offset: offset, PerPage: max(n, 1)}
+		if filter != nil {
+			q.Search, q.StockStatus = deref(filter.Search), deref(filter.StockStatus)
+		}
+		var page loaders.ProductPage
+		page, err = loadersFor(ctx).ListProducts(ctx, q)
+		products, total = page.Products, page.Total
 	}
-	conn.PageInfo = pageInfo(offset, len(skus), len(filter.Skus))
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		products = nil
+	}
+	conn := &model.ProductConnection{TotalCount: total}
+	skus := make([]string, 0, len(products))
+	for i, p := range products {
+		if p != nil {
+			skus = append(skus, p.SKU)
+			conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: offsetCursor(offset + i), Node: p})
+		}
+	}
+	if node := selectionOf(ctx).at("edges", "node"); node.has("stock") || node.has("available") {
+		loadersFor(ctx).Stock.Prefetch(ctx, skus)
+	}
+	conn.PageInfo = pageInfo(offset, len(products), total)
 	return conn, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
@@ -19,13 +20,18 @@ type Env struct {
 }
 
 // Start serves simulators over a world built from opts on a loopback port and
-// opens the adapters against them. Everything stops when the test ends.
-func Start(tb testing.TB, opts world.Options) *Env {
+// opens the adapters against them, after mods change their config (say, a
+// shorter timeout). Everything stops when the test ends.
+func Start(tb testing.TB, opts world.Options, mods ...func(*config.Sources)) *Env {
 	tb.Helper()
 	s := sim.New(sim.Options{World: opts})
 	srv := httptest.NewServer(s.Handler())
 	tb.Cleanup(srv.Close)
-	set, err := sources.Open(s.Sources(srv.URL))
+	cfg := s.Sources(srv.URL)
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	set, err := sources.Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

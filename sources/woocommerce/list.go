@@ -1,6 +1,7 @@
 package woocommerce
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -40,4 +41,50 @@ func (c *Client) ListCustomers(ctx context.Context, limit int) ([]model.ShopCust
 		out = out[:limit]
 	}
 	return mapCustomers(uniqueBy(out, func(r wcCustomer) int64 { return r.ID })), nil
+}
+
+// ProductQuery selects a page of products. Zero fields do not filter.
+type ProductQuery struct {
+	Search      string // in name, SKU and description, as the shop searches
+	StockStatus string // instock, outofstock or onbackorder
+	Offset      int    // products to skip
+	PerPage     int    // at most 100; default 100
+}
+
+// ProductPage is one page of products with the listing's size.
+type ProductPage struct {
+	Products []model.Product
+	Total    int
+}
+
+// ListProducts reads a page of products ordered by slug (the URL form of
+// the name, unique per product).
+func (c *Client) ListProducts(ctx context.Context, q ProductQuery) (ProductPage, error) {
+	if q.PerPage < 0 || q.PerPage > maxPerPage {
+		return ProductPage{}, fmt.Errorf("list products: per page %d is not within 1 to %d", q.PerPage, maxPerPage)
+	}
+	currency, err := c.shopCurrency(ctx)
+	if err != nil {
+		return ProductPage{}, fmt.Errorf("list products: %w", err)
+	}
+	v := url.Values{
+		"orderby":  {"slug"}, // unique, so pages are stable; close to name order
+		"order":    {"asc"},
+		"offset":   {strconv.Itoa(q.Offset)},
+		"per_page": {strconv.Itoa(cmp.Or(q.PerPage, maxPerPage))},
+		"_fields":  {productFields},
+	}
+	if q.Search != "" {
+		v.Set("search", q.Search)
+	}
+	if q.StockStatus != "" {
+		v.Set("stock_status", q.StockStatus)
+	}
+	var raw []wcProduct
+	resp, err := c.rest.Do(ctx, rest.Call{Route: "products.list", Path: "/products", Query: v}, &raw)
+	if err != nil {
+		return ProductPage{}, fmt.Errorf("list products: %w", err)
+	}
+	total, _ := pageCounts(resp)
+	return ProductPage{Products: mapProducts(raw, currency), Total: total}, nil
 }
