@@ -17,8 +17,6 @@ import (
 // region    ************************** generated!.gotpl **************************
 
 type InvoiceResolver interface {
-	Status(ctx context.Context, obj *model.Invoice) (model.InvoiceStatus, error)
-
 	Customer(ctx context.Context, obj *model.Invoice) (*model.Customer, error)
 	Order(ctx context.Context, obj *model.Invoice) (*model.Order, error)
 }
@@ -86,7 +84,7 @@ func (ec *executionContext) _Invoice_status(ctx context.Context, field graphql.C
 			return ec.fieldContext_Invoice_status(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().Status(ctx, obj)
+			return obj.GraphStatus(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.InvoiceStatus) graphql.Marshaler {
@@ -97,7 +95,7 @@ func (ec *executionContext) _Invoice_status(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, true, true, "InvoiceStatus")
+	return graphql.NewScalarFieldContext("Invoice", field, true, false, "InvoiceStatus")
 }
 
 func (ec *executionContext) _Invoice_erpStatus(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
@@ -622,11 +620,10 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_status(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "erpStatus":
 			out.Values[i] = ec._Invoice_erpStatus(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -18,10 +18,6 @@ import (
 // region    ************************** generated!.gotpl **************************
 
 type ProductResolver interface {
-	Price(ctx context.Context, obj *model.Product) (*model.Money, error)
-	RegularPrice(ctx context.Context, obj *model.Product) (*model.Money, error)
-	SalePrice(ctx context.Context, obj *model.Product) (*model.Money, error)
-
 	Stock(ctx context.Context, obj *model.Product) ([]model.StockLevel, error)
 	Available(ctx context.Context, obj *model.Product) (*decimal.Decimal, error)
 }
@@ -112,11 +108,11 @@ func (ec *executionContext) _Product_price(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Product_price(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Product().Price(ctx, obj)
+			return obj.PriceMoney(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
-			return ec.marshalOMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.Money) graphql.Marshaler {
+			return ec.marshalOMoney2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
 		},
 		true,
 		false,
@@ -127,7 +123,7 @@ func (ec *executionContext) fieldContext_Product_price(_ context.Context, field 
 		Object:     "Product",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -144,11 +140,11 @@ func (ec *executionContext) _Product_regularPrice(ctx context.Context, field gra
 			return ec.fieldContext_Product_regularPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Product().RegularPrice(ctx, obj)
+			return obj.RegularPriceMoney(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
-			return ec.marshalOMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.Money) graphql.Marshaler {
+			return ec.marshalOMoney2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
 		},
 		true,
 		false,
@@ -159,7 +155,7 @@ func (ec *executionContext) fieldContext_Product_regularPrice(_ context.Context,
 		Object:     "Product",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -176,7 +172,7 @@ func (ec *executionContext) _Product_salePrice(ctx context.Context, field graphq
 			return ec.fieldContext_Product_salePrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Product().SalePrice(ctx, obj)
+			return obj.SalePriceMoney(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -191,7 +187,7 @@ func (ec *executionContext) fieldContext_Product_salePrice(_ context.Context, fi
 		Object:     "Product",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -721,23 +717,20 @@ func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "price":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Product_price(ctx, field, obj)
-				})
+			out.Values[i] = ec._Product_price(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "regularPrice":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Product_regularPrice(ctx, field, obj)
-				})
+			out.Values[i] = ec._Product_regularPrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "salePrice":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Product_salePrice(ctx, field, obj)
-				})
+			out.Values[i] = ec._Product_salePrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "shopStock":
 			out.Values[i] = ec._Product_shopStock(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {

@@ -66,6 +66,7 @@ type ComplexityRoot struct {
 		Customer    func(childComplexity int) int
 		DueDate     func(childComplexity int) int
 		GetID       func(childComplexity int) int
+		GraphStatus func(childComplexity int) int
 		ID          func(childComplexity int) int
 		IssueDate   func(childComplexity int) int
 		Order       func(childComplexity int) int
@@ -92,22 +93,23 @@ type ComplexityRoot struct {
 	}
 
 	Order struct {
-		BillingEmail  func(childComplexity int) int
-		CompletedAt   func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		Customer      func(childComplexity int) int
-		DiscountTotal func(childComplexity int) int
-		GetID         func(childComplexity int) int
-		Guest         func(childComplexity int) int
-		Invoices      func(childComplexity int) int
-		Lines         func(childComplexity int) int
-		ModifiedAt    func(childComplexity int) int
-		Number        func(childComplexity int) int
-		PaidAt        func(childComplexity int) int
-		ShippingTotal func(childComplexity int) int
-		Status        func(childComplexity int) int
-		Total         func(childComplexity int) int
-		TotalTax      func(childComplexity int) int
+		BillingEmail       func(childComplexity int) int
+		CompletedAt        func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Customer           func(childComplexity int) int
+		DiscountTotalMoney func(childComplexity int) int
+		GetID              func(childComplexity int) int
+		GraphStatus        func(childComplexity int) int
+		Guest              func(childComplexity int) int
+		Invoices           func(childComplexity int) int
+		Lines              func(childComplexity int) int
+		ModifiedAt         func(childComplexity int) int
+		Number             func(childComplexity int) int
+		PaidAt             func(childComplexity int) int
+		ShippingTotalMoney func(childComplexity int) int
+		Status             func(childComplexity int) int
+		TotalMoney         func(childComplexity int) int
+		TotalTaxMoney      func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -122,13 +124,13 @@ type ComplexityRoot struct {
 	}
 
 	OrderLine struct {
-		Name      func(childComplexity int) int
-		Product   func(childComplexity int) int
-		Quantity  func(childComplexity int) int
-		SKU       func(childComplexity int) int
-		Tax       func(childComplexity int) int
-		Total     func(childComplexity int) int
-		UnitPrice func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Product    func(childComplexity int) int
+		Quantity   func(childComplexity int) int
+		SKU        func(childComplexity int) int
+		TaxMoney   func(childComplexity int) int
+		TotalMoney func(childComplexity int) int
+		UnitPrice  func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -139,16 +141,16 @@ type ComplexityRoot struct {
 	}
 
 	Product struct {
-		Available     func(childComplexity int) int
-		GetID         func(childComplexity int) int
-		Name          func(childComplexity int) int
-		Price         func(childComplexity int) int
-		RegularPrice  func(childComplexity int) int
-		SKU           func(childComplexity int) int
-		SalePrice     func(childComplexity int) int
-		Stock         func(childComplexity int) int
-		StockQuantity func(childComplexity int) int
-		StockStatus   func(childComplexity int) int
+		Available         func(childComplexity int) int
+		GetID             func(childComplexity int) int
+		Name              func(childComplexity int) int
+		PriceMoney        func(childComplexity int) int
+		RegularPriceMoney func(childComplexity int) int
+		SKU               func(childComplexity int) int
+		SalePriceMoney    func(childComplexity int) int
+		Stock             func(childComplexity int) int
+		StockQuantity     func(childComplexity int) int
+		StockStatus       func(childComplexity int) int
 	}
 
 	ProductConnection struct {
@@ -348,6 +350,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.GetID(childComplexity), true
+	case "Invoice.status":
+		if e.ComplexityRoot.Invoice.GraphStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.GraphStatus(childComplexity), true
 	case "Invoice.number":
 		if e.ComplexityRoot.Invoice.ID == nil {
 			break
@@ -372,7 +380,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.Outstanding(childComplexity), true
-	case "Invoice.status", "Invoice.erpStatus":
+	case "Invoice.erpStatus":
 		if e.ComplexityRoot.Invoice.Status == nil {
 			break
 		}
@@ -461,17 +469,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Order.Customer(childComplexity), true
 	case "Order.discountTotal":
-		if e.ComplexityRoot.Order.DiscountTotal == nil {
+		if e.ComplexityRoot.Order.DiscountTotalMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Order.DiscountTotal(childComplexity), true
+		return e.ComplexityRoot.Order.DiscountTotalMoney(childComplexity), true
 	case "Order.id":
 		if e.ComplexityRoot.Order.GetID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Order.GetID(childComplexity), true
+	case "Order.status":
+		if e.ComplexityRoot.Order.GraphStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.GraphStatus(childComplexity), true
 	case "Order.guest":
 		if e.ComplexityRoot.Order.Guest == nil {
 			break
@@ -509,29 +523,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Order.PaidAt(childComplexity), true
 	case "Order.shippingTotal":
-		if e.ComplexityRoot.Order.ShippingTotal == nil {
+		if e.ComplexityRoot.Order.ShippingTotalMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Order.ShippingTotal(childComplexity), true
-	case "Order.status", "Order.shopStatus":
+		return e.ComplexityRoot.Order.ShippingTotalMoney(childComplexity), true
+	case "Order.shopStatus":
 		if e.ComplexityRoot.Order.Status == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Order.Status(childComplexity), true
 	case "Order.total":
-		if e.ComplexityRoot.Order.Total == nil {
+		if e.ComplexityRoot.Order.TotalMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Order.Total(childComplexity), true
+		return e.ComplexityRoot.Order.TotalMoney(childComplexity), true
 	case "Order.totalTax":
-		if e.ComplexityRoot.Order.TotalTax == nil {
+		if e.ComplexityRoot.Order.TotalTaxMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Order.TotalTax(childComplexity), true
+		return e.ComplexityRoot.Order.TotalTaxMoney(childComplexity), true
 
 	case "OrderConnection.edges":
 		if e.ComplexityRoot.OrderConnection.Edges == nil {
@@ -590,17 +604,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrderLine.SKU(childComplexity), true
 	case "OrderLine.tax":
-		if e.ComplexityRoot.OrderLine.Tax == nil {
+		if e.ComplexityRoot.OrderLine.TaxMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.OrderLine.Tax(childComplexity), true
+		return e.ComplexityRoot.OrderLine.TaxMoney(childComplexity), true
 	case "OrderLine.total":
-		if e.ComplexityRoot.OrderLine.Total == nil {
+		if e.ComplexityRoot.OrderLine.TotalMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.OrderLine.Total(childComplexity), true
+		return e.ComplexityRoot.OrderLine.TotalMoney(childComplexity), true
 	case "OrderLine.unitPrice":
 		if e.ComplexityRoot.OrderLine.UnitPrice == nil {
 			break
@@ -652,17 +666,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Product.Name(childComplexity), true
 	case "Product.price":
-		if e.ComplexityRoot.Product.Price == nil {
+		if e.ComplexityRoot.Product.PriceMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Product.Price(childComplexity), true
+		return e.ComplexityRoot.Product.PriceMoney(childComplexity), true
 	case "Product.regularPrice":
-		if e.ComplexityRoot.Product.RegularPrice == nil {
+		if e.ComplexityRoot.Product.RegularPriceMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Product.RegularPrice(childComplexity), true
+		return e.ComplexityRoot.Product.RegularPriceMoney(childComplexity), true
 	case "Product.sku":
 		if e.ComplexityRoot.Product.SKU == nil {
 			break
@@ -670,11 +684,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Product.SKU(childComplexity), true
 	case "Product.salePrice":
-		if e.ComplexityRoot.Product.SalePrice == nil {
+		if e.ComplexityRoot.Product.SalePriceMoney == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Product.SalePrice(childComplexity), true
+		return e.ComplexityRoot.Product.SalePriceMoney(childComplexity), true
 	case "Product.stock":
 		if e.ComplexityRoot.Product.Stock == nil {
 			break

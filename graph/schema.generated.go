@@ -1149,22 +1149,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
-	case model.Product:
-		return ec._Product(ctx, sel, &obj)
 	case *model.Product:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._Product(ctx, sel, obj)
-	case model.Order:
-		return ec._Order(ctx, sel, &obj)
 	case *model.Order:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._Order(ctx, sel, obj)
-	case model.Invoice:
-		return ec._Invoice(ctx, sel, &obj)
 	case *model.Invoice:
 		if obj == nil {
 			return graphql.Null
@@ -1448,14 +1442,6 @@ func (ec *executionContext) marshalNMoney2githubᚗcomᚋtrestlehqᚋtrestleᚋg
 	return ec._Money(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Money!")
-		return graphql.Null
-	}
-	return ec._Money(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -1552,6 +1538,10 @@ func (ec *executionContext) marshalODecimal2ᚖgithubᚗcomᚋgovaluesᚋdecimal
 	_ = ctx
 	res := model.MarshalDecimal(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOMoney2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v model.Money) graphql.Marshaler {
+	return ec._Money(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalOMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {

@@ -13,14 +13,6 @@ import (
 	"github.com/trestlehq/trestle/loaders"
 )
 
-// Status is the resolver for the status field.
-func (r *invoiceResolver) Status(ctx context.Context, obj *model.Invoice) (model.InvoiceStatus, error) {
-	if s, ok := invoiceStatuses[obj.Status]; ok {
-		return s, nil
-	}
-	return model.InvoiceStatusOther, nil
-}
-
 // Customer is the resolver for the customer field.
 func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*model.Customer, error) {
 	return r.invoiceCustomer(obj), nil

@@ -26,7 +26,7 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 	}
 	q.Page = offset/q.PerPage + 1
 	if filter != nil {
-		if q.Statuses, err = upstreamStatuses(filter.Status, shopStatuses); err != nil {
+		if q.Statuses, err = upstreamStatuses(filter.Status, model.ShopStatus); err != nil {
 			return nil, err
 		}
 		if filter.CreatedAt != nil {
@@ -61,7 +61,7 @@ func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.
 	}
 	q := erpnext.InvoiceQuery{Customer: customer, Offset: offset, Limit: max(n, 1)}
 	if filter != nil {
-		if q.Statuses, err = upstreamStatuses(filter.Status, erpStatuses); err != nil {
+		if q.Statuses, err = upstreamStatuses(filter.Status, model.ERPStatus); err != nil {
 			return nil, err
 		}
 		if filter.IssueDate != nil {

@@ -7,16 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/govalues/decimal"
-
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 )
-
-func money(amount decimal.Decimal, currency string) *model.Money {
-	return &model.Money{Amount: amount, Currency: currency}
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -27,43 +21,12 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-// The shop's order statuses and the graph's, both ways.
-var (
-	orderStatuses = map[string]model.OrderStatus{
-		"pending": model.OrderStatusPending, "processing": model.OrderStatusProcessing,
-		"on-hold": model.OrderStatusOnHold, "completed": model.OrderStatusCompleted,
-		"cancelled": model.OrderStatusCancelled, "refunded": model.OrderStatusRefunded,
-		"failed": model.OrderStatusFailed, "checkout-draft": model.OrderStatusDraft, "trash": model.OrderStatusTrash,
-	}
-	shopStatuses = invert(orderStatuses)
-
-	invoiceStatuses = map[string]model.InvoiceStatus{
-		"Draft": model.InvoiceStatusDraft, "Unpaid": model.InvoiceStatusUnpaid,
-		"Partly Paid": model.InvoiceStatusPartlyPaid, "Paid": model.InvoiceStatusPaid,
-		"Overdue": model.InvoiceStatusOverdue, "Cancelled": model.InvoiceStatusCancelled,
-		"Return": model.InvoiceStatusReturn, "Credit Note Issued": model.InvoiceStatusCreditNoteIssued,
-		"Unpaid and Discounted":      model.InvoiceStatusUnpaidAndDiscounted,
-		"Partly Paid and Discounted": model.InvoiceStatusPartlyPaidAndDiscounted,
-		"Overdue and Discounted":     model.InvoiceStatusOverdueAndDiscounted,
-		"Internal Transfer":          model.InvoiceStatusInternalTransfer, "Submitted": model.InvoiceStatusSubmitted,
-	}
-	erpStatuses = invert(invoiceStatuses)
-)
-
-func invert[K, V comparable](m map[K]V) map[V]K {
-	out := make(map[V]K, len(m))
-	for k, v := range m {
-		out[v] = k
-	}
-	return out
-}
-
 // upstreamStatuses maps a filter's statuses to the upstream's names; OTHER
 // cannot be filtered on, as it stands for names nobody listed.
-func upstreamStatuses[S ~string](in []S, names map[S]string) ([]string, error) {
+func upstreamStatuses[S ~string](in []S, name func(S) (string, bool)) ([]string, error) {
 	out := make([]string, 0, len(in))
 	for _, s := range in {
-		name, ok := names[s]
+		name, ok := name(s)
 		if !ok {
 			return nil, badInput("status %s cannot be filtered on", s)
 		}

@@ -14,39 +14,6 @@ import (
 	"github.com/trestlehq/trestle/loaders"
 )
 
-// Status is the resolver for the status field.
-func (r *orderResolver) Status(ctx context.Context, obj *model.Order) (model.OrderStatus, error) {
-	if s, ok := orderStatuses[obj.Status]; ok {
-		return s, nil
-	}
-	return model.OrderStatusOther, nil
-}
-
-// Total is the resolver for the total field.
-func (r *orderResolver) Total(ctx context.Context, obj *model.Order) (*model.Money, error) {
-	return money(obj.Total, obj.Currency), nil
-}
-
-// TotalTax is the resolver for the totalTax field.
-func (r *orderResolver) TotalTax(ctx context.Context, obj *model.Order) (*model.Money, error) {
-	return money(obj.TotalTax, obj.Currency), nil
-}
-
-// ShippingTotal is the resolver for the shippingTotal field.
-func (r *orderResolver) ShippingTotal(ctx context.Context, obj *model.Order) (*model.Money, error) {
-	return money(obj.ShippingTotal, obj.Currency), nil
-}
-
-// DiscountTotal is the resolver for the discountTotal field.
-func (r *orderResolver) DiscountTotal(ctx context.Context, obj *model.Order) (*model.Money, error) {
-	return money(obj.DiscountTotal, obj.Currency), nil
-}
-
-// Guest is the resolver for the guest field.
-func (r *orderResolver) Guest(ctx context.Context, obj *model.Order) (bool, error) {
-	return obj.CustomerID == 0, nil
-}
-
 // Customer is the resolver for the customer field.
 func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.Customer, error) {
 	return r.orderCustomer(obj), nil
@@ -55,21 +22,6 @@ func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.
 // Invoices is the resolver for the invoices field.
 func (r *orderResolver) Invoices(ctx context.Context, obj *model.Order) ([]model.Invoice, error) {
 	return loadersFor(ctx).OrderInvoices.Load(ctx, obj.ID)()
-}
-
-// UnitPrice is the resolver for the unitPrice field.
-func (r *orderLineResolver) UnitPrice(ctx context.Context, obj *model.OrderLine) (*model.Money, error) {
-	return money(obj.Price, obj.Currency), nil
-}
-
-// Total is the resolver for the total field.
-func (r *orderLineResolver) Total(ctx context.Context, obj *model.OrderLine) (*model.Money, error) {
-	return money(obj.Total, obj.Currency), nil
-}
-
-// Tax is the resolver for the tax field.
-func (r *orderLineResolver) Tax(ctx context.Context, obj *model.OrderLine) (*model.Money, error) {
-	return money(obj.TotalTax, obj.Currency), nil
 }
 
 // Product is the resolver for the product field.

@@ -15,24 +15,6 @@ import (
 	"github.com/trestlehq/trestle/sources/woocommerce"
 )
 
-// Price is the resolver for the price field.
-func (r *productResolver) Price(ctx context.Context, obj *model.Product) (*model.Money, error) {
-	return money(obj.Price, obj.Currency), nil
-}
-
-// RegularPrice is the resolver for the regularPrice field.
-func (r *productResolver) RegularPrice(ctx context.Context, obj *model.Product) (*model.Money, error) {
-	return money(obj.RegularPrice, obj.Currency), nil
-}
-
-// SalePrice is the resolver for the salePrice field.
-func (r *productResolver) SalePrice(ctx context.Context, obj *model.Product) (*model.Money, error) {
-	if obj.SalePrice == nil {
-		return nil, nil
-	}
-	return money(*obj.SalePrice, obj.Currency), nil
-}
-
 // Stock is the resolver for the stock field.
 func (r *productResolver) Stock(ctx context.Context, obj *model.Product) ([]model.StockLevel, error) {
 	return loadersFor(ctx).Stock.Load(ctx, obj.SKU)()

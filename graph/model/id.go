@@ -34,9 +34,9 @@ func ParseGlobalID(id string) (typ, key string, err error) {
 
 func (Customer) IsNode()         {}
 func (c Customer) GetID() string { return GlobalID("Customer", c.Key()) }
-func (Order) IsNode()            {}
-func (o Order) GetID() string    { return GlobalID("Order", itoa(o.ID)) }
-func (Product) IsNode()          {}
-func (p Product) GetID() string  { return GlobalID("Product", p.SKU) }
-func (Invoice) IsNode()          {}
-func (i Invoice) GetID() string  { return GlobalID("Invoice", i.ID) }
+func (*Order) IsNode()           {}
+func (o *Order) GetID() string   { return GlobalID("Order", itoa(o.ID)) }
+func (*Product) IsNode()         {}
+func (p *Product) GetID() string { return GlobalID("Product", p.SKU) }
+func (*Invoice) IsNode()         {}
+func (i *Invoice) GetID() string { return GlobalID("Invoice", i.ID) }

@@ -1,0 +1,124 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+// benchQuery is the unified graph issue's query: 100 orders with their
+// customers, lines, products, stock levels and invoices; 4 levels deep.
+const benchQuery = `{ orders(first: 100) { edges { node {
+	id number status total { amount currency }
+	customer { name email }
+	lines { sku quantity product { name stock { warehouse onHand reserved available } } }
+	invoices { number status total { amount } outstanding { amount } dueDate }
+} } } }`
+
+// BenchmarkDeepQueryCold runs the 100-order deep query against a cold cache
+// each time: every entity comes from the simulators, as on a first request.
+// Budgets: under 15 ms at 0 ms upstream latency; under levels × 20 ms + 10 ms
+// at 20 ms. It reports the upstream calls each query makes.
+//
+//	go test -run '^$' -bench DeepQueryCold -benchtime 50x ./gateway/
+func BenchmarkDeepQueryCold(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
+	if err := dir.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"query": benchQuery})
+	for _, latency := range []float64{0, 20} {
+		b.Run("latency="+time.Duration(latency*float64(time.Millisecond)).String(), func(b *testing.B) {
+			for _, u := range env.Sim.Upstreams() {
+				u.SetFaults(sim.Faults{LatencyMS: latency})
+			}
+			var calls int64
+			for b.Loop() {
+				b.StopTimer()
+				entities, err := cache.New(cache.Config{MaxBytes: 32 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				h := gateway.New(gateway.Options{Directory: dir, Logger: logger,
+					Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)})
+				env.Sim.Shop.ResetCounters()
+				env.Sim.CRM.ResetCounters()
+				env.Sim.ERP.ResetCounters()
+				b.StartTimer()
+
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				h.ServeHTTP(rec, req)
+
+				b.StopTimer()
+				if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+					b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
+				}
+				s := env.Sim.Stats()
+				calls += s.Shop + s.CRM + s.ERP
+				entities.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "upstream-calls/op")
+		})
+	}
+}
+
+// BenchmarkDeepQueryWarm runs the same query with every entity and the page
+// in the cache: the gateway's own cost, no upstream call.
+//
+//	go test -run '^$' -bench DeepQueryWarm ./gateway/
+func BenchmarkDeepQueryWarm(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
+	if err := dir.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer entities.Close()
+	h := gateway.New(gateway.Options{Directory: dir, Logger: logger,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)})
+	body, _ := json.Marshal(map[string]string{"query": benchQuery})
+	do := func() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("HTTP %d", rec.Code)
+		}
+	}
+	do()
+	time.Sleep(50 * time.Millisecond) // let the cache settle its writes
+	for _, u := range env.Sim.Upstreams() {
+		u.ResetCounters()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		do()
+	}
+	if s := env.Sim.Stats(); s.Shop+s.CRM+s.ERP > 0 {
+		b.Errorf("warm runs went upstream: %+v", s)
+	}
+}
