@@ -105,6 +105,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		Directory: directory,
 		Loaders:   loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait),
 		Logger:    logger.With("component", "graph"),
+
+		CollapseQueries: cfg.CollapseQueries,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

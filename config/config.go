@@ -27,6 +27,9 @@ type Config struct {
 	Listen  string  `yaml:"listen"`
 	Sources Sources `yaml:"sources"`
 	Cache   Cache   `yaml:"cache"`
+	// CollapseQueries runs identical queries in flight at the same time
+	// once and shares the response.
+	CollapseQueries bool `yaml:"collapseQueries"`
 }
 
 // Sources are the three upstream systems, by role.
@@ -77,8 +80,9 @@ var CacheKinds = []string{"customers", "orders", "products", "stock", "invoices"
 // Default is the config with nothing set: defaults only, no sources.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:8080",
-		Cache:  Cache{MaxMB: 256},
+		Listen:          "127.0.0.1:8080",
+		Cache:           Cache{MaxMB: 256},
+		CollapseQueries: true,
 	}
 }
 

@@ -27,6 +27,9 @@ type Options struct {
 	Directory resolvers.Directory
 	Loaders   *loaders.Factory
 	Logger    *slog.Logger
+	// CollapseQueries runs identical queries in flight at the same time
+	// once, sharing the response.
+	CollapseQueries bool
 }
 
 // New builds the gateway's HTTP handler:
@@ -51,6 +54,11 @@ func New(opts Options) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(loaders.With(ctx, opts.Loaders.New()))
 	})
+	if opts.CollapseQueries {
+		// A collapsed execution runs with the loaders of the request that
+		// runs it.
+		srv.AroundOperations((&collapser{}).aroundOperations)
+	}
 	srv.SetErrorPresenter(resolvers.ErrorPresenter(opts.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		opts.Logger.ErrorContext(ctx, "resolver panicked", "panic", v)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -651,5 +652,69 @@ func TestProductsAndStock(t *testing.T) {
 		products(filter: {skus: $skus}) { totalCount edges { node { sku } } } }`, map[string]any{"skus": skus}, &data))
 	if len(data.Stock) != 6 || len(data.Products.Edges) != 2 || data.Products.TotalCount != 3 {
 		t.Fatalf("stock %d levels, products %+v", len(data.Stock), data.Products)
+	}
+}
+
+func TestIdenticalConcurrentQueriesRunOnce(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 10, Size: world.Size{People: 60, Orders: 200, Products: 12}})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
+	if err := dir.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, collapse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("collapse=%t", collapse), func(t *testing.T) {
+			entities, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer entities.Close()
+			srv := httptest.NewServer(gateway.New(gateway.Options{Directory: dir, Logger: logger, CollapseQueries: collapse,
+				Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+			defer srv.Close()
+			g := &gw{env: env, url: srv.URL}
+			env.Sim.Shop.SetFaults(sim.Faults{LatencyMS: 200})
+			defer env.Sim.Shop.SetFaults(sim.Faults{})
+			env.Sim.Shop.ResetCounters()
+
+			const q = `query($n: Int) { orders(first: $n) { totalCount edges { node { number } } } }`
+			bodies := make(chan string, 12)
+			var wg sync.WaitGroup
+			for i := range 12 {
+				wg.Go(func() {
+					n := 5
+					if i == 11 {
+						n = 6 // other variables: another operation
+					}
+					r := g.query(t, q, map[string]any{"n": n}, nil)
+					if len(r.Errors) > 0 {
+						t.Errorf("errors: %+v", r.Errors)
+					}
+					if n == 5 {
+						bodies <- string(r.Data)
+					}
+				})
+			}
+			wg.Wait()
+			close(bodies)
+			first := ""
+			for b := range bodies {
+				if first == "" {
+					first = b
+				}
+				if b != first {
+					t.Fatalf("collapsed callers got different answers:\n%s\n%s", first, b)
+				}
+			}
+			calls := env.Sim.Shop.Routes()["GET /wp-json/wc/v3/orders"]
+			if collapse && calls != 2 {
+				t.Errorf("%d order list calls for two distinct operations, want 2", calls)
+			}
+			// Without collapsing the entity cache still sends one call for
+			// concurrent misses of the same page.
+			if !collapse && calls != 2 {
+				t.Errorf("%d order list calls, want 2 (the cache's in-flight dedupe)", calls)
+			}
+		})
 	}
 }
