@@ -351,3 +351,16 @@ func Put[V any](c *Entities, system model.System, kind Kind, epoch uint64, value
 func (c *Entities) Epoch(system model.System, kind Kind) uint64 {
 	return c.epoch(string(system) + "/" + string(kind) + "/").Load()
 }
+
+// Peek answers an id from the cache without loading it: cached is false
+// when the id is not cached or no longer fresh. A remembered not-found comes
+// back as ErrNotFound.
+func Peek[V any](c *Entities, system model.System, kind Kind, id string) (v V, cached bool, err error) {
+	e, found := c.store.Get(string(system) + "/" + string(kind) + "/" + id)
+	if !found || c.now().Sub(e.fetchedAt) >= c.freshFor(e, c.ttlOf(kind)) {
+		return v, false, nil
+	}
+	c.countersFor(kind).hits.Add(1)
+	r := resultOf[V](e.value, e.missing, true, e.fetchedAt)
+	return r.Value, true, r.Err
+}

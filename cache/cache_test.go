@@ -356,3 +356,23 @@ func TestPut(t *testing.T) {
 		t.Fatalf("got %v, want a put raced by an invalidation dropped", values(got))
 	}
 }
+
+func TestPeek(t *testing.T) {
+	c, clk := newCache(t, Config{})
+	u := &upstream{data: map[string]string{"1": "one"}}
+	if _, ok, _ := Peek[string](c, model.SystemShop, Orders, "1"); ok {
+		t.Fatal("peek found an id never loaded")
+	}
+	Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1", "2"}, u.load)
+	c.store.Wait()
+	if v, ok, err := Peek[string](c, model.SystemShop, Orders, "1"); !ok || err != nil || v != "one" {
+		t.Fatalf("peek = %q, %v, %v", v, err, ok)
+	}
+	if _, ok, err := Peek[string](c, model.SystemShop, Orders, "2"); !ok || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("peek of a not-found = %v, %v", err, ok)
+	}
+	clk.advance(time.Minute)
+	if _, ok, _ := Peek[string](c, model.SystemShop, Orders, "1"); ok {
+		t.Fatal("peek answered a stale entry")
+	}
+}

@@ -2,19 +2,12 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/trestlehq/trestle/cache"
-	"github.com/trestlehq/trestle/consolidate"
-	"github.com/trestlehq/trestle/gateway"
-	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -37,11 +30,7 @@ const benchQuery = `{ orders(first: 100) { edges { node {
 //	go test -run '^$' -bench DeepQueryCold -benchtime 50x ./gateway/
 func BenchmarkDeepQueryCold(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
-	if err := dir.Sync(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	dir := syncedDirectory(b, env)
 	body, _ := json.Marshal(map[string]string{"query": benchQuery})
 	for _, latency := range []float64{0, 20} {
 		b.Run("latency="+time.Duration(latency*float64(time.Millisecond)).String(), func(b *testing.B) {
@@ -51,12 +40,8 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 			var calls int64
 			for b.Loop() {
 				b.StopTimer()
-				entities, err := cache.New(cache.Config{MaxBytes: 32 << 20})
-				if err != nil {
-					b.Fatal(err)
-				}
-				h := gateway.New(gateway.Options{Directory: dir, Logger: logger,
-					Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)})
+				entities := newCache(b) // a cold cache each time
+				h := handlerWith(env, dir, entities, false)
 				env.Sim.Shop.ResetCounters()
 				env.Sim.CRM.ResetCounters()
 				env.Sim.ERP.ResetCounters()
@@ -87,18 +72,7 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 //	go test -run '^$' -bench Warm ./gateway/
 func BenchmarkWarm(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
-	if err := dir.Sync(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer entities.Close()
-	h := gateway.New(gateway.Options{Directory: dir, Logger: logger,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)})
+	h := newHandler(b, env, syncedDirectory(b, env), false)
 	for _, q := range []struct{ name, query string }{
 		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
 		{"deep", benchQuery},

@@ -40,24 +40,48 @@ type gw struct {
 func start(t testing.TB, opts world.Options, mods ...func(*config.Sources)) *gw {
 	t.Helper()
 	env := simtest.Start(t, opts, mods...)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(entities.Close)
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
-	if err := dir.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h := gateway.New(gateway.Options{
-		Directory: dir,
-		Loaders:   loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
-		Logger:    logger,
-	})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(newHandler(t, env, syncedDirectory(t, env), false))
 	t.Cleanup(srv.Close)
 	return &gw{env: env, url: srv.URL}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// syncedDirectory is a customer directory over the simulators, synced.
+func syncedDirectory(tb testing.TB, env *simtest.Env) *consolidate.Directory {
+	tb.Helper()
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, quiet)
+	if err := dir.Sync(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// newHandler is the gateway over the simulators with a cache of its own, as
+// server.go wires it.
+func newHandler(tb testing.TB, env *simtest.Env, dir *consolidate.Directory, collapse bool) http.Handler {
+	tb.Helper()
+	entities := newCache(tb)
+	tb.Cleanup(entities.Close)
+	return handlerWith(env, dir, entities, collapse)
+}
+
+func newCache(tb testing.TB) *cache.Entities {
+	tb.Helper()
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return entities
+}
+
+func handlerWith(env *simtest.Env, dir *consolidate.Directory, entities *cache.Entities, collapse bool) http.Handler {
+	return gateway.New(gateway.Options{
+		Directory:       dir,
+		Loaders:         loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
+		Logger:          quiet,
+		CollapseQueries: collapse,
+	})
 }
 
 // response is a GraphQL response with its data left raw for each test to
@@ -657,20 +681,10 @@ func TestProductsAndStock(t *testing.T) {
 
 func TestIdenticalConcurrentQueriesRunOnce(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 10, Size: world.Size{People: 60, Orders: 200, Products: 12}})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, logger)
-	if err := dir.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	dir := syncedDirectory(t, env)
 	for _, collapse := range []bool{true, false} {
 		t.Run(fmt.Sprintf("collapse=%t", collapse), func(t *testing.T) {
-			entities, err := cache.New(cache.Config{MaxBytes: 16 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer entities.Close()
-			srv := httptest.NewServer(gateway.New(gateway.Options{Directory: dir, Logger: logger, CollapseQueries: collapse,
-				Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+			srv := httptest.NewServer(newHandler(t, env, dir, collapse))
 			defer srv.Close()
 			g := &gw{env: env, url: srv.URL}
 			env.Sim.Shop.SetFaults(sim.Faults{LatencyMS: 200})

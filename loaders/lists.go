@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,6 +25,47 @@ type page[K comparable] struct {
 	hasMore bool
 }
 
+// listed is what one upstream list call returned.
+type listed[V any] struct {
+	records []V
+	total   int
+	hasMore bool
+}
+
+// listPage answers a list page from the cache or reads it (with one read
+// for concurrent requests of the same page). What a read returns is put in
+// the entity cache and in the operation's loader under each record's key,
+// and the page's records are then loaded through the loader. The page's
+// cache key includes the kind's invalidation count, so a change to any
+// record of the kind retires every cached page of it.
+func listPage[K comparable, V any](ctx context.Context, f *Factory, loader *Loader[K, *V], system model.System, kind cache.Kind,
+	query string, key func(*V) K, id func(K) string, read func(context.Context) (listed[V], error)) ([]*V, page[K], error) {
+	epoch := f.cache.Epoch(system, kind)
+	pageKey := fmt.Sprintf("list:%d:%s", epoch, query)
+	r := cache.Fetch(ctx, f.cache, system, kind, []string{pageKey}, func(ctx context.Context, _ []string) (map[string]*page[K], error) {
+		res, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p := &page[K]{keys: make([]K, len(res.records)), total: res.total, hasMore: res.hasMore}
+		byID := make(map[string]*V, len(res.records))
+		for i := range res.records {
+			v := &res.records[i]
+			k := key(v)
+			p.keys[i] = k
+			byID[id(k)] = v
+			loader.prime(ctx, k, v)
+		}
+		cache.Put(f.cache, system, kind, epoch, byID)
+		return map[string]*page[K]{pageKey: p}, nil
+	})[0]
+	if r.Err != nil {
+		return nil, page[K]{}, r.Err
+	}
+	records, err := loadAll(ctx, loader.LoadMany(ctx, r.Value.keys))
+	return records, *r.Value, err
+}
+
 // OrderPage is one page of shop orders.
 type OrderPage struct {
 	Orders []*model.Order
@@ -33,30 +75,14 @@ type OrderPage struct {
 // ListOrders reads a page of shop orders. A page read within the orders TTL
 // (and with no order changed since) is answered from the cache.
 func (l *Loaders) ListOrders(ctx context.Context, q woocommerce.OrderQuery) (OrderPage, error) {
-	f := l.factory
-	epoch := f.cache.Epoch(model.SystemShop, cache.Orders)
-	key := fmt.Sprintf("list:%d:%d|%s|%s|%s|%d|%d|%t", epoch, q.CustomerID, strings.Join(q.Statuses, ","),
+	query := fmt.Sprintf("%d|%s|%s|%s|%d|%d|%t", q.CustomerID, strings.Join(q.Statuses, ","),
 		stamp(q.CreatedAfter), stamp(q.CreatedBefore), q.Page, q.PerPage, q.OldestFirst)
-	p, err := cachedPage(ctx, f, model.SystemShop, cache.Orders, key, func(ctx context.Context) (page[int64], error) {
-		res, err := f.shop.ListOrders(ctx, q)
-		if err != nil {
-			return page[int64]{}, err
-		}
-		ids := make([]int64, len(res.Orders))
-		byID := make(map[string]*model.Order, len(res.Orders))
-		for i := range res.Orders {
-			o := &res.Orders[i]
-			ids[i] = o.ID
-			byID[formatInt(o.ID)] = o
-			l.Order.prime(ctx, o.ID, o)
-		}
-		cache.Put(f.cache, model.SystemShop, cache.Orders, epoch, byID)
-		return page[int64]{keys: ids, total: res.Total}, nil
-	})
-	if err != nil {
-		return OrderPage{}, err
-	}
-	orders, err := loadAll(ctx, l.Order.LoadMany(ctx, p.keys))
+	orders, p, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, query,
+		func(o *model.Order) int64 { return o.ID }, formatInt,
+		func(ctx context.Context) (listed[model.Order], error) {
+			res, err := l.factory.shop.ListOrders(ctx, q)
+			return listed[model.Order]{records: res.Orders, total: res.Total}, err
+		})
 	return OrderPage{Orders: orders, Total: p.total}, err
 }
 
@@ -69,29 +95,13 @@ type ProductPage struct {
 // ListProducts reads a page of shop products, from the cache as ListOrders
 // does.
 func (l *Loaders) ListProducts(ctx context.Context, q woocommerce.ProductQuery) (ProductPage, error) {
-	f := l.factory
-	epoch := f.cache.Epoch(model.SystemShop, cache.Products)
-	key := fmt.Sprintf("list:%d:%s|%s|%d|%d", epoch, q.Search, q.StockStatus, q.Offset, q.PerPage)
-	p, err := cachedPage(ctx, f, model.SystemShop, cache.Products, key, func(ctx context.Context) (page[string], error) {
-		res, err := f.shop.ListProducts(ctx, q)
-		if err != nil {
-			return page[string]{}, err
-		}
-		skus := make([]string, len(res.Products))
-		bySKU := make(map[string]*model.Product, len(res.Products))
-		for i := range res.Products {
-			pr := &res.Products[i]
-			skus[i] = pr.SKU
-			bySKU[pr.SKU] = pr
-			l.Product.prime(ctx, pr.SKU, pr)
-		}
-		cache.Put(f.cache, model.SystemShop, cache.Products, epoch, bySKU)
-		return page[string]{keys: skus, total: res.Total}, nil
-	})
-	if err != nil {
-		return ProductPage{}, err
-	}
-	products, err := loadAll(ctx, l.Product.LoadMany(ctx, p.keys))
+	query := fmt.Sprintf("%s|%s|%d|%d", q.Search, q.StockStatus, q.Offset, q.PerPage)
+	products, p, err := listPage(ctx, l.factory, l.Product, model.SystemShop, cache.Products, query,
+		func(p *model.Product) string { return p.SKU }, identity,
+		func(ctx context.Context) (listed[model.Product], error) {
+			res, err := l.factory.shop.ListProducts(ctx, q)
+			return listed[model.Product]{records: res.Products, total: res.Total}, err
+		})
 	return ProductPage{Products: products, Total: p.total}, err
 }
 
@@ -105,58 +115,25 @@ type InvoicePage struct {
 // ListInvoices reads a page of ERP invoices and the size of the whole list,
 // from the cache as ListOrders does.
 func (l *Loaders) ListInvoices(ctx context.Context, q erpnext.InvoiceQuery) (InvoicePage, error) {
-	f := l.factory
-	epoch := f.cache.Epoch(model.SystemERP, cache.Invoices)
-	key := fmt.Sprintf("list:%d:%s|%s|%s|%s|%s|%t|%d|%d", epoch, q.Customer, strings.Join(q.Statuses, ","),
+	query := fmt.Sprintf("%s|%s|%s|%s|%s|%t|%d|%d", q.Customer, strings.Join(q.Statuses, ","),
 		stamp(q.IssuedFrom), stamp(q.IssuedTo), stamp(q.DueBefore), q.OpenOnly, q.Offset, q.Limit)
-	p, err := cachedPage(ctx, f, model.SystemERP, cache.Invoices, key, func(ctx context.Context) (page[string], error) {
-		var (
-			res   erpnext.InvoicePage
-			total int
-			errs  [2]error
-			done  = make(chan struct{})
-		)
-		go func() {
-			defer close(done)
-			total, errs[1] = f.erp.CountInvoices(ctx, q)
-		}()
-		res, errs[0] = f.erp.ListInvoices(ctx, q)
-		<-done
-		for _, err := range errs {
-			if err != nil {
-				return page[string]{}, err
-			}
-		}
-		names := make([]string, len(res.Invoices))
-		byName := make(map[string]*model.Invoice, len(res.Invoices))
-		for i := range res.Invoices {
-			inv := &res.Invoices[i]
-			names[i] = inv.ID
-			byName[inv.ID] = inv
-			l.Invoice.prime(ctx, inv.ID, inv)
-		}
-		cache.Put(f.cache, model.SystemERP, cache.Invoices, epoch, byName)
-		return page[string]{keys: names, total: total, hasMore: res.HasMore}, nil
-	})
-	if err != nil {
-		return InvoicePage{}, err
-	}
-	invs, err := loadAll(ctx, l.Invoice.LoadMany(ctx, p.keys))
+	invs, p, err := listPage(ctx, l.factory, l.Invoice, model.SystemERP, cache.Invoices, query,
+		func(inv *model.Invoice) string { return inv.ID }, identity,
+		func(ctx context.Context) (listed[model.Invoice], error) {
+			// The page and the list's size are two calls to the ERP; they go
+			// out together.
+			var total int
+			var countErr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				total, countErr = l.factory.erp.CountInvoices(ctx, q)
+			}()
+			res, err := l.factory.erp.ListInvoices(ctx, q)
+			<-done
+			return listed[model.Invoice]{records: res.Invoices, total: total, hasMore: res.HasMore}, errors.Join(err, countErr)
+		})
 	return InvoicePage{Invoices: invs, Total: p.total, HasMore: p.hasMore}, err
-}
-
-// cachedPage answers a list page from the cache or reads it, with one read
-// for concurrent requests of the same page.
-func cachedPage[K comparable](ctx context.Context, f *Factory, system model.System, kind cache.Kind, key string,
-	read func(context.Context) (page[K], error)) (*page[K], error) {
-	r := cache.Fetch(ctx, f.cache, system, kind, []string{key}, func(ctx context.Context, _ []string) (map[string]*page[K], error) {
-		p, err := read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]*page[K]{key: &p}, nil
-	})[0]
-	return r.Value, r.Err
 }
 
 // loadAll waits for the records of a page, dropping those that vanished

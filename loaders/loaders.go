@@ -85,12 +85,25 @@ type Loaders struct {
 	LifetimeValue *Loader[int64, *model.Money]
 }
 
-// Loader is a dataloader that can also be handed a whole level's keys at
-// once (Prefetch).
+// Loader is a dataloader that answers keys the entity cache holds at once,
+// and can be handed a whole level's keys together (Prefetch).
 type Loader[K comparable, V any] struct {
 	*dataloader.Loader[K, V]
 	results *dataloader.InMemoryCache[K, V]
 	batch   dataloader.BatchFunc[K, V]
+	peek    func(K) (V, bool, error)
+}
+
+// Load returns the value of key: at once when the operation or the entity
+// cache has it, else from the next batch. Waiting out a batch window for a
+// cached key would only add latency.
+func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
+	if _, loaded := l.results.Get(ctx, key); !loaded {
+		if v, ok, err := l.peek(key); ok {
+			return func() (V, error) { return v, err }
+		}
+	}
+	return l.Loader.Load(ctx, key)
 }
 
 // Prefetch loads the keys this operation has not loaded yet in one batch,
@@ -213,6 +226,7 @@ func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.
 		Loader:  dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](f.wait), dataloader.WithCache[K, V](results)),
 		results: results,
 		batch:   batch,
+		peek:    func(k K) (V, bool, error) { return cache.Peek[V](f.cache, system, kind, prefix+id(k)) },
 	}
 }
 
