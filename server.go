@@ -96,7 +96,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return err
 	}
 	defer entities.Close()
-	directory := consolidate.NewDirectory(set.CRM, set.Shop, set.ERP, logger.With("component", "directory"))
+	directory := consolidate.NewDirectory(set.CRM, set.Shop, set.ERP, consolidate.JoinKeys[cfg.Join.Key], logger.With("component", "directory"))
 	g.Go(func() error {
 		directory.Run(ctx, directoryRefresh)
 		return nil

@@ -146,6 +146,7 @@ sources:
   crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-demo }
   erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: Europe/Berlin }
 cache: { maxMB: 32, ttl: { stock: 1s } }
+join: { key: phone }
 `, srv.URL)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

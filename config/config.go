@@ -30,7 +30,18 @@ type Config struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once and shares the response.
 	CollapseQueries bool `yaml:"collapseQueries"`
+	Join            Join `yaml:"join"`
 }
+
+// Join says how one customer's records are recognised across systems.
+type Join struct {
+	// Key is the field the records are joined by: "email" (compared
+	// trimmed and lower-cased) or "phone" (compared by its digits).
+	Key string `yaml:"key"`
+}
+
+// JoinKeys are the values join.key accepts.
+var JoinKeys = []string{"email", "phone"}
 
 // Sources are the three upstream systems, by role.
 type Sources struct {
@@ -83,6 +94,7 @@ func Default() Config {
 		Listen:          "127.0.0.1:8080",
 		Cache:           Cache{MaxMB: 256},
 		CollapseQueries: true,
+		Join:            Join{Key: "email"},
 	}
 }
 
@@ -243,6 +255,9 @@ func (c *Config) validate() []error {
 		} else if ttl <= 0 {
 			errs = append(errs, fmt.Errorf("cache.ttl.%s: must be positive, not %v", kind, ttl))
 		}
+	}
+	if !slices.Contains(JoinKeys, c.Join.Key) {
+		errs = append(errs, fmt.Errorf("join.key: %q is not a join key (want %s)", c.Join.Key, strings.Join(JoinKeys, " or ")))
 	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))

@@ -41,7 +41,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:8080" || cfg.Cache.MaxMB != 256 {
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Cache.MaxMB != 256 || cfg.Join.Key != "email" || !cfg.CollapseQueries {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }
@@ -85,6 +85,7 @@ sources:
   shop: { kind: shopify, url: "ftp://x", consumerKey: k }
   crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
+join: { key: customer_number }
 `,
 			want: []string{
 				`listen: "nowhere" is not a host:port address`,
@@ -98,6 +99,7 @@ cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 				"cache.maxMB: must be positive",
 				"cache.ttl.stock: must be positive",
 				"cache.ttl.widgets: unknown kind",
+				`join.key: "customer_number" is not a join key (want email or phone)`,
 			},
 		},
 	}

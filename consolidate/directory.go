@@ -55,6 +55,7 @@ type Directory struct {
 	crm    CRM
 	shop   Shop
 	erp    ERP
+	join   JoinKey
 	logger *slog.Logger
 
 	synced   chan struct{} // closed when the first sync has finished
@@ -72,17 +73,19 @@ type Directory struct {
 
 // index is the joined view, rebuilt from the record lists.
 type index struct {
-	byKey  map[string]*Entry
-	byCRM  map[string]*Entry
-	byShop map[int64]*Entry
-	byERP  map[string]*Entry
-	sorted []*Entry // by Key, built on first listing after a change
+	byKey   map[string]*Entry
+	byEmail map[string]*Entry
+	byCRM   map[string]*Entry
+	byShop  map[int64]*Entry
+	byERP   map[string]*Entry
+	sorted  []*Entry // by Key, built on first listing after a change
 }
 
-// NewDirectory makes an empty directory over the three systems.
-func NewDirectory(crm CRM, shop Shop, erp ERP, logger *slog.Logger) *Directory {
+// NewDirectory makes an empty directory over the three systems, joining
+// their records by the given key.
+func NewDirectory(crm CRM, shop Shop, erp ERP, join JoinKey, logger *slog.Logger) *Directory {
 	return &Directory{
-		crm: crm, shop: shop, erp: erp, logger: logger,
+		crm: crm, shop: shop, erp: erp, join: join, logger: logger,
 		synced:   make(chan struct{}),
 		index:    newIndex(),
 		syncErrs: map[model.System]error{},
@@ -90,7 +93,8 @@ func NewDirectory(crm CRM, shop Shop, erp ERP, logger *slog.Logger) *Directory {
 }
 
 func newIndex() index {
-	return index{byKey: map[string]*Entry{}, byCRM: map[string]*Entry{}, byShop: map[int64]*Entry{}, byERP: map[string]*Entry{}}
+	return index{byKey: map[string]*Entry{}, byEmail: map[string]*Entry{}, byCRM: map[string]*Entry{},
+		byShop: map[int64]*Entry{}, byERP: map[string]*Entry{}}
 }
 
 // directoryLimit bounds each system's list read.
@@ -158,7 +162,7 @@ func (d *Directory) Sync(ctx context.Context) error {
 		d.erpCusts = erpCusts
 	}
 	d.syncErrs = errs
-	d.index = build(d.contacts, d.shopCusts, d.erpCusts)
+	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
 	size := len(d.byKey)
 	d.mu.Unlock()
 
@@ -202,57 +206,61 @@ func (d *Directory) Wait(ctx context.Context) error {
 	}
 }
 
-// build joins the three record lists by the normalised e-mail address.
-// Records without an address stand alone under their system key. Where one
-// system holds two records with the same address, the first one listed (the
-// oldest key) joins and the other stands alone.
-func build(contacts []model.Contact, shopCusts []model.ShopCustomer, erpCusts []model.ERPCustomer) index {
+// build joins the three record lists by the join key. Records without a
+// key stand alone under their system key. Where one system holds two records
+// with the same key, the first one listed (the oldest key) joins and the
+// other stands alone. Each entry's e-mail is the first one its records have,
+// in the order CRM, shop, ERP.
+func build(join JoinKey, contacts []model.Contact, shopCusts []model.ShopCustomer, erpCusts []model.ERPCustomer) index {
 	ix := newIndex()
 	for i := range contacts {
 		c := &contacts[i]
-		e := ix.join(model.SystemCRM, c.Email, c.ID, func(e *Entry) bool { return e.CRMID == "" })
+		e := ix.join(model.SystemCRM, join.normalize(join.crm(c)), c.ID, func(e *Entry) bool { return e.CRMID == "" })
 		e.CRMID = c.ID
 		ix.byCRM[c.ID] = e
 		e.Name = fullName(c.FirstName, c.LastName)
 		e.Company, e.LifecycleStage = c.Company, c.LifecycleStage
+		ix.email(e, c.Email)
 	}
 	for i := range shopCusts {
 		s := &shopCusts[i]
 		id := strconv.FormatInt(s.ID, 10)
-		e := ix.join(model.SystemShop, s.Email, id, func(e *Entry) bool { return e.ShopID == 0 })
+		e := ix.join(model.SystemShop, join.normalize(join.shop(s)), id, func(e *Entry) bool { return e.ShopID == 0 })
 		e.ShopID = s.ID
 		ix.byShop[s.ID] = e
 		e.Name = cmp.Or(e.Name, fullName(s.FirstName, s.LastName))
 		e.Company = cmp.Or(e.Company, s.Company)
+		ix.email(e, s.Email)
 	}
 	for i := range erpCusts {
 		r := &erpCusts[i]
-		e := ix.join(model.SystemERP, r.Email, r.ID, func(e *Entry) bool { return e.ERPID == "" })
+		e := ix.join(model.SystemERP, join.normalize(join.erp(r)), r.ID, func(e *Entry) bool { return e.ERPID == "" })
 		e.ERPID = r.ID
 		ix.byERP[r.ID] = e
 		e.Name = cmp.Or(e.Name, r.Name)
 		if r.Type == "Company" {
 			e.Company = cmp.Or(e.Company, r.Name)
 		}
+		ix.email(e, r.Email)
 	}
 	return ix
 }
 
-// join returns the entry a record joins: the one with its normalised e-mail
-// if that has no record of this system yet, else a new entry.
-func (ix *index) join(s model.System, email, id string, free func(*Entry) bool) *Entry {
-	key := model.NormalizeEmail(email)
+// join returns the entry a record with the given (normalised) join key
+// joins: the one with that key if it has no record of this system yet, else
+// a new entry.
+func (ix *index) join(s model.System, key, id string, free func(*Entry) bool) *Entry {
 	if key != "" {
 		if e, ok := ix.byKey[key]; ok && free(e) {
 			return e
 		}
 		if _, taken := ix.byKey[key]; !taken {
-			e := &Entry{Customer: model.Customer{Email: key}}
+			e := &Entry{Customer: model.Customer{JoinKey: key}}
 			ix.byKey[key] = e
 			return e
 		}
 	}
-	// No address, or a duplicate within one system: a customer of its own,
+	// No key, or a duplicate within one system: a customer of its own,
 	// keyed by the system's key.
 	e := &Entry{}
 	switch s {
@@ -267,6 +275,19 @@ func (ix *index) join(s model.System, email, id string, free func(*Entry) bool) 
 	return e
 }
 
+// email gives an entry its e-mail address, if it has none yet, and indexes
+// it; the first entry to claim an address keeps it.
+func (ix *index) email(e *Entry, raw string) {
+	addr := model.NormalizeEmail(raw)
+	if addr == "" || e.Email != "" {
+		return
+	}
+	e.Email = addr
+	if _, taken := ix.byEmail[addr]; !taken {
+		ix.byEmail[addr] = e
+	}
+}
+
 // ByKey finds a customer by the key in its global ID.
 func (d *Directory) ByKey(key string) (Entry, bool) {
 	return d.find(func(ix *index) *Entry { return ix.byKey[key] })
@@ -274,8 +295,8 @@ func (d *Directory) ByKey(key string) (Entry, bool) {
 
 // ByEmail finds a customer by e-mail address, normalised first.
 func (d *Directory) ByEmail(email string) (Entry, bool) {
-	key := model.NormalizeEmail(email)
-	return d.find(func(ix *index) *Entry { return ix.byKey[key] })
+	addr := model.NormalizeEmail(email)
+	return d.find(func(ix *index) *Entry { return ix.byEmail[addr] })
 }
 
 // ByCRM, ByShop and ByERP find a customer by one system's key.
@@ -345,11 +366,11 @@ func (d *Directory) Resolve(ctx context.Context, emails []string) (map[string]En
 		d.contacts = uniqueBy(d.contacts, func(c model.Contact) string { return c.ID })
 		d.shopCusts = uniqueBy(d.shopCusts, func(c model.ShopCustomer) int64 { return c.ID })
 		d.erpCusts = uniqueBy(d.erpCusts, func(c model.ERPCustomer) string { return c.ID })
-		d.index = build(d.contacts, d.shopCusts, d.erpCusts)
+		d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
 	}
-	for _, key := range unknown {
-		if e := d.byKey[key]; e != nil {
-			out[key] = *e
+	for _, addr := range unknown {
+		if e := d.byEmail[addr]; e != nil {
+			out[addr] = *e
 		}
 	}
 	d.mu.Unlock()
@@ -449,12 +470,12 @@ func (d *Directory) sortedEntries() []*Entry {
 	return d.sorted
 }
 
-// compareKeys orders e-mail keys first, then system keys ("crm:", "erp:",
-// "shop:"), which hold a colon no address starts with.
+// compareKeys orders join keys first, then system keys ("crm:…", "erp:…",
+// "shop:…"), which hold a colon no address or phone number has.
 func compareKeys(a, b string) int {
-	as, bs := strings.Contains(a, "@"), strings.Contains(b, "@")
+	as, bs := strings.Contains(a, ":"), strings.Contains(b, ":")
 	if as != bs {
-		if as {
+		if bs {
 			return -1
 		}
 		return 1

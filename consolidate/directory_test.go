@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newDirectory(env *simtest.Env) *consolidate.Directory {
-	return consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, quiet)
+	return consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
 }
 
 // wantKeys is what the directory must say of a person: each system's key.
@@ -38,7 +38,7 @@ func wantKeys(p *world.Person) model.Customer {
 	if p.ERP != nil {
 		c.ERPID = p.ERP.Name
 	}
-	c.Email = p.Email
+	c.Email, c.JoinKey = p.Email, p.Email
 	return c
 }
 
@@ -187,5 +187,61 @@ func TestListPagesEachCustomerOnce(t *testing.T) {
 				t.Errorf("%d pages for %d entries", pages, total)
 			}
 		})
+	}
+}
+
+func TestSyncJoinsByPhoneWhenConfigured(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 1})
+	d := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByPhone, quiet)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var messy int
+	for _, p := range env.Sim.World.People {
+		want := wantKeys(p)
+		want.JoinKey = consolidate.NormalizePhone(p.Phone)
+		var got consolidate.Entry
+		var ok bool
+		switch {
+		case p.ERP != nil:
+			got, ok = d.ByERP(p.ERP.Name)
+			if p.ERP.Phone != p.Phone {
+				messy++
+			}
+		case p.Shop != nil:
+			got, ok = d.ByShop(p.Shop.ID)
+		default:
+			got, ok = d.ByCRM(p.CRM.ID)
+		}
+		if !ok || got.Customer != want {
+			t.Fatalf("%s joined by phone as %+v, want %+v", p.Phone, got.Customer, want)
+		}
+		if p.Email != "" {
+			if byEmail, _ := d.ByEmail(p.Email); byEmail.Customer != want {
+				t.Fatalf("ByEmail(%s) = %+v", p.Email, byEmail.Customer)
+			}
+		}
+		if byKey, _ := d.ByKey(want.JoinKey); byKey.Customer != want {
+			t.Fatalf("ByKey(%s) = %+v", want.JoinKey, byKey.Customer)
+		}
+	}
+	if messy < 100 {
+		t.Errorf("only %d people with the ERP's own spelling of their number", messy)
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"+49 30 1234 5678":   "+493012345678",
+		"+49-30-1234-5678":   "+493012345678",
+		"0049 30 12345678":   "+493012345678",
+		" (+49) 30/1234 567": "+49301234567",
+		"030 1234 5678":      "03012345678",
+		"12-34":              "",
+		"":                   "",
+	} {
+		if got := consolidate.NormalizePhone(in); got != want {
+			t.Errorf("NormalizePhone(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -50,7 +50,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // syncedDirectory is a customer directory over the simulators, synced.
 func syncedDirectory(tb testing.TB, env *simtest.Env) *consolidate.Directory {
 	tb.Helper()
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, quiet)
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
 	if err := dir.Sync(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

@@ -123,11 +123,10 @@ func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 
 // CustomerByEmail is the resolver for the customerByEmail field.
 func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*model.Customer, error) {
-	key := model.NormalizeEmail(email)
-	if !strings.Contains(key, "@") {
+	if !strings.Contains(email, "@") {
 		return nil, badInput("%q is not an e-mail address", email)
 	}
-	return r.customerByKey(ctx, key)
+	return r.customerByEmail(ctx, email)
 }
 
 // Customers is the resolver for the customers field.

@@ -163,8 +163,7 @@ func parseID(id, want string) (string, error) {
 	return key, nil
 }
 
-// customerByKey finds a customer by the key of its global ID, asking the
-// systems by e-mail when the directory does not know it yet.
+// customerByKey finds a customer by the key of its global ID.
 func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Customer, error) {
 	if err := r.Directory.Wait(ctx); err != nil {
 		return nil, err
@@ -172,11 +171,24 @@ func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Custom
 	if e, ok := r.Directory.ByKey(key); ok {
 		return customerFor(e), nil
 	}
-	if !strings.Contains(key, "@") {
-		return nil, nil
+	if strings.Contains(key, "@") {
+		return r.customerByEmail(ctx, key)
 	}
-	found, err := r.Directory.Resolve(ctx, []string{key})
-	if e, ok := found[key]; ok {
+	return nil, nil
+}
+
+// customerByEmail finds a customer by e-mail address, asking the systems
+// when the directory does not know the address yet.
+func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Customer, error) {
+	if err := r.Directory.Wait(ctx); err != nil {
+		return nil, err
+	}
+	addr := model.NormalizeEmail(email)
+	if e, ok := r.Directory.ByEmail(addr); ok {
+		return customerFor(e), nil
+	}
+	found, err := r.Directory.Resolve(ctx, []string{addr})
+	if e, ok := found[addr]; ok {
 		return customerFor(e), nil
 	}
 	return nil, err

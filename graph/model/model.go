@@ -58,6 +58,7 @@ type ERPCustomer struct {
 	ID          string // the document name, e.g. "CUST-2025-00012"
 	Name        string // customer_name
 	Email       string // email_id as stored upstream; may be empty
+	Phone       string // mobile_no as stored upstream; may be empty
 	Type        string // "Company" or "Individual"
 	Group       string
 	Territory   string

@@ -256,7 +256,7 @@ func doctypes() map[string]*table {
 			field{"default_currency", kindData, func(e *env, r rec) value { return str(customerCurrency(e.w, r.p)) }},
 			field{"language", kindData, func(*env, rec) value { return str("de") }},
 			field{"email_id", kindData, func(_ *env, r rec) value { return str(r.p.ERP.Email) }},
-			field{"mobile_no", kindData, func(_ *env, r rec) value { return str(r.p.Phone) }},
+			field{"mobile_no", kindData, func(_ *env, r rec) value { return str(r.p.ERP.Phone) }},
 			field{"disabled", kindInt, func(_ *env, r rec) value { return boolean(r.p.ERP.Disabled) }},
 			field{"is_frozen", kindInt, func(*env, rec) value { return integer(0) }},
 		),

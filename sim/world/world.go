@@ -89,6 +89,7 @@ type CRMContact struct {
 type ShopAccount struct {
 	ID       int64
 	Email    string
+	Phone    string // as typed into the billing address
 	Username string
 	Created  time.Time
 	Modified time.Time
@@ -98,6 +99,7 @@ type ShopAccount struct {
 type ERPCustomer struct {
 	Name        string // document name
 	Email       string // email_id, possibly empty or with stray case and spaces
+	Phone       string // mobile_no, written as the ERP's users write it
 	Type        string // Company or Individual
 	Group       string
 	Territory   string
@@ -459,6 +461,7 @@ func (g *generator) people(n int) {
 			p.Shop = &ShopAccount{
 				ID:       g.nextShopID + 1, // user 1 is the site admin
 				Email:    shopEmail,
+				Phone:    g.phoneAsTyped(p.Phone),
 				Username: strings.Split(email, "@")[0],
 				Created:  created,
 				Modified: g.between(created, d.Anchor),
@@ -483,6 +486,7 @@ func (g *generator) erpCustomer(p *Person, created time.Time) *ERPCustomer {
 	c := &ERPCustomer{
 		Name:      g.seq(&g.nextCustomer, "CUST", created),
 		Email:     email,
+		Phone:     g.phoneAsTyped(p.Phone),
 		Type:      "Individual",
 		Group:     "Individual",
 		Territory: g.pick([]string{"Germany", "Germany", "Germany", "Austria", "Switzerland", "Netherlands"}),
@@ -497,6 +501,19 @@ func (g *generator) erpCustomer(p *Person, created time.Time) *ERPCustomer {
 		c.Disabled = true
 	}
 	return c
+}
+
+// phoneAsTyped writes a "+49 30 1234 5678" number the ways people type it
+// into forms: as given, with dashes, or with the 00 prefix and no spaces.
+func (g *generator) phoneAsTyped(phone string) string {
+	switch r := g.rng.Float64(); {
+	case r < 0.15:
+		return strings.ReplaceAll(phone, " ", "-")
+	case r < 0.30:
+		return "00" + strings.ReplaceAll(strings.TrimPrefix(phone, "+"), " ", "")
+	default:
+		return phone
+	}
 }
 
 // buyers are the people who place shop orders: everybody but CRM-only leads

@@ -20,13 +20,14 @@ type customerRow struct {
 	CustomerGroup   string `json:"customer_group"`
 	Territory       string `json:"territory"`
 	EmailID         string `json:"email_id"`
+	MobileNo        string `json:"mobile_no"`
 	DefaultCurrency string `json:"default_currency"`
 	Disabled        int    `json:"disabled"`
 	Modified        string `json:"modified"`
 }
 
 var customerFields = fieldList("name", "customer_name", "customer_type", "customer_group", "territory",
-	"email_id", "default_currency", "disabled", "modified")
+	"email_id", "mobile_no", "default_currency", "disabled", "modified")
 
 // creditLimitRow is a Customer Credit Limit child row.
 type creditLimitRow struct {
@@ -141,6 +142,7 @@ func (c *Client) customer(r customerRow, limits map[string]creditLimitRow) (mode
 		ID:         r.Name,
 		Name:       r.CustomerName,
 		Email:      r.EmailID,
+		Phone:      r.MobileNo,
 		Type:       r.CustomerType,
 		Group:      r.CustomerGroup,
 		Territory:  r.Territory,

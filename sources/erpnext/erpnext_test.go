@@ -297,7 +297,7 @@ func TestMapping(t *testing.T) {
 		for _, g := range got {
 			p := w.PersonByERP(g.ID)
 			e := p.ERP
-			if g.Email != e.Email || g.Type != e.Type || g.Group != e.Group || g.Territory != e.Territory || g.Disabled != e.Disabled {
+			if g.Email != e.Email || g.Phone != e.Phone || g.Type != e.Type || g.Group != e.Group || g.Territory != e.Territory || g.Disabled != e.Disabled {
 				t.Errorf("%s: got %+v", g.ID, g)
 			}
 			if !sameInstant(g.ModifiedAt, e.Modified) {

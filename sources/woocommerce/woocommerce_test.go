@@ -330,7 +330,7 @@ func TestProductAndCustomerMapping(t *testing.T) {
 	}
 	got := customers[0]
 	if got.ID != person.Shop.ID || got.Email != person.Shop.Email || got.FirstName != person.FirstName ||
-		got.LastName != person.LastName || got.Company != person.Company || got.Phone != person.Phone {
+		got.LastName != person.LastName || got.Company != person.Company || got.Phone != person.Shop.Phone {
 		t.Errorf("got %+v, want the account of %+v (e-mail as stored)", got, person)
 	}
 	checkTime(t, "customer created", got.CreatedAt, person.Shop.Created)
