@@ -521,6 +521,28 @@ func TestListInvoices(t *testing.T) {
 	if _, err := s.ListInvoices(t.Context(), erpnext.InvoiceQuery{Limit: 501}); err == nil {
 		t.Error("page of 501 accepted")
 	}
+
+	// Open invoices: submitted with something outstanding; a cancelled one
+	// keeps its outstanding amount but is owed nothing.
+	open := 0
+	for _, inv := range w.Invoices {
+		if inv.DocStatus == 1 && inv.Outstanding.IsPos() {
+			open++
+		}
+	}
+	n, err = s.CountInvoices(t.Context(), erpnext.InvoiceQuery{OpenOnly: true})
+	if err != nil || n != open {
+		t.Errorf("open invoices: count %d (%v), want %d", n, err, open)
+	}
+	p, err = s.ListInvoices(t.Context(), erpnext.InvoiceQuery{OpenOnly: true, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range p.Invoices {
+		if !inv.Submitted() || !inv.Outstanding.Amount.IsPos() {
+			t.Fatalf("%s (%s, docstatus %d, outstanding %s) listed as open", inv.ID, inv.Status, inv.DocStatus, inv.Outstanding.Amount)
+		}
+	}
 }
 
 func TestFailures(t *testing.T) {

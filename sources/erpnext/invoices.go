@@ -101,7 +101,7 @@ type InvoiceQuery struct {
 	IssuedFrom time.Time // posting date on or after this day
 	IssuedTo   time.Time // posting date on or before this day
 	DueBefore  time.Time // due date before this day
-	OpenOnly   bool      // only invoices with an outstanding amount
+	OpenOnly   bool      // only submitted invoices with an outstanding amount (a cancelled one keeps its amount, but nothing is owed)
 	Offset     int
 	Limit      int // 1 to 500; 0 means 50
 }
@@ -133,7 +133,7 @@ func (q InvoiceQuery) filters() []filter {
 		fs = append(fs, filter{"due_date", "<", q.DueBefore.Format(dateLayout)})
 	}
 	if q.OpenOnly {
-		fs = append(fs, filter{"outstanding_amount", ">", 0})
+		fs = append(fs, filter{"docstatus", "=", 1}, filter{"outstanding_amount", ">", 0})
 	}
 	return fs
 }
