@@ -5,6 +5,8 @@
 package consolidate
 
 import (
+	"errors"
+	"slices"
 	"strings"
 
 	"github.com/trestlehq/trestle/graph/model"
@@ -107,6 +109,31 @@ func (r Records) Has(s model.System) bool {
 // SalesStatuses are the shop order statuses that count towards a customer's
 // lifetime value: paid and not cancelled, refunded or failed.
 var SalesStatuses = []string{"processing", "completed"}
+
+// ErrMixedCurrencies is returned for amounts in more than one currency,
+// which cannot be summed.
+var ErrMixedCurrencies = errors.New("amounts in more than one currency cannot be summed")
+
+// LifetimeValue sums the orders that count as sales; nil when none does.
+func LifetimeValue(orders []*model.Order) (*model.Money, error) {
+	var sum *model.Money
+	for _, o := range orders {
+		if !slices.Contains(SalesStatuses, o.Status) {
+			continue
+		}
+		if sum == nil {
+			sum = &model.Money{Currency: o.Currency}
+		}
+		if o.Currency != sum.Currency {
+			return nil, ErrMixedCurrencies
+		}
+		var err error
+		if sum.Amount, err = sum.Amount.Add(o.Total); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
 
 func fullName(first, last string) string {
 	return strings.TrimSpace(first + " " + last)

@@ -165,30 +165,21 @@ func stamp(t time.Time) string {
 const lifetimeParallel = 8
 
 // lifetimeValues sums, per shop customer, the orders that count as sales,
-// walking each customer's order pages.
+// walking each customer's order pages. A customer without sales has a value
+// of nothing in the shop's currency.
 func (f *Factory) lifetimeValues(ctx context.Context, ids []int64) (map[int64]*model.Money, error) {
 	sums, err := rest.FanOut(ctx, ids, 1, lifetimeParallel, func(ctx context.Context, chunk []int64) ([]*model.Money, error) {
-		sum := &model.Money{}
-		for pg := 1; ; pg++ {
-			res, err := f.shop.ListOrders(ctx, woocommerce.OrderQuery{CustomerID: chunk[0], Statuses: consolidate.SalesStatuses, Page: pg, PerPage: 100})
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range res.Orders {
-				if sum.Currency == "" {
-					sum.Currency = o.Currency
-				}
-				if o.Currency != sum.Currency {
-					return nil, fmt.Errorf("customer %d has orders in %s and %s", chunk[0], sum.Currency, o.Currency)
-				}
-				if sum.Amount, err = sum.Amount.Add(o.Total); err != nil {
-					return nil, err
-				}
-			}
-			if pg >= res.TotalPages {
-				return []*model.Money{sum}, nil
-			}
+		orders, err := f.walkOrders(ctx, woocommerce.OrderQuery{CustomerID: chunk[0], Statuses: consolidate.SalesStatuses})
+		if err != nil {
+			return nil, err
 		}
+		sum, err := consolidate.LifetimeValue(orders)
+		if sum == nil && err == nil {
+			var currency string
+			currency, err = f.shop.Currency(ctx)
+			sum = &model.Money{Currency: currency}
+		}
+		return []*model.Money{sum}, err
 	})
 	if err != nil {
 		return nil, err
@@ -198,4 +189,47 @@ func (f *Factory) lifetimeValues(ctx context.Context, ids []int64) (map[int64]*m
 		out[id] = sums[i]
 	}
 	return out, nil
+}
+
+// maxWalkPages bounds the order pages one customer's history is read from.
+const maxWalkPages = 20
+
+// walkOrders reads every order a query selects, a hundred a page.
+func (f *Factory) walkOrders(ctx context.Context, q woocommerce.OrderQuery) ([]*model.Order, error) {
+	q.PerPage = 100
+	var out []*model.Order
+	for q.Page = 1; q.Page <= maxWalkPages; q.Page++ {
+		res, err := f.shop.ListOrders(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for i := range res.Orders {
+			out = append(out, &res.Orders[i])
+		}
+		if q.Page >= res.TotalPages {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("order history of more than %d orders", maxWalkPages*100)
+}
+
+// GuestOrders reads the orders placed without an account with this e-mail
+// address (normalised), newest first. The shop finds them by its order
+// search, which also matches names and other addresses, so only orders whose
+// billing address is this one are kept. A guest's history is read whole and
+// cached like a list page.
+func (l *Loaders) GuestOrders(ctx context.Context, email string) ([]*model.Order, error) {
+	orders, _, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, "guest|"+email,
+		func(o *model.Order) int64 { return o.ID }, formatInt,
+		func(ctx context.Context) (listed[model.Order], error) {
+			all, err := l.factory.walkOrders(ctx, woocommerce.OrderQuery{GuestsOnly: true, Search: email})
+			var mine []model.Order
+			for _, o := range all {
+				if o.CustomerID == 0 && model.NormalizeEmail(o.BillingEmail) == email {
+					mine = append(mine, *o)
+				}
+			}
+			return listed[model.Order]{records: mine, total: len(mine)}, err
+		})
+	return orders, err
 }

@@ -29,6 +29,7 @@ type (
 	Shop interface {
 		ListOrders(ctx context.Context, q woocommerce.OrderQuery) (woocommerce.OrderPage, error)
 		ListProducts(ctx context.Context, q woocommerce.ProductQuery) (woocommerce.ProductPage, error)
+		Currency(ctx context.Context) (string, error)
 		Orders(ctx context.Context, ids []int64) ([]model.Order, error)
 		Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
 		ProductsBySKU(ctx context.Context, skus []string) ([]model.Product, error)

@@ -58,22 +58,31 @@ func (r *customerResolver) Owner(ctx context.Context, obj *model.Customer) (*str
 
 // Orders is the resolver for the orders field.
 func (r *customerResolver) Orders(ctx context.Context, obj *model.Customer, filter *model.CustomerOrderFilter, orderBy *model.OrderOrder, first *int, after *string) (*model.OrderConnection, error) {
-	if obj.ShopID == 0 {
-		return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
-	}
-	of := &model.OrderFilter{Customer: ptr(obj.GetID())}
+	of := &model.OrderFilter{}
 	if filter != nil {
 		of.Status, of.CreatedAt = filter.Status, filter.CreatedAt
 	}
-	return r.orders(ctx, obj.ShopID, of, orderBy, first, after)
+	return r.customerOrders(ctx, obj, of, orderBy, first, after)
 }
 
 // LifetimeValue is the resolver for the lifetimeValue field.
 func (r *customerResolver) LifetimeValue(ctx context.Context, obj *model.Customer) (*model.Money, error) {
-	if obj.ShopID == 0 {
+	switch {
+	case obj.ShopID != 0:
+		return loaders.Found(loadersFor(ctx).LifetimeValue.Load(ctx, obj.ShopID)())
+	case obj.Email != "":
+		history, err := loadersFor(ctx).GuestOrders(ctx, obj.Email)
+		if err != nil || len(history) == 0 {
+			return nil, err
+		}
+		sum, err := consolidate.LifetimeValue(history)
+		if sum == nil && err == nil {
+			sum = &model.Money{Currency: history[0].Currency}
+		}
+		return sum, err
+	default:
 		return nil, nil
 	}
-	return loaders.Found(loadersFor(ctx).LifetimeValue.Load(ctx, obj.ShopID)())
 }
 
 // Invoices is the resolver for the invoices field.

@@ -3,9 +3,12 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/govalues/decimal"
 
+	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sources/erpnext"
@@ -49,6 +52,68 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
 	}
 	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
+	return conn, nil
+}
+
+// customerOrders answers a customer's orders: by shop account, or, for a
+// customer without one, the guest orders under their e-mail address.
+func (r *Resolver) customerOrders(ctx context.Context, c *model.Customer, filter *model.OrderFilter, orderBy *model.OrderOrder,
+	first *int, after *string) (*model.OrderConnection, error) {
+	switch {
+	case c == nil:
+		return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
+	case c.ShopID != 0:
+		return r.orders(ctx, c.ShopID, filter, orderBy, first, after)
+	case c.Email != "":
+		return r.guestOrders(ctx, c.Email, filter, orderBy, first, after)
+	default:
+		return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
+	}
+}
+
+// guestOrders answers an order connection from a guest's whole order
+// history (orders without an account under this e-mail address), filtered,
+// sorted and paged here: the shop cannot select them exactly.
+func (r *Resolver) guestOrders(ctx context.Context, email string, filter *model.OrderFilter, orderBy *model.OrderOrder,
+	first *int, after *string) (*model.OrderConnection, error) {
+	n, offset, err := pageWindow(first, after)
+	if err != nil {
+		return nil, err
+	}
+	history, err := loadersFor(ctx).GuestOrders(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	var statuses []string
+	var from, to time.Time
+	if filter != nil {
+		if statuses, err = upstreamStatuses(filter.Status, model.ShopStatus); err != nil {
+			return nil, err
+		}
+		if filter.CreatedAt != nil {
+			from, to = deref(filter.CreatedAt.From), deref(filter.CreatedAt.To)
+		}
+	}
+	var orders []*model.Order
+	for _, o := range history {
+		if (len(statuses) == 0 || slices.Contains(statuses, o.Status)) &&
+			(from.IsZero() || o.CreatedAt.After(from)) && (to.IsZero() || o.CreatedAt.Before(to)) {
+			orders = append(orders, o)
+		}
+	}
+	// The history comes newest first, as the shop lists it.
+	if orderBy != nil && orderBy.Direction == model.SortDirectionAsc {
+		slices.Reverse(orders)
+	}
+	total := len(orders)
+	orders = orders[min(offset, total):]
+	orders = orders[:min(n, len(orders))]
+	r.prefetchOrders(ctx, orders, selectionOf(ctx).at("edges", "node"))
+	conn := &model.OrderConnection{TotalCount: total}
+	for i, o := range orders {
+		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
+	}
+	conn.PageInfo = pageInfo(offset, len(conn.Edges), total)
 	return conn, nil
 }
 
@@ -123,7 +188,7 @@ func openBalance(invs []model.Invoice) (*model.Money, error) {
 			sum.Currency = inv.Outstanding.Currency
 		}
 		if inv.Outstanding.Currency != sum.Currency {
-			return nil, errMixedCurrencies
+			return nil, consolidate.ErrMixedCurrencies
 		}
 		var err error
 		if sum.Amount, err = sum.Amount.Add(inv.Outstanding.Amount); err != nil {

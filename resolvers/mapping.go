@@ -3,7 +3,6 @@ package resolvers
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -193,5 +192,3 @@ func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Cu
 	}
 	return nil, err
 }
-
-var errMixedCurrencies = errors.New("amounts in more than one currency cannot be summed")

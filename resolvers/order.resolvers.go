@@ -47,18 +47,14 @@ func (r *queryResolver) Order(ctx context.Context, id string) (*model.Order, err
 
 // Orders is the resolver for the orders field.
 func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) (*model.OrderConnection, error) {
-	var customer int64
-	if filter != nil && filter.Customer != nil {
-		c, err := r.customerFromID(ctx, *filter.Customer)
-		if err != nil {
-			return nil, err
-		}
-		if c == nil || c.ShopID == 0 {
-			return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
-		}
-		customer = c.ShopID
+	if filter == nil || filter.Customer == nil {
+		return r.orders(ctx, 0, filter, orderBy, first, after)
 	}
-	return r.orders(ctx, customer, filter, orderBy, first, after)
+	c, err := r.customerFromID(ctx, *filter.Customer)
+	if err != nil {
+		return nil, err
+	}
+	return r.customerOrders(ctx, c, filter, orderBy, first, after)
 }
 
 // Order returns graph.OrderResolver implementation.

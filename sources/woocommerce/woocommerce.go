@@ -213,6 +213,8 @@ func (c *Client) CustomersByEmail(ctx context.Context, emails []string) ([]model
 // OrderQuery selects a page of orders. Zero fields do not filter.
 type OrderQuery struct {
 	CustomerID    int64    // the account's id; guest orders have none and are never selected by it
+	GuestsOnly    bool     // only guest orders (customer 0); CustomerID must be 0
+	Search        string   // the shop's order search: id, billing name, e-mail and company, item names
 	Statuses      []string // WooCommerce statuses: pending, processing, on-hold, completed, ...
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
@@ -244,8 +246,11 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) (OrderPage, error
 	if q.OldestFirst {
 		v.Set("order", "asc")
 	}
-	if q.CustomerID != 0 {
+	if q.CustomerID != 0 || q.GuestsOnly {
 		v.Set("customer", strconv.FormatInt(q.CustomerID, 10))
+	}
+	if q.Search != "" {
+		v.Set("search", q.Search)
 	}
 	if len(q.Statuses) > 0 {
 		v.Set("status", strings.Join(q.Statuses, ","))
@@ -376,6 +381,10 @@ func fetchByKeys[K comparable, R any](ctx context.Context, c *Client, keys []K, 
 	}
 	return uniqueBy(raw, id), nil
 }
+
+// Currency is the shop's currency: the configured one, or the shop's own,
+// read once.
+func (c *Client) Currency(ctx context.Context) (string, error) { return c.shopCurrency(ctx) }
 
 // shopCurrency returns the configured currency or reads the shop's once.
 func (c *Client) shopCurrency(ctx context.Context) (string, error) {
