@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -72,7 +73,17 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 //	go test -run '^$' -bench Warm ./gateway/
 func BenchmarkWarm(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	h := newHandler(b, env, syncedDirectory(b, env), false)
+	// TTLs longer than any run, so warm stays warm.
+	long := map[cache.Kind]time.Duration{}
+	for kind := range cache.DefaultTTL() {
+		long[kind] = time.Hour
+	}
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, TTL: long})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer entities.Close()
+	h := handlerWith(env, syncedDirectory(b, env), entities, false)
 	for _, q := range []struct{ name, query string }{
 		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
 		{"deep", benchQuery},

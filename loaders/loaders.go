@@ -99,10 +99,11 @@ type Loader[K comparable, V any] struct {
 // cache has it, else from the next batch. Waiting out a batch window for a
 // cached key would only add latency.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	if _, loaded := l.results.Get(ctx, key); !loaded {
-		if v, ok, err := l.peek(key); ok {
-			return func() (V, error) { return v, err }
-		}
+	if thunk, loaded := l.results.Get(ctx, key); loaded {
+		return thunk
+	}
+	if v, ok, err := l.peek(key); ok {
+		return func() (V, error) { return v, err }
 	}
 	return l.Loader.Load(ctx, key)
 }
