@@ -16,8 +16,6 @@ import (
 // region    ************************** generated!.gotpl **************************
 
 type CustomerResolver interface {
-	Email(ctx context.Context, obj *model.Customer) (*string, error)
-	SourceIds(ctx context.Context, obj *model.Customer) (*model.SourceIds, error)
 	Name(ctx context.Context, obj *model.Customer) (*string, error)
 	Company(ctx context.Context, obj *model.Customer) (*string, error)
 	Phone(ctx context.Context, obj *model.Customer) (*string, error)
@@ -138,7 +136,7 @@ func (ec *executionContext) _Customer_email(ctx context.Context, field graphql.C
 			return ec.fieldContext_Customer_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().Email(ctx, obj)
+			return obj.EmailAddress(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -149,7 +147,7 @@ func (ec *executionContext) _Customer_email(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Customer_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Customer", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Customer", field, true, false, "String")
 }
 
 func (ec *executionContext) _Customer_sourceIds(ctx context.Context, field graphql.CollectedField, obj *model.Customer) (ret graphql.Marshaler) {
@@ -161,11 +159,11 @@ func (ec *executionContext) _Customer_sourceIds(ctx context.Context, field graph
 			return ec.fieldContext_Customer_sourceIds(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().SourceIds(ctx, obj)
+			return obj.Sources(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.SourceIds) graphql.Marshaler {
-			return ec.marshalNSourceIds2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.SourceIds) graphql.Marshaler {
+			return ec.marshalNSourceIds2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx, selections, v)
 		},
 		true,
 		true,
@@ -176,7 +174,7 @@ func (ec *executionContext) fieldContext_Customer_sourceIds(_ context.Context, f
 		Object:     "Customer",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SourceIds(ctx, field)
 		},
@@ -779,17 +777,15 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_email(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "sourceIds":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_sourceIds(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_sourceIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -1031,12 +1027,8 @@ func (ec *executionContext) marshalNCustomerEdge2ᚕgithubᚗcomᚋtrestlehqᚋt
 	return ret
 }
 
-func (ec *executionContext) marshalNSourceIds2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx context.Context, sel ast.SelectionSet, v *model.SourceIds) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "SourceIds!")
-		return graphql.Null
-	}
-	return ec._SourceIds(ctx, sel, v)
+func (ec *executionContext) marshalNSourceIds2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx context.Context, sel ast.SelectionSet, v model.SourceIds) graphql.Marshaler {
+	return ec._SourceIds(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalOCustomer2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomer(ctx context.Context, sel ast.SelectionSet, v *model.Customer) graphql.Marshaler {

@@ -38,7 +38,7 @@ type ComplexityRoot struct {
 	Customer struct {
 		Company        func(childComplexity int) int
 		CreditLimit    func(childComplexity int) int
-		Email          func(childComplexity int) int
+		EmailAddress   func(childComplexity int) int
 		GetID          func(childComplexity int) int
 		Invoices       func(childComplexity int, filter *model.CustomerInvoiceFilter, first *int, after *string) int
 		LifecycleStage func(childComplexity int) int
@@ -48,7 +48,7 @@ type ComplexityRoot struct {
 		Orders         func(childComplexity int, filter *model.CustomerOrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
 		Owner          func(childComplexity int) int
 		Phone          func(childComplexity int) int
-		SourceIds      func(childComplexity int) int
+		Sources        func(childComplexity int) int
 	}
 
 	CustomerConnection struct {
@@ -224,11 +224,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Customer.CreditLimit(childComplexity), true
 	case "Customer.email":
-		if e.ComplexityRoot.Customer.Email == nil {
+		if e.ComplexityRoot.Customer.EmailAddress == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Customer.Email(childComplexity), true
+		return e.ComplexityRoot.Customer.EmailAddress(childComplexity), true
 	case "Customer.id":
 		if e.ComplexityRoot.Customer.GetID == nil {
 			break
@@ -294,11 +294,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Customer.Phone(childComplexity), true
 	case "Customer.sourceIds":
-		if e.ComplexityRoot.Customer.SourceIds == nil {
+		if e.ComplexityRoot.Customer.Sources == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Customer.SourceIds(childComplexity), true
+		return e.ComplexityRoot.Customer.Sources(childComplexity), true
 
 	case "CustomerConnection.edges":
 		if e.ComplexityRoot.CustomerConnection.Edges == nil {

@@ -7,8 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/base64"
-	"strconv"
 	"strings"
 
 	"github.com/trestlehq/trestle/consolidate"
@@ -16,20 +14,6 @@ import (
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 )
-
-// Email is the resolver for the email field.
-func (r *customerResolver) Email(ctx context.Context, obj *model.Customer) (*string, error) {
-	return nonEmpty(obj.Email), nil
-}
-
-// SourceIds is the resolver for the sourceIds field.
-func (r *customerResolver) SourceIds(ctx context.Context, obj *model.Customer) (*model.SourceIds, error) {
-	ids := &model.SourceIds{Crm: nonEmpty(obj.CRMID), Erp: nonEmpty(obj.ERPID)}
-	if obj.ShopID != 0 {
-		ids.Shop = ptr(strconv.FormatInt(obj.ShopID, 10))
-	}
-	return ids, nil
-}
 
 // Name is the resolver for the name field.
 func (r *customerResolver) Name(ctx context.Context, obj *model.Customer) (*string, error) {
@@ -140,13 +124,6 @@ func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*mod
 
 // Customers is the resolver for the customers field.
 func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFilter, first *int, after *string) (*model.CustomerConnection, error) {
-	n := 20
-	if first != nil {
-		n = *first
-	}
-	if n < 0 || n > 100 {
-		return nil, badInput("first must be between 0 and 100, not %d", n)
-	}
 	var f consolidate.Filter
 	if filter != nil {
 		f.Search = deref(filter.Search)
@@ -155,33 +132,7 @@ func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFil
 			f.KnownTo = model.System(strings.ToLower(string(*filter.KnownTo)))
 		}
 	}
-	start := ""
-	if after != nil && *after != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(*after)
-		if err != nil || len(raw) == 0 {
-			return nil, badInput("after is not a cursor of this list")
-		}
-		start = string(raw)
-	}
-	if err := r.Directory.Wait(ctx); err != nil {
-		return nil, err
-	}
-	p := r.Directory.List(f, start, n)
-	conn := &model.CustomerConnection{TotalCount: p.Total, PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}}
-	customers := make([]*model.Customer, len(p.Entries))
-	for i, e := range p.Entries {
-		customers[i] = customerFor(e)
-		cursor := base64.RawURLEncoding.EncodeToString([]byte(e.Key()))
-		conn.Edges = append(conn.Edges, model.CustomerEdge{Cursor: cursor, Node: customers[i]})
-	}
-	var pre prefetch
-	prefetchCustomers(&pre, ctx, customers, selectionOf(ctx).at("edges", "node"))
-	pre.run()
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	return r.customers(ctx, f, first, after)
 }
 
 // Customer returns graph.CustomerResolver implementation.

@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"time"
@@ -52,6 +53,42 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
 	}
 	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
+	return conn, nil
+}
+
+// customers answers a customer connection from the directory, in key order;
+// a cursor is the key of the customer it points at.
+func (r *Resolver) customers(ctx context.Context, f consolidate.Filter, first *int, after *string) (*model.CustomerConnection, error) {
+	n, err := firstOf(first)
+	if err != nil {
+		return nil, err
+	}
+	start := ""
+	if after != nil && *after != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*after)
+		if err != nil || len(raw) == 0 {
+			return nil, badInput("after is not a cursor of this list")
+		}
+		start = string(raw)
+	}
+	if err := r.Directory.Wait(ctx); err != nil {
+		return nil, err
+	}
+	p := r.Directory.List(f, start, n)
+	conn := &model.CustomerConnection{TotalCount: p.Total, PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}}
+	customers := make([]*model.Customer, len(p.Entries))
+	for i, e := range p.Entries {
+		customers[i] = customerFor(e)
+		cursor := base64.RawURLEncoding.EncodeToString([]byte(e.Key()))
+		conn.Edges = append(conn.Edges, model.CustomerEdge{Cursor: cursor, Node: customers[i]})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	var pre prefetch
+	prefetchCustomers(&pre, ctx, customers, selectionOf(ctx).at("edges", "node"))
+	pre.run()
 	return conn, nil
 }
 

@@ -13,13 +13,6 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-func nonEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // upstreamStatuses maps a filter's statuses to the upstream's names; OTHER
 // cannot be filtered on, as it stands for names nobody listed.
 func upstreamStatuses[S ~string](in []S, name func(S) (string, bool)) ([]string, error) {
@@ -40,14 +33,22 @@ func offsetCursor(i int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(i)))
 }
 
-// pageWindow checks first and after and returns the offset of the page.
-func pageWindow(first *int, after *string) (n, offset int, err error) {
-	n = 20
+// firstOf checks a connection's first argument (20 when not given).
+func firstOf(first *int) (int, error) {
+	n := 20
 	if first != nil {
 		n = *first
 	}
 	if n < 0 || n > 100 {
-		return 0, 0, badInput("first must be between 0 and 100, not %d", n)
+		return 0, badInput("first must be between 0 and 100, not %d", n)
+	}
+	return n, nil
+}
+
+// pageWindow checks first and after and returns the offset of the page.
+func pageWindow(first *int, after *string) (n, offset int, err error) {
+	if n, err = firstOf(first); err != nil {
+		return 0, 0, err
 	}
 	if after == nil || *after == "" {
 		return n, 0, nil

@@ -88,3 +88,29 @@ func ShopStatus(s OrderStatus) (string, bool) { name, ok := shopStatuses[s]; ret
 
 // ERPStatus is the ERP's name of a graph invoice status; false for OTHER.
 func ERPStatus(s InvoiceStatus) (string, bool) { name, ok := erpStatuses[s]; return name, ok }
+
+// EmailAddress is the customer's normalised e-mail address, nil when no
+// record has one.
+func (c *Customer) EmailAddress() *string {
+	if c.Email == "" {
+		return nil
+	}
+	return &c.Email
+}
+
+// Sources are the customer's keys in each system; nil where a system does
+// not know them.
+func (c *Customer) Sources() SourceIds {
+	var ids SourceIds
+	if c.CRMID != "" {
+		ids.Crm = &c.CRMID
+	}
+	if c.ShopID != 0 {
+		shop := itoa(c.ShopID)
+		ids.Shop = &shop
+	}
+	if c.ERPID != "" {
+		ids.Erp = &c.ERPID
+	}
+	return ids
+}
