@@ -238,13 +238,15 @@ var errLoadPanicked = errors.New("cache: load panicked")
 // release stores a fetch's results and wakes everybody waiting on its ids.
 func (c *Entities) release(scope string, kind Kind, ids []string, owned map[string]*flight, found map[string]any, err error, epoch uint64) {
 	fetchedAt := c.now()
+	ttl := c.ttlOf(kind)
+
+	// Invalidate takes the same lock, so no invalidation falls between
+	// this check and the writes below.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	// An invalidation that raced this fetch makes its results suspect: hand
 	// them out, but do not cache them.
 	store := err == nil && c.epoch(scope).Load() == epoch
-	ttl := c.ttlOf(kind)
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, id := range ids {
 		f := owned[id]
 		key := scope + id
@@ -292,6 +294,8 @@ func (c *Entities) ttlOf(kind Kind) time.Duration {
 // upstream. A fetch of that kind already in flight is not cached.
 func (c *Entities) Invalidate(system model.System, kind Kind, ids ...string) {
 	scope := string(system) + "/" + string(kind) + "/"
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.epoch(scope).Add(1)
 	for _, id := range ids {
 		c.store.Del(scope + id)
@@ -336,6 +340,8 @@ func (c *Entities) countersFor(kind Kind) *kindCounters {
 // Epoch) and now.
 func Put[V any](c *Entities, system model.System, kind Kind, epoch uint64, values map[string]V) {
 	scope := string(system) + "/" + string(kind) + "/"
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.epoch(scope).Load() != epoch {
 		return
 	}

@@ -54,13 +54,16 @@ type upstream struct {
 func (u *upstream) load(ctx context.Context, ids []string) (map[string]string, error) {
 	u.mu.Lock()
 	u.calls = append(u.calls, slices.Clone(ids))
+	delay, err := u.delay, u.err
 	u.mu.Unlock()
-	if u.delay > 0 {
-		time.Sleep(u.delay)
+	if delay > 0 {
+		time.Sleep(delay)
 	}
-	if u.err != nil {
-		return nil, u.err
+	if err != nil {
+		return nil, err
 	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	out := map[string]string{}
 	for _, id := range ids {
 		if v, ok := u.data[id]; ok {
@@ -68,6 +71,12 @@ func (u *upstream) load(ctx context.Context, ids []string) (map[string]string, e
 		}
 	}
 	return out, nil
+}
+
+func (u *upstream) set(id, v string) {
+	u.mu.Lock()
+	u.data[id] = v
+	u.mu.Unlock()
 }
 
 func (u *upstream) callCount() int { u.mu.Lock(); defer u.mu.Unlock(); return len(u.calls) }
@@ -237,14 +246,16 @@ func TestConcurrentMissesGoUpstreamOnce(t *testing.T) {
 
 func TestWaiterCancelDoesNotCancelTheLoad(t *testing.T) {
 	c, _ := newCache(t, Config{})
-	u := &upstream{data: map[string]string{"1": "one"}, delay: 50 * time.Millisecond}
+	u := &upstream{data: map[string]string{"1": "one"}}
 	ctx, cancel := context.WithCancel(context.Background())
+	started, release := make(chan struct{}), make(chan struct{})
 	var first []Result[string]
 	done := make(chan struct{})
 	go func() {
 		first = Fetch(ctx, c, model.SystemShop, Orders, []string{"1"}, func(ctx context.Context, ids []string) (map[string]string, error) {
+			close(started)
+			<-release
 			cancel() // the owner's client goes away mid-fetch
-			time.Sleep(20 * time.Millisecond)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -252,14 +263,21 @@ func TestWaiterCancelDoesNotCancelTheLoad(t *testing.T) {
 		})
 		close(done)
 	}()
-	time.Sleep(5 * time.Millisecond)
-	second := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load)
+	<-started
+	// The second caller finds the load in flight and waits for it.
+	second := make(chan []Result[string])
+	go func() { second <- Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load) }()
+	time.Sleep(10 * time.Millisecond) // let it register as a waiter; if it came late it would hit the cache, which passes too
+	close(release)
 	<-done
-	if values(second)[0] != "one" {
-		t.Fatalf("waiter got %v, want the value despite the owner's cancel", values(second))
+	if got := values(<-second)[0]; got != "one" {
+		t.Fatalf("waiter got %v, want the value despite the owner's cancel", got)
 	}
 	if values(first)[0] != "one" {
 		t.Fatalf("owner got %v", values(first))
+	}
+	if u.callCount() != 1 {
+		t.Fatalf("%d upstream calls, want the waiter to share the owner's", u.callCount())
 	}
 }
 
@@ -374,5 +392,25 @@ func TestPeek(t *testing.T) {
 	clk.advance(time.Minute)
 	if _, ok, _ := Peek[string](c, model.SystemShop, Orders, "1"); ok {
 		t.Fatal("peek answered a stale entry")
+	}
+}
+
+func TestChangeRacingAFetchIsNeverLost(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	u := &upstream{data: map[string]string{}}
+	for i := range 300 {
+		id := fmt.Sprint(i)
+		u.set(id, "old")
+		var wg sync.WaitGroup
+		wg.Go(func() { Fetch(context.Background(), c, model.SystemERP, Stock, []string{id}, u.load) })
+		wg.Go(func() {
+			u.set(id, "new") // the upstream changes, then says so
+			c.Invalidate(model.SystemERP, Stock, id)
+		})
+		wg.Wait()
+		c.store.Wait()
+		if got := values(Fetch(context.Background(), c, model.SystemERP, Stock, []string{id}, u.load))[0]; got != "new" {
+			t.Fatalf("round %d: the cache serves %q after the change", i, got)
+		}
 	}
 }
