@@ -65,7 +65,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
+	// Whatever fails below, the servers and loops started so far stop and
+	// are waited for before run returns.
+	ctx, cancel := context.WithCancel(ctx)
 	g, ctx := errgroup.WithContext(ctx)
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
 	cfg := config.Default()
 	if *configPath != "" {
 		var err error

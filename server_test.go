@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +204,28 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"sim", "-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
+	}
+}
+
+func TestGatewayStartupFailureStopsWhatItStarted(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	t.Setenv("TRESTLE_CONFIG", "")
+	before := runtime.NumGoroutine()
+	err = run(context.Background(), []string{"-listen", busy.Addr().String()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("err = %v, want the busy address reported", err)
+	}
+	// The simulators' server and the directory loop started before the
+	// listen failed; they must be gone.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines left running after a failed start (%d before)", n, before)
 	}
 }

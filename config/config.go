@@ -119,18 +119,19 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
 	data, env := substitute(data, lookup)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var errs []error
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return cfg, fmt.Errorf("config: %s", env.restore(err.Error()))
 		}
-		errs := make([]error, len(te.Errors))
-		for i, e := range te.Errors {
-			errs[i] = errors.New(env.restore(strings.TrimPrefix(e, "yaml: ")))
+		// The decoder went on past these; what it could decode is checked
+		// too, so every problem is reported at once.
+		for _, e := range te.Errors {
+			errs = append(errs, errors.New(env.restore(strings.TrimPrefix(e, "yaml: "))))
 		}
-		return cfg, Problems(errs)
 	}
-	errs := env.expand(reflect.ValueOf(&cfg).Elem(), "")
+	errs = append(errs, env.expand(reflect.ValueOf(&cfg).Elem(), "")...)
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
 		return cfg, Problems(errs)

@@ -68,6 +68,11 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []string{"${CACHE_MB}"},
 		},
 		{
+			name: "unknown keys and invalid values together",
+			yaml: "listen: nowhere\nextra: 1\ncache: { maxMB: 0 }\n",
+			want: []string{"field extra not found", `listen: "nowhere"`, "cache.maxMB: must be positive", "sources.shop: missing"},
+		},
+		{
 			name: "wrong types",
 			yaml: "cache: { maxMB: lots, ttl: { stock: soon } }\n",
 			want: []string{"lots", "soon"},
