@@ -592,6 +592,8 @@ func TestBadInput(t *testing.T) {
 		{"first too large", `{ orders(first: 1000) { totalCount } }`, "BAD_USER_INPUT"},
 		{"not an e-mail", `{ customerByEmail(email: "nobody") { id } }`, "BAD_USER_INPUT"},
 		{"unknown field", `{ orders { nonsense } }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"bad DateTime", `{ orders(filter: {createdAt: {from: "yesterday"}}) { totalCount } }`, "BAD_USER_INPUT"},
+		{"bad Date", `{ invoices(filter: {dueBefore: "31.12.2026"}) { totalCount } }`, "BAD_USER_INPUT"},
 		{"syntax", `{ orders {`, "GRAPHQL_PARSE_FAILED"},
 	}
 	for _, tt := range tests {
@@ -763,5 +765,22 @@ func TestIdenticalConcurrentQueriesRunOnce(t *testing.T) {
 				t.Errorf("%d order list calls, want 2 (the cache's in-flight dedupe)", calls)
 			}
 		})
+	}
+}
+
+func TestNodesAnswersEachIDAlone(t *testing.T) {
+	g := start(t, world.Options{Seed: 6, Size: world.Size{People: 50, Orders: 100, Products: 10}})
+	o := g.env.Sim.World.Orders[3]
+	var data struct {
+		Nodes []*struct{ Number string }
+	}
+	r := g.query(t, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { number } } }`,
+		map[string]any{"ids": []string{model.GlobalID("Order", strconv.FormatInt(o.ID, 10)), "garbage", model.GlobalID("Order", "1")}}, &data)
+	if len(data.Nodes) != 3 || data.Nodes[0] == nil || data.Nodes[0].Number != strconv.FormatInt(o.ID, 10) ||
+		data.Nodes[1] != nil || data.Nodes[2] != nil {
+		t.Fatalf("nodes %+v, want the order, then null, null", data.Nodes)
+	}
+	if len(r.Errors) != 1 || pathString(r.Errors[0].Path) != "nodes.1" || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Fatalf("errors %+v, want one BAD_USER_INPUT at nodes.1", r.Errors)
 	}
 }

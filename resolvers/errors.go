@@ -25,13 +25,9 @@ const (
 	CodeInternal             = "INTERNAL_SERVER_ERROR"
 )
 
-// inputError is a problem with a query's arguments; its message is meant
-// for the client.
-type inputError struct{ msg string }
-
-func (e inputError) Error() string { return e.msg }
-
-func badInput(format string, args ...any) error { return inputError{fmt.Sprintf(format, args...)} }
+func badInput(format string, args ...any) error {
+	return model.InputError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // ErrorPresenter maps every error a resolver returns to a GraphQL error with
 // extensions.code, in this one place. Upstream failures also name their
@@ -45,7 +41,7 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			return gerr // parse and validation errors already carry their code
 		}
 		var up *rest.Error
-		var in inputError
+		var in model.InputError
 		switch {
 		case errors.As(err, &up):
 			gerr.Message = up.Error()
@@ -55,6 +51,7 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				setExt(gerr, "retryAfterSeconds", int(math.Ceil(up.RetryAfter.Seconds())))
 			}
 		case errors.As(err, &in):
+			gerr.Message = in.Msg
 			setExt(gerr, "code", CodeBadUserInput)
 		case errors.Is(err, model.ErrBadID):
 			gerr.Message = "the id is not a Trestle global ID"

@@ -8,11 +8,12 @@ package resolvers
 import (
 	"context"
 	"strconv"
+	"sync"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
-	"golang.org/x/sync/errgroup"
 )
 
 // Node is the resolver for the node field.
@@ -53,16 +54,22 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, 
 	if len(ids) > 100 {
 		return nil, badInput("nodes takes at most 100 ids, not %d", len(ids))
 	}
+	// Each id stands alone: one that fails is null with its own error at its
+	// index, and the others are answered.
 	out := make([]model.Node, len(ids))
-	var g errgroup.Group
+	var wg sync.WaitGroup
 	for i, id := range ids {
-		g.Go(func() error {
+		wg.Go(func() {
 			n, err := r.Node(ctx, id)
+			if err != nil {
+				graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i)), err)
+				return
+			}
 			out[i] = n
-			return err
 		})
 	}
-	return out, g.Wait()
+	wg.Wait()
+	return out, nil
 }
 
 // Query returns graph.QueryResolver implementation.

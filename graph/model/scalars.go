@@ -1,7 +1,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -30,7 +29,7 @@ func UnmarshalDecimal(v any) (decimal.Decimal, error) {
 	case string:
 		d, err := decimal.Parse(v)
 		if err != nil {
-			return decimal.Decimal{}, fmt.Errorf("Decimal must be a decimal number in a string, such as \"29.35\": %q is not", v)
+			return decimal.Decimal{}, inputErrorf("Decimal must be a decimal number in a string, such as \"29.35\": %q is not", v)
 		}
 		return d, nil
 	case int:
@@ -38,7 +37,7 @@ func UnmarshalDecimal(v any) (decimal.Decimal, error) {
 	case int64:
 		return decimal.New(v, 0)
 	default:
-		return decimal.Decimal{}, errors.New("Decimal must be a string such as \"29.35\"")
+		return decimal.Decimal{}, inputErrorf("Decimal must be a string such as \"29.35\"")
 	}
 }
 
@@ -57,11 +56,11 @@ func MarshalDateTime(t time.Time) graphql.Marshaler {
 func UnmarshalDateTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, errors.New("DateTime must be an RFC 3339 string such as \"2026-10-31T22:35:43Z\"")
+		return time.Time{}, inputErrorf("DateTime must be an RFC 3339 string such as \"2026-10-31T22:35:43Z\"")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("DateTime must be RFC 3339, such as \"2026-10-31T22:35:43Z\": %q is not", s)
+		return time.Time{}, inputErrorf("DateTime must be RFC 3339, such as \"2026-10-31T22:35:43Z\": %q is not", s)
 	}
 	return t.UTC(), nil
 }
@@ -81,13 +80,21 @@ func MarshalDate(t time.Time) graphql.Marshaler {
 func UnmarshalDate(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, errors.New("Date must be a string such as \"2026-10-31\"")
+		return time.Time{}, inputErrorf("Date must be a string such as \"2026-10-31\"")
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("Date must be YYYY-MM-DD: %q is not", s)
+		return time.Time{}, inputErrorf("Date must be YYYY-MM-DD: %q is not", s)
 	}
 	return t, nil
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// InputError is a problem with what a client sent: an argument, a variable
+// or a scalar's value. Its message is meant for the client.
+type InputError struct{ Msg string }
+
+func (e InputError) Error() string { return e.Msg }
+
+func inputErrorf(format string, args ...any) error { return InputError{fmt.Sprintf(format, args...)} }

@@ -295,7 +295,8 @@ func date(s string) (time.Time, error) {
 // badField reports a value the site sent that cannot be read, classed as a
 // bad response; the value itself stays out of the message.
 func badField(doctype, name, field string) error {
-	return fmt.Errorf("erpnext: %s %s: unreadable %s: %w", doctype, name, field, rest.ErrBadResponse)
+	return &rest.Error{System: model.SystemERP, Route: doctype, Class: rest.ErrBadResponse,
+		Detail: fmt.Sprintf("%s: unreadable %s", name, field)}
 }
 
 // count is the body of frappe.client.get_count.
