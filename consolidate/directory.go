@@ -68,7 +68,6 @@ type Directory struct {
 	shopCusts []model.ShopCustomer
 	erpCusts  []model.ERPCustomer
 	index
-	syncErrs map[model.System]error
 }
 
 // index is the joined view, rebuilt from the record lists.
@@ -86,9 +85,8 @@ type index struct {
 func NewDirectory(crm CRM, shop Shop, erp ERP, join JoinKey, logger *slog.Logger) *Directory {
 	return &Directory{
 		crm: crm, shop: shop, erp: erp, join: join, logger: logger,
-		synced:   make(chan struct{}),
-		index:    newIndex(),
-		syncErrs: map[model.System]error{},
+		synced: make(chan struct{}),
+		index:  newIndex(),
 	}
 }
 
@@ -161,7 +159,6 @@ func (d *Directory) Sync(ctx context.Context) error {
 	if errs[model.SystemERP] == nil {
 		d.erpCusts = erpCusts
 	}
-	d.syncErrs = errs
 	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
 	size := len(d.byKey)
 	d.mu.Unlock()
@@ -180,16 +177,24 @@ func (d *Directory) Sync(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// Run syncs now and then every interval until ctx ends.
+// Run syncs now and then every interval until ctx ends. A sync a system
+// failed is tried again sooner, after 5 s and then twice as long each time,
+// so a system that was down at start is joined in once it is back.
 func (d *Directory) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	const firstRetry = 5 * time.Second
+	retry := firstRetry
 	for {
+		wait := interval
 		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
-			d.logger.Warn("customer directory sync incomplete", "err", err)
+			d.logger.Warn("customer directory sync incomplete", "err", err, "retry_in", min(retry, interval))
+			wait, retry = min(retry, interval), retry*2
+		} else {
+			retry = firstRetry
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}

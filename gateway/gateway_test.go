@@ -784,3 +784,67 @@ func TestNodesAnswersEachIDAlone(t *testing.T) {
 		t.Fatalf("errors %+v, want one BAD_USER_INPUT at nodes.1", r.Errors)
 	}
 }
+
+func TestCustomersTheDirectoryHasNotSeen(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 12, Size: world.Size{People: 60, Orders: 150, Products: 10}})
+	// The first sync finds every system down: the directory is empty, and
+	// each order's customer is known by its e-mail address alone.
+	for _, u := range env.Sim.Upstreams() {
+		u.SetFaults(sim.Faults{Down: true})
+	}
+	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
+	if err := dir.Sync(context.Background()); err == nil {
+		t.Fatal("sync with every system down succeeded")
+	}
+	for _, u := range env.Sim.Upstreams() {
+		u.SetFaults(sim.Faults{})
+	}
+	srv := httptest.NewServer(newHandler(t, env, dir, false))
+	defer srv.Close()
+	g := &gw{env: env, url: srv.URL}
+
+	var data struct {
+		Orders struct {
+			Edges []struct {
+				Node struct {
+					Number   string
+					Customer struct{ ID, Email string }
+				}
+			}
+		}
+	}
+	noErrors(t, g.query(t, `{ orders(first: 20) { edges { node { number customer { id email } } } } }`, nil, &data))
+	ids := map[string]string{}
+	for _, e := range data.Orders.Edges {
+		c := e.Node.Customer
+		if other, seen := ids[c.ID]; seen && other != c.Email {
+			t.Fatalf("%s and %s share the id %s", other, c.Email, c.ID)
+		}
+		ids[c.ID] = c.Email
+	}
+	for id, email := range ids {
+		var got struct {
+			Node *struct {
+				Email     string
+				SourceIds struct{ Crm *string }
+			}
+		}
+		noErrors(t, g.query(t, `query($id: ID!) { node(id: $id) { ... on Customer { email sourceIds { crm } } } }`, map[string]any{"id": id}, &got))
+		if got.Node == nil || got.Node.Email != email {
+			t.Fatalf("node(%s) = %+v, want the customer %s", id, got.Node, email)
+		}
+		p := personByEmail(env.Sim.World, email)
+		if p != nil && p.CRM != nil && str(got.Node.SourceIds.Crm) != p.CRM.ID {
+			t.Errorf("%s: CRM key %q, want %q: the systems were not asked once they were back", email, str(got.Node.SourceIds.Crm), p.CRM.ID)
+		}
+	}
+}
+
+func personByEmail(w *world.World, email string) *world.Person {
+	for _, p := range w.People {
+		if p.Email == email {
+			return p
+		}
+	}
+	return nil
+}

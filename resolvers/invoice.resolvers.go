@@ -15,6 +15,9 @@ import (
 
 // Customer is the resolver for the customer field.
 func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*model.Customer, error) {
+	if err := r.Directory.Wait(ctx); err != nil {
+		return nil, err
+	}
 	return r.invoiceCustomer(obj), nil
 }
 

@@ -171,10 +171,27 @@ func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Custom
 	if e, ok := r.Directory.ByKey(key); ok {
 		return customerFor(e), nil
 	}
+	if addr, guest := strings.CutPrefix(key, "email:"); guest {
+		return r.guestCustomer(ctx, addr)
+	}
 	if strings.Contains(key, "@") {
 		return r.customerByEmail(ctx, key)
 	}
 	return nil, nil
+}
+
+// guestCustomer is a customer known by the e-mail address of shop orders
+// placed without an account, when no system has a record of it: nil if the
+// shop has no such orders either.
+func (r *Resolver) guestCustomer(ctx context.Context, addr string) (*model.Customer, error) {
+	if c, err := r.customerByEmail(ctx, addr); c != nil || err != nil {
+		return c, err
+	}
+	history, err := loadersFor(ctx).GuestOrders(ctx, model.NormalizeEmail(addr))
+	if err != nil || len(history) == 0 {
+		return nil, err
+	}
+	return &model.Customer{Email: model.NormalizeEmail(addr)}, nil
 }
 
 // customerByEmail finds a customer by e-mail address, asking the systems

@@ -16,6 +16,9 @@ import (
 
 // Customer is the resolver for the customer field.
 func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.Customer, error) {
+	if err := r.Directory.Wait(ctx); err != nil {
+		return nil, err
+	}
 	return r.orderCustomer(obj), nil
 }
 

@@ -114,7 +114,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 			add(&p, ctx, l.Stock, skus)
 		}
 	}
-	if customer := node.at("customer"); customer.has() {
+	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
 		customers := make([]*model.Customer, 0, len(orders))
 		for _, o := range orders {
 			if c := r.orderCustomer(o); c != nil {
@@ -191,7 +191,7 @@ func (r *Resolver) prefetchInvoices(ctx context.Context, invs []*model.Invoice, 
 		}
 		add(&p, ctx, loadersFor(ctx).Order, ids)
 	}
-	if customer := node.at("customer"); customer.has() {
+	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
 		customers := make([]*model.Customer, len(invs))
 		for i, inv := range invs {
 			customers[i] = r.invoiceCustomer(inv)

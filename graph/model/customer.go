@@ -16,11 +16,14 @@ type Customer struct {
 }
 
 // Key identifies the customer in a global ID: the join key when there is
-// one, else the one system key there is ("erp:CUST-2025-00012").
+// one, else the e-mail address ("email:…", a guest buyer the directory does
+// not know), else the one system key there is ("erp:CUST-2025-00012").
 func (c Customer) Key() string {
 	switch {
 	case c.JoinKey != "":
 		return c.JoinKey
+	case c.Email != "":
+		return "email:" + c.Email
 	case c.ERPID != "":
 		return "erp:" + c.ERPID
 	case c.CRMID != "":
