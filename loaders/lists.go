@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
+	"slices"
 
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/consolidate"
@@ -75,8 +73,7 @@ type OrderPage struct {
 // ListOrders reads a page of shop orders. A page read within the orders TTL
 // (and with no order changed since) is answered from the cache.
 func (l *Loaders) ListOrders(ctx context.Context, q woocommerce.OrderQuery) (OrderPage, error) {
-	query := fmt.Sprintf("%d|%s|%s|%s|%d|%d|%t", q.CustomerID, strings.Join(q.Statuses, ","),
-		stamp(q.CreatedAfter), stamp(q.CreatedBefore), q.Page, q.PerPage, q.OldestFirst)
+	query := fmt.Sprintf("%+v", q) // every field selects, so every field keys the page
 	orders, p, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, query,
 		func(o *model.Order) int64 { return o.ID }, formatInt,
 		func(ctx context.Context) (listed[model.Order], error) {
@@ -95,7 +92,7 @@ type ProductPage struct {
 // ListProducts reads a page of shop products, from the cache as ListOrders
 // does.
 func (l *Loaders) ListProducts(ctx context.Context, q woocommerce.ProductQuery) (ProductPage, error) {
-	query := fmt.Sprintf("%s|%s|%d|%d", q.Search, q.StockStatus, q.Offset, q.PerPage)
+	query := fmt.Sprintf("%+v", q)
 	products, p, err := listPage(ctx, l.factory, l.Product, model.SystemShop, cache.Products, query,
 		func(p *model.Product) string { return p.SKU }, identity,
 		func(ctx context.Context) (listed[model.Product], error) {
@@ -115,8 +112,7 @@ type InvoicePage struct {
 // ListInvoices reads a page of ERP invoices and the size of the whole list,
 // from the cache as ListOrders does.
 func (l *Loaders) ListInvoices(ctx context.Context, q erpnext.InvoiceQuery) (InvoicePage, error) {
-	query := fmt.Sprintf("%s|%s|%s|%s|%s|%t|%d|%d", q.Customer, strings.Join(q.Statuses, ","),
-		stamp(q.IssuedFrom), stamp(q.IssuedTo), stamp(q.DueBefore), q.OpenOnly, q.Offset, q.Limit)
+	query := fmt.Sprintf("%+v", q)
 	invs, p, err := listPage(ctx, l.factory, l.Invoice, model.SystemERP, cache.Invoices, query,
 		func(inv *model.Invoice) string { return inv.ID }, identity,
 		func(ctx context.Context) (listed[model.Invoice], error) {
@@ -153,13 +149,6 @@ func loadAll[V any](ctx context.Context, thunk func() ([]*V, []error)) ([]*V, er
 	return out, nil
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return strconv.FormatInt(t.UnixNano(), 10)
-}
-
 // lifetimeParallel bounds the per-customer order walks of one batch: the
 // shop lists orders of one customer per call.
 const lifetimeParallel = 8
@@ -194,19 +183,27 @@ func (f *Factory) lifetimeValues(ctx context.Context, ids []int64) (map[int64]*m
 // maxWalkPages bounds the order pages one customer's history is read from.
 const maxWalkPages = 20
 
-// walkOrders reads every order a query selects, a hundred a page.
+// walkOrders reads every order a query selects, a hundred a page, newest
+// first. The pages are read oldest first, so an order placed during the
+// walk lands on a later page instead of pushing one already read onto the
+// next; an order seen twice (it changed between pages) counts once.
 func (f *Factory) walkOrders(ctx context.Context, q woocommerce.OrderQuery) ([]*model.Order, error) {
-	q.PerPage = 100
+	q.PerPage, q.OldestFirst = 100, true
 	var out []*model.Order
+	seen := map[int64]bool{}
 	for q.Page = 1; q.Page <= maxWalkPages; q.Page++ {
 		res, err := f.shop.ListOrders(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		for i := range res.Orders {
-			out = append(out, &res.Orders[i])
+			if o := &res.Orders[i]; !seen[o.ID] {
+				seen[o.ID] = true
+				out = append(out, o)
+			}
 		}
 		if q.Page >= res.TotalPages {
+			slices.Reverse(out)
 			return out, nil
 		}
 	}

@@ -108,6 +108,32 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	return l.Loader.Load(ctx, key)
 }
 
+// LoadMany returns the values of keys in their order: those the operation
+// or the entity cache has at once, the rest from the next batch. Unlike the
+// dataloader's own, it starts no goroutine per key. The errors are nil when
+// none failed, else one per key.
+func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkMany[V] {
+	thunks := make([]dataloader.Thunk[V], len(keys))
+	for i, k := range keys {
+		thunks[i] = l.Load(ctx, k)
+	}
+	return func() ([]V, []error) {
+		vals := make([]V, len(keys))
+		var errs []error
+		for i, thunk := range thunks {
+			v, err := thunk()
+			vals[i] = v
+			if err != nil {
+				if errs == nil {
+					errs = make([]error, len(keys))
+				}
+				errs[i] = err
+			}
+		}
+		return vals, errs
+	}
+}
+
 // Prefetch loads the keys this operation has not loaded yet in one batch,
 // now, and keeps the results (errors too) for the operation's later loads
 // of them. A list resolver calls it with the keys its items will ask for, so
