@@ -98,7 +98,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return err
 	}
 	defer set.Close()
-	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL), NegativeTTL: cfg.Cache.NegativeTTL})
+	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL),
+		NegativeTTL: cfg.Cache.NegativeTTL, EntrySize: loaders.EntrySize})
 	if err != nil {
 		return err
 	}

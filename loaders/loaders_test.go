@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func setup(t *testing.T) (*simtest.Env, *loaders.Factory, *cache.Entities) {
 	t.Helper()
 	env := simtest.Start(t, world.Options{Seed: 11, Size: world.Size{People: 80, Orders: 300, Products: 40}})
-	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20, EntrySize: loaders.EntrySize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +144,16 @@ func TestListPagesAreCachedUntilAChange(t *testing.T) {
 	}
 	if n := env.Sim.Shop.Routes()["GET /wp-json/wc/v3/orders"]; n != 1 {
 		t.Errorf("%d list calls after an order changed, want the page read again", n)
+	}
+}
+
+func TestEntrySizeGrowsWithTheValue(t *testing.T) {
+	small := loaders.EntrySize(&model.Order{Lines: make([]model.OrderLine, 1)})
+	large := loaders.EntrySize(&model.Order{Lines: make([]model.OrderLine, 5)})
+	if small <= 0 || large <= small {
+		t.Errorf("orders of 1 and 5 lines: %d and %d bytes", small, large)
+	}
+	if loaders.EntrySize([]model.Invoice{{}, {}, {}}) <= loaders.EntrySize([]model.Invoice{{}}) {
+		t.Error("three invoices count no more than one")
 	}
 }
