@@ -363,22 +363,31 @@ func (d *Directory) Resolve(ctx context.Context, emails []string) (map[string]En
 	wg.Go(func() { erpCusts, errERP = d.erp.CustomersByEmail(ctx, unknown) })
 	wg.Wait()
 
-	d.mu.Lock()
-	d.contacts = append(d.contacts, contacts...)
-	d.shopCusts = append(d.shopCusts, shopCusts...)
-	d.erpCusts = append(d.erpCusts, erpCusts...)
-	if len(contacts)+len(shopCusts)+len(erpCusts) > 0 {
-		d.contacts = uniqueBy(d.contacts, func(c model.Contact) string { return c.ID })
-		d.shopCusts = uniqueBy(d.shopCusts, func(c model.ShopCustomer) int64 { return c.ID })
-		d.erpCusts = uniqueBy(d.erpCusts, func(c model.ERPCustomer) string { return c.ID })
-		d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
+	if len(contacts)+len(shopCusts)+len(erpCusts) == 0 {
+		return out, errors.Join(errCRM, errShop, errERP)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	merged := struct {
+		contacts  []model.Contact
+		shopCusts []model.ShopCustomer
+		erpCusts  []model.ERPCustomer
+	}{
+		uniqueBy(append(slices.Clip(d.contacts), contacts...), func(c model.Contact) string { return c.ID }),
+		uniqueBy(append(slices.Clip(d.shopCusts), shopCusts...), func(c model.ShopCustomer) int64 { return c.ID }),
+		uniqueBy(append(slices.Clip(d.erpCusts), erpCusts...), func(c model.ERPCustomer) string { return c.ID }),
+	}
+	ix := build(d.join, merged.contacts, merged.shopCusts, merged.erpCusts)
 	for _, addr := range unknown {
-		if e := d.byEmail[addr]; e != nil {
+		if e := ix.byEmail[addr]; e != nil {
 			out[addr] = *e
 		}
 	}
-	d.mu.Unlock()
+	// Remembered only when every system answered: a join missing a failing
+	// system's record would otherwise stand until the next sync.
+	if errCRM == nil && errShop == nil && errERP == nil {
+		d.contacts, d.shopCusts, d.erpCusts, d.index = merged.contacts, merged.shopCusts, merged.erpCusts, ix
+	}
 	return out, errors.Join(errCRM, errShop, errERP)
 }
 

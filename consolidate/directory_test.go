@@ -245,3 +245,34 @@ func TestNormalizePhone(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveRemembersOnlyWhatEverySystemAnswered(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 13, Size: world.Size{People: 80, Orders: 200, Products: 20}})
+	d := newDirectory(env) // never synced
+	var p *world.Person
+	for _, q := range env.Sim.World.People {
+		if q.CRM != nil && q.Shop != nil && q.ERP != nil && strings.TrimSpace(q.ERP.Email) == q.ERP.Email {
+			p = q
+			break
+		}
+	}
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	got, err := d.Resolve(context.Background(), []string{p.Email})
+	if !errors.Is(err, rest.ErrUnavailable) {
+		t.Fatalf("err = %v, want the ERP's failure", err)
+	}
+	if e := got[p.Email]; e.CRMID != p.CRM.ID || e.ERPID != "" {
+		t.Fatalf("partial answer %+v, want the CRM's key and no ERP key", e.Customer)
+	}
+	if _, ok := d.ByEmail(p.Email); ok {
+		t.Fatal("a join missing the failing ERP was remembered")
+	}
+	env.Sim.ERP.SetFaults(sim.Faults{})
+	got, err = d.Resolve(context.Background(), []string{p.Email})
+	if err != nil || got[p.Email].ERPID != p.ERP.Name {
+		t.Fatalf("after the ERP is back: %+v, %v", got[p.Email].Customer, err)
+	}
+	if e, ok := d.ByEmail(p.Email); !ok || e.ERPID != p.ERP.Name {
+		t.Fatal("the complete join was not remembered")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -206,6 +207,11 @@ func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Cu
 	}
 	found, err := r.Directory.Resolve(ctx, []string{addr})
 	if e, ok := found[addr]; ok {
+		if err != nil {
+			// Answered from the systems that did; the failing one is
+			// reported, as its keys may be missing.
+			graphql.AddError(ctx, err)
+		}
 		return customerFor(e), nil
 	}
 	return nil, err
