@@ -328,6 +328,37 @@ func (d *Directory) find(f func(*index) *Entry) (Entry, bool) {
 	return Entry{}, false
 }
 
+// OrderCustomer is who placed an order: the customer of its shop account,
+// else of its billing e-mail, else a customer known by that e-mail alone (a
+// guest no system keeps a record of, or an account not seen yet). Nil for a
+// guest order without an address.
+func (d *Directory) OrderCustomer(o *model.Order) *model.Customer {
+	if o.CustomerID != 0 {
+		if e, ok := d.ByShop(o.CustomerID); ok {
+			return &e.Customer
+		}
+	}
+	email := model.NormalizeEmail(o.BillingEmail)
+	if email != "" {
+		if e, ok := d.ByEmail(email); ok {
+			return &e.Customer
+		}
+	}
+	if email == "" && o.CustomerID == 0 {
+		return nil
+	}
+	return &model.Customer{Email: email, ShopID: o.CustomerID}
+}
+
+// InvoiceCustomer is the customer an invoice bills: the directory's, or
+// one known to the ERP alone while the directory has not seen it.
+func (d *Directory) InvoiceCustomer(inv *model.Invoice) *model.Customer {
+	if e, ok := d.ByERP(inv.CustomerID); ok {
+		return &e.Customer
+	}
+	return &model.Customer{ERPID: inv.CustomerID}
+}
+
 // Resolve finds the customers with these e-mail addresses, asking the three
 // systems for those the directory does not know yet and adding what they
 // find. An address no system knows yields no entry. A system that fails is

@@ -138,3 +138,32 @@ func LifetimeValue(orders []*model.Order) (*model.Money, error) {
 func fullName(first, last string) string {
 	return strings.TrimSpace(first + " " + last)
 }
+
+// OpenBalance sums what is outstanding on submitted invoices; drafts and
+// cancelled invoices owe nothing. Nil when there is no submitted invoice to
+// take the currency from.
+func OpenBalance(invs []model.Invoice) (*model.Money, error) {
+	var sum *model.Money
+	for _, inv := range invs {
+		if !inv.Submitted() {
+			continue
+		}
+		if sum == nil {
+			sum = &model.Money{Currency: inv.Outstanding.Currency}
+		}
+		if inv.Outstanding.Currency != sum.Currency {
+			return nil, ErrMixedCurrencies
+		}
+		var err error
+		if sum.Amount, err = sum.Amount.Add(inv.Outstanding.Amount); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
+
+// GuestOrderOf reports whether an order was placed without an account
+// under this (normalised) e-mail address.
+func GuestOrderOf(o *model.Order, email string) bool {
+	return o.CustomerID == 0 && model.NormalizeEmail(o.BillingEmail) == email
+}

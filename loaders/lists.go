@@ -222,7 +222,7 @@ func (l *Loaders) GuestOrders(ctx context.Context, email string) ([]*model.Order
 			all, err := l.factory.walkOrders(ctx, woocommerce.OrderQuery{GuestsOnly: true, Search: email})
 			var mine []model.Order
 			for _, o := range all {
-				if o.CustomerID == 0 && model.NormalizeEmail(o.BillingEmail) == email {
+				if consolidate.GuestOrderOf(o, email) {
 					mine = append(mine, *o)
 				}
 			}

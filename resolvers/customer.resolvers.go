@@ -90,7 +90,7 @@ func (r *customerResolver) OpenBalance(ctx context.Context, obj *model.Customer)
 	if err != nil {
 		return nil, err
 	}
-	return openBalance(invs)
+	return consolidate.OpenBalance(invs)
 }
 
 // CreditLimit is the resolver for the creditLimit field.

@@ -18,7 +18,7 @@ func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*mo
 	if err := r.Directory.Wait(ctx); err != nil {
 		return nil, err
 	}
-	return r.invoiceCustomer(obj), nil
+	return r.Directory.InvoiceCustomer(obj), nil
 }
 
 // Order is the resolver for the order field.

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/govalues/decimal"
-
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -212,30 +210,6 @@ func (r *Resolver) customerFromID(ctx context.Context, id string) (*model.Custom
 		return nil, err
 	}
 	return r.customerByKey(ctx, key)
-}
-
-// openBalance sums what is outstanding on a customer's submitted invoices.
-func openBalance(invs []model.Invoice) (*model.Money, error) {
-	sum := model.Money{Amount: decimal.Zero}
-	for _, inv := range invs {
-		if !inv.Submitted() {
-			continue
-		}
-		if sum.Currency == "" {
-			sum.Currency = inv.Outstanding.Currency
-		}
-		if inv.Outstanding.Currency != sum.Currency {
-			return nil, consolidate.ErrMixedCurrencies
-		}
-		var err error
-		if sum.Amount, err = sum.Amount.Add(inv.Outstanding.Amount); err != nil {
-			return nil, err
-		}
-	}
-	if sum.Currency == "" {
-		return nil, nil // no submitted invoice: nothing to say the currency of
-	}
-	return &sum, nil
 }
 
 func deref[T any](p *T) T {

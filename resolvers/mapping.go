@@ -75,38 +75,6 @@ func pageInfo(offset, count, total int) *model.PageInfo {
 // customerFor is the customer behind a directory entry.
 func customerFor(e consolidate.Entry) *model.Customer { c := e.Customer; return &c }
 
-// orderCustomer is who placed an order: the directory's customer of its shop
-// account, else of its billing e-mail, else a customer known by that e-mail
-// alone (a guest no system keeps a record of, or an account the directory
-// has not seen yet).
-func (r *Resolver) orderCustomer(o *model.Order) *model.Customer {
-	if o.CustomerID != 0 {
-		if e, ok := r.Directory.ByShop(o.CustomerID); ok {
-			return customerFor(e)
-		}
-	}
-	email := model.NormalizeEmail(o.BillingEmail)
-	if email == "" {
-		if o.CustomerID != 0 {
-			return &model.Customer{ShopID: o.CustomerID}
-		}
-		return nil
-	}
-	if e, ok := r.Directory.ByEmail(email); ok {
-		return customerFor(e)
-	}
-	return &model.Customer{Email: email, ShopID: o.CustomerID}
-}
-
-// invoiceCustomer is the customer an invoice bills: the directory's, or one
-// known to the ERP alone while the directory has not seen it.
-func (r *Resolver) invoiceCustomer(inv *model.Invoice) *model.Customer {
-	if e, ok := r.Directory.ByERP(inv.CustomerID); ok {
-		return customerFor(e)
-	}
-	return &model.Customer{ERPID: inv.CustomerID}
-}
-
 // orderID reads an invoice's order reference as a shop order id.
 func orderID(ref string) (int64, bool) {
 	id, err := strconv.ParseInt(ref, 10, 64)

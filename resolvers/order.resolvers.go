@@ -19,7 +19,7 @@ func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.
 	if err := r.Directory.Wait(ctx); err != nil {
 		return nil, err
 	}
-	return r.orderCustomer(obj), nil
+	return r.Directory.OrderCustomer(obj), nil
 }
 
 // Invoices is the resolver for the invoices field.

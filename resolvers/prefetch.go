@@ -7,6 +7,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 )
@@ -19,11 +20,17 @@ import (
 // once. The item resolvers' own loads find the prefetched results in the
 // operation's loaders.
 
-// objectTypes lets fragments on any of the graph's types count when walking
-// a selection; at a given position only one of them can apply.
-var objectTypes = []string{"Query", "Node", "Customer", "CustomerConnection", "CustomerEdge", "Order", "OrderConnection",
-	"OrderEdge", "OrderLine", "Product", "ProductConnection", "ProductEdge", "StockLevel", "Invoice", "InvoiceConnection",
-	"InvoiceEdge", "Money", "SourceIds", "PageInfo"}
+// objectTypes are the names of the graph's types, so that fragments on any
+// of them count when walking a selection; at a given position only one of
+// them can apply. Read from the schema once.
+var objectTypes = sync.OnceValue(func() []string {
+	types := graph.NewExecutableSchema(graph.Config{}).Schema().Types
+	names := make([]string, 0, len(types))
+	for name := range types {
+		names = append(names, name)
+	}
+	return names
+})
 
 // selection is the set of fields selected below the field being resolved.
 type selection struct {
@@ -37,7 +44,7 @@ func selectionOf(ctx context.Context) selection {
 	if fc == nil || op == nil {
 		return selection{}
 	}
-	return selection{op: op, fields: graphql.CollectFields(op, fc.Field.Selections, objectTypes)}
+	return selection{op: op, fields: graphql.CollectFields(op, fc.Field.Selections, objectTypes())}
 }
 
 // at returns the selection below the fields at path, merged over aliases.
@@ -46,7 +53,7 @@ func (s selection) at(path ...string) selection {
 		var next []graphql.CollectedField
 		for _, f := range s.fields {
 			if f.Name == name {
-				next = append(next, graphql.CollectFields(s.op, f.Selections, objectTypes)...)
+				next = append(next, graphql.CollectFields(s.op, f.Selections, objectTypes())...)
 			}
 		}
 		s.fields = next
@@ -117,7 +124,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
 		customers := make([]*model.Customer, 0, len(orders))
 		for _, o := range orders {
-			if c := r.orderCustomer(o); c != nil {
+			if c := r.Directory.OrderCustomer(o); c != nil {
 				customers = append(customers, c)
 			}
 		}
@@ -194,7 +201,7 @@ func (r *Resolver) prefetchInvoices(ctx context.Context, invs []*model.Invoice, 
 	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
 		customers := make([]*model.Customer, len(invs))
 		for i, inv := range invs {
-			customers[i] = r.invoiceCustomer(inv)
+			customers[i] = r.Directory.InvoiceCustomer(inv)
 		}
 		prefetchCustomers(&p, ctx, customers, customer)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 )
 
@@ -18,6 +19,8 @@ type Directory interface {
 	ByEmail(email string) (consolidate.Entry, bool)
 	ByShop(id int64) (consolidate.Entry, bool)
 	ByERP(name string) (consolidate.Entry, bool)
+	OrderCustomer(o *model.Order) *model.Customer
+	InvoiceCustomer(inv *model.Invoice) *model.Customer
 	Resolve(ctx context.Context, emails []string) (map[string]consolidate.Entry, error)
 	List(f consolidate.Filter, after string, first int) consolidate.Page
 }
