@@ -53,9 +53,9 @@ func (r *customerResolver) Orders(ctx context.Context, obj *model.Customer, filt
 func (r *customerResolver) LifetimeValue(ctx context.Context, obj *model.Customer) (*model.Money, error) {
 	switch {
 	case obj.ShopID != 0:
-		return loaders.Found(loadersFor(ctx).LifetimeValue.Load(ctx, obj.ShopID)())
+		return loaders.Found(loaders.For(ctx).LifetimeValue.Load(ctx, obj.ShopID)())
 	case obj.Email != "":
-		history, err := loadersFor(ctx).GuestOrders(ctx, obj.Email)
+		history, err := loaders.For(ctx).GuestOrders(ctx, obj.Email)
 		if err != nil || len(history) == 0 {
 			return nil, err
 		}
@@ -86,7 +86,7 @@ func (r *customerResolver) OpenBalance(ctx context.Context, obj *model.Customer)
 	if obj.ERPID == "" {
 		return nil, nil
 	}
-	invs, err := loadersFor(ctx).CustomerInvoices.Load(ctx, obj.ERPID)()
+	invs, err := loaders.For(ctx).CustomerInvoices.Load(ctx, obj.ERPID)()
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (r *customerResolver) CreditLimit(ctx context.Context, obj *model.Customer)
 	if obj.ERPID == "" {
 		return nil, nil
 	}
-	c, err := loaders.Found(loadersFor(ctx).ERPCustomer.Load(ctx, obj.ERPID)())
+	c, err := loaders.Found(loaders.For(ctx).ERPCustomer.Load(ctx, obj.ERPID)())
 	if c == nil || err != nil {
 		return nil, err
 	}

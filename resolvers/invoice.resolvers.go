@@ -27,7 +27,7 @@ func (r *invoiceResolver) Order(ctx context.Context, obj *model.Invoice) (*model
 	if !ok {
 		return nil, nil
 	}
-	return loaders.Found(loadersFor(ctx).Order.Load(ctx, id)())
+	return loaders.Found(loaders.For(ctx).Order.Load(ctx, id)())
 }
 
 // Invoice is the resolver for the invoice field.
@@ -36,7 +36,7 @@ func (r *queryResolver) Invoice(ctx context.Context, id string) (*model.Invoice,
 	if err != nil {
 		return nil, err
 	}
-	return loaders.Found(loadersFor(ctx).Invoice.Load(ctx, name)())
+	return loaders.Found(loaders.For(ctx).Invoice.Load(ctx, name)())
 }
 
 // Invoices is the resolver for the invoices field.

@@ -38,7 +38,7 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 	if orderBy != nil && orderBy.Direction == model.SortDirectionAsc {
 		q.OldestFirst = true
 	}
-	page, err := loadersFor(ctx).ListOrders(ctx, q)
+	page, err := loaders.For(ctx).ListOrders(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (r *Resolver) guestOrders(ctx context.Context, email string, filter *model.
 	if err != nil {
 		return nil, err
 	}
-	history, err := loadersFor(ctx).GuestOrders(ctx, email)
+	history, err := loaders.For(ctx).GuestOrders(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.
 		q.DueBefore = deref(filter.DueBefore)
 		q.OpenOnly = deref(filter.Outstanding)
 	}
-	page, err := loadersFor(ctx).ListInvoices(ctx, q)
+	page, err := loaders.For(ctx).ListInvoices(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (r *Resolver) invoices(ctx context.Context, customer string, filter *model.
 func productsBySKU(ctx context.Context, skus []string, offset, n int) ([]*model.Product, int, error) {
 	page := skus[min(offset, len(skus)):]
 	page = page[:min(n, len(page))]
-	found, errs := loadersFor(ctx).Product.LoadMany(ctx, page)()
+	found, errs := loaders.For(ctx).Product.LoadMany(ctx, page)()
 	for i := range found {
 		if errs != nil && errs[i] != nil {
 			if !errors.Is(errs[i], loaders.ErrNotFound) {

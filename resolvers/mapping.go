@@ -84,7 +84,7 @@ func orderID(ref string) (int64, bool) {
 // records loads the record of one system for a customer; the other
 // systems' records stay nil.
 func records(ctx context.Context, c *model.Customer, s model.System) (consolidate.Records, error) {
-	l := loadersFor(ctx)
+	l := loaders.For(ctx)
 	var r consolidate.Records
 	var err error
 	switch s {
@@ -156,7 +156,7 @@ func (r *Resolver) guestCustomer(ctx context.Context, addr string) (*model.Custo
 	if c, err := r.customerByEmail(ctx, addr); c != nil || err != nil {
 		return c, err
 	}
-	history, err := loadersFor(ctx).GuestOrders(ctx, model.NormalizeEmail(addr))
+	history, err := loaders.For(ctx).GuestOrders(ctx, model.NormalizeEmail(addr))
 	if err != nil || len(history) == 0 {
 		return nil, err
 	}

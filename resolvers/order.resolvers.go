@@ -24,7 +24,7 @@ func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.
 
 // Invoices is the resolver for the invoices field.
 func (r *orderResolver) Invoices(ctx context.Context, obj *model.Order) ([]model.Invoice, error) {
-	return loadersFor(ctx).OrderInvoices.Load(ctx, obj.ID)()
+	return loaders.For(ctx).OrderInvoices.Load(ctx, obj.ID)()
 }
 
 // Product is the resolver for the product field.
@@ -32,7 +32,7 @@ func (r *orderLineResolver) Product(ctx context.Context, obj *model.OrderLine) (
 	if obj.SKU == "" {
 		return nil, nil
 	}
-	return loaders.Found(loadersFor(ctx).Product.Load(ctx, obj.SKU)())
+	return loaders.Found(loaders.For(ctx).Product.Load(ctx, obj.SKU)())
 }
 
 // Order is the resolver for the order field.
@@ -45,7 +45,7 @@ func (r *queryResolver) Order(ctx context.Context, id string) (*model.Order, err
 	if err != nil {
 		return nil, model.ErrBadID
 	}
-	return loaders.Found(loadersFor(ctx).Order.Load(ctx, n)())
+	return loaders.Found(loaders.For(ctx).Order.Load(ctx, n)())
 }
 
 // Orders is the resolver for the orders field.

@@ -98,7 +98,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 	if len(orders) == 0 || !node.has() {
 		return
 	}
-	l := loadersFor(ctx)
+	l := loaders.For(ctx)
 	var p prefetch
 	if node.has("invoices") {
 		ids := make([]int64, len(orders))
@@ -137,7 +137,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 // need: each rule's owning record, balances, lifetime values and credit
 // limits.
 func prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Customer, sel selection) {
-	l := loadersFor(ctx)
+	l := loaders.For(ctx)
 	var contacts, erpCustomers, balances []string
 	var shopCustomers, lifetimes []int64
 	for _, c := range customers {
@@ -196,7 +196,7 @@ func (r *Resolver) prefetchInvoices(ctx context.Context, invs []*model.Invoice, 
 				ids = append(ids, id)
 			}
 		}
-		add(&p, ctx, loadersFor(ctx).Order, ids)
+		add(&p, ctx, loaders.For(ctx).Order, ids)
 	}
 	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
 		customers := make([]*model.Customer, len(invs))

@@ -17,12 +17,12 @@ import (
 
 // Stock is the resolver for the stock field.
 func (r *productResolver) Stock(ctx context.Context, obj *model.Product) ([]model.StockLevel, error) {
-	return loadersFor(ctx).Stock.Load(ctx, obj.SKU)()
+	return loaders.For(ctx).Stock.Load(ctx, obj.SKU)()
 }
 
 // Available is the resolver for the available field.
 func (r *productResolver) Available(ctx context.Context, obj *model.Product) (*decimal.Decimal, error) {
-	levels, err := loadersFor(ctx).Stock.Load(ctx, obj.SKU)()
+	levels, err := loaders.For(ctx).Stock.Load(ctx, obj.SKU)()
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (r *productResolver) Available(ctx context.Context, obj *model.Product) (*d
 
 // Product is the resolver for the product field.
 func (r *queryResolver) Product(ctx context.Context, sku string) (*model.Product, error) {
-	return loaders.Found(loadersFor(ctx).Product.Load(ctx, sku)())
+	return loaders.Found(loaders.For(ctx).Product.Load(ctx, sku)())
 }
 
 // Products is the resolver for the products field.
@@ -59,7 +59,7 @@ func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilte
 			q.Search, q.StockStatus = deref(filter.Search), deref(filter.StockStatus)
 		}
 		var page loaders.ProductPage
-		page, err = loadersFor(ctx).ListProducts(ctx, q)
+		page, err = loaders.For(ctx).ListProducts(ctx, q)
 		products, total = page.Products, page.Total
 	}
 	if err != nil {
@@ -77,7 +77,7 @@ func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilte
 		}
 	}
 	if node := selectionOf(ctx).at("edges", "node"); node.has("stock") || node.has("available") {
-		loadersFor(ctx).Stock.Prefetch(ctx, skus)
+		loaders.For(ctx).Stock.Prefetch(ctx, skus)
 	}
 	conn.PageInfo = pageInfo(offset, len(products), total)
 	return conn, nil
@@ -88,7 +88,7 @@ func (r *queryResolver) Stock(ctx context.Context, skus []string) ([]model.Stock
 	if len(skus) > 500 {
 		return nil, badInput("stock takes at most 500 SKUs, not %d", len(skus))
 	}
-	levels, errs := loadersFor(ctx).Stock.LoadMany(ctx, skus)()
+	levels, errs := loaders.For(ctx).Stock.LoadMany(ctx, skus)()
 	var out []model.StockLevel
 	for i, ls := range levels {
 		if errs != nil && errs[i] != nil {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
-	"github.com/trestlehq/trestle/loaders"
 )
 
 // Directory is the customer directory the resolvers join customers with.
@@ -31,6 +30,3 @@ type Resolver struct {
 	Directory Directory
 	Logger    *slog.Logger
 }
-
-// loadersFor returns the operation's loaders.
-func loadersFor(ctx context.Context) *loaders.Loaders { return loaders.For(ctx) }

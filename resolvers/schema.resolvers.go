@@ -32,15 +32,15 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 		if err != nil {
 			return nil, model.ErrBadID
 		}
-		if o, err := loaders.Found(loadersFor(ctx).Order.Load(ctx, n)()); o != nil || err != nil {
+		if o, err := loaders.Found(loaders.For(ctx).Order.Load(ctx, n)()); o != nil || err != nil {
 			return o, err
 		}
 	case "Product":
-		if p, err := loaders.Found(loadersFor(ctx).Product.Load(ctx, key)()); p != nil || err != nil {
+		if p, err := loaders.Found(loaders.For(ctx).Product.Load(ctx, key)()); p != nil || err != nil {
 			return p, err
 		}
 	case "Invoice":
-		if i, err := loaders.Found(loadersFor(ctx).Invoice.Load(ctx, key)()); i != nil || err != nil {
+		if i, err := loaders.Found(loaders.For(ctx).Invoice.Load(ctx, key)()); i != nil || err != nil {
 			return i, err
 		}
 	default:
