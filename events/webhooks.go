@@ -1,0 +1,357 @@
+package events
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// MaxWebhookBody bounds a webhook request's body; a larger one gets 413.
+const MaxWebhookBody = 1 << 20
+
+// hubspotMaxAge is how old a HubSpot request may be before it is refused as
+// a possible replay, as HubSpot's v3 signature rules say.
+const hubspotMaxAge = 5 * time.Minute
+
+// WebhookSecrets are the shared secrets each system signs its webhooks with.
+// A system without a secret has no receiver.
+type WebhookSecrets struct {
+	Shop string // the WooCommerce webhook's secret
+	CRM  string // the HubSpot app's client secret
+	ERP  string // the ERPNext webhook's secret
+}
+
+// Sink takes the changes a verified webhook reported. An error means they
+// were not taken, and the webhook is answered 503 so the upstream retries.
+type Sink func(ctx context.Context, changes []Change) error
+
+// Webhooks receives the three systems' webhooks:
+//
+//	POST /webhooks/shop   WooCommerce, X-WC-Webhook-Signature
+//	POST /webhooks/crm    HubSpot, X-HubSpot-Signature-v3
+//	POST /webhooks/erp    ERPNext, X-Frappe-Webhook-Signature
+//
+// A missing or wrong signature gets 401 and changes nothing, a malformed
+// body 400, a body over 1 MB 413. A delivery seen before is answered 200 and
+// not passed on again.
+type Webhooks struct {
+	secrets WebhookSecrets
+	sink    Sink
+	logger  *slog.Logger
+	now     func() time.Time
+	// publicURL is the gateway's address as HubSpot calls it, which its
+	// signature covers; empty to take it from the request.
+	publicURL string
+	seen      *seen
+}
+
+// NewWebhooks makes the receivers. publicURL is the gateway's public base
+// URL (https://trestle.example.com) when a proxy stands in front of it.
+func NewWebhooks(secrets WebhookSecrets, publicURL string, sink Sink, logger *slog.Logger) *Webhooks {
+	return &Webhooks{secrets: secrets, sink: sink, logger: logger, now: time.Now,
+		publicURL: strings.TrimSuffix(publicURL, "/"), seen: newSeen(100_000)}
+}
+
+// Handler serves the receivers of the systems that have a secret.
+func (w *Webhooks) Handler() http.Handler {
+	mux := http.NewServeMux()
+	if w.secrets.Shop != "" {
+		mux.HandleFunc("POST /webhooks/shop", w.receive(model.SystemShop, w.shop))
+	}
+	if w.secrets.CRM != "" {
+		mux.HandleFunc("POST /webhooks/crm", w.receive(model.SystemCRM, w.crm))
+	}
+	if w.secrets.ERP != "" {
+		mux.HandleFunc("POST /webhooks/erp", w.receive(model.SystemERP, w.erp))
+	}
+	return mux
+}
+
+// rejection is a webhook refused with a status and a reason for the sender.
+type rejection struct {
+	status int
+	reason string
+}
+
+func (r *rejection) Error() string { return r.reason }
+
+func reject(status int, format string, args ...any) error {
+	return &rejection{status: status, reason: fmt.Sprintf(format, args...)}
+}
+
+// receive reads a webhook's body within the bound, has the dialect verify
+// and parse it, drops deliveries seen before and hands the rest on.
+func (w *Webhooks) receive(system model.System, parse func(r *http.Request, body []byte) ([]Change, error)) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxWebhookBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(rw, "body over 1 MB", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(rw, "body could not be read", http.StatusBadRequest)
+			return
+		}
+		changes, err := parse(r, body)
+		if err != nil {
+			var rej *rejection
+			if !errors.As(err, &rej) {
+				rej = &rejection{status: http.StatusBadRequest, reason: err.Error()}
+			}
+			w.logger.Warn("webhook refused", "system", system, "status", rej.status, "reason", rej.reason)
+			http.Error(rw, rej.reason, rej.status)
+			return
+		}
+		fresh := changes[:0]
+		for _, c := range changes {
+			if w.seen.add(string(system) + "\x00" + c.Delivery) {
+				fresh = append(fresh, c)
+			}
+		}
+		if len(fresh) > 0 {
+			if err := w.sink(r.Context(), fresh); err != nil {
+				// Not taken: forget them, so the upstream's retry is not
+				// dropped as a duplicate.
+				for _, c := range fresh {
+					w.seen.forget(string(system) + "\x00" + c.Delivery)
+				}
+				w.logger.Error("webhook changes not taken", "system", system, "err", err)
+				http.Error(rw, "changes could not be taken; retry", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		rw.WriteHeader(http.StatusOK)
+	}
+}
+
+// signedBy reports whether sig is the base64 HMAC-SHA256 of msg under secret,
+// compared in constant time.
+func signedBy(secret string, sig string, msg ...[]byte) bool {
+	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+	if err != nil || sig == "" {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	for _, m := range msg {
+		mac.Write(m)
+	}
+	return hmac.Equal(mac.Sum(nil), want)
+}
+
+// shop verifies and reads a WooCommerce webhook: the resource (order,
+// product, customer) as JSON, signed over the raw body. The first delivery
+// of a new webhook is an unsigned form-encoded ping, webhook_id=N, answered
+// 200 and otherwise ignored.
+func (w *Webhooks) shop(r *http.Request, body []byte) ([]Change, error) {
+	sig := r.Header.Get("X-WC-Webhook-Signature")
+	if sig == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Has("webhook_id") {
+			return nil, nil
+		}
+	}
+	if !signedBy(w.secrets.Shop, sig, body) {
+		return nil, reject(http.StatusUnauthorized, "missing or wrong X-WC-Webhook-Signature")
+	}
+	resource, event, _ := strings.Cut(r.Header.Get("X-WC-Webhook-Topic"), ".")
+	kind, ok := map[string]Kind{"order": KindOrder, "product": KindProduct, "customer": KindCustomer}[resource]
+	if !ok {
+		return nil, nil // a topic the gateway does not follow
+	}
+	var rec struct {
+		ID              int64  `json:"id"`
+		CustomerID      int64  `json:"customer_id"`
+		DateModifiedGMT string `json:"date_modified_gmt"`
+	}
+	if err := json.Unmarshal(body, &rec); err != nil || rec.ID == 0 {
+		return nil, errors.New("body is not a WooCommerce resource with an id")
+	}
+	c := Change{System: model.SystemShop, Kind: kind, Key: strconv.FormatInt(rec.ID, 10), Op: wooOp(event), At: w.now().UTC()}
+	if t, err := time.Parse("2006-01-02T15:04:05", rec.DateModifiedGMT); err == nil {
+		c.At = t.UTC()
+	}
+	if kind == KindOrder && rec.CustomerID != 0 {
+		c.Customer = strconv.FormatInt(rec.CustomerID, 10)
+	}
+	c.Delivery = r.Header.Get("X-WC-Webhook-Delivery-ID")
+	if c.Delivery == "" {
+		c.Delivery = c.Key + "@" + c.At.Format(time.RFC3339Nano)
+	}
+	return []Change{c}, nil
+}
+
+func wooOp(event string) Op {
+	switch event {
+	case "created":
+		return OpCreated
+	case "deleted":
+		return OpDeleted
+	default: // updated, restored
+		return OpUpdated
+	}
+}
+
+// crm verifies and reads a HubSpot webhook: a JSON array of events, signed
+// (v3) over method, URI, body and the request's timestamp, which must be at
+// most five minutes old.
+func (w *Webhooks) crm(r *http.Request, body []byte) ([]Change, error) {
+	ts := r.Header.Get("X-HubSpot-Request-Timestamp")
+	ms, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return nil, reject(http.StatusUnauthorized, "missing or bad X-HubSpot-Request-Timestamp")
+	}
+	if age := w.now().Sub(time.UnixMilli(ms)); age > hubspotMaxAge || age < -hubspotMaxAge {
+		return nil, reject(http.StatusUnauthorized, "X-HubSpot-Request-Timestamp is more than 5 minutes off")
+	}
+	uri := hubspotURI(w.requestURL(r))
+	if !signedBy(w.secrets.CRM, r.Header.Get("X-HubSpot-Signature-v3"), []byte(r.Method), []byte(uri), body, []byte(ts)) {
+		return nil, reject(http.StatusUnauthorized, "missing or wrong X-HubSpot-Signature-v3")
+	}
+	var events []struct {
+		EventID          int64  `json:"eventId"`
+		SubscriptionType string `json:"subscriptionType"`
+		ObjectID         int64  `json:"objectId"`
+		OccurredAt       int64  `json:"occurredAt"`
+	}
+	if err := json.Unmarshal(body, &events); err != nil {
+		return nil, errors.New("body is not an array of HubSpot events")
+	}
+	var changes []Change
+	for _, e := range events {
+		object, event, _ := strings.Cut(e.SubscriptionType, ".")
+		if object != "contact" || e.ObjectID == 0 {
+			continue // an object the gateway does not follow
+		}
+		op := OpUpdated
+		switch event {
+		case "creation":
+			op = OpCreated
+		case "deletion", "privacyDeletion":
+			op = OpDeleted
+		}
+		changes = append(changes, Change{System: model.SystemCRM, Kind: KindCustomer, Key: strconv.FormatInt(e.ObjectID, 10),
+			Op: op, At: time.UnixMilli(e.OccurredAt).UTC(), Delivery: strconv.FormatInt(e.EventID, 10)})
+	}
+	return changes, nil
+}
+
+// requestURL is the URL the sender called: the configured public base URL
+// with the request's path and query, or the request's own scheme and host.
+func (w *Webhooks) requestURL(r *http.Request) string {
+	if w.publicURL != "" {
+		return w.publicURL + r.URL.RequestURI()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
+
+// hubspotURI decodes the escapes HubSpot decodes before signing a URI.
+var hubspotURI = strings.NewReplacer("%3A", ":", "%2F", "/", "%3F", "?", "%40", "@", "%21", "!", "%24", "$",
+	"%27", "'", "%28", "(", "%29", ")", "%2A", "*", "%2C", ",", "%3B", ";").Replace
+
+// ERPNextTemplate is the request body an ERPNext webhook must be configured
+// with (Webhook > Request Structure: JSON), one webhook per DocType and
+// event, with the event written in:
+//
+//	{"doctype": "{{ doc.doctype }}", "name": "{{ doc.name }}", "event": "on_update",
+//	 "modified": "{{ doc.modified }}", "item_code": "{{ doc.item_code or '' }}",
+//	 "customer": "{{ doc.customer or '' }}", "po_no": "{{ doc.po_no or '' }}"}
+//
+// for Sales Invoice (on_update, on_submit, on_cancel), Customer (after_insert,
+// on_update, on_trash) and Bin (on_update).
+const ERPNextTemplate = `{"doctype": "{{ doc.doctype }}", "name": "{{ doc.name }}", "event": "on_update", "modified": "{{ doc.modified }}", "item_code": "{{ doc.item_code or '' }}", "customer": "{{ doc.customer or '' }}", "po_no": "{{ doc.po_no or '' }}"}`
+
+// erp verifies and reads an ERPNext webhook sent with ERPNextTemplate,
+// signed over the raw body.
+func (w *Webhooks) erp(r *http.Request, body []byte) ([]Change, error) {
+	if !signedBy(w.secrets.ERP, r.Header.Get("X-Frappe-Webhook-Signature"), body) {
+		return nil, reject(http.StatusUnauthorized, "missing or wrong X-Frappe-Webhook-Signature")
+	}
+	var doc struct {
+		DocType  string `json:"doctype"`
+		Name     string `json:"name"`
+		Event    string `json:"event"`
+		Modified string `json:"modified"`
+		ItemCode string `json:"item_code"`
+		Customer string `json:"customer"`
+		PONo     string `json:"po_no"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || doc.DocType == "" || doc.Name == "" {
+		return nil, errors.New("body is not the documented ERPNext webhook template")
+	}
+	c := Change{System: model.SystemERP, Key: doc.Name, Op: OpUpdated, At: w.now().UTC(),
+		Delivery: doc.DocType + "/" + doc.Name + "@" + doc.Modified}
+	switch doc.DocType {
+	case "Sales Invoice":
+		c.Kind, c.Customer, c.Order = KindInvoice, doc.Customer, doc.PONo
+	case "Customer":
+		c.Kind = KindCustomer
+	case "Bin":
+		if doc.ItemCode == "" {
+			return nil, errors.New("a Bin webhook needs item_code in its body")
+		}
+		c.Kind, c.Key = KindStock, doc.ItemCode
+	default:
+		return nil, nil // a DocType the gateway does not follow
+	}
+	switch doc.Event {
+	case "after_insert":
+		c.Op = OpCreated
+	case "on_trash":
+		c.Op = OpDeleted
+	}
+	return []Change{c}, nil
+}
+
+// seen remembers the most recent delivery keys, so a repeated delivery is
+// applied once; the oldest are forgotten first.
+type seen struct {
+	mu    sync.Mutex
+	slot  map[string]int // key -> its place in order
+	order []string
+	next  int
+}
+
+func newSeen(size int) *seen {
+	return &seen{slot: make(map[string]int, size), order: make([]string, size)}
+}
+
+// add records key and reports whether it is new.
+func (s *seen) add(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.slot[key]; ok {
+		return false
+	}
+	if old := s.order[s.next]; old != "" && s.slot[old] == s.next {
+		delete(s.slot, old)
+	}
+	s.order[s.next] = key
+	s.slot[key] = s.next
+	s.next = (s.next + 1) % len(s.order)
+	return true
+}
+
+// forget drops key, so it counts as new again.
+func (s *seen) forget(key string) {
+	s.mu.Lock()
+	delete(s.slot, key)
+	s.mu.Unlock()
+}
