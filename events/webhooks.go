@@ -174,6 +174,7 @@ func (w *Webhooks) shop(r *http.Request, body []byte) ([]Change, error) {
 	}
 	var rec struct {
 		ID              int64  `json:"id"`
+		SKU             string `json:"sku"`
 		CustomerID      int64  `json:"customer_id"`
 		DateModifiedGMT string `json:"date_modified_gmt"`
 	}
@@ -181,6 +182,9 @@ func (w *Webhooks) shop(r *http.Request, body []byte) ([]Change, error) {
 		return nil, errors.New("body is not a WooCommerce resource with an id")
 	}
 	c := Change{System: model.SystemShop, Kind: kind, Key: strconv.FormatInt(rec.ID, 10), Op: wooOp(event), At: w.now().UTC()}
+	if kind == KindProduct && rec.SKU != "" {
+		c.Key = rec.SKU // products are known by SKU across the systems
+	}
 	if t, err := time.Parse("2006-01-02T15:04:05", rec.DateModifiedGMT); err == nil {
 		c.At = t.UTC()
 	}

@@ -275,3 +275,15 @@ func TestSeenForgetsTheOldest(t *testing.T) {
 		t.Fatal("the oldest key should be forgotten and the newest remembered")
 	}
 }
+
+func TestShopProductWebhookNamesTheSKU(t *testing.T) {
+	rc := newReceiver(t)
+	body := `{"id":100,"sku":"TD-10001","stock_quantity":7,"date_modified_gmt":"2026-11-24T11:00:00"}`
+	h := map[string]string{"X-WC-Webhook-Signature": sign(secrets.Shop, body), "X-WC-Webhook-Topic": "product.updated", "X-WC-Webhook-Delivery-ID": "77"}
+	if got := rc.post(t, "/webhooks/shop", "application/json", h, body); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	if got := rc.changes(); len(got) != 1 || got[0].Kind != KindProduct || got[0].Key != "TD-10001" {
+		t.Fatalf("changes %+v, want the product by SKU", got)
+	}
+}
