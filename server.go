@@ -23,6 +23,7 @@ import (
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
@@ -109,9 +110,15 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		directory.Run(ctx, directoryRefresh)
 		return nil
 	})
+	factory := loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait)
+	bus := events.NewMemory(cfg.Events.Replay, subscriberBuffer)
+	hooks := cfg.Events.Webhooks
+	webhooks := events.NewWebhooks(events.WebhookSecrets{Shop: hooks.Secrets.Shop, CRM: hooks.Secrets.CRM, ERP: hooks.Secrets.ERP},
+		hooks.PublicURL, events.Apply(factory.Invalidate, bus), logger.With("component", "webhooks"))
 	h := gateway.New(gateway.Options{
 		Directory: directory,
-		Loaders:   loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait),
+		Loaders:   factory,
+		Webhooks:  webhooks.Handler(),
 		Logger:    logger.With("component", "graph"),
 
 		CollapseQueries: cfg.CollapseQueries,
@@ -133,6 +140,9 @@ const (
 	directoryRefresh = 10 * time.Minute
 	// loaderWait is how long a loader collects keys before calling upstream.
 	loaderWait = time.Millisecond
+	// subscriberBuffer is how many changes a subscriber may fall behind
+	// before it is asked to resume.
+	subscriberBuffer = 1024
 )
 
 func cacheTTL(byName map[string]time.Duration) map[cache.Kind]time.Duration {

@@ -29,8 +29,33 @@ type Config struct {
 	Cache   Cache   `yaml:"cache"`
 	// CollapseQueries runs identical queries in flight at the same time
 	// once and shares the response.
-	CollapseQueries bool `yaml:"collapseQueries"`
-	Join            Join `yaml:"join"`
+	CollapseQueries bool   `yaml:"collapseQueries"`
+	Join            Join   `yaml:"join"`
+	Events          Events `yaml:"events"`
+}
+
+// Events configures the change path: webhooks in, the bus out.
+type Events struct {
+	Webhooks Webhooks `yaml:"webhooks"`
+	// Replay is how many of the latest changes are kept for subscribers
+	// that resume.
+	Replay int `yaml:"replay"`
+}
+
+// Webhooks configures the receivers at /webhooks/{shop,crm,erp}.
+type Webhooks struct {
+	// PublicURL is the gateway's address as the upstreams call it, when a
+	// proxy stands in front of it (HubSpot signs the full URL).
+	PublicURL string `yaml:"publicURL"`
+	// Secrets each system signs with; a system without one has no receiver.
+	Secrets WebhookSecrets `yaml:"secrets"`
+}
+
+// WebhookSecrets are the systems' webhook signing secrets.
+type WebhookSecrets struct {
+	Shop string `yaml:"shop"` // the WooCommerce webhook's secret
+	CRM  string `yaml:"crm"`  // the HubSpot app's client secret
+	ERP  string `yaml:"erp"`  // the ERPNext webhook's secret
 }
 
 // Join says how one customer's records are recognised across systems.
@@ -95,6 +120,7 @@ func Default() Config {
 		Cache:           Cache{MaxMB: 256},
 		CollapseQueries: true,
 		Join:            Join{Key: "email"},
+		Events:          Events{Replay: 10_000},
 	}
 }
 
@@ -259,6 +285,14 @@ func (c *Config) validate() []error {
 	}
 	if !slices.Contains(JoinKeys, c.Join.Key) {
 		errs = append(errs, fmt.Errorf("join.key: %q is not a join key (want %s)", c.Join.Key, strings.Join(JoinKeys, " or ")))
+	}
+	if c.Events.Replay < 1 {
+		errs = append(errs, fmt.Errorf("events.replay: must be at least 1, not %d", c.Events.Replay))
+	}
+	if u := c.Events.Webhooks.PublicURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("events.webhooks.publicURL: %q is not an http or https URL", u))
+		}
 	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))

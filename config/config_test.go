@@ -91,6 +91,7 @@ sources:
   crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
+events: { replay: 0, webhooks: { publicURL: "trestle.example.com" } }
 `,
 			want: []string{
 				`listen: "nowhere" is not a host:port address`,
@@ -105,6 +106,8 @@ join: { key: customer_number }
 				"cache.ttl.stock: must be positive",
 				"cache.ttl.widgets: unknown kind",
 				`join.key: "customer_number" is not a join key (want email or phone)`,
+				"events.replay: must be at least 1",
+				`events.webhooks.publicURL: "trestle.example.com" is not an http or https URL`,
 			},
 		},
 	}

@@ -140,3 +140,17 @@ func (m *Memory) Seq() uint64 {
 	defer m.mu.Unlock()
 	return m.seq
 }
+
+// Apply is the sink the webhook receivers and pollers hand their changes
+// to: each change first invalidates the cache entries it affects, so that a
+// subscriber reading the record again gets the new value, and is then
+// published.
+func Apply(invalidate func(Change), bus *Memory) Sink {
+	return func(ctx context.Context, changes []Change) error {
+		for _, c := range changes {
+			invalidate(c)
+		}
+		_, err := bus.Publish(ctx, changes)
+		return err
+	}
+}

@@ -30,12 +30,16 @@ type Options struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool
+	// Webhooks receives the upstreams' change notifications at /webhooks/;
+	// nil for none.
+	Webhooks http.Handler
 }
 
 // New builds the gateway's HTTP handler:
 //
 //	GET  /          the GraphQL playground
 //	POST /query     GraphQL over HTTP (GET for queries too)
+//	POST /webhooks/ the upstreams' change notifications
 //	GET  /healthz   liveness
 func New(opts Options) http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
@@ -68,6 +72,9 @@ func New(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
 	mux.Handle("/query", srv)
+	if opts.Webhooks != nil {
+		mux.Handle("/webhooks/", opts.Webhooks)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
