@@ -117,6 +117,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		hooks.PublicURL, events.Apply(factory.Invalidate, bus), logger.With("component", "webhooks"))
 	h := gateway.New(gateway.Options{
 		Directory: directory,
+		Changes:   bus,
 		Loaders:   factory,
 		Webhooks:  webhooks.Handler(),
 		Logger:    logger.With("component", "graph"),

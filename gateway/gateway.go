@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -25,6 +26,7 @@ import (
 // Options configure New.
 type Options struct {
 	Directory resolvers.Directory
+	Changes   resolvers.Changes
 	Loaders   *loaders.Factory
 	Logger    *slog.Logger
 	// CollapseQueries runs identical queries in flight at the same time
@@ -44,18 +46,25 @@ type Options struct {
 func New(opts Options) http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
 		Directory: opts.Directory,
+		Changes:   opts.Changes,
 		Logger:    opts.Logger,
 	}})
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
+	// Subscriptions: graphql-transport-ws (and the older graphql-ws) over a
+	// WebSocket from the same origin, and server-sent events.
+	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents are kept, so a repeated query skips
 	// both; APQ lets clients send a query's hash instead of its text.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	// Loaders are made per response: once for a query, once for every event
+	// of a subscription, so no event reads another's cached results.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(loaders.With(ctx, opts.Loaders.New()))
 	})
 	if opts.CollapseQueries {

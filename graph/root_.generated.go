@@ -29,6 +29,8 @@ type ResolverRoot interface {
 	OrderLine() OrderLineResolver
 	Product() ProductResolver
 	Query() QueryResolver
+	StockChange() StockChangeResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -185,6 +187,13 @@ type ComplexityRoot struct {
 		Shop func(childComplexity int) int
 	}
 
+	StockChange struct {
+		At     func(childComplexity int) int
+		Cursor func(childComplexity int) int
+		Sku    func(childComplexity int) int
+		Stock  func(childComplexity int) int
+	}
+
 	StockLevel struct {
 		Available  func(childComplexity int) int
 		ModifiedAt func(childComplexity int) int
@@ -194,6 +203,10 @@ type ComplexityRoot struct {
 		Reserved   func(childComplexity int) int
 		SKU        func(childComplexity int) int
 		Warehouse  func(childComplexity int) int
+	}
+
+	Subscription struct {
+		StockChanged func(childComplexity int, skus []string, after *string) int
 	}
 }
 
@@ -893,6 +906,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SourceIds.Shop(childComplexity), true
 
+	case "StockChange.at":
+		if e.ComplexityRoot.StockChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.At(childComplexity), true
+	case "StockChange.cursor":
+		if e.ComplexityRoot.StockChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Cursor(childComplexity), true
+	case "StockChange.sku":
+		if e.ComplexityRoot.StockChange.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Sku(childComplexity), true
+	case "StockChange.stock":
+		if e.ComplexityRoot.StockChange.Stock == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Stock(childComplexity), true
+
 	case "StockLevel.available":
 		if e.ComplexityRoot.StockLevel.Available == nil {
 			break
@@ -941,6 +979,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockLevel.Warehouse(childComplexity), true
+
+	case "Subscription.stockChanged":
+		if e.ComplexityRoot.Subscription.StockChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_stockChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StockChanged(childComplexity, args["skus"].([]string), args["after"].(*string)), true
 
 	}
 	return 0, false
@@ -995,6 +1045,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 			return &response
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1020,7 +1087,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "schema.graphqls"
+//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "schema.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1037,6 +1104,7 @@ var sources = []*ast.Source{
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
 	{Name: "product.graphqls", Input: sourceData("product.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
+	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -1312,6 +1380,20 @@ func (ec *executionContext) childFields_SourceIds(ctx context.Context, field gra
 		return ec.fieldContext_SourceIds_erp(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SourceIds", field.Name)
+}
+
+func (ec *executionContext) childFields_StockChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_StockChange_cursor(ctx, field)
+	case "sku":
+		return ec.fieldContext_StockChange_sku(ctx, field)
+	case "at":
+		return ec.fieldContext_StockChange_at(ctx, field)
+	case "stock":
+		return ec.fieldContext_StockChange_stock(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockChange", field.Name)
 }
 
 func (ec *executionContext) childFields_StockLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -28,5 +28,6 @@ type Directory interface {
 // from the context (loaders.For), put there for each operation.
 type Resolver struct {
 	Directory Directory
+	Changes   Changes
 	Logger    *slog.Logger
 }

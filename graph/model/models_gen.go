@@ -140,6 +140,20 @@ type SourceIds struct {
 	Erp  *string `json:"erp,omitempty"`
 }
 
+// A change to a SKU's ERP stock, with its stock levels read again after it.
+type StockChange struct {
+	// The change's position: subscribe with after: this to resume behind it.
+	Cursor string `json:"cursor"`
+	Sku    string `json:"sku"`
+	// When the ERP made the change, as far as it says; else when it was received.
+	At time.Time `json:"at"`
+	// The SKU's stock per warehouse, read after the change.
+	Stock []StockLevel `json:"stock,omitempty"`
+}
+
+type Subscription struct {
+}
+
 type InvoiceStatus string
 
 const (
