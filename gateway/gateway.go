@@ -47,6 +47,7 @@ func New(opts Options) http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
 		Directory: opts.Directory,
 		Changes:   opts.Changes,
+		Loaders:   opts.Loaders,
 		Logger:    opts.Logger,
 	}})
 	srv := handler.New(schema)

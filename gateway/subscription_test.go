@@ -19,12 +19,17 @@ import (
 
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
-const erpSecret = "frappe-secret"
+const (
+	erpSecret  = "frappe-secret"
+	shopSecret = "wc-secret"
+	crmSecret  = "hs-client-secret"
+)
 
 // liveGateway is a gateway whose ERP webhooks reach a bus that its
 // subscriptions read.
@@ -41,7 +46,8 @@ func startLive(t *testing.T) *liveGateway {
 	t.Cleanup(entities.Close)
 	factory := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
 	bus := events.NewMemory(100, 100)
-	hooks := events.NewWebhooks(events.WebhookSecrets{ERP: erpSecret}, "", events.Apply(factory.Invalidate, bus), quiet)
+	hooks := events.NewWebhooks(events.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret}, "",
+		events.Apply(factory.Invalidate, bus), quiet)
 	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Loaders: factory,
 		Logger: quiet, Webhooks: hooks.Handler()}))
 	t.Cleanup(srv.Close)
@@ -226,4 +232,187 @@ func TestSubscribingBehindTheWindowIsAnError(t *testing.T) {
 func changeCursorOf(t *testing.T, seq uint64) string {
 	t.Helper()
 	return base64.RawURLEncoding.EncodeToString([]byte("change:" + strconv.FormatUint(seq, 10)))
+}
+
+// webhook posts a body signed by the given parts' HMAC to the gateway.
+func (g *liveGateway) webhook(t *testing.T, path, body string, header map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook %s answered %d", path, resp.StatusCode)
+	}
+}
+
+func hmacB64(secret string, parts ...string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	for _, p := range parts {
+		mac.Write([]byte(p))
+	}
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// setOrderStatus changes an order in the shop and sends WooCommerce's webhook.
+func (g *liveGateway) setOrderStatus(t *testing.T, o *world.Order, status string) {
+	t.Helper()
+	g.env.Sim.World.Lock()
+	o.Status = status
+	g.env.Sim.World.Unlock()
+	customer := int64(0)
+	if o.Person.Shop != nil && !o.Guest {
+		customer = o.Person.Shop.ID
+	}
+	body := `{"id":` + strconv.FormatInt(o.ID, 10) + `,"customer_id":` + strconv.FormatInt(customer, 10) + `,"status":"` + status + `"}`
+	g.webhook(t, "/webhooks/shop", body, map[string]string{"X-WC-Webhook-Signature": hmacB64(shopSecret, body),
+		"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Delivery-ID": status + strconv.FormatInt(o.ID, 10)})
+}
+
+// payInvoice marks an invoice paid in the ERP and sends its webhook.
+func (g *liveGateway) payInvoice(t *testing.T, inv *world.Invoice) {
+	t.Helper()
+	g.env.Sim.World.Lock()
+	inv.Status, inv.Outstanding = "Paid", decimal.Zero
+	g.env.Sim.World.Unlock()
+	body := `{"doctype": "Sales Invoice", "name": "` + inv.Name + `", "event": "on_update", "modified": "` + inv.Name + `-paid", "item_code": "", "customer": "` + inv.Customer.ERP.Name + `", "po_no": ""}`
+	g.webhook(t, "/webhooks/erp", body, map[string]string{"X-Frappe-Webhook-Signature": hmacB64(erpSecret, body)})
+}
+
+func (c *wsClient) subscribe(t *testing.T, ctx context.Context, id, query string, vars map[string]any) {
+	t.Helper()
+	c.send(t, ctx, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+}
+
+// event reads the next event and decodes its data.
+func (c *wsClient) event(t *testing.T, ctx context.Context, into any) string {
+	t.Helper()
+	m := c.next(t, ctx)
+	var e struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if m.Type != "next" || json.Unmarshal(m.Payload, &e) != nil || len(e.Errors) > 0 {
+		t.Fatalf("got %s %s, want an event", m.Type, m.Payload)
+	}
+	if err := json.Unmarshal(e.Data, into); err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
+	g := startLive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := g.env.Sim.World
+
+	// Orders of one customer that became completed.
+	var buyer *world.Person
+	var mine, others []*world.Order
+	for _, o := range w.Orders {
+		if buyer == nil && !o.Guest && o.Status != "completed" {
+			buyer = o.Person
+		}
+	}
+	for _, o := range w.Orders {
+		if o.Person == buyer && !o.Guest {
+			mine = append(mine, o)
+		} else if !o.Guest && o.Person.Shop != nil {
+			others = append(others, o)
+		}
+	}
+	g.moveStock(t, w.Products[0], 1) // a change to subscribe behind
+	from := changeCursorOf(t, g.bus.Seq())
+	buyerID := model.GlobalID("Customer", buyer.Email)
+
+	c := dialWS(t, ctx, g.srv.URL)
+	defer c.conn.Close(websocket.StatusNormalClosure, "")
+	c.subscribe(t, ctx, "orders", `subscription($c: ID, $after: String) { orderChanged(customerId: $c, status: [COMPLETED], after: $after) {
+		cursor op order { number status customer { email } } } }`, map[string]any{"c": buyerID, "after": from})
+	g.setOrderStatus(t, others[0], "completed") // another customer's: filtered out
+	g.setOrderStatus(t, mine[0], "on-hold")     // not completed: filtered out
+	g.setOrderStatus(t, mine[0], "completed")
+	var oe struct {
+		OrderChanged struct {
+			Op    string
+			Order struct {
+				Number, Status string
+				Customer       struct{ Email string }
+			}
+		}
+	}
+	c.event(t, ctx, &oe)
+	if oe.OrderChanged.Order.Number != strconv.FormatInt(mine[0].ID, 10) || oe.OrderChanged.Order.Status != "COMPLETED" ||
+		oe.OrderChanged.Order.Customer.Email != buyer.Email || oe.OrderChanged.Op != "UPDATED" {
+		t.Fatalf("order event %+v, want order %d completed by %s", oe.OrderChanged, mine[0].ID, buyer.Email)
+	}
+
+	// Invoices of one customer.
+	var payer *world.Person
+	var theirs, notTheirs *world.Invoice
+	for _, inv := range w.Invoices {
+		if inv.Status != "Paid" && inv.Customer.Email != "" {
+			if payer == nil {
+				payer, theirs = inv.Customer, inv
+			} else if inv.Customer != payer && notTheirs == nil {
+				notTheirs = inv
+			}
+		}
+	}
+	c.subscribe(t, ctx, "invoices", `subscription($c: ID, $after: String) { invoiceChanged(customerId: $c, after: $after) {
+		invoice { number status outstanding { amount } } } }`, map[string]any{"c": model.GlobalID("Customer", payer.Email), "after": changeCursorOf(t, g.bus.Seq())})
+	g.payInvoice(t, notTheirs)
+	g.payInvoice(t, theirs)
+	var ie struct {
+		InvoiceChanged struct {
+			Invoice struct {
+				Number, Status string
+				Outstanding    struct{ Amount string }
+			}
+		}
+	}
+	for id := ""; id != "invoices"; {
+		id = c.event(t, ctx, &ie) // the order subscription may see nothing more; skip anything else
+	}
+	if ie.InvoiceChanged.Invoice.Number != theirs.Name || ie.InvoiceChanged.Invoice.Status != "PAID" || ie.InvoiceChanged.Invoice.Outstanding.Amount != "0" && ie.InvoiceChanged.Invoice.Outstanding.Amount != "0.00" {
+		t.Fatalf("invoice event %+v, want %s paid", ie.InvoiceChanged, theirs.Name)
+	}
+
+	// A contact's change in the CRM, as the consolidated customer.
+	var lead *world.Person
+	for _, p := range w.People {
+		if p.CRM != nil && p.Email != "" {
+			lead = p
+			break
+		}
+	}
+	c.subscribe(t, ctx, "customers", `subscription($id: ID, $after: String) { customerChanged(id: $id, after: $after) {
+		source customer { email name } } }`, map[string]any{"id": model.GlobalID("Customer", lead.Email), "after": changeCursorOf(t, g.bus.Seq())})
+	w.Lock()
+	lead.FirstName = "Renamed"
+	w.Unlock()
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	body := `[{"eventId":7,"subscriptionType":"contact.propertyChange","objectId":` + lead.CRM.ID + `,"occurredAt":` + ts + `}]`
+	g.webhook(t, "/webhooks/crm", body, map[string]string{"X-HubSpot-Request-Timestamp": ts,
+		"X-HubSpot-Signature-v3": hmacB64(crmSecret, "POST", g.srv.URL+"/webhooks/crm", body, ts)})
+	var ce struct {
+		CustomerChanged struct {
+			Source   string
+			Customer struct{ Email, Name string }
+		}
+	}
+	for id := ""; id != "customers"; {
+		id = c.event(t, ctx, &ce)
+	}
+	if ce.CustomerChanged.Source != "CRM" || ce.CustomerChanged.Customer.Email != lead.Email ||
+		!strings.HasPrefix(ce.CustomerChanged.Customer.Name, "Renamed ") {
+		t.Fatalf("customer event %+v, want %s renamed, from the CRM", ce.CustomerChanged, lead.Email)
+	}
 }

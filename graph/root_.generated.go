@@ -53,6 +53,14 @@ type ComplexityRoot struct {
 		Sources        func(childComplexity int) int
 	}
 
+	CustomerChange struct {
+		At       func(childComplexity int) int
+		Cursor   func(childComplexity int) int
+		Customer func(childComplexity int) int
+		Op       func(childComplexity int) int
+		Source   func(childComplexity int) int
+	}
+
 	CustomerConnection struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
@@ -76,6 +84,13 @@ type ComplexityRoot struct {
 		Status      func(childComplexity int) int
 		Submitted   func(childComplexity int) int
 		Total       func(childComplexity int) int
+	}
+
+	InvoiceChange struct {
+		At      func(childComplexity int) int
+		Cursor  func(childComplexity int) int
+		Invoice func(childComplexity int) int
+		Op      func(childComplexity int) int
 	}
 
 	InvoiceConnection struct {
@@ -112,6 +127,13 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 		TotalMoney         func(childComplexity int) int
 		TotalTaxMoney      func(childComplexity int) int
+	}
+
+	OrderChange struct {
+		At     func(childComplexity int) int
+		Cursor func(childComplexity int) int
+		Op     func(childComplexity int) int
+		Order  func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -206,7 +228,10 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		StockChanged func(childComplexity int, skus []string, after *string) int
+		CustomerChanged func(childComplexity int, id *string, after *string) int
+		InvoiceChanged  func(childComplexity int, customerID *string, after *string) int
+		OrderChanged    func(childComplexity int, customerID *string, status []model.OrderStatus, after *string) int
+		StockChanged    func(childComplexity int, skus []string, after *string) int
 	}
 }
 
@@ -313,6 +338,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Customer.Sources(childComplexity), true
 
+	case "CustomerChange.at":
+		if e.ComplexityRoot.CustomerChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerChange.At(childComplexity), true
+	case "CustomerChange.cursor":
+		if e.ComplexityRoot.CustomerChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerChange.Cursor(childComplexity), true
+	case "CustomerChange.customer":
+		if e.ComplexityRoot.CustomerChange.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerChange.Customer(childComplexity), true
+	case "CustomerChange.op":
+		if e.ComplexityRoot.CustomerChange.Op == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerChange.Op(childComplexity), true
+	case "CustomerChange.source":
+		if e.ComplexityRoot.CustomerChange.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerChange.Source(childComplexity), true
+
 	case "CustomerConnection.edges":
 		if e.ComplexityRoot.CustomerConnection.Edges == nil {
 			break
@@ -411,6 +467,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.Total(childComplexity), true
+
+	case "InvoiceChange.at":
+		if e.ComplexityRoot.InvoiceChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceChange.At(childComplexity), true
+	case "InvoiceChange.cursor":
+		if e.ComplexityRoot.InvoiceChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceChange.Cursor(childComplexity), true
+	case "InvoiceChange.invoice":
+		if e.ComplexityRoot.InvoiceChange.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceChange.Invoice(childComplexity), true
+	case "InvoiceChange.op":
+		if e.ComplexityRoot.InvoiceChange.Op == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceChange.Op(childComplexity), true
 
 	case "InvoiceConnection.edges":
 		if e.ComplexityRoot.InvoiceConnection.Edges == nil {
@@ -559,6 +640,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.TotalTaxMoney(childComplexity), true
+
+	case "OrderChange.at":
+		if e.ComplexityRoot.OrderChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderChange.At(childComplexity), true
+	case "OrderChange.cursor":
+		if e.ComplexityRoot.OrderChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderChange.Cursor(childComplexity), true
+	case "OrderChange.op":
+		if e.ComplexityRoot.OrderChange.Op == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderChange.Op(childComplexity), true
+	case "OrderChange.order":
+		if e.ComplexityRoot.OrderChange.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderChange.Order(childComplexity), true
 
 	case "OrderConnection.edges":
 		if e.ComplexityRoot.OrderConnection.Edges == nil {
@@ -980,6 +1086,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StockLevel.Warehouse(childComplexity), true
 
+	case "Subscription.customerChanged":
+		if e.ComplexityRoot.Subscription.CustomerChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_customerChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CustomerChanged(childComplexity, args["id"].(*string), args["after"].(*string)), true
+	case "Subscription.invoiceChanged":
+		if e.ComplexityRoot.Subscription.InvoiceChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_invoiceChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.InvoiceChanged(childComplexity, args["customerId"].(*string), args["after"].(*string)), true
+	case "Subscription.orderChanged":
+		if e.ComplexityRoot.Subscription.OrderChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_orderChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OrderChanged(childComplexity, args["customerId"].(*string), args["status"].([]model.OrderStatus), args["after"].(*string)), true
 	case "Subscription.stockChanged":
 		if e.ComplexityRoot.Subscription.StockChanged == nil {
 			break
@@ -1144,6 +1283,22 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
 }
 
+func (ec *executionContext) childFields_CustomerChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CustomerChange_cursor(ctx, field)
+	case "op":
+		return ec.fieldContext_CustomerChange_op(ctx, field)
+	case "at":
+		return ec.fieldContext_CustomerChange_at(ctx, field)
+	case "source":
+		return ec.fieldContext_CustomerChange_source(ctx, field)
+	case "customer":
+		return ec.fieldContext_CustomerChange_customer(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerChange", field.Name)
+}
+
 func (ec *executionContext) childFields_CustomerConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
@@ -1192,6 +1347,20 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 		return ec.fieldContext_Invoice_order(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_InvoiceChange_cursor(ctx, field)
+	case "op":
+		return ec.fieldContext_InvoiceChange_op(ctx, field)
+	case "at":
+		return ec.fieldContext_InvoiceChange_at(ctx, field)
+	case "invoice":
+		return ec.fieldContext_InvoiceChange_invoice(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceChange", field.Name)
 }
 
 func (ec *executionContext) childFields_InvoiceConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1264,6 +1433,20 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_invoices(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
+}
+
+func (ec *executionContext) childFields_OrderChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OrderChange_cursor(ctx, field)
+	case "op":
+		return ec.fieldContext_OrderChange_op(ctx, field)
+	case "at":
+		return ec.fieldContext_OrderChange_at(ctx, field)
+	case "order":
+		return ec.fieldContext_OrderChange_order(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderChange", field.Name)
 }
 
 func (ec *executionContext) childFields_OrderConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

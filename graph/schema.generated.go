@@ -1470,6 +1470,16 @@ func (ec *executionContext) marshalNSortDirection2githubᚗcomᚋtrestlehqᚋtre
 	return v
 }
 
+func (ec *executionContext) unmarshalNSourceSystem2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceSystem(ctx context.Context, v any) (model.SourceSystem, error) {
+	var res model.SourceSystem
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSourceSystem2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceSystem(ctx context.Context, sel ast.SelectionSet, v model.SourceSystem) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalODate2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
 	if v == nil {
 		return nil, nil

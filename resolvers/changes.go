@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/events"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
 )
 
 // Changes is the bus the subscriptions read.
@@ -35,16 +38,17 @@ func changeSeq(cursor *string) (uint64, error) {
 }
 
 // subscribe streams the changes after the cursor that event makes into a
-// subscription event, until ctx ends. The records an event's fields read are
-// loaded by that event's own loaders, after the change invalidated the
-// cache, so each event carries the fresh value. A subscriber that falls
-// behind is ended; it resumes with the cursor of the last event it got.
-func subscribe[E any](ctx context.Context, bus Changes, after *string, event func(events.Change) (E, bool)) (<-chan E, error) {
+// subscription event, until ctx ends. Each change gets loaders of its own,
+// made after the change invalidated the cache, so what event reads (and the
+// event's fields read later) is fresh and never another event's cached
+// copy. A subscriber that falls behind is ended; it resumes with the cursor
+// of the last event it got.
+func subscribe[E any](ctx context.Context, r *Resolver, after *string, event func(context.Context, events.Change) (E, bool)) (<-chan E, error) {
 	from, err := changeSeq(after)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := bus.Subscribe(ctx, from)
+	sub, err := r.Changes.Subscribe(ctx, from)
 	if errors.Is(err, events.ErrCursorTooOld) {
 		return nil, badInput("%v; subscribe without after: to start from now", err)
 	}
@@ -55,7 +59,7 @@ func subscribe[E any](ctx context.Context, bus Changes, after *string, event fun
 	go func() {
 		defer close(out)
 		for c := range sub.C {
-			e, ok := event(c)
+			e, ok := event(loaders.With(ctx, r.Loaders.New()), c)
 			if !ok {
 				continue
 			}
@@ -67,4 +71,54 @@ func subscribe[E any](ctx context.Context, bus Changes, after *string, event fun
 		}
 	}()
 	return out, nil
+}
+
+// changeOp is a change's operation in the graph.
+func changeOp(op events.Op) model.ChangeOperation {
+	switch op {
+	case events.OpCreated:
+		return model.ChangeOperationCreated
+	case events.OpDeleted:
+		return model.ChangeOperationDeleted
+	default:
+		return model.ChangeOperationUpdated
+	}
+}
+
+// placedBy reports whether a customer placed an order: by their shop
+// account, or, without one, as a guest under their e-mail address.
+func placedBy(o *model.Order, c *model.Customer) bool {
+	if c.ShopID != 0 {
+		return o.CustomerID == c.ShopID
+	}
+	return c.Email != "" && consolidate.GuestOrderOf(o, c.Email)
+}
+
+// changedCustomer is the customer whose record a change is about: the
+// directory's, or one known by that system's key alone.
+func (r *Resolver) changedCustomer(c events.Change) *model.Customer {
+	var e consolidate.Entry
+	var ok bool
+	switch c.System {
+	case model.SystemCRM:
+		e, ok = r.Directory.ByCRM(c.Key)
+	case model.SystemShop:
+		if id, err := strconv.ParseInt(c.Key, 10, 64); err == nil {
+			e, ok = r.Directory.ByShop(id)
+		}
+	default:
+		e, ok = r.Directory.ByERP(c.Key)
+	}
+	if ok {
+		return customerFor(e)
+	}
+	switch c.System {
+	case model.SystemCRM:
+		return &model.Customer{CRMID: c.Key}
+	case model.SystemShop:
+		id, _ := strconv.ParseInt(c.Key, 10, 64)
+		return &model.Customer{ShopID: id}
+	default:
+		return &model.Customer{ERPID: c.Key}
+	}
 }

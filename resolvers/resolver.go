@@ -9,6 +9,7 @@ import (
 
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
 )
 
 // Directory is the customer directory the resolvers join customers with.
@@ -18,6 +19,7 @@ type Directory interface {
 	ByEmail(email string) (consolidate.Entry, bool)
 	ByShop(id int64) (consolidate.Entry, bool)
 	ByERP(name string) (consolidate.Entry, bool)
+	ByCRM(id string) (consolidate.Entry, bool)
 	OrderCustomer(o *model.Order) *model.Customer
 	InvoiceCustomer(inv *model.Invoice) *model.Customer
 	Resolve(ctx context.Context, emails []string) (map[string]consolidate.Entry, error)
@@ -29,5 +31,8 @@ type Directory interface {
 type Resolver struct {
 	Directory Directory
 	Changes   Changes
-	Logger    *slog.Logger
+	// Loaders makes the loaders of each subscription event, which the
+	// event's filters read through.
+	Loaders *loaders.Factory
+	Logger  *slog.Logger
 }

@@ -7,6 +7,9 @@ package resolvers
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph"
@@ -25,11 +28,107 @@ func (r *subscriptionResolver) StockChanged(ctx context.Context, skus []string, 
 	for _, sku := range skus {
 		want[sku] = true
 	}
-	return subscribe(ctx, r.Changes, after, func(c events.Change) (*model.StockChange, bool) {
+	return subscribe(ctx, r.Resolver, after, func(_ context.Context, c events.Change) (*model.StockChange, bool) {
 		if c.Kind != events.KindStock || (len(want) > 0 && !want[c.Key]) {
 			return nil, false
 		}
 		return &model.StockChange{Cursor: changeCursor(c.Seq), Sku: c.Key, At: c.At}, true
+	})
+}
+
+// OrderChanged is the resolver for the orderChanged field.
+func (r *subscriptionResolver) OrderChanged(ctx context.Context, customerID *string, status []model.OrderStatus, after *string) (<-chan *model.OrderChange, error) {
+	statuses, err := upstreamStatuses(status, model.ShopStatus)
+	if err != nil {
+		return nil, err
+	}
+	var customer *model.Customer
+	if customerID != nil {
+		if customer, err = r.customerFromID(ctx, *customerID); err != nil {
+			return nil, err
+		}
+		if customer == nil {
+			return nil, badInput("no customer has the id %s", *customerID)
+		}
+	}
+	return subscribe(ctx, r.Resolver, after, func(ctx context.Context, c events.Change) (*model.OrderChange, bool) {
+		id, err := strconv.ParseInt(c.Key, 10, 64)
+		if c.Kind != events.KindOrder || err != nil {
+			return nil, false
+		}
+		order, err := loaders.Found(loaders.For(ctx).Order.Load(ctx, id)())
+		switch {
+		case err != nil:
+			r.Logger.WarnContext(ctx, "order change not delivered: the order could not be read", "err", err)
+			return nil, false
+		case order == nil:
+			// Gone: only a subscription whose filters need no order sees it.
+			if len(statuses) > 0 || customer != nil && strconv.FormatInt(customer.ShopID, 10) != c.Customer {
+				return nil, false
+			}
+		case len(statuses) > 0 && !slices.Contains(statuses, order.Status),
+			customer != nil && !placedBy(order, customer):
+			return nil, false
+		}
+		return &model.OrderChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, Order: order}, true
+	})
+}
+
+// InvoiceChanged is the resolver for the invoiceChanged field.
+func (r *subscriptionResolver) InvoiceChanged(ctx context.Context, customerID *string, after *string) (<-chan *model.InvoiceChange, error) {
+	erpID := ""
+	if customerID != nil {
+		customer, err := r.customerFromID(ctx, *customerID)
+		if err != nil {
+			return nil, err
+		}
+		if customer == nil {
+			return nil, badInput("no customer has the id %s", *customerID)
+		}
+		erpID = customer.ERPID
+		if erpID == "" {
+			erpID = "\x00" // unknown to the ERP: no invoice of theirs can change
+		}
+	}
+	return subscribe(ctx, r.Resolver, after, func(ctx context.Context, c events.Change) (*model.InvoiceChange, bool) {
+		if c.Kind != events.KindInvoice {
+			return nil, false
+		}
+		inv, err := loaders.Found(loaders.For(ctx).Invoice.Load(ctx, c.Key)())
+		if err != nil {
+			r.Logger.WarnContext(ctx, "invoice change not delivered: the invoice could not be read", "err", err)
+			return nil, false
+		}
+		owner := c.Customer
+		if inv != nil {
+			owner = inv.CustomerID
+		}
+		if erpID != "" && owner != erpID {
+			return nil, false
+		}
+		return &model.InvoiceChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, Invoice: inv}, true
+	})
+}
+
+// CustomerChanged is the resolver for the customerChanged field.
+func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string, after *string) (<-chan *model.CustomerChange, error) {
+	key := ""
+	if id != nil {
+		var err error
+		if key, err = parseID(*id, "Customer"); err != nil {
+			return nil, err
+		}
+	}
+	return subscribe(ctx, r.Resolver, after, func(ctx context.Context, c events.Change) (*model.CustomerChange, bool) {
+		if c.Kind != events.KindCustomer {
+			return nil, false
+		}
+		customer := r.changedCustomer(c)
+		if key != "" && customer.Key() != key {
+			return nil, false
+		}
+		return &model.CustomerChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At,
+			Source: model.SourceSystem(strings.ToUpper(string(c.System))), Customer: customer}, true
 	})
 }
 

@@ -16,6 +16,16 @@ type Node interface {
 	GetID() string
 }
 
+// A change to a customer's record in one system.
+type CustomerChange struct {
+	Cursor string          `json:"cursor"`
+	Op     ChangeOperation `json:"op"`
+	At     time.Time       `json:"at"`
+	// The system whose record changed.
+	Source   SourceSystem `json:"source"`
+	Customer *Customer    `json:"customer,omitempty"`
+}
+
 type CustomerConnection struct {
 	Edges      []CustomerEdge `json:"edges"`
 	PageInfo   *PageInfo      `json:"pageInfo"`
@@ -58,6 +68,15 @@ type DateTimeRange struct {
 	To   *time.Time `json:"to,omitempty"`
 }
 
+// A change to an ERP invoice, with the invoice read again after it.
+type InvoiceChange struct {
+	Cursor string          `json:"cursor"`
+	Op     ChangeOperation `json:"op"`
+	At     time.Time       `json:"at"`
+	// The invoice after the change; null when it is gone.
+	Invoice *Invoice `json:"invoice,omitempty"`
+}
+
 type InvoiceConnection struct {
 	Edges      []InvoiceEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
@@ -78,6 +97,15 @@ type InvoiceFilter struct {
 	DueBefore *time.Time `json:"dueBefore,omitempty"`
 	// Only invoices with something outstanding.
 	Outstanding *bool `json:"outstanding,omitempty"`
+}
+
+// A change to a shop order, with the order read again after it.
+type OrderChange struct {
+	Cursor string          `json:"cursor"`
+	Op     ChangeOperation `json:"op"`
+	At     time.Time       `json:"at"`
+	// The order after the change; null when it is gone.
+	Order *Order `json:"order,omitempty"`
 }
 
 type OrderConnection struct {
@@ -152,6 +180,64 @@ type StockChange struct {
 }
 
 type Subscription struct {
+}
+
+// What happened to a record.
+type ChangeOperation string
+
+const (
+	ChangeOperationCreated ChangeOperation = "CREATED"
+	ChangeOperationUpdated ChangeOperation = "UPDATED"
+	ChangeOperationDeleted ChangeOperation = "DELETED"
+)
+
+var AllChangeOperation = []ChangeOperation{
+	ChangeOperationCreated,
+	ChangeOperationUpdated,
+	ChangeOperationDeleted,
+}
+
+func (e ChangeOperation) IsValid() bool {
+	switch e {
+	case ChangeOperationCreated, ChangeOperationUpdated, ChangeOperationDeleted:
+		return true
+	}
+	return false
+}
+
+func (e ChangeOperation) String() string {
+	return string(e)
+}
+
+func (e *ChangeOperation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ChangeOperation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ChangeOperation", str)
+	}
+	return nil
+}
+
+func (e ChangeOperation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ChangeOperation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ChangeOperation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type InvoiceStatus string
