@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,18 +76,22 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		_ = g.Wait()
 	}()
 	cfg := config.Default()
+	var demo *sim.Sim // the simulators, when there is no config
 	if *configPath != "" {
 		var err error
 		if cfg, err = config.Load(*configPath); err != nil {
 			return err
 		}
 	} else {
-		s := sim.New(sim.Options{World: world.Options{Seed: 1}})
+		demo = sim.New(sim.Options{World: world.Options{Seed: 1}})
+		s := demo
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		cfg.Sources = s.Sources("http://" + ln.Addr().String())
+		// The simulators sign their webhooks with the demo secret.
+		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
 		g.Go(func() error { return serve(ctx, ln, s.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
@@ -132,6 +137,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n", base)
 	g.Go(func() error { return serve(ctx, ln, h, logger.With("component", "http")) })
+	if demo != nil {
+		// The demo moves: the simulators change their data and tell the
+		// gateway by webhook, so subscriptions show live events.
+		g.Go(func() error {
+			demo.RunChanges(ctx, sim.Changes{Target: base, Secret: sim.DemoWebhookSecret, Every: demoChangeEvery}, logger.With("component", "sim"))
+			return nil
+		})
+	}
 	return g.Wait()
 }
 
@@ -141,6 +154,8 @@ const (
 	directoryRefresh = 10 * time.Minute
 	// loaderWait is how long a loader collects keys before calling upstream.
 	loaderWait = time.Millisecond
+	// demoChangeEvery is how often the demo's simulators change something.
+	demoChangeEvery = 3 * time.Second
 	// subscriberBuffer is how many changes a subscriber may fall behind
 	// before it is asked to resume.
 	subscriberBuffer = 1024
@@ -163,11 +178,16 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	latency := fs.Duration("latency", 0, "fixed latency of every upstream")
 	jitter := fs.Duration("jitter", 0, "random extra latency of every upstream, up to this")
 	faults := fs.String("faults", "", `knobs per system as JSON, as POST /_sim/faults takes them: '{"crm":{"rate_limit_rate":0.1}}'`)
+	webhookTarget := fs.String("webhook-target", "", "base URL of a gateway to send signed change webhooks to (its /webhooks/shop and /webhooks/erp)")
+	changeEvery := fs.Duration("change-every", 3*time.Second, "how often to make a change when -webhook-target is set")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *changeEvery <= 0 {
+		return fmt.Errorf("-change-every must be positive, not %v", *changeEvery)
 	}
 
 	start := time.Now()
@@ -196,7 +216,17 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
   admin                     %[1]s/_sim/stats  POST %[1]s/_sim/reset  POST %[1]s/_sim/faults
 `, base, woocommerce.ConsumerKey, woocommerce.ConsumerSecret, hubspot.Token, erpnext.APIKey, erpnext.APISecret)
 
-	return serve(ctx, ln, s.Handler(), logger)
+	if *webhookTarget == "" {
+		return serve(ctx, ln, s.Handler(), logger)
+	}
+	fmt.Fprintf(stdout, "  changes every %s, as webhooks signed with %q, to %s/webhooks/\n", *changeEvery, sim.DemoWebhookSecret, *webhookTarget)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(ctx, ln, s.Handler(), logger) })
+	g.Go(func() error {
+		s.RunChanges(ctx, sim.Changes{Target: strings.TrimSuffix(*webhookTarget, "/"), Secret: sim.DemoWebhookSecret, Every: *changeEvery}, logger)
+		return nil
+	})
+	return g.Wait()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -785,3 +785,35 @@ func (g *generator) index() {
 		d.invoiceByID[inv.Name] = inv
 	}
 }
+
+// PlaceOrder adds a new order, placed now by a random customer with a shop
+// account, paid and processing, priced by the same rules as the generated
+// orders. The caller holds the write lock.
+func (w *World) PlaceOrder(rng *rand.Rand, now time.Time) *Order {
+	var buyers []*Person
+	for _, p := range w.People {
+		if p.Shop != nil {
+			buyers = append(buyers, p)
+		}
+	}
+	last := w.Orders[len(w.Orders)-1]
+	g := &generator{rng: rng, d: w, nextLineID: last.Lines[len(last.Lines)-1].ID}
+	p := buyers[rng.IntN(len(buyers))]
+	now = now.UTC().Truncate(time.Second)
+	o := &Order{
+		ID:            last.ID + 1 + int64(rng.IntN(3)),
+		Key:           "wc_order_" + g.hex(13),
+		Status:        "processing",
+		Person:        p,
+		BillingEmail:  p.Shop.Email,
+		Currency:      w.Currency,
+		PaymentMethod: "stripe",
+		Created:       now,
+		Modified:      now,
+		Paid:          &now,
+	}
+	g.orderLines(o)
+	w.Orders = append(w.Orders, o)
+	w.orderByID[o.ID] = o
+	return o
+}

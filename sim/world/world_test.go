@@ -1,6 +1,7 @@
 package world_test
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync"
@@ -194,5 +195,31 @@ func BenchmarkNew(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		world.New(world.Options{Seed: 1})
+	}
+}
+
+func TestPlaceOrder(t *testing.T) {
+	w := world.New(world.Options{Seed: 3, Size: world.Size{People: 40, Orders: 60, Products: 8}})
+	last := w.Orders[len(w.Orders)-1]
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	w.Lock()
+	o := w.PlaceOrder(rand.New(rand.NewPCG(1, 2)), now)
+	w.Unlock()
+	if o.ID <= last.ID || w.OrderByID(o.ID) != o || w.Orders[len(w.Orders)-1] != o {
+		t.Fatalf("order %d not added after %d", o.ID, last.ID)
+	}
+	if o.Status != "processing" || o.Guest || o.Person.Shop == nil || !o.Created.Equal(now) || len(o.Lines) == 0 {
+		t.Fatalf("order %+v", o)
+	}
+	if o.Lines[0].ID <= last.Lines[len(last.Lines)-1].ID {
+		t.Error("line ids not continued")
+	}
+	sum := o.Shipping
+	for _, l := range o.Lines {
+		sum, _ = sum.Add(l.Total)
+		sum, _ = sum.Add(l.Tax)
+	}
+	if !sum.Equal(o.Total) {
+		t.Errorf("total %s, lines add up to %s", o.Total, sum)
 	}
 }

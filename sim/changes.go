@@ -1,0 +1,185 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/govalues/decimal"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+// DemoWebhookSecret is the secret the simulators sign their webhooks with,
+// in every dialect; the no-config gateway is set up with it.
+const DemoWebhookSecret = "demo-webhook-secret"
+
+// Changes configures RunChanges.
+type Changes struct {
+	// Target is the base URL the webhooks go to: /webhooks/shop and
+	// /webhooks/erp below it.
+	Target string
+	Secret string        // signs every webhook
+	Every  time.Duration // one change this often
+}
+
+// RunChanges makes a change in the world every so often, as the real
+// systems' users would (stock moves in the ERP, an order's status moves on
+// in the shop, an invoice gets paid), and sends each to Target as the system
+// would: a signed WooCommerce or ERPNext webhook. It runs until ctx ends.
+func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	t := time.NewTicker(c.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var path string
+		var body []byte
+		var header http.Header
+		switch rng.IntN(3) {
+		case 0:
+			path, body, header = s.moveStock(rng, c.Secret)
+		case 1:
+			path, body, header = s.advanceOrder(rng, c.Secret)
+		default:
+			path, body, header = s.payInvoice(rng, c.Secret)
+		}
+		if body == nil {
+			continue
+		}
+		if err := deliver(ctx, client, c.Target+path, body, header); err != nil && ctx.Err() == nil {
+			logger.Warn("change webhook not delivered", "target", c.Target+path, "err", err)
+		}
+	}
+}
+
+func deliver(ctx context.Context, client *http.Client, url string, body []byte, header http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header = header
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// frappe is the ERPNext webhook of a document, in the template the gateway
+// documents (events.ERPNextTemplate).
+func frappe(secret, doctype, name, modified, itemCode, customer, poNo string) (string, []byte, http.Header) {
+	body, _ := json.Marshal(map[string]string{"doctype": doctype, "name": name, "event": "on_update",
+		"modified": modified, "item_code": itemCode, "customer": customer, "po_no": poNo})
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Frappe-Webhook-Signature", sign(secret, body))
+	return "/webhooks/erp", body, h
+}
+
+const frappeTime = "2006-01-02 15:04:05.000000"
+
+// moveStock receives or ships some of a SKU in one warehouse.
+func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Header) {
+	w := s.World
+	w.Lock()
+	p := w.Products[rng.IntN(len(w.Products))]
+	b := p.Bins[rng.IntN(len(p.Bins))]
+	delta := int64(rng.IntN(21) - 10)
+	if next, err := b.Actual.Add(decimal.MustNew(delta, 0)); err == nil && !next.IsNeg() {
+		b.Actual = next
+	}
+	b.Modified = time.Now().UTC()
+	name, sku, modified := b.Name, b.SKU, b.Modified.Format(frappeTime)
+	w.Unlock()
+	return frappe(secret, "Bin", name, modified, sku, "", "")
+}
+
+// advanceOrder moves a recent open order on (pending to processing,
+// processing or on-hold to completed), or, as often, takes a new one.
+func (s *Sim) advanceOrder(rng *rand.Rand, secret string) (string, []byte, http.Header) {
+	w := s.World
+	w.Lock()
+	defer w.Unlock()
+	now := time.Now().UTC()
+	if rng.IntN(2) == 0 {
+		return wooOrder(secret, w.PlaceOrder(rng, now), "created", now)
+	}
+	next := map[string]string{"pending": "processing", "processing": "completed", "on-hold": "completed"}
+	recent := w.Orders[max(0, len(w.Orders)-500):]
+	for range 20 {
+		o := recent[rng.IntN(len(recent))]
+		to, ok := next[o.Status]
+		if !ok {
+			continue
+		}
+		o.Status, o.Modified = to, now
+		if to == "completed" {
+			o.Completed = &now
+		}
+		return wooOrder(secret, o, "updated", now)
+	}
+	return wooOrder(secret, w.PlaceOrder(rng, now), "created", now)
+}
+
+// wooOrder is WooCommerce's webhook of an order event. The caller holds the
+// world's lock.
+func wooOrder(secret string, o *world.Order, event string, now time.Time) (string, []byte, http.Header) {
+	customer := int64(0)
+	if !o.Guest && o.Person.Shop != nil {
+		customer = o.Person.Shop.ID
+	}
+	body, _ := json.Marshal(map[string]any{"id": o.ID, "status": o.Status, "customer_id": customer,
+		"date_modified_gmt": o.Modified.Format("2006-01-02T15:04:05")})
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-WC-Webhook-Topic", "order."+event)
+	h.Set("X-WC-Webhook-Resource", "order")
+	h.Set("X-WC-Webhook-Event", event)
+	h.Set("X-WC-Webhook-Delivery-ID", strconv.FormatInt(now.UnixNano(), 10))
+	h.Set("X-WC-Webhook-Signature", sign(secret, body))
+	return "/webhooks/shop", body, h
+}
+
+// payInvoice settles an open invoice in full.
+func (s *Sim) payInvoice(rng *rand.Rand, secret string) (string, []byte, http.Header) {
+	w := s.World
+	w.Lock()
+	defer w.Unlock()
+	for range 50 {
+		inv := w.Invoices[rng.IntN(len(w.Invoices))]
+		if inv.DocStatus != 1 || !inv.Outstanding.IsPos() {
+			continue
+		}
+		inv.Status, inv.Outstanding, inv.Modified = "Paid", decimal.Zero, time.Now().UTC()
+		poNo := ""
+		if inv.Order != nil {
+			poNo = strconv.FormatInt(inv.Order.ID, 10)
+		}
+		return frappe(secret, "Sales Invoice", inv.Name, inv.Modified.Format(frappeTime), "", inv.Customer.ERP.Name, poNo)
+	}
+	return "", nil, nil
+}
