@@ -118,8 +118,18 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	factory := loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait)
 	bus := events.NewMemory(cfg.Events.Replay, subscriberBuffer)
 	hooks := cfg.Events.Webhooks
+	// A change drops what it makes stale from the cache and, for a
+	// customer, rejoins them in the directory, before it is published.
+	apply := events.Apply(func(c events.Change) {
+		factory.Invalidate(c)
+		if c.Kind == events.KindCustomer {
+			if err := directory.Update(ctx, c.System, c.Key); err != nil {
+				logger.Warn("customer directory not updated after a change", "system", c.System, "err", err)
+			}
+		}
+	}, bus)
 	webhooks := events.NewWebhooks(events.WebhookSecrets{Shop: hooks.Secrets.Shop, CRM: hooks.Secrets.CRM, ERP: hooks.Secrets.ERP},
-		hooks.PublicURL, events.Apply(factory.Invalidate, bus), logger.With("component", "webhooks"))
+		hooks.PublicURL, apply, logger.With("component", "webhooks"))
 	h := gateway.New(gateway.Options{
 		Directory: directory,
 		Changes:   bus,

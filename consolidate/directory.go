@@ -22,16 +22,19 @@ type (
 	// CRM lists and finds contacts.
 	CRM interface {
 		ListContacts(ctx context.Context, after string, limit int) ([]model.Contact, string, error)
+		Contacts(ctx context.Context, ids []string) ([]model.Contact, error)
 		ContactsByEmail(ctx context.Context, emails []string) ([]model.Contact, error)
 	}
 	// Shop lists and finds customer accounts.
 	Shop interface {
 		ListCustomers(ctx context.Context, limit int) ([]model.ShopCustomer, error)
+		Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
 		CustomersByEmail(ctx context.Context, emails []string) ([]model.ShopCustomer, error)
 	}
 	// ERP lists and finds customers.
 	ERP interface {
 		CustomersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.ERPCustomer, error)
+		Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error)
 		CustomersByEmail(ctx context.Context, emails []string) ([]model.ERPCustomer, error)
 	}
 )
@@ -326,6 +329,57 @@ func (d *Directory) find(f func(*index) *Entry) (Entry, bool) {
 		return *e, true
 	}
 	return Entry{}, false
+}
+
+// Update re-reads one system's record of a customer after a change to it
+// and joins it again: a new customer, a changed address or phone number, or
+// a record gone (not found) is in the directory at once, not at the next
+// sync.
+func (d *Directory) Update(ctx context.Context, system model.System, key string) error {
+	switch system {
+	case model.SystemCRM:
+		found, err := d.crm.Contacts(ctx, []string{key})
+		if err != nil {
+			return fmt.Errorf("update crm customer: %w", err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.contacts = replaced(d.contacts, found, func(c model.Contact) bool { return c.ID == key })
+	case model.SystemShop:
+		id, err := strconv.ParseInt(key, 10, 64)
+		if err != nil {
+			return fmt.Errorf("update shop customer: key %q is not a shop customer id", key)
+		}
+		found, err := d.shop.Customers(ctx, []int64{id})
+		if err != nil {
+			return fmt.Errorf("update shop customer: %w", err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.shopCusts = replaced(d.shopCusts, found, func(c model.ShopCustomer) bool { return c.ID == id })
+	default:
+		found, err := d.erp.Customers(ctx, []string{key})
+		if err != nil {
+			return fmt.Errorf("update erp customer: %w", err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.erpCusts = replaced(d.erpCusts, found, func(c model.ERPCustomer) bool { return c.ID == key })
+	}
+	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
+	return nil
+}
+
+// replaced is records less the one record is matches, plus what was found
+// of it now (nothing when it is gone).
+func replaced[R any](records, found []R, is func(R) bool) []R {
+	out := make([]R, 0, len(records)+len(found))
+	for _, r := range records {
+		if !is(r) {
+			out = append(out, r)
+		}
+	}
+	return append(out, found...)
 }
 
 // OrderCustomer is who placed an order: the customer of its shop account,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -274,5 +275,34 @@ func TestResolveRemembersOnlyWhatEverySystemAnswered(t *testing.T) {
 	}
 	if e, ok := d.ByEmail(p.Email); !ok || e.ERPID != p.ERP.Name {
 		t.Fatal("the complete join was not remembered")
+	}
+}
+
+func TestUpdateJoinsAChangedRecordAtOnce(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 16, Size: world.Size{People: 60, Orders: 120, Products: 10}})
+	d := newDirectory(env)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A shop customer changes their address in the shop.
+	var p *world.Person
+	for _, q := range env.Sim.World.People {
+		if q.Shop != nil && q.CRM != nil {
+			p = q
+			break
+		}
+	}
+	env.Sim.World.Lock()
+	p.Shop.Email = "New.Address@Example.com"
+	env.Sim.World.Unlock()
+	if err := d.Update(context.Background(), model.SystemShop, strconv.FormatInt(p.Shop.ID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	moved, ok := d.ByEmail("new.address@example.com")
+	if !ok || moved.ShopID != p.Shop.ID || moved.CRMID != "" {
+		t.Fatalf("after the change: %+v, want the shop account alone under its new address", moved.Customer)
+	}
+	if old, _ := d.ByEmail(p.Email); old.ShopID != 0 || old.CRMID != p.CRM.ID {
+		t.Fatalf("the old address still joins the shop account: %+v", old.Customer)
 	}
 }
