@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/trestlehq/trestle/consolidate"
 )
 
 // Config is the whole config file.
@@ -64,9 +66,6 @@ type Join struct {
 	// trimmed and lower-cased) or "phone" (compared by its digits).
 	Key string `yaml:"key"`
 }
-
-// JoinKeys are the values join.key accepts.
-var JoinKeys = []string{"email", "phone"}
 
 // Sources are the three upstream systems, by role.
 type Sources struct {
@@ -283,8 +282,9 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("cache.ttl.%s: must be positive, not %v", kind, ttl))
 		}
 	}
-	if !slices.Contains(JoinKeys, c.Join.Key) {
-		errs = append(errs, fmt.Errorf("join.key: %q is not a join key (want %s)", c.Join.Key, strings.Join(JoinKeys, " or ")))
+	if _, ok := consolidate.JoinKeys[c.Join.Key]; !ok {
+		names := slices.Sorted(maps.Keys(consolidate.JoinKeys))
+		errs = append(errs, fmt.Errorf("join.key: %q is not a join key (want %s)", c.Join.Key, strings.Join(names, " or ")))
 	}
 	if c.Events.Replay < 1 {
 		errs = append(errs, fmt.Errorf("events.replay: must be at least 1, not %d", c.Events.Replay))

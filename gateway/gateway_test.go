@@ -3,9 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +22,6 @@ import (
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/consolidate"
-	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -854,24 +850,14 @@ func personByEmail(w *world.World, email string) *world.Person {
 }
 
 func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 14, Size: world.Size{People: 50, Orders: 100, Products: 10}})
-	entities := newCache(t)
-	defer entities.Close()
-	factory := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
-	bus := events.NewMemory(100, 100)
-	const secret = "frappe-secret"
-	hooks := events.NewWebhooks(events.WebhookSecrets{ERP: secret}, "", events.Apply(factory.Invalidate, bus), quiet)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Loaders: factory, Logger: quiet,
-		Webhooks: hooks.Handler()}))
-	defer srv.Close()
-	g := &gw{env: env, url: srv.URL}
-
-	p := env.Sim.World.Products[2]
+	g := startLive(t)
+	gq := &gw{env: g.env, url: g.srv.URL}
+	p := g.env.Sim.World.Products[2]
 	onHand := func() string {
 		var data struct {
 			Stock []struct{ Warehouse, OnHand string }
 		}
-		noErrors(t, g.query(t, `query($s: [String!]!) { stock(skus: $s) { warehouse onHand } }`, map[string]any{"s": []string{p.SKU}}, &data))
+		noErrors(t, gq.query(t, `query($s: [String!]!) { stock(skus: $s) { warehouse onHand } }`, map[string]any{"s": []string{p.SKU}}, &data))
 		for _, s := range data.Stock {
 			if s.Warehouse == p.Bins[0].Warehouse {
 				return s.OnHand
@@ -883,31 +869,18 @@ func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
 	before := onHand()
 	time.Sleep(10 * time.Millisecond) // the cache applies writes asynchronously
 
-	env.Sim.World.Lock()
+	g.env.Sim.World.Lock()
 	p.Bins[0].Actual = decimal.MustNew(777, 0)
-	env.Sim.World.Unlock()
+	g.env.Sim.World.Unlock()
 	if got := onHand(); got != before {
 		t.Fatalf("on hand %s before any webhook: the cache was not in play", got)
 	}
 
-	body := `{"doctype": "Bin", "name": "` + p.Bins[0].Name + `", "event": "on_update", "modified": "2026-11-24 13:00:00.000000", "item_code": "` + p.SKU + `", "customer": "", "po_no": ""}`
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/erp", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Frappe-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
-	}
+	g.moveStock(t, p, 777) // the ERP's signed webhook for the change
 	if got := onHand(); got != "777" {
 		t.Fatalf("on hand %s right after the webhook, want 777", got)
 	}
-	if bus.Seq() != 1 {
-		t.Errorf("%d changes published, want 1", bus.Seq())
+	if g.bus.Seq() != 1 {
+		t.Errorf("%d changes published, want 1", g.bus.Seq())
 	}
 }

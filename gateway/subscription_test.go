@@ -62,19 +62,7 @@ func (g *liveGateway) moveStock(t *testing.T, p *world.Product, onHand int64) {
 	g.env.Sim.World.Unlock()
 	body := `{"doctype": "Bin", "name": "` + p.Bins[0].Name + `", "event": "on_update", "modified": "` +
 		time.Now().UTC().Format("2006-01-02 15:04:05.000000") + `", "item_code": "` + p.SKU + `", "customer": "", "po_no": ""}`
-	mac := hmac.New(sha256.New, []byte(erpSecret))
-	mac.Write([]byte(body))
-	req, _ := http.NewRequest(http.MethodPost, g.srv.URL+"/webhooks/erp", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Frappe-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
-	}
+	g.webhook(t, "/webhooks/erp", body, map[string]string{"X-Frappe-Webhook-Signature": hmacB64(erpSecret, body)})
 }
 
 // wsClient speaks graphql-transport-ws.
@@ -234,7 +222,7 @@ func changeCursorOf(t *testing.T, seq uint64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("change:" + strconv.FormatUint(seq, 10)))
 }
 
-// webhook posts a body signed by the given parts' HMAC to the gateway.
+// webhook posts a body with its signature headers to the gateway.
 func (g *liveGateway) webhook(t *testing.T, path, body string, header map[string]string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, g.srv.URL+path, strings.NewReader(body))
