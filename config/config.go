@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/consolidate"
 )
 
@@ -108,9 +109,6 @@ var sourceKinds = map[string][]string{
 	"crm":  {"hubspot"},
 	"erp":  {"erpnext"},
 }
-
-// CacheKinds are the keys cache.ttl accepts.
-var CacheKinds = []string{"customers", "orders", "products", "stock", "invoices"}
 
 // Default is the config with nothing set: defaults only, no sources.
 func Default() Config {
@@ -276,8 +274,13 @@ func (c *Config) validate() []error {
 	}
 	for _, kind := range slices.Sorted(maps.Keys(c.Cache.TTL)) {
 		ttl := c.Cache.TTL[kind]
-		if !slices.Contains(CacheKinds, kind) {
-			errs = append(errs, fmt.Errorf("cache.ttl.%s: unknown kind (want one of %s)", kind, strings.Join(CacheKinds, ", ")))
+		if _, ok := cache.DefaultTTL()[cache.Kind(kind)]; !ok {
+			var kinds []string
+			for k := range cache.DefaultTTL() {
+				kinds = append(kinds, string(k))
+			}
+			slices.Sort(kinds)
+			errs = append(errs, fmt.Errorf("cache.ttl.%s: unknown kind (want one of %s)", kind, strings.Join(kinds, ", ")))
 		} else if ttl <= 0 {
 			errs = append(errs, fmt.Errorf("cache.ttl.%s: must be positive, not %v", kind, ttl))
 		}
