@@ -84,15 +84,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		}
 	} else {
 		demo = sim.New(sim.Options{World: world.Options{Seed: 1}})
-		s := demo
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		cfg.Sources = s.Sources("http://" + ln.Addr().String())
+		cfg.Sources = demo.Sources("http://" + ln.Addr().String())
 		// The simulators sign their webhooks with the demo secret.
 		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
-		g.Go(func() error { return serve(ctx, ln, s.Handler(), logger.With("component", "sim")) })
+		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
 	if *listen != "" {
