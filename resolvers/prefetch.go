@@ -138,21 +138,24 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 // limits.
 func prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Customer, sel selection) {
 	l := loaders.For(ctx)
+	// What the selection asks for is the same for every customer.
+	var rules []consolidate.Rule
+	for field, rule := range map[string]consolidate.Rule{"name": consolidate.Name, "company": consolidate.Company,
+		"phone": consolidate.Phone, "lifecycleStage": consolidate.LifecycleStage, "owner": consolidate.Owner} {
+		if sel.has(field) {
+			rules = append(rules, rule)
+		}
+	}
+	creditLimit, openBalance, lifetimeValue := sel.has("creditLimit"), sel.has("openBalance"), sel.has("lifetimeValue")
+
 	var contacts, erpCustomers, balances []string
 	var shopCustomers, lifetimes []int64
 	for _, c := range customers {
-		for _, rule := range []struct {
-			field string
-			rule  consolidate.Rule
-		}{{"name", consolidate.Name}, {"company", consolidate.Company}, {"phone", consolidate.Phone},
-			{"lifecycleStage", consolidate.LifecycleStage}, {"owner", consolidate.Owner}} {
-			if !sel.has(rule.field) {
-				continue
-			}
+		for _, rule := range rules {
 			// The first owner that knows the customer is asked; the next
 			// ones only when it has no value, which is rare enough to be
 			// left to the field's own load.
-			for _, s := range rule.rule.Owners {
+			for _, s := range rule.Owners {
 				if consolidate.Knows(*c, s) {
 					switch s {
 					case model.SystemCRM:
@@ -166,13 +169,13 @@ func prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Cust
 				}
 			}
 		}
-		if sel.has("creditLimit") && c.ERPID != "" {
+		if creditLimit && c.ERPID != "" {
 			erpCustomers = append(erpCustomers, c.ERPID)
 		}
-		if sel.has("openBalance") && c.ERPID != "" {
+		if openBalance && c.ERPID != "" {
 			balances = append(balances, c.ERPID)
 		}
-		if sel.has("lifetimeValue") && c.ShopID != 0 {
+		if lifetimeValue && c.ShopID != 0 {
 			lifetimes = append(lifetimes, c.ShopID)
 		}
 	}
