@@ -89,8 +89,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			return err
 		}
 		cfg.Sources = demo.Sources("http://" + ln.Addr().String())
-		// The simulators sign their webhooks with the demo secret.
+		// The simulators sign their webhooks with the demo secret; the CRM
+		// sends none and is polled.
 		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
+		cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
 		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
@@ -115,20 +117,38 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return nil
 	})
 	factory := loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait)
-	bus := events.NewMemory(cfg.Events.Replay, subscriberBuffer)
-	hooks := cfg.Events.Webhooks
 	// A change drops what it makes stale from the cache and, for a
-	// customer, rejoins them in the directory, before it is published.
-	apply := events.Apply(func(c events.Change) {
+	// customer, rejoins them in the directory, before subscribers see it.
+	apply := func(c events.Change) {
 		factory.Invalidate(c)
 		if c.Kind == events.KindCustomer {
 			if err := directory.Update(ctx, c.System, c.Key); err != nil {
 				logger.Warn("customer directory not updated after a change", "system", c.System, "err", err)
 			}
 		}
-	}, bus)
-	webhooks := events.NewWebhooks(events.WebhookSecrets{Shop: hooks.Secrets.Shop, CRM: hooks.Secrets.CRM, ERP: hooks.Secrets.ERP},
-		hooks.PublicURL, apply, logger.With("component", "webhooks"))
+	}
+	bus, err := openBus(ctx, cfg.Events, apply, logger.With("component", "bus"))
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	// Webhooks and pollers feed one de-duplication stage.
+	sink := events.NewDedupe(dedupeRecords).Sink(bus.Publish)
+	webhooks := events.NewWebhooks(events.WebhookOptions{Secrets: cfg.Events.Webhooks.Secrets, PublicURL: cfg.Events.Webhooks.PublicURL,
+		ERPZone: set.ERP.Zone(), Sink: sink, Logger: logger.With("component", "webhooks")})
+	for _, p := range []struct {
+		poll  config.Poll
+		feeds []events.Feed
+	}{
+		{cfg.Sources.Shop.Poll, events.ShopFeeds(set.Shop)},
+		{cfg.Sources.CRM.Poll, events.CRMFeeds(set.CRM)},
+		{cfg.Sources.ERP.Poll, events.ERPFeeds(set.ERP)},
+	} {
+		g.Go(func() error {
+			events.RunPoller(ctx, p.feeds, events.Poll{Every: p.poll.Every, Overlap: p.poll.Overlap}, sink, logger.With("component", "poller"))
+			return nil
+		})
+	}
 	h := gateway.New(gateway.Options{
 		Directory: directory,
 		Changes:   bus,
@@ -165,10 +185,29 @@ const (
 	loaderWait = time.Millisecond
 	// demoChangeEvery is how often the demo's simulators change something.
 	demoChangeEvery = 3 * time.Second
+	// demoPollEvery is how often the demo gateway polls the simulated CRM.
+	demoPollEvery = 5 * time.Second
 	// subscriberBuffer is how many changes a subscriber may fall behind
 	// before it is asked to resume.
 	subscriberBuffer = 1024
+	// dedupeRecords is how many records the de-duplication stage remembers.
+	dedupeRecords = 100_000
 )
+
+// openBus is the in-process bus, or with events.nats.url the JetStream
+// stream that replicas share.
+func openBus(ctx context.Context, cfg config.Events, apply func(events.Change), logger *slog.Logger) (events.Bus, error) {
+	if cfg.NATS.URL == "" {
+		return events.NewMemory(cfg.Replay, subscriberBuffer, apply), nil
+	}
+	js, err := events.NewJetStream(ctx, events.JetStreamOptions{URL: cfg.NATS.URL, Stream: cfg.NATS.Stream,
+		Replay: cfg.Replay, Buffer: subscriberBuffer, Apply: apply, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("changes go through NATS JetStream", "stream", cfg.NATS.Stream)
+	return js, nil
+}
 
 func cacheTTL(byName map[string]time.Duration) map[cache.Kind]time.Duration {
 	out := make(map[cache.Kind]time.Duration, len(byName))

@@ -43,6 +43,22 @@ type Events struct {
 	// Replay is how many of the latest changes are kept for subscribers
 	// that resume.
 	Replay int `yaml:"replay"`
+	// NATS, when its url is set, carries the changes through a JetStream
+	// stream that several replicas share, instead of the in-process bus.
+	NATS NATS `yaml:"nats"`
+}
+
+// NATS configures the shared bus.
+type NATS struct {
+	URL    string `yaml:"url"`    // nats://host:4222
+	Stream string `yaml:"stream"` // default TRESTLE_CHANGES
+}
+
+// Poll configures reading an upstream's changes by modification time, for
+// a system that sends no webhooks to the gateway.
+type Poll struct {
+	Every   time.Duration `yaml:"every"`   // how often; unset for no polling
+	Overlap time.Duration `yaml:"overlap"` // read back this far for clock skew; default 5s
 }
 
 // Webhooks configures the receivers at /webhooks/{shop,crm,erp}.
@@ -94,6 +110,7 @@ type Source struct {
 	Currency string        `yaml:"currency"`
 	Timeout  time.Duration `yaml:"timeout"`
 	MaxConns int           `yaml:"maxConns"`
+	Poll     Poll          `yaml:"poll"`
 }
 
 // Cache configures the entity cache.
@@ -297,6 +314,13 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("events.webhooks.publicURL: %q is not an http or https URL", u))
 		}
 	}
+	if u := c.Events.NATS.URL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "nats" && p.Scheme != "tls") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("events.nats.url: %q is not a nats:// or tls:// URL", u))
+		}
+	} else if c.Events.NATS.Stream != "" {
+		errs = append(errs, fmt.Errorf("events.nats.stream: needs events.nats.url"))
+	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))
 	}
@@ -339,6 +363,12 @@ func (s *Source) validate(path, role string) []error {
 	}
 	if s.MaxConns < 0 {
 		errs = append(errs, fmt.Errorf("%s.maxConns: must not be negative", path))
+	}
+	if s.Poll.Every < 0 || (s.Poll.Every > 0 && s.Poll.Every < time.Second) {
+		errs = append(errs, fmt.Errorf("%s.poll.every: must be at least 1s, not %v", path, s.Poll.Every))
+	}
+	if s.Poll.Overlap < 0 {
+		errs = append(errs, fmt.Errorf("%s.poll.overlap: must not be negative", path))
 	}
 	return errs
 }

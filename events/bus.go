@@ -15,31 +15,71 @@ var ErrCursorTooOld = errors.New("cursor is older than the replay window")
 // its last sequence as the cursor and loses nothing within the window.
 var ErrFellBehind = errors.New("subscriber fell behind; resume after the last sequence received")
 
-// Memory is the in-process bus: it numbers the changes it is given, keeps
-// the latest for resuming, and hands each to every subscriber in order.
-type Memory struct {
-	mu     sync.Mutex
-	seq    uint64
-	replay []Change // ring of the latest changes, oldest at start
-	start  int
-	count  int
-	subs   map[*Subscription]struct{}
-	buffer int
+// Bus carries the changes the receivers and pollers accept to the
+// subscribers. Before any subscriber sees a change, the bus has the change
+// applied (the cache entries it makes stale dropped) on the replica the
+// subscriber is on.
+type Bus interface {
+	// Publish hands changes on; an error means they were not taken.
+	Publish(ctx context.Context, changes []Change) error
+	// Subscribe streams the changes after the cursor (0 for only new ones)
+	// until ctx ends: those still kept first, then new ones, each once and
+	// in order.
+	Subscribe(ctx context.Context, after uint64) (*Subscription, error)
+	// Close ends every subscription and lets go of what the bus holds.
+	Close()
 }
 
-// NewMemory makes a bus that keeps the latest replay changes for resuming
-// and lets each subscriber fall up to buffer changes behind.
-func NewMemory(replay, buffer int) *Memory {
-	return &Memory{replay: make([]Change, replay), subs: map[*Subscription]struct{}{}, buffer: buffer}
+// Memory is the in-process bus of a single replica: it numbers the changes
+// it is given, applies them, keeps the latest for resuming and hands each to
+// every subscriber in order.
+type Memory struct {
+	apply func(Change)
+	mu    sync.Mutex // orders numbering, applying and delivery
+	seq   uint64
+	log   *replayLog
 }
+
+// NewMemory makes a bus that runs apply on each change before delivering
+// it, keeps the latest replay changes for resuming and lets each subscriber
+// fall up to buffer changes behind.
+func NewMemory(replay, buffer int, apply func(Change)) *Memory {
+	return &Memory{apply: apply, log: newReplayLog(replay, buffer)}
+}
+
+// Publish numbers, applies and delivers the changes.
+func (m *Memory) Publish(_ context.Context, changes []Change) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range changes {
+		m.seq++
+		c.Seq = m.seq
+		m.apply(c)
+		m.log.append(c)
+	}
+	return nil
+}
+
+// Subscribe streams the changes after the cursor. A cursor past the latest
+// change is from before a restart and is refused.
+func (m *Memory) Subscribe(ctx context.Context, after uint64) (*Subscription, error) {
+	return m.log.subscribe(ctx, after, false)
+}
+
+// Seq is the sequence of the latest change.
+func (m *Memory) Seq() uint64 { return m.log.latest() }
+
+// Close ends every subscription.
+func (m *Memory) Close() { m.log.close() }
 
 // Subscription is one subscriber's stream of changes. C is closed when the
 // subscription ends; Err then says why (nil when its context ended).
 type Subscription struct {
-	C    <-chan Change
-	c    chan Change
-	err  error
-	done chan struct{}
+	C     <-chan Change
+	c     chan Change
+	after uint64 // changes up to this one are not for this subscriber
+	err   error
+	done  chan struct{}
 }
 
 // Err is why the subscription ended: ErrFellBehind, or nil.
@@ -48,109 +88,113 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Publish numbers the changes and delivers them; it returns them with
-// their sequence numbers.
-func (m *Memory) Publish(_ context.Context, changes []Change) ([]Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Change, len(changes))
-	for i, c := range changes {
-		m.seq++
-		c.Seq = m.seq
-		out[i] = c
-		m.keep(c)
-		for s := range m.subs {
-			select {
-			case s.c <- c:
-			default:
-				m.end(s, ErrFellBehind)
-			}
+// replayLog keeps the latest changes, in sequence order, and fans each one
+// out to the subscribers as it is appended.
+type replayLog struct {
+	mu     sync.Mutex
+	seq    uint64   // the latest change's sequence
+	ring   []Change // the latest changes, oldest at start
+	start  int
+	count  int
+	subs   map[*Subscription]struct{}
+	buffer int
+}
+
+func newReplayLog(replay, buffer int) *replayLog {
+	return &replayLog{ring: make([]Change, replay), subs: map[*Subscription]struct{}{}, buffer: buffer}
+}
+
+// append keeps a change, whose sequence is past every one before it, and
+// delivers it. A subscriber whose buffer is full is ended with
+// ErrFellBehind rather than waited for.
+func (l *replayLog) append(c Change) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq = c.Seq
+	if len(l.ring) > 0 {
+		if l.count < len(l.ring) {
+			l.ring[(l.start+l.count)%len(l.ring)] = c
+			l.count++
+		} else {
+			l.ring[l.start] = c
+			l.start = (l.start + 1) % len(l.ring)
 		}
 	}
-	return out, nil
+	for s := range l.subs {
+		if c.Seq <= s.after {
+			continue
+		}
+		select {
+		case s.c <- c:
+		default:
+			l.end(s, ErrFellBehind)
+		}
+	}
 }
 
-// keep puts a change in the replay ring, dropping the oldest when full.
-func (m *Memory) keep(c Change) {
-	if len(m.replay) == 0 {
-		return
+// subscribe streams the changes after the cursor. A cursor past the latest
+// change is refused unless ahead allows it (another replica has numbered
+// changes this one has not yet read): the subscription then starts with
+// the first change past the cursor.
+func (l *replayLog) subscribe(ctx context.Context, after uint64, ahead bool) (*Subscription, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if after > l.seq && !ahead {
+		return nil, fmt.Errorf("%w: cursor %d is past the latest %d, from before a restart", ErrCursorTooOld, after, l.seq)
 	}
-	if m.count < len(m.replay) {
-		m.replay[(m.start+m.count)%len(m.replay)] = c
-		m.count++
-		return
-	}
-	m.replay[m.start] = c
-	m.start = (m.start + 1) % len(m.replay)
-}
-
-// Subscribe streams the changes after the cursor (0 for only new ones)
-// until ctx ends. The changes still kept after the cursor come first, then
-// the new ones, each once and in order.
-func (m *Memory) Subscribe(ctx context.Context, after uint64) (*Subscription, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var backlog []Change
-	if after > m.seq {
-		return nil, fmt.Errorf("%w: cursor %d is past the latest %d, from before a restart", ErrCursorTooOld, after, m.seq)
-	}
-	if after > 0 && after < m.seq {
-		oldest := m.seq - uint64(m.count) + 1 // the first sequence still kept
+	if after > 0 && after < l.seq {
+		oldest := l.seq - uint64(l.count) + 1 // the first sequence still kept
 		if after+1 < oldest {
 			return nil, fmt.Errorf("%w: cursor %d, oldest kept %d", ErrCursorTooOld, after, oldest)
 		}
-		for i := range m.count {
-			if c := m.replay[(m.start+i)%len(m.replay)]; c.Seq > after {
+		for i := range l.count {
+			if c := l.ring[(l.start+i)%len(l.ring)]; c.Seq > after {
 				backlog = append(backlog, c)
 			}
 		}
 	}
-	c := make(chan Change, m.buffer+len(backlog))
+	c := make(chan Change, l.buffer+len(backlog))
 	for _, ch := range backlog {
 		c <- ch
 	}
-	s := &Subscription{C: c, c: c, done: make(chan struct{})}
-	m.subs[s] = struct{}{}
+	s := &Subscription{C: c, c: c, after: after, done: make(chan struct{})}
+	l.subs[s] = struct{}{}
 	go func() {
 		select {
 		case <-ctx.Done():
-			m.mu.Lock()
-			m.end(s, nil)
-			m.mu.Unlock()
+			l.mu.Lock()
+			l.end(s, nil)
+			l.mu.Unlock()
 		case <-s.done:
 		}
 	}()
 	return s, nil
 }
 
-// end closes a subscription once; the caller holds m.mu.
-func (m *Memory) end(s *Subscription, err error) {
-	if _, ok := m.subs[s]; !ok {
+// end closes a subscription once; the caller holds l.mu.
+func (l *replayLog) end(s *Subscription, err error) {
+	if _, ok := l.subs[s]; !ok {
 		return
 	}
-	delete(m.subs, s)
+	delete(l.subs, s)
 	s.err = err
 	close(s.c)
 	close(s.done)
 }
 
-// Seq is the sequence of the latest change.
-func (m *Memory) Seq() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.seq
+// close ends every subscription.
+func (l *replayLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.subs {
+		l.end(s, nil)
+	}
 }
 
-// Apply is the sink the webhook receivers and pollers hand their changes
-// to: each change first invalidates the cache entries it affects, so that a
-// subscriber reading the record again gets the new value, and is then
-// published.
-func Apply(invalidate func(Change), bus *Memory) Sink {
-	return func(ctx context.Context, changes []Change) error {
-		for _, c := range changes {
-			invalidate(c)
-		}
-		_, err := bus.Publish(ctx, changes)
-		return err
-	}
+// latest is the sequence of the latest change.
+func (l *replayLog) latest() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
 }

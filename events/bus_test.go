@@ -12,10 +12,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func publish(t *testing.T, b *Memory, n int) {
+func noApply(Change) {}
+
+func publish(t *testing.T, b Bus, n int) {
 	t.Helper()
 	for range n {
-		if _, err := b.Publish(context.Background(), []Change{{Kind: KindOrder, Key: "1"}}); err != nil {
+		if err := b.Publish(context.Background(), []Change{{Kind: KindOrder, Key: "1"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,7 +56,7 @@ func equal(a, b []uint64) bool {
 func TestBusNumbersAndResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := NewMemory(3, 16)
+	b := NewMemory(3, 16, noApply)
 	live, err := b.Subscribe(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +78,7 @@ func TestBusNumbersAndResumes(t *testing.T) {
 		{after: 9, err: ErrCursorTooOld}, // from before a restart
 	}
 	for _, tt := range tests {
-		b := NewMemory(3, 16) // five changes, the last three kept
+		b := NewMemory(3, 16, noApply) // five changes, the last three kept
 		publish(t, b, 5)
 		s, err := b.Subscribe(ctx, tt.after)
 		if !errors.Is(err, tt.err) {
@@ -98,7 +100,7 @@ func TestBusNumbersAndResumes(t *testing.T) {
 func TestSlowSubscriberIsEndedNotWaitedFor(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := NewMemory(100, 2)
+	b := NewMemory(100, 2, noApply)
 	slow, _ := b.Subscribe(ctx, 0)
 	done := make(chan struct{})
 	go func() { publish(t, b, 10); close(done) }()
@@ -124,7 +126,7 @@ func TestSlowSubscriberIsEndedNotWaitedFor(t *testing.T) {
 func TestConcurrentPublishersDeliverEveryChangeInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := NewMemory(10, 2000)
+	b := NewMemory(10, 2000, noApply)
 	subs := make([]*Subscription, 5)
 	for i := range subs {
 		subs[i], _ = b.Subscribe(ctx, 0)
@@ -145,7 +147,7 @@ func TestConcurrentPublishersDeliverEveryChangeInOrder(t *testing.T) {
 }
 
 func TestSubscriptionEndsWithItsContext(t *testing.T) {
-	b := NewMemory(10, 10)
+	b := NewMemory(10, 10, noApply)
 	ctx, cancel := context.WithCancel(context.Background())
 	s, _ := b.Subscribe(ctx, 0)
 	cancel()
@@ -153,4 +155,35 @@ func TestSubscriptionEndsWithItsContext(t *testing.T) {
 		t.Fatalf("after cancel: open %v, err %v", open, s.Err())
 	}
 	publish(t, b, 3) // nobody left to deliver to; must not panic on a closed channel
+}
+
+func TestChangesAreAppliedBeforeSubscribersSeeThem(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	applied := map[uint64]bool{}
+	b := NewMemory(10, 10, func(c Change) {
+		mu.Lock()
+		applied[c.Seq] = true
+		mu.Unlock()
+	})
+	s, _ := b.Subscribe(ctx, 0)
+	publish(t, b, 3)
+	for _, seq := range take(t, s, 3) {
+		mu.Lock()
+		ok := applied[seq]
+		mu.Unlock()
+		if !ok {
+			t.Fatalf("change %d delivered before it was applied", seq)
+		}
+	}
+}
+
+func TestCloseEndsSubscriptions(t *testing.T) {
+	b := NewMemory(10, 10, noApply)
+	s, _ := b.Subscribe(context.Background(), 0)
+	b.Close()
+	if _, open := <-s.C; open || s.Err() != nil {
+		t.Fatalf("after close: open %v, err %v", open, s.Err())
+	}
 }

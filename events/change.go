@@ -36,18 +36,26 @@ const (
 type Change struct {
 	// Seq orders every change the gateway has accepted; the bus assigns it,
 	// and subscribers resume after the last one they saw.
-	Seq    uint64
-	System model.System
-	Kind   Kind
-	Key    string // the record's key in its system (a stock change: the SKU)
-	Op     Op
-	At     time.Time // when the upstream made the change, UTC
+	Seq    uint64       `json:"seq"`
+	System model.System `json:"system"`
+	Kind   Kind         `json:"kind"`
+	Key    string       `json:"key"` // the record's key in its system (a stock change: the SKU)
+	Op     Op           `json:"op"`
+	At     time.Time    `json:"at"` // when the upstream made the change, UTC
 	// Customer and Order name the records the changed one belongs to, where
 	// the signal says: the customer of an order or invoice, the shop order
 	// an invoice bills. They widen what the change invalidates.
-	Customer string
-	Order    string
-	// Delivery identifies the signal for de-duplication: the upstream's
-	// delivery or event id, or the record and its modification time.
-	Delivery string
+	Customer string `json:"customer,omitempty"`
+	Order    string `json:"order,omitempty"`
+}
+
+// record names the changed record across systems.
+func (c Change) record() string {
+	return string(c.System) + "/" + string(c.Kind) + "/" + c.Key
+}
+
+// ID identifies the change, whichever signal reported it: its record, its
+// upstream time and its operation.
+func (c Change) ID() string {
+	return c.record() + "@" + c.At.UTC().Format(time.RFC3339Nano) + "/" + string(c.Op)
 }

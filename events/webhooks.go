@@ -14,9 +14,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 )
 
@@ -27,17 +27,26 @@ const MaxWebhookBody = 1 << 20
 // a possible replay, as HubSpot's v3 signature rules say.
 const hubspotMaxAge = 5 * time.Minute
 
-// WebhookSecrets are the shared secrets each system signs its webhooks with.
-// A system without a secret has no receiver.
-type WebhookSecrets struct {
-	Shop string // the WooCommerce webhook's secret
-	CRM  string // the HubSpot app's client secret
-	ERP  string // the ERPNext webhook's secret
-}
-
-// Sink takes the changes a verified webhook reported. An error means they
-// were not taken, and the webhook is answered 503 so the upstream retries.
+// Sink takes the changes a verified webhook or a poll reported. An error
+// means they were not taken: a webhook is answered 503 so the upstream
+// retries, a poll is read again.
 type Sink func(ctx context.Context, changes []Change) error
+
+// WebhookOptions configure the receivers.
+type WebhookOptions struct {
+	// Secrets each system signs with; a system without one has no receiver.
+	Secrets config.WebhookSecrets
+	// PublicURL is the gateway's public base URL
+	// (https://trestle.example.com) when a proxy stands in front of it:
+	// HubSpot signs the URL it called.
+	PublicURL string
+	// ERPZone is the ERPNext site's time zone, which the modified time in
+	// its webhooks is in; UTC when nil.
+	ERPZone *time.Location
+	// Sink takes the changes, through the de-duplication stage.
+	Sink   Sink
+	Logger *slog.Logger
+}
 
 // Webhooks receives the three systems' webhooks:
 //
@@ -46,36 +55,31 @@ type Sink func(ctx context.Context, changes []Change) error
 //	POST /webhooks/erp    ERPNext, X-Frappe-Webhook-Signature
 //
 // A missing or wrong signature gets 401 and changes nothing, a malformed
-// body 400, a body over 1 MB 413. A delivery seen before is answered 200 and
-// not passed on again.
+// body 400, a body over 1 MB 413. Changes the sink does not take get 503.
 type Webhooks struct {
-	secrets WebhookSecrets
-	sink    Sink
-	logger  *slog.Logger
-	now     func() time.Time
-	// publicURL is the gateway's address as HubSpot calls it, which its
-	// signature covers; empty to take it from the request.
-	publicURL string
-	seen      *seen
+	WebhookOptions
+	now func() time.Time
 }
 
-// NewWebhooks makes the receivers. publicURL is the gateway's public base
-// URL (https://trestle.example.com) when a proxy stands in front of it.
-func NewWebhooks(secrets WebhookSecrets, publicURL string, sink Sink, logger *slog.Logger) *Webhooks {
-	return &Webhooks{secrets: secrets, sink: sink, logger: logger, now: time.Now,
-		publicURL: strings.TrimSuffix(publicURL, "/"), seen: newSeen(100_000)}
+// NewWebhooks makes the receivers.
+func NewWebhooks(o WebhookOptions) *Webhooks {
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	if o.ERPZone == nil {
+		o.ERPZone = time.UTC
+	}
+	return &Webhooks{WebhookOptions: o, now: time.Now}
 }
 
 // Handler serves the receivers of the systems that have a secret.
 func (w *Webhooks) Handler() http.Handler {
 	mux := http.NewServeMux()
-	if w.secrets.Shop != "" {
+	if w.Secrets.Shop != "" {
 		mux.HandleFunc("POST /webhooks/shop", w.receive(model.SystemShop, w.shop))
 	}
-	if w.secrets.CRM != "" {
+	if w.Secrets.CRM != "" {
 		mux.HandleFunc("POST /webhooks/crm", w.receive(model.SystemCRM, w.crm))
 	}
-	if w.secrets.ERP != "" {
+	if w.Secrets.ERP != "" {
 		mux.HandleFunc("POST /webhooks/erp", w.receive(model.SystemERP, w.erp))
 	}
 	return mux
@@ -94,7 +98,7 @@ func reject(status int, format string, args ...any) error {
 }
 
 // receive reads a webhook's body within the bound, has the dialect verify
-// and parse it, drops deliveries seen before and hands the rest on.
+// and parse it and hands the changes to the sink.
 func (w *Webhooks) receive(system model.System, parse func(r *http.Request, body []byte) ([]Change, error)) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxWebhookBody))
@@ -113,24 +117,13 @@ func (w *Webhooks) receive(system model.System, parse func(r *http.Request, body
 			if !errors.As(err, &rej) {
 				rej = &rejection{status: http.StatusBadRequest, reason: err.Error()}
 			}
-			w.logger.Warn("webhook refused", "system", system, "status", rej.status, "reason", rej.reason)
+			w.Logger.Warn("webhook refused", "system", system, "status", rej.status, "reason", rej.reason)
 			http.Error(rw, rej.reason, rej.status)
 			return
 		}
-		fresh := changes[:0]
-		for _, c := range changes {
-			if w.seen.add(string(system) + "\x00" + c.Delivery) {
-				fresh = append(fresh, c)
-			}
-		}
-		if len(fresh) > 0 {
-			if err := w.sink(r.Context(), fresh); err != nil {
-				// Not taken: forget them, so the upstream's retry is not
-				// dropped as a duplicate.
-				for _, c := range fresh {
-					w.seen.forget(string(system) + "\x00" + c.Delivery)
-				}
-				w.logger.Error("webhook changes not taken", "system", system, "err", err)
+		if len(changes) > 0 {
+			if err := w.Sink(r.Context(), changes); err != nil {
+				w.Logger.Error("webhook changes not taken", "system", system, "err", err)
 				http.Error(rw, "changes could not be taken; retry", http.StatusServiceUnavailable)
 				return
 			}
@@ -164,7 +157,7 @@ func (w *Webhooks) shop(r *http.Request, body []byte) ([]Change, error) {
 			return nil, nil
 		}
 	}
-	if !signedBy(w.secrets.Shop, sig, body) {
+	if !signedBy(w.Secrets.Shop, sig, body) {
 		return nil, reject(http.StatusUnauthorized, "missing or wrong X-WC-Webhook-Signature")
 	}
 	resource, event, _ := strings.Cut(r.Header.Get("X-WC-Webhook-Topic"), ".")
@@ -190,10 +183,6 @@ func (w *Webhooks) shop(r *http.Request, body []byte) ([]Change, error) {
 	}
 	if kind == KindOrder && rec.CustomerID != 0 {
 		c.Customer = strconv.FormatInt(rec.CustomerID, 10)
-	}
-	c.Delivery = r.Header.Get("X-WC-Webhook-Delivery-ID")
-	if c.Delivery == "" {
-		c.Delivery = c.Key + "@" + c.At.Format(time.RFC3339Nano)
 	}
 	return []Change{c}, nil
 }
@@ -222,11 +211,10 @@ func (w *Webhooks) crm(r *http.Request, body []byte) ([]Change, error) {
 		return nil, reject(http.StatusUnauthorized, "X-HubSpot-Request-Timestamp is more than 5 minutes off")
 	}
 	uri := hubspotURI(w.requestURL(r))
-	if !signedBy(w.secrets.CRM, r.Header.Get("X-HubSpot-Signature-v3"), []byte(r.Method), []byte(uri), body, []byte(ts)) {
+	if !signedBy(w.Secrets.CRM, r.Header.Get("X-HubSpot-Signature-v3"), []byte(r.Method), []byte(uri), body, []byte(ts)) {
 		return nil, reject(http.StatusUnauthorized, "missing or wrong X-HubSpot-Signature-v3")
 	}
 	var events []struct {
-		EventID          int64  `json:"eventId"`
 		SubscriptionType string `json:"subscriptionType"`
 		ObjectID         int64  `json:"objectId"`
 		OccurredAt       int64  `json:"occurredAt"`
@@ -248,7 +236,7 @@ func (w *Webhooks) crm(r *http.Request, body []byte) ([]Change, error) {
 			op = OpDeleted
 		}
 		changes = append(changes, Change{System: model.SystemCRM, Kind: KindCustomer, Key: strconv.FormatInt(e.ObjectID, 10),
-			Op: op, At: time.UnixMilli(e.OccurredAt).UTC(), Delivery: strconv.FormatInt(e.EventID, 10)})
+			Op: op, At: time.UnixMilli(e.OccurredAt).UTC()})
 	}
 	return changes, nil
 }
@@ -256,8 +244,8 @@ func (w *Webhooks) crm(r *http.Request, body []byte) ([]Change, error) {
 // requestURL is the URL the sender called: the configured public base URL
 // with the request's path and query, or the request's own scheme and host.
 func (w *Webhooks) requestURL(r *http.Request) string {
-	if w.publicURL != "" {
-		return w.publicURL + r.URL.RequestURI()
+	if w.PublicURL != "" {
+		return w.PublicURL + r.URL.RequestURI()
 	}
 	scheme := "http"
 	if r.TLS != nil {
@@ -285,7 +273,7 @@ const ERPNextTemplate = `{"doctype": "{{ doc.doctype }}", "name": "{{ doc.name }
 // erp verifies and reads an ERPNext webhook sent with ERPNextTemplate,
 // signed over the raw body.
 func (w *Webhooks) erp(r *http.Request, body []byte) ([]Change, error) {
-	if !signedBy(w.secrets.ERP, r.Header.Get("X-Frappe-Webhook-Signature"), body) {
+	if !signedBy(w.Secrets.ERP, r.Header.Get("X-Frappe-Webhook-Signature"), body) {
 		return nil, reject(http.StatusUnauthorized, "missing or wrong X-Frappe-Webhook-Signature")
 	}
 	var doc struct {
@@ -300,8 +288,10 @@ func (w *Webhooks) erp(r *http.Request, body []byte) ([]Change, error) {
 	if err := json.Unmarshal(body, &doc); err != nil || doc.DocType == "" || doc.Name == "" {
 		return nil, errors.New("body is not the documented ERPNext webhook template")
 	}
-	c := Change{System: model.SystemERP, Key: doc.Name, Op: OpUpdated, At: w.now().UTC(),
-		Delivery: doc.DocType + "/" + doc.Name + "@" + doc.Modified}
+	c := Change{System: model.SystemERP, Key: doc.Name, Op: OpUpdated, At: w.now().UTC()}
+	if t, err := time.ParseInLocation("2006-01-02 15:04:05", doc.Modified, w.ERPZone); err == nil {
+		c.At = t.UTC()
+	}
 	switch doc.DocType {
 	case "Sales Invoice":
 		c.Kind, c.Customer, c.Order = KindInvoice, doc.Customer, doc.PONo
@@ -322,40 +312,4 @@ func (w *Webhooks) erp(r *http.Request, body []byte) ([]Change, error) {
 		c.Op = OpDeleted
 	}
 	return []Change{c}, nil
-}
-
-// seen remembers the most recent delivery keys, so a repeated delivery is
-// applied once; the oldest are forgotten first.
-type seen struct {
-	mu    sync.Mutex
-	slot  map[string]int // key -> its place in order
-	order []string
-	next  int
-}
-
-func newSeen(size int) *seen {
-	return &seen{slot: make(map[string]int, size), order: make([]string, size)}
-}
-
-// add records key and reports whether it is new.
-func (s *seen) add(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.slot[key]; ok {
-		return false
-	}
-	if old := s.order[s.next]; old != "" && s.slot[old] == s.next {
-		delete(s.slot, old)
-	}
-	s.order[s.next] = key
-	s.slot[key] = s.next
-	s.next = (s.next + 1) % len(s.order)
-	return true
-}
-
-// forget drops key, so it counts as new again.
-func (s *seen) forget(key string) {
-	s.mu.Lock()
-	delete(s.slot, key)
-	s.mu.Unlock()
 }

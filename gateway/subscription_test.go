@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 	"github.com/govalues/decimal"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
@@ -45,9 +46,9 @@ func startLive(t *testing.T) *liveGateway {
 	entities := newCache(t)
 	t.Cleanup(entities.Close)
 	factory := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
-	bus := events.NewMemory(100, 100)
-	hooks := events.NewWebhooks(events.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret}, "",
-		events.Apply(factory.Invalidate, bus), quiet)
+	bus := events.NewMemory(100, 100, factory.Invalidate)
+	hooks := events.NewWebhooks(events.WebhookOptions{Secrets: config.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret},
+		ERPZone: env.Sources.ERP.Zone(), Sink: events.NewDedupe(1000).Sink(bus.Publish), Logger: quiet})
 	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Loaders: factory,
 		Logger: quiet, Webhooks: hooks.Handler()}))
 	t.Cleanup(srv.Close)
@@ -59,9 +60,11 @@ func (g *liveGateway) moveStock(t *testing.T, p *world.Product, onHand int64) {
 	t.Helper()
 	g.env.Sim.World.Lock()
 	p.Bins[0].Actual = decimal.MustNew(onHand, 0)
+	p.Bins[0].Modified = time.Now().UTC()
+	modified := p.Bins[0].Modified.In(g.env.Sources.ERP.Zone()).Format("2006-01-02 15:04:05.000000")
 	g.env.Sim.World.Unlock()
 	body := `{"doctype": "Bin", "name": "` + p.Bins[0].Name + `", "event": "on_update", "modified": "` +
-		time.Now().UTC().Format("2006-01-02 15:04:05.000000") + `", "item_code": "` + p.SKU + `", "customer": "", "po_no": ""}`
+		modified + `", "item_code": "` + p.SKU + `", "customer": "", "po_no": ""}`
 	g.webhook(t, "/webhooks/erp", body, map[string]string{"X-Frappe-Webhook-Signature": hmacB64(erpSecret, body)})
 }
 

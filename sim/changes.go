@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/govalues/decimal"
+	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -33,8 +34,11 @@ type Changes struct {
 
 // RunChanges makes a change in the world every so often, as the real
 // systems' users would (stock moves in the ERP, an order's status moves on
-// in the shop, an invoice gets paid), and sends each to Target as the system
-// would: a signed WooCommerce or ERPNext webhook. It runs until ctx ends.
+// in the shop, an invoice gets paid, a contact moves on in the CRM), and
+// sends the shop's and the ERP's to Target as those systems would: a signed
+// WooCommerce or ERPNext webhook. CRM changes send nothing (a HubSpot
+// webhook needs a public app); a gateway polls the CRM for them. It runs
+// until ctx ends.
 func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
@@ -49,13 +53,15 @@ func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
 		var path string
 		var body []byte
 		var header http.Header
-		switch rng.IntN(3) {
+		switch rng.IntN(4) {
 		case 0:
 			path, body, header = s.moveStock(rng, c.Secret)
 		case 1:
 			path, body, header = s.advanceOrder(rng, c.Secret)
-		default:
+		case 2:
 			path, body, header = s.payInvoice(rng, c.Secret)
+		default:
+			s.advanceContact(rng) // no webhook: the gateway polls the CRM
 		}
 		if body == nil {
 			continue
@@ -100,7 +106,10 @@ func frappe(secret, doctype, name, modified, itemCode, customer, poNo string) (s
 	return "/webhooks/erp", body, h
 }
 
-const frappeTime = "2006-01-02 15:04:05.000000"
+// siteTime is how ERPNext writes a time: naive, in the site's time zone.
+func siteTime(t time.Time) string {
+	return t.In(erpnext.Location()).Format("2006-01-02 15:04:05.000000")
+}
 
 // moveStock receives or ships some of a SKU in one warehouse.
 func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Header) {
@@ -113,7 +122,7 @@ func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Hea
 		b.Actual = next
 	}
 	b.Modified = time.Now().UTC()
-	name, sku, modified := b.Name, b.SKU, b.Modified.Format(frappeTime)
+	name, sku, modified := b.Name, b.SKU, siteTime(b.Modified)
 	w.Unlock()
 	return frappe(secret, "Bin", name, modified, sku, "", "")
 }
@@ -179,7 +188,28 @@ func (s *Sim) payInvoice(rng *rand.Rand, secret string) (string, []byte, http.He
 		if inv.Order != nil {
 			poNo = strconv.FormatInt(inv.Order.ID, 10)
 		}
-		return frappe(secret, "Sales Invoice", inv.Name, inv.Modified.Format(frappeTime), "", inv.Customer.ERP.Name, poNo)
+		return frappe(secret, "Sales Invoice", inv.Name, siteTime(inv.Modified), "", inv.Customer.ERP.Name, poNo)
 	}
 	return "", nil, nil
+}
+
+// stages is the order a contact's lifecycle stage moves in.
+var stages = map[string]string{"subscriber": "lead", "lead": "marketingqualifiedlead",
+	"marketingqualifiedlead": "salesqualifiedlead", "salesqualifiedlead": "opportunity", "opportunity": "customer"}
+
+// advanceContact moves a contact's lifecycle stage on.
+func (s *Sim) advanceContact(rng *rand.Rand) {
+	w := s.World
+	w.Lock()
+	defer w.Unlock()
+	for range 50 {
+		p := w.People[rng.IntN(len(w.People))]
+		if p.CRM == nil {
+			continue
+		}
+		if next, ok := stages[p.CRM.LifecycleStage]; ok {
+			p.CRM.LifecycleStage, p.CRM.Modified = next, time.Now().UTC()
+			return
+		}
+	}
 }

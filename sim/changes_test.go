@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/sim"
 )
@@ -19,15 +20,15 @@ func TestRunChangesSendsSignedWebhooks(t *testing.T) {
 	var mu sync.Mutex
 	kinds := map[events.Kind]int{}
 	// The gateway's own receivers: only what verifies reaches the sink.
-	hooks := events.NewWebhooks(events.WebhookSecrets{Shop: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}, "",
-		func(_ context.Context, cs []events.Change) error {
+	hooks := events.NewWebhooks(events.WebhookOptions{Secrets: config.WebhookSecrets{Shop: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret},
+		Sink: func(_ context.Context, cs []events.Change) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, c := range cs {
 				kinds[c.Kind]++
 			}
 			return nil
-		}, quiet)
+		}, Logger: quiet})
 	srv := httptest.NewServer(hooks.Handler())
 	defer srv.Close()
 

@@ -65,6 +65,7 @@ type ERPCustomer struct {
 	Currency    string // default_currency; may be empty
 	CreditLimit *Money // from the credit_limits child table; nil when none is set
 	Disabled    bool
+	CreatedAt   time.Time
 	ModifiedAt  time.Time
 }
 

@@ -61,15 +61,20 @@ type API struct {
 
 var _ http.Handler = (*API)(nil)
 
-// New serves the world in the Frappe REST dialect.
-func New(w *world.World) *API {
+// Location is the site's time zone, TimeZone.
+func Location() *time.Location {
 	loc, err := time.LoadLocation(TimeZone)
 	if err != nil {
 		panic("erpnext: load time zone: " + err.Error()) // embedded tzdata makes this unreachable
 	}
+	return loc
+}
+
+// New serves the world in the Frappe REST dialect.
+func New(w *world.World) *API {
 	a := &API{
 		world:  w,
-		env:    env{w: w, loc: loc},
+		env:    env{w: w, loc: Location()},
 		tables: doctypes(),
 		mux:    http.NewServeMux(),
 	}

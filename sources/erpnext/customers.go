@@ -23,11 +23,12 @@ type customerRow struct {
 	MobileNo        string `json:"mobile_no"`
 	DefaultCurrency string `json:"default_currency"`
 	Disabled        int    `json:"disabled"`
+	Creation        string `json:"creation"`
 	Modified        string `json:"modified"`
 }
 
 var customerFields = fieldList("name", "customer_name", "customer_type", "customer_group", "territory",
-	"email_id", "mobile_no", "default_currency", "disabled", "modified")
+	"email_id", "mobile_no", "default_currency", "disabled", "creation", "modified")
 
 // creditLimitRow is a Customer Credit Limit child row.
 type creditLimitRow struct {
@@ -138,6 +139,10 @@ func (c *Client) customer(r customerRow, limits map[string]creditLimitRow) (mode
 	if err != nil {
 		return model.ERPCustomer{}, badField("Customer", r.Name, "modified")
 	}
+	creation, err := c.datetime(r.Creation)
+	if err != nil {
+		return model.ERPCustomer{}, badField("Customer", r.Name, "creation")
+	}
 	m := model.ERPCustomer{
 		ID:         r.Name,
 		Name:       r.CustomerName,
@@ -148,6 +153,7 @@ func (c *Client) customer(r customerRow, limits map[string]creditLimitRow) (mode
 		Territory:  r.Territory,
 		Currency:   r.DefaultCurrency,
 		Disabled:   r.Disabled != 0,
+		CreatedAt:  creation,
 		ModifiedAt: modified,
 	}
 	if l, ok := limits[r.Name]; ok && !l.CreditLimit.IsZero() {

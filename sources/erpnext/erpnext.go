@@ -114,6 +114,9 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
+// Zone is the site's time zone, which its naive timestamps are in.
+func (c *Client) Zone() *time.Location { return c.loc }
+
 // retryHint reads X-RateLimit-Reset, the seconds until Frappe's rate-limit
 // window ends, for a 429 that lost its Retry-After on the way.
 func retryHint(h http.Header) time.Duration {

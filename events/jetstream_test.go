@@ -1,0 +1,163 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// startNATS runs a real NATS server with JetStream in-process.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s.ClientURL()
+}
+
+// replica is one gateway's bus on the shared stream, with what it applied.
+type replica struct {
+	*JetStream
+	mu      sync.Mutex
+	applied []Change
+}
+
+func newReplica(t *testing.T, url string, replay int) *replica {
+	t.Helper()
+	r := &replica{}
+	b, err := NewJetStream(context.Background(), JetStreamOptions{URL: url, Replay: replay, Buffer: 100,
+		Apply: func(c Change) {
+			r.mu.Lock()
+			r.applied = append(r.applied, c)
+			r.mu.Unlock()
+		}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	r.JetStream = b
+	return r
+}
+
+func (r *replica) appliedSeqs() map[uint64]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seqs := map[uint64]bool{}
+	for _, c := range r.applied {
+		seqs[c.Seq] = true
+	}
+	return seqs
+}
+
+func change(key string) Change {
+	return Change{System: model.SystemShop, Kind: KindOrder, Key: key, Op: OpUpdated,
+		At: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), Customer: "42"}
+}
+
+func TestJetStreamEveryReplicaSeesEveryChange(t *testing.T) {
+	url := startNATS(t)
+	a, b := newReplica(t, url, 100), newReplica(t, url, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subA, err := a.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subB, err := b.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(ctx, []Change{change("1"), change("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []Change{change("3")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Subscription{"a": subA, "b": subB} {
+		if got := take(t, s, 3); !equal(got, []uint64{1, 2, 3}) {
+			t.Fatalf("replica %s got %v, want 1 2 3 numbered by the stream", name, got)
+		}
+	}
+	for name, r := range map[string]*replica{"a": a, "b": b} {
+		for seq := range uint64(3) {
+			if !r.appliedSeqs()[seq+1] {
+				t.Fatalf("replica %s did not apply change %d to its cache", name, seq+1)
+			}
+		}
+	}
+	// The change itself crosses intact.
+	got := b.log.ring[0]
+	want := change("1")
+	want.Seq = 1
+	if got != want {
+		t.Fatalf("replica b holds %+v, want %+v", got, want)
+	}
+}
+
+func TestJetStreamStoresAChangeFromTwoReplicasOnce(t *testing.T) {
+	url := startNATS(t)
+	a, b := newReplica(t, url, 100), newReplica(t, url, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, _ := a.Subscribe(ctx, 0)
+	// Both replicas poll the same upstream and read the same change.
+	if err := a.Publish(ctx, []Change{change("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []Change{change("1"), change("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(t, sub, 2); !equal(got, []uint64{1, 2}) {
+		t.Fatalf("got %v, want the repeated change stored once", got)
+	}
+	select {
+	case c := <-sub.C:
+		t.Fatalf("unexpected change %+v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestJetStreamResumesOnAnotherReplicaAndAfterARestart(t *testing.T) {
+	url := startNATS(t)
+	a := newReplica(t, url, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 8 {
+		if err := a.Publish(ctx, []Change{change(string(rune('a' + i)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A replica started now reads the replay window (4 to 8) from the
+	// stream and resumes a cursor the other one handed out.
+	b := newReplica(t, url, 5)
+	s, err := b.Subscribe(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := take(t, s, 3); !equal(got, []uint64{6, 7, 8}) {
+		t.Fatalf("resumed with %v, want 6 7 8", got)
+	}
+	if _, err := b.Subscribe(ctx, 2); !errors.Is(err, ErrCursorTooOld) {
+		t.Fatalf("cursor behind the window: err %v, want ErrCursorTooOld", err)
+	}
+	if _, err := b.Subscribe(ctx, 99); !errors.Is(err, ErrCursorTooOld) {
+		t.Fatalf("cursor past the stream: err %v, want ErrCursorTooOld", err)
+	}
+}

@@ -1,0 +1,85 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Feed reads the changes to one kind of record that an upstream made at
+// or after since, oldest first, up to limit.
+type Feed struct {
+	Name string // for logs: "shop orders"
+	Read func(ctx context.Context, since time.Time, limit int) ([]Change, error)
+}
+
+// Poll configures polling one system.
+type Poll struct {
+	Every time.Duration // how often to read; 0 turns polling off
+	// Overlap is how far back of its high-water mark each read starts, so
+	// that a record the upstream stamps a little out of order (its clocks
+	// or its transactions) is still read. What is read twice, the
+	// de-duplication stage drops. Default 5s.
+	Overlap time.Duration
+}
+
+// pollLimit is how many records one read of a feed takes; a full read is
+// followed at once by the next.
+const pollLimit = 500
+
+// RunPoller reads each feed every p.Every from its high-water mark (the
+// newest upstream time read) less p.Overlap and hands what it reads to
+// sink. The marks start at the time the poller starts, so that what changed
+// before is not reported again after a restart. It runs until ctx ends.
+func RunPoller(ctx context.Context, feeds []Feed, p Poll, sink Sink, logger *slog.Logger) {
+	if p.Every <= 0 || len(feeds) == 0 {
+		return
+	}
+	if p.Overlap == 0 {
+		p.Overlap = 5 * time.Second
+	}
+	marks := make([]time.Time, len(feeds))
+	for i := range marks {
+		marks[i] = time.Now().UTC()
+	}
+	t := time.NewTicker(p.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, f := range feeds {
+			marks[i] = pollFeed(ctx, f, marks[i], p.Overlap, sink, logger)
+		}
+	}
+}
+
+// pollFeed reads one feed until it has caught up and returns its new mark.
+// A read that fails leaves the mark where it was, to be read again.
+func pollFeed(ctx context.Context, f Feed, mark time.Time, overlap time.Duration, sink Sink, logger *slog.Logger) time.Time {
+	for ctx.Err() == nil {
+		changes, err := f.Read(ctx, mark.Add(-overlap), pollLimit)
+		if err == nil && len(changes) > 0 {
+			err = sink(ctx, changes)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("poll failed; read again next time", "feed", f.Name, "err", err)
+			}
+			return mark
+		}
+		newest := mark
+		for _, c := range changes {
+			if c.At.After(newest) {
+				newest = c.At
+			}
+		}
+		if len(changes) < pollLimit || !newest.After(mark) {
+			return newest
+		}
+		mark = newest
+	}
+	return mark
+}
