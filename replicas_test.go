@@ -150,7 +150,7 @@ func binWebhook(t *testing.T, w *world.World, b *world.Bin, onHand int64, secret
 	}
 }
 
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {

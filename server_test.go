@@ -32,7 +32,7 @@ type started struct {
 
 // startRun runs the command until its banner has printed a line containing
 // last, and returns the first URL the banner names.
-func startRun(t *testing.T, ctx context.Context, args []string, last string) *started {
+func startRun(t testing.TB, ctx context.Context, args []string, last string) *started {
 	t.Helper()
 	out, w := io.Pipe()
 	s := &started{done: make(chan error, 1)}
@@ -60,7 +60,7 @@ func startRun(t *testing.T, ctx context.Context, args []string, last string) *st
 }
 
 // stop ends the run and checks it shut down cleanly.
-func (s *started) stop(t *testing.T, cancel context.CancelFunc) {
+func (s *started) stop(t testing.TB, cancel context.CancelFunc) {
 	t.Helper()
 	cancel()
 	select {

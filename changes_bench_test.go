@@ -1,0 +1,416 @@
+package main
+
+// Benchmarks of the change path, end to end over real HTTP and WebSocket:
+// signed ERPNext webhooks into gateways started as the command starts them,
+// stockChanged subscribers reading the events, and with NATS a real
+// JetStream server in-process. Each runs its workload once:
+//
+//	go test -run '^$' -bench Change -benchtime 1x .
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/erpnext"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+const benchSecret = "frappe-secret"
+
+// changeRig is simulators and one or more gateways sharing a bus.
+type changeRig struct {
+	bins     []*world.Bin
+	gateways []string
+	client   *http.Client
+	start    time.Time // upstream modification times count up from here
+}
+
+func startChangeRig(b *testing.B, replicas int) *changeRig {
+	b.Helper()
+	simulators := sim.New(sim.Options{World: world.Options{Seed: 6, Size: world.Size{People: 40, Orders: 80, Products: 16}}})
+	srv := httptest.NewServer(simulators.Handler())
+	b.Cleanup(srv.Close)
+	bus := ""
+	if replicas > 1 {
+		bus = "  nats: { url: " + startNATS(b) + " }\n"
+	}
+	path := filepath.Join(b.TempDir(), "trestle.yaml")
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+sources:
+  shop: { kind: woocommerce, url: %[1]s/shop, consumerKey: ck_demo, consumerSecret: cs_demo }
+  crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-demo }
+  erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: %[2]s }
+events:
+  replay: 20000
+  webhooks: { secrets: { erp: %[3]s } }
+%[4]s`, srv.URL, erpnext.TimeZone, benchSecret, bus)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &changeRig{client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, start: time.Now().UTC()}
+	var runs []*started
+	for range replicas {
+		s := startRun(b, ctx, []string{"-config", path}, "GraphQL")
+		runs = append(runs, s)
+		r.gateways = append(r.gateways, s.base)
+	}
+	b.Cleanup(func() {
+		for _, s := range runs {
+			s.stop(b, cancel)
+		}
+	})
+	for _, p := range simulators.World.Products {
+		r.bins = append(r.bins, p.Bins...)
+	}
+	return r
+}
+
+// send posts the i-th change of a lane as the ERP's signed Bin webhook. A
+// lane's changes touch its own SKUs with rising upstream times, so that
+// none is a duplicate of another.
+func (r *changeRig) send(gateway string, lane, lanes, i int) error {
+	skus := len(r.bins) / 3
+	bin := r.bins[((i*lanes+lane)%skus)*3]
+	modified := r.start.Add(time.Duration(i) * time.Millisecond).In(erpnext.Location()).Format("2006-01-02 15:04:05.000000")
+	body, _ := json.Marshal(map[string]string{"doctype": "Bin", "name": bin.Name, "event": "on_update",
+		"modified": modified, "item_code": bin.SKU, "customer": "", "po_no": ""})
+	mac := hmac.New(sha256.New, []byte(benchSecret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, gateway+"/webhooks/erp", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Frappe-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// subscriber follows stockChanged over graphql-transport-ws, resuming
+// with its last cursor whenever its subscription or connection ends.
+type subscriber struct {
+	gateway string
+	mu      sync.Mutex
+	seen    map[uint64]time.Time // sequence -> when it first arrived
+	last    uint64
+	events  int // every event received, repeats after a resume included
+	resumes int
+	drop    chan struct{} // a send disconnects the subscriber
+}
+
+func newSubscriber(gateway string) *subscriber {
+	return &subscriber{gateway: gateway, seen: map[uint64]time.Time{}, drop: make(chan struct{}, 1)}
+}
+
+const stockSubscription = `subscription($a: String) { stockChanged(after: $a) { cursor sku stock { warehouse onHand } } }`
+
+// run connects and reads until ctx ends; ready is closed once the first
+// subscription is sent.
+func (s *subscriber) run(ctx context.Context, ready chan<- struct{}) {
+	for ctx.Err() == nil {
+		if err := s.session(ctx, ready); err != nil && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		ready = nil
+		s.mu.Lock()
+		s.resumes++
+		s.mu.Unlock()
+	}
+}
+
+func (s *subscriber) session(ctx context.Context, ready chan<- struct{}) error {
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.gateway, "http")+"/query",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return err
+	}
+	conn.SetReadLimit(1 << 20)
+	defer conn.CloseNow()
+	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init"}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var after any
+	if s.last > 0 {
+		after = base64.RawURLEncoding.EncodeToString([]byte("change:" + strconv.FormatUint(s.last, 10)))
+	}
+	s.mu.Unlock()
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe",
+		"payload": map[string]any{"query": stockSubscription, "variables": map[string]any{"a": after}}}); err != nil {
+		return err
+	}
+	if ready != nil {
+		close(ready)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.drop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct{ StockChanged struct{ Cursor string } }
+			}
+		}
+		if err := wsjson.Read(ctx, conn, &m); err != nil {
+			return err
+		}
+		switch m.Type {
+		case "next":
+			raw, _ := base64.RawURLEncoding.DecodeString(m.Payload.Data.StockChanged.Cursor)
+			seq, err := strconv.ParseUint(strings.TrimPrefix(string(raw), "change:"), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cursor %q", m.Payload.Data.StockChanged.Cursor)
+			}
+			now := time.Now()
+			s.mu.Lock()
+			s.events++
+			if _, ok := s.seen[seq]; !ok {
+				s.seen[seq] = now
+			}
+			s.last = max(s.last, seq)
+			s.mu.Unlock()
+		case "complete", "error":
+			return nil // fell behind or refused: resume
+		}
+	}
+}
+
+// startSubscribers connects n subscribers and returns once each has sent
+// its subscription.
+func startSubscribers(b *testing.B, ctx context.Context, gateway string, n int) []*subscriber {
+	b.Helper()
+	subs := make([]*subscriber, n)
+	var wg sync.WaitGroup
+	for i := range subs {
+		subs[i] = newSubscriber(gateway)
+		ready := make(chan struct{})
+		wg.Go(func() { subs[i].run(ctx, ready) })
+		b.Cleanup(wg.Wait)
+		<-ready
+	}
+	time.Sleep(200 * time.Millisecond) // the last subscriptions reach the bus
+	return subs
+}
+
+// waitAll waits until every subscriber has every sequence up to n.
+func waitAll(b *testing.B, subs []*subscriber, n int, within time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	for _, s := range subs {
+		for {
+			s.mu.Lock()
+			got := len(s.seen)
+			s.mu.Unlock()
+			if got >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("a subscriber has %d of %d changes", got, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// latencies are each subscriber's delay from a change's webhook being sent
+// to its event arriving; sent[i] is when the change numbered i+1 was sent.
+func latencies(b *testing.B, subs []*subscriber, sent []time.Time) []time.Duration {
+	b.Helper()
+	var out []time.Duration
+	for _, s := range subs {
+		s.mu.Lock()
+		for i, at := range sent {
+			got, ok := s.seen[uint64(i+1)]
+			if !ok {
+				s.mu.Unlock()
+				b.Fatalf("change %d lost", i+1)
+			}
+			out = append(out, got.Sub(at))
+		}
+		if len(s.seen) != len(sent) {
+			b.Fatalf("%d changes received, %d sent", len(s.seen), len(sent))
+		}
+		s.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
+}
+
+// paced sends n changes to gateway at rate a second, one after another,
+// and returns when each was sent.
+func (r *changeRig) paced(b *testing.B, gateway string, n, rate int) []time.Time {
+	b.Helper()
+	sent := make([]time.Time, n)
+	t0 := time.Now()
+	for i := range n {
+		if d := time.Until(t0.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+			time.Sleep(d)
+		}
+		sent[i] = time.Now()
+		if err := r.send(gateway, 0, 1, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return sent
+}
+
+// BenchmarkChangeWebhookToSubscriber: 1,000 changes at 100 a second, one
+// subscriber; on one replica, and across two through NATS (webhooks to
+// the first, the subscriber on the second).
+func BenchmarkChangeWebhookToSubscriber(b *testing.B) {
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+			r := startChangeRig(b, replicas)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			subs := startSubscribers(b, ctx, r.gateways[replicas-1], 1)
+			b.ResetTimer()
+			sent := r.paced(b, r.gateways[0], 1000, 100)
+			waitAll(b, subs, len(sent), 10*time.Second)
+			b.StopTimer()
+			reportLatency(b, latencies(b, subs, sent))
+		})
+	}
+}
+
+// BenchmarkChangeThousandSubscribers: 1,000 subscribers on one replica,
+// 100 changes a second for 10 seconds; every subscriber must get every
+// change. Peak heap is the whole test process: gateway, simulators and the
+// 1,000 clients.
+func BenchmarkChangeThousandSubscribers(b *testing.B) {
+	r := startChangeRig(b, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subs := startSubscribers(b, ctx, r.gateways[0], 1000)
+	var peak uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+		}
+	}()
+	b.ResetTimer()
+	sent := r.paced(b, r.gateways[0], 1000, 100)
+	waitAll(b, subs, len(sent), 30*time.Second)
+	b.StopTimer()
+	close(stopSampling)
+	<-sampled
+	reportLatency(b, latencies(b, subs, sent))
+	resumes := 0
+	for _, s := range subs {
+		resumes += s.resumes
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(resumes), "resumes")
+}
+
+// BenchmarkChangeResumeUnderDisconnects: 10,000 changes through webhooks,
+// four senders at once, while 50 subscribers drop their connection at
+// random and resume with their last cursor; each must end with every
+// change, once after de-duplication by sequence.
+func BenchmarkChangeResumeUnderDisconnects(b *testing.B) {
+	const changes, lanes = 10_000, 4
+	r := startChangeRig(b, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subs := startSubscribers(b, ctx, r.gateways[0], 50)
+	chaos, stopChaos := context.WithCancel(ctx)
+	var chaosDone sync.WaitGroup
+	for _, s := range subs {
+		chaosDone.Go(func() {
+			for {
+				select {
+				case <-chaos.Done():
+					return
+				case <-time.After(time.Duration(50+rand.IntN(450)) * time.Millisecond):
+				}
+				select {
+				case s.drop <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Go(func() {
+			for i := range changes / lanes {
+				if err := r.send(r.gateways[0], lane, lanes, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stopChaos()
+	chaosDone.Wait()
+	waitAll(b, subs, changes, 30*time.Second)
+	b.StopTimer()
+	resumes, events := 0, 0
+	for _, s := range subs {
+		s.mu.Lock()
+		for seq := range uint64(changes) {
+			if _, ok := s.seen[seq+1]; !ok {
+				b.Fatalf("change %d lost", seq+1)
+			}
+		}
+		if len(s.seen) != changes {
+			b.Fatalf("%d distinct changes, want %d", len(s.seen), changes)
+		}
+		resumes += s.resumes
+		events += s.events
+		s.mu.Unlock()
+	}
+	b.ReportMetric(float64(resumes)/float64(len(subs)), "resumes/sub")
+	b.ReportMetric(float64(events-changes*len(subs)), "repeats")
+}
