@@ -72,11 +72,12 @@ func (m *Memory) Seq() uint64 { return m.log.latest() }
 // Close ends every subscription.
 func (m *Memory) Close() { m.log.close() }
 
-// Subscription is one subscriber's stream of changes. C is closed when the
-// subscription ends; Err then says why (nil when its context ended).
+// Subscription is one subscriber's stream of changes, shared with the other
+// subscribers and not to be modified. C is closed when the subscription
+// ends; Err then says why (nil when its context ended).
 type Subscription struct {
-	C     <-chan Change
-	c     chan Change
+	C     <-chan *Change
+	c     chan *Change
 	after uint64 // changes up to this one are not for this subscriber
 	err   error
 	done  chan struct{}
@@ -92,8 +93,8 @@ func (s *Subscription) Err() error {
 // out to the subscribers as it is appended.
 type replayLog struct {
 	mu     sync.Mutex
-	seq    uint64   // the latest change's sequence
-	ring   []Change // the latest changes, oldest at start
+	seq    uint64    // the latest change's sequence
+	ring   []*Change // the latest changes, oldest at start
 	start  int
 	count  int
 	subs   map[*Subscription]struct{}
@@ -101,13 +102,14 @@ type replayLog struct {
 }
 
 func newReplayLog(replay, buffer int) *replayLog {
-	return &replayLog{ring: make([]Change, replay), subs: map[*Subscription]struct{}{}, buffer: buffer}
+	return &replayLog{ring: make([]*Change, replay), subs: map[*Subscription]struct{}{}, buffer: buffer}
 }
 
 // append keeps a change, whose sequence is past every one before it, and
 // delivers it. A subscriber whose buffer is full is ended with
 // ErrFellBehind rather than waited for.
-func (l *replayLog) append(c Change) {
+func (l *replayLog) append(change Change) {
+	c := &change
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq = c.Seq
@@ -142,7 +144,7 @@ func (l *replayLog) subscribe(ctx context.Context, after uint64, ahead bool) (*S
 	if after > l.seq && !ahead {
 		return nil, fmt.Errorf("%w: cursor %d is past the latest %d, from before a restart", ErrCursorTooOld, after, l.seq)
 	}
-	var backlog []Change
+	var backlog []*Change
 	if after > 0 && after < l.seq {
 		oldest := l.seq - uint64(l.count) + 1 // the first sequence still kept
 		if after+1 < oldest {
@@ -154,7 +156,7 @@ func (l *replayLog) subscribe(ctx context.Context, after uint64, ahead bool) (*S
 			}
 		}
 	}
-	c := make(chan Change, l.buffer+len(backlog))
+	c := make(chan *Change, l.buffer+len(backlog))
 	for _, ch := range backlog {
 		c <- ch
 	}

@@ -106,7 +106,7 @@ func TestJetStreamEveryReplicaSeesEveryChange(t *testing.T) {
 	got := b.log.ring[0]
 	want := change("1")
 	want.Seq = 1
-	if got != want {
+	if *got != want {
 		t.Fatalf("replica b holds %+v, want %+v", got, want)
 	}
 }

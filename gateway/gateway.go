@@ -66,7 +66,7 @@ func New(opts Options) http.Handler {
 	// Loaders are made per response: once for a query, once for every event
 	// of a subscription, so no event reads another's cached results.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(loaders.With(ctx, opts.Loaders.New()))
+		return next(loaders.WithNew(ctx, opts.Loaders))
 	})
 	if opts.CollapseQueries {
 		// A collapsed execution runs with the loaders of the request that

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -310,8 +311,28 @@ func With(ctx context.Context, l *Loaders) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
+// WithNew returns a context that carries loaders of their own, made by f
+// when first asked for: a subscription event that reads nothing through
+// them (most fields of a change are the change's own) costs no loaders.
+func WithNew(ctx context.Context, f *Factory) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &pending{factory: f})
+}
+
+// pending is loaders not made yet.
+type pending struct {
+	once    sync.Once
+	factory *Factory
+	made    *Loaders
+}
+
 // For returns the loaders of the operation ctx belongs to.
 func For(ctx context.Context) *Loaders {
-	l, _ := ctx.Value(ctxKey{}).(*Loaders)
-	return l
+	switch l := ctx.Value(ctxKey{}).(type) {
+	case *Loaders:
+		return l
+	case *pending:
+		l.once.Do(func() { l.made = l.factory.New() })
+		return l.made
+	}
+	return nil
 }

@@ -59,7 +59,7 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 	go func() {
 		defer close(out)
 		for c := range sub.C {
-			e, ok := event(loaders.With(ctx, r.Loaders.New()), c)
+			e, ok := event(loaders.WithNew(ctx, r.Loaders), *c)
 			if !ok {
 				continue
 			}
