@@ -154,6 +154,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		Changes:   bus,
 		Loaders:   factory,
 		Webhooks:  webhooks.Handler(),
+		Origins:   cfg.Origins,
 		Logger:    logger.With("component", "graph"),
 
 		CollapseQueries: cfg.CollapseQueries,

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -35,6 +36,10 @@ type Config struct {
 	CollapseQueries bool   `yaml:"collapseQueries"`
 	Join            Join   `yaml:"join"`
 	Events          Events `yaml:"events"`
+	// Origins are the browser origins, besides the gateway's own, allowed
+	// to open WebSocket subscriptions: host patterns (app.example.com,
+	// *.example.com).
+	Origins []string `yaml:"origins"`
 }
 
 // Events configures the change path: webhooks in, the bus out.
@@ -320,6 +325,11 @@ func (c *Config) validate() []error {
 		}
 	} else if c.Events.NATS.Stream != "" {
 		errs = append(errs, fmt.Errorf("events.nats.stream: needs events.nats.url"))
+	}
+	for i, o := range c.Origins {
+		if _, err := path.Match(o, ""); err != nil || o == "" || strings.Contains(o, "://") {
+			errs = append(errs, fmt.Errorf("origins[%d]: %q is not a host pattern (app.example.com, *.example.com)", i, o))
+		}
 	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))

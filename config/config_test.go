@@ -88,10 +88,11 @@ func TestParseReportsEveryProblem(t *testing.T) {
 listen: nowhere
 sources:
   shop: { kind: shopify, url: "ftp://x", consumerKey: k }
-  crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s }
+  crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s, poll: { every: 10ms, overlap: -1s } }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
-events: { replay: 0, webhooks: { publicURL: "trestle.example.com" } }
+events: { replay: 0, webhooks: { publicURL: "trestle.example.com" }, nats: { url: "http://nats:4222" } }
+origins: ["https://app.example.com", "[a"]
 `,
 			want: []string{
 				`listen: "nowhere" is not a host:port address`,
@@ -108,6 +109,11 @@ events: { replay: 0, webhooks: { publicURL: "trestle.example.com" } }
 				`join.key: "customer_number" is not a join key (want email or phone)`,
 				"events.replay: must be at least 1",
 				`events.webhooks.publicURL: "trestle.example.com" is not an http or https URL`,
+				"sources.crm.poll.every: must be at least 1s, not 10ms",
+				"sources.crm.poll.overlap: must not be negative",
+				`events.nats.url: "http://nats:4222" is not a nats:// or tls:// URL`,
+				`origins[0]: "https://app.example.com" is not a host pattern`,
+				`origins[1]: "[a" is not a host pattern`,
 			},
 		},
 	}

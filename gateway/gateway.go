@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/graph"
@@ -35,6 +36,10 @@ type Options struct {
 	// Webhooks receives the upstreams' change notifications at /webhooks/;
 	// nil for none.
 	Webhooks http.Handler
+	// Origins are the browser origins, besides the gateway's own, that may
+	// open WebSocket subscriptions: host patterns such as app.example.com
+	// or *.example.com.
+	Origins []string
 }
 
 // New builds the gateway's HTTP handler:
@@ -54,8 +59,10 @@ func New(opts Options) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// Subscriptions: graphql-transport-ws (and the older graphql-ws) over a
-	// WebSocket from the same origin, and server-sent events.
-	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second})
+	// WebSocket from the same origin or an allowed one, and server-sent
+	// events.
+	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents are kept, so a repeated query skips

@@ -407,3 +407,43 @@ func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
 		t.Fatalf("customer event %+v, want %s renamed, from the CRM", ce.CustomerChanged, lead.Email)
 	}
 }
+
+func TestWebSocketOrigins(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 10, Orders: 10, Products: 5}})
+	entities := newCache(t)
+	t.Cleanup(entities.Close)
+	bus := events.NewMemory(10, 10, func(events.Change) {})
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
+		Origins: []string{"*.example.com"}}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tests := []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},               // not a browser
+		{"http://" + host, true}, // the gateway's own page
+		{"https://app.example.com", true},
+		{"https://app.example.org", false},
+		{"https://example.com.evil.net", false},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h := http.Header{}
+		if tt.origin != "" {
+			h.Set("Origin", tt.origin)
+		}
+		conn, resp, err := websocket.Dial(ctx, "ws://"+host+"/query",
+			&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h})
+		cancel()
+		if tt.ok != (err == nil) {
+			t.Errorf("origin %q: err %v, want allowed %v", tt.origin, err, tt.ok)
+		}
+		if err == nil {
+			conn.CloseNow()
+		} else if resp != nil && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q: HTTP %d, want 403", tt.origin, resp.StatusCode)
+		}
+	}
+}
