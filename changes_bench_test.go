@@ -31,6 +31,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
+	"github.com/trestlehq/trestle/events/natstest"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/world"
@@ -43,20 +44,21 @@ var fanOutRate = flag.Int("fanout-rate", 100, "changes a second in BenchmarkChan
 
 // changeRig is simulators and one or more gateways sharing a bus.
 type changeRig struct {
+	world    *world.World
 	bins     []*world.Bin
 	gateways []string
 	client   *http.Client
 	start    time.Time // upstream modification times count up from here
 }
 
-func startChangeRig(b *testing.B, replicas int) *changeRig {
+func startChangeRig(b testing.TB, replicas int) *changeRig {
 	b.Helper()
 	simulators := sim.New(sim.Options{World: world.Options{Seed: 6, Size: world.Size{People: 40, Orders: 80, Products: 16}}})
 	srv := httptest.NewServer(simulators.Handler())
 	b.Cleanup(srv.Close)
 	bus := ""
 	if replicas > 1 {
-		bus = "  nats: { url: " + startNATS(b) + " }\n"
+		bus = "  nats: { url: " + natstest.Start(b) + " }\n"
 	}
 	path := filepath.Join(b.TempDir(), "trestle.yaml")
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -72,7 +74,7 @@ events:
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &changeRig{client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, start: time.Now().UTC()}
+	r := &changeRig{world: simulators.World, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, start: time.Now().UTC()}
 	var runs []*started
 	for range replicas {
 		s := startRun(b, ctx, []string{"-config", path}, "GraphQL")
@@ -96,9 +98,13 @@ events:
 func (r *changeRig) send(gateway string, lane, lanes, i int) error {
 	skus := len(r.bins) / 3
 	bin := r.bins[((i*lanes+lane)%skus)*3]
-	modified := r.start.Add(time.Duration(i) * time.Millisecond).In(erpnext.Location()).Format("2006-01-02 15:04:05.000000")
+	return r.webhook(gateway, bin, r.start.Add(time.Duration(i)*time.Millisecond))
+}
+
+// webhook posts the ERP's signed webhook of a bin modified at the time.
+func (r *changeRig) webhook(gateway string, bin *world.Bin, modified time.Time) error {
 	body, _ := json.Marshal(map[string]string{"doctype": "Bin", "name": bin.Name, "event": "on_update",
-		"modified": modified, "item_code": bin.SKU, "customer": "", "po_no": ""})
+		"modified": modified.In(erpnext.Location()).Format("2006-01-02 15:04:05.000000"), "item_code": bin.SKU, "customer": "", "po_no": ""})
 	mac := hmac.New(sha256.New, []byte(benchSecret))
 	mac.Write(body)
 	req, _ := http.NewRequest(http.MethodPost, gateway+"/webhooks/erp", strings.NewReader(string(body)))

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/govalues/decimal"
-	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/trestlehq/trestle/sim"
-	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -125,46 +117,18 @@ func stockOnHand(t *testing.T, base, sku, warehouse string) string {
 	return ""
 }
 
-// binWebhook sets a bin's stock in the simulated ERP and sends the ERP's
+// setStock sets a bin's stock in the simulated ERP and sends the ERP's
 // signed webhook for it to a gateway.
-func binWebhook(t *testing.T, w *world.World, b *world.Bin, onHand int64, secret, gateway string) {
+func (r *changeRig) setStock(t *testing.T, bin *world.Bin, onHand int64, gateway string) {
 	t.Helper()
-	w.Lock()
-	b.Actual = decimal.MustNew(onHand, 0)
-	b.Modified = time.Now().UTC()
-	body, _ := json.Marshal(map[string]string{"doctype": "Bin", "name": b.Name, "event": "on_update",
-		"modified": b.Modified.In(erpnext.Location()).Format("2006-01-02 15:04:05.000000"), "item_code": b.SKU, "customer": "", "po_no": ""})
-	w.Unlock()
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, gateway+"/webhooks/erp", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Frappe-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	r.world.Lock()
+	bin.Actual = decimal.MustNew(onHand, 0)
+	bin.Modified = time.Now().UTC()
+	modified := bin.Modified
+	r.world.Unlock()
+	if err := r.webhook(gateway, bin, modified); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook: HTTP %d", resp.StatusCode)
-	}
-}
-
-func startNATS(t testing.TB) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
 }
 
 func changeCursor(seq int) string {
@@ -172,38 +136,19 @@ func changeCursor(seq int) string {
 }
 
 func TestReplicasShareChangesThroughNATS(t *testing.T) {
-	simulators := sim.New(sim.Options{World: world.Options{Seed: 4, Size: world.Size{People: 40, Orders: 80, Products: 10}}})
-	srv := httptest.NewServer(simulators.Handler())
-	defer srv.Close()
-	const secret = "frappe-secret"
-	path := filepath.Join(t.TempDir(), "trestle.yaml")
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
-sources:
-  shop: { kind: woocommerce, url: %[1]s/shop, consumerKey: ck_demo, consumerSecret: cs_demo }
-  crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-demo }
-  erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: %[2]s }
-events:
-  webhooks: { secrets: { erp: %[3]s } }
-  nats: { url: %[4]s }
-`, srv.URL, erpnext.TimeZone, secret, startNATS(t))
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	r := startChangeRig(t, 2)
+	a, b := r.gateways[0], r.gateways[1]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := startRun(t, ctx, []string{"-config", path}, "GraphQL")
-	defer a.stop(t, cancel)
-	b := startRun(t, ctx, []string{"-config", path}, "GraphQL")
 
-	w := simulators.World
-	p := w.Products[3]
+	p := r.world.Products[3]
 	bin := p.Bins[0]
 	// A first change, so that the subscribers below resume after it and
 	// cannot miss the second however long they take to subscribe.
-	binWebhook(t, w, bin, 700, secret, a.base)
-	subA := subscribeStock(t, ctx, a.base, p.SKU, changeCursor(1))
-	subB := subscribeStock(t, ctx, b.base, p.SKU, changeCursor(1))
-	for name, base := range map[string]string{"a": a.base, "b": b.base} {
+	r.setStock(t, bin, 700, a)
+	subA := subscribeStock(t, ctx, a, p.SKU, changeCursor(1))
+	subB := subscribeStock(t, ctx, b, p.SKU, changeCursor(1))
+	for name, base := range map[string]string{"a": a, "b": b} {
 		deadline := time.Now().Add(5 * time.Second)
 		for stockOnHand(t, base, p.SKU, bin.Warehouse) != "700" { // and now cached
 			if time.Now().After(deadline) {
@@ -215,7 +160,7 @@ events:
 
 	// The second change reaches replica a only; both replicas' subscribers
 	// get it, with the fresh value, and both caches serve it.
-	binWebhook(t, w, bin, 777, secret, a.base)
+	r.setStock(t, bin, 777, a)
 	wait, stop := context.WithTimeout(ctx, time.Second)
 	defer stop()
 	for name, s := range map[string]*stockSubscriber{"a": subA, "b": subB} {
@@ -224,10 +169,9 @@ events:
 			t.Errorf("replica %s: event %s at %s, want 777 at the stream's second change", name, qty, cursor)
 		}
 	}
-	for name, base := range map[string]string{"a": a.base, "b": b.base} {
+	for name, base := range map[string]string{"a": a, "b": b} {
 		if got := stockOnHand(t, base, p.SKU, bin.Warehouse); got != "777" {
 			t.Errorf("replica %s serves %s after the change, want 777: its cache was not invalidated", name, got)
 		}
 	}
-	b.stop(t, cancel)
 }

@@ -9,28 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/trestlehq/trestle/events/natstest"
 	"github.com/trestlehq/trestle/graph/model"
 )
-
-// startNATS runs a real NATS server with JetStream in-process.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
-}
 
 // replica is one gateway's bus on the shared stream, with what it applied.
 type replica struct {
@@ -72,7 +53,7 @@ func change(key string) Change {
 }
 
 func TestJetStreamEveryReplicaSeesEveryChange(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	a, b := newReplica(t, url, 100), newReplica(t, url, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -112,7 +93,7 @@ func TestJetStreamEveryReplicaSeesEveryChange(t *testing.T) {
 }
 
 func TestJetStreamStoresAChangeFromTwoReplicasOnce(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	a, b := newReplica(t, url, 100), newReplica(t, url, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -135,7 +116,7 @@ func TestJetStreamStoresAChangeFromTwoReplicasOnce(t *testing.T) {
 }
 
 func TestJetStreamResumesOnAnotherReplicaAndAfterARestart(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	a := newReplica(t, url, 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
