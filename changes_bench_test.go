@@ -286,16 +286,17 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 }
 
 // paced sends n changes to gateway at rate a second, one after another,
-// and returns when each was sent.
+// and returns when each was due: a sender held up by a busy gateway does
+// not hide the delay from the latencies.
 func (r *changeRig) paced(b *testing.B, gateway string, n, rate int) []time.Time {
 	b.Helper()
 	sent := make([]time.Time, n)
 	t0 := time.Now()
 	for i := range n {
-		if d := time.Until(t0.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+		sent[i] = t0.Add(time.Duration(i) * time.Second / time.Duration(rate))
+		if d := time.Until(sent[i]); d > 0 {
 			time.Sleep(d)
 		}
-		sent[i] = time.Now()
 		if err := r.send(gateway, 0, 1, i); err != nil {
 			b.Fatal(err)
 		}

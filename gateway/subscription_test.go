@@ -447,3 +447,30 @@ func TestWebSocketOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestManySubscribersReadAChangeOnce(t *testing.T) {
+	g := startLive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := g.env.Sim.World.Products[2]
+	g.moveStock(t, p, 10)
+	first := changeCursorOf(t, g.bus.Seq())
+	clients := make([]*wsClient, 20)
+	for i := range clients {
+		clients[i] = dialWS(t, ctx, g.srv.URL)
+		defer clients[i].conn.Close(websocket.StatusNormalClosure, "")
+		clients[i].send(t, ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+			"query": stockSubscription, "variables": map[string]any{"skus": []string{p.SKU}, "after": first}}})
+	}
+	time.Sleep(50 * time.Millisecond) // the subscriptions are in place
+	g.env.Sim.ERP.ResetCounters()
+	g.moveStock(t, p, 20)
+	for _, c := range clients {
+		if e := c.stockEvent(t, ctx); onHandIn(e, p.Bins[0].Warehouse) != "20" {
+			t.Fatalf("event %+v, want 20 on hand", e.Data.StockChanged)
+		}
+	}
+	if n := g.env.Sim.ERP.Requests(); n != 1 {
+		t.Errorf("%d ERP calls for one change read by 20 subscribers, want 1", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/events"
@@ -39,9 +40,10 @@ func changeSeq(cursor *string) (uint64, error) {
 
 // subscribe streams the changes after the cursor that event makes into a
 // subscription event, until ctx ends. Each change gets loaders of its own,
-// made after the change invalidated the cache, so what event reads (and the
-// event's fields read later) is fresh and never another event's cached
-// copy. A subscriber that falls behind is ended; it resumes with the cursor
+// made after the change invalidated the cache and shared by every
+// subscriber on this replica, so what event reads (and the event's fields
+// read later) is fresh, never another event's cached copy, and read once
+// however many subscribers there are. A subscriber that falls behind is ended; it resumes with the cursor
 // of the last event it got.
 func subscribe[E any](ctx context.Context, r *Resolver, after *string, event func(context.Context, events.Change) (E, bool)) (<-chan E, error) {
 	from, err := changeSeq(after)
@@ -59,7 +61,9 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 	go func() {
 		defer close(out)
 		for c := range sub.C {
-			e, ok := event(loaders.WithNew(ctx, r.Loaders), *c)
+			// Without cancel: the loaders are shared, and one subscriber
+			// leaving must not fail the read the others wait for.
+			e, ok := event(loaders.With(context.WithoutCancel(ctx), r.changeLoaders(c.Seq)), *c)
 			if !ok {
 				continue
 			}
@@ -121,4 +125,37 @@ func (r *Resolver) changedCustomer(c events.Change) *model.Customer {
 	default:
 		return &model.Customer{ERPID: c.Key}
 	}
+}
+
+// eventLoaders are the loaders of the latest changes, one set per change.
+type eventLoaders struct {
+	mu    sync.Mutex
+	bySeq map[uint64]*loaders.Loaders
+}
+
+// keptEvents is how many changes' loaders are kept for subscribers still
+// delivering them; one further behind gets a set of its own, as fresh.
+const keptEvents = 256
+
+// changeLoaders are the loaders of one change.
+func (r *Resolver) changeLoaders(seq uint64) *loaders.Loaders {
+	e := &r.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.bySeq[seq]; ok {
+		return l
+	}
+	if e.bySeq == nil {
+		e.bySeq = map[uint64]*loaders.Loaders{}
+	}
+	if len(e.bySeq) >= keptEvents {
+		for s := range e.bySeq {
+			if s+keptEvents/2 < seq || s > seq+keptEvents {
+				delete(e.bySeq, s)
+			}
+		}
+	}
+	l := r.Loaders.New()
+	e.bySeq[seq] = l
+	return l
 }

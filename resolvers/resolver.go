@@ -35,4 +35,6 @@ type Resolver struct {
 	// event's filters read through.
 	Loaders *loaders.Factory
 	Logger  *slog.Logger
+
+	events eventLoaders
 }

@@ -19,7 +19,12 @@ import (
 
 // Stock is the resolver for the stock field.
 func (r *stockChangeResolver) Stock(ctx context.Context, obj *model.StockChange) ([]model.StockLevel, error) {
-	return loaders.For(ctx).Stock.Load(ctx, obj.Sku)()
+	seq, err := changeSeq(&obj.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	// The change's loaders, shared by its subscribers (see subscribe).
+	return r.changeLoaders(seq).Stock.Load(context.WithoutCancel(ctx), obj.Sku)()
 }
 
 // StockChanged is the resolver for the stockChanged field.
