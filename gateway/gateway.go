@@ -62,6 +62,9 @@ func New(opts Options) http.Handler {
 	// WebSocket from the same origin or an allowed one, and server-sent
 	// events.
 	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
+		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return resolvers.OverWebSocket(ctx), nil, nil
+		},
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
 	srv.AddTransport(transport.POST{})

@@ -474,3 +474,58 @@ func TestManySubscribersReadAChangeOnce(t *testing.T) {
 		t.Errorf("%d ERP calls for one change read by 20 subscribers, want 1", n)
 	}
 }
+
+func TestASubscriberThatFallsBehindIsToldWhereToResume(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 10, Orders: 10, Products: 5}})
+	entities := newCache(t)
+	t.Cleanup(entities.Close)
+	bus := events.NewMemory(1000, 0, func(events.Change) {}) // no room: a subscriber not waiting falls behind
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sku := env.Sim.World.Products[0].SKU
+	publish := func(n int) {
+		for range n {
+			_ = bus.Publish(ctx, []events.Change{{System: model.SystemERP, Kind: events.KindStock, Key: sku, Op: events.OpUpdated}})
+		}
+	}
+	publish(1)
+	c := dialWS(t, ctx, srv.URL)
+	defer c.conn.Close(websocket.StatusNormalClosure, "")
+	c.subscribe(t, ctx, "1", `subscription($a: String) { stockChanged(after: $a) { cursor } }`, map[string]any{"a": changeCursorOf(t, 1)})
+	// Changes keep coming faster than one at a time can be delivered.
+	go func() {
+		for ctx.Err() == nil {
+			publish(10)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	got := map[string]bool{}
+	for {
+		m := c.next(t, ctx)
+		if m.Type == "next" {
+			var e struct {
+				Data struct{ StockChanged struct{ Cursor string } }
+			}
+			_ = json.Unmarshal(m.Payload, &e)
+			got[e.Data.StockChanged.Cursor] = true
+			continue
+		}
+		if m.Type != "error" {
+			t.Fatalf("got %s %s after %d events, want an error saying the subscriber fell behind", m.Type, m.Payload, len(got))
+		}
+		var errs []struct {
+			Message    string
+			Extensions struct{ Code, ResumeAfter string }
+		}
+		if err := json.Unmarshal(m.Payload, &errs); err != nil || len(errs) != 1 || errs[0].Extensions.Code != "FELL_BEHIND" {
+			t.Fatalf("error %s, want one FELL_BEHIND", m.Payload)
+		}
+		if len(got) > 0 && !got[errs[0].Extensions.ResumeAfter] {
+			t.Fatalf("resume after %q, which was not delivered", errs[0].Extensions.ResumeAfter)
+		}
+		return
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
@@ -60,6 +63,12 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 	out := make(chan E, 1)
 	go func() {
 		defer close(out)
+		last := after // the cursor of the last event handed on
+		defer func() {
+			if errors.Is(sub.Err(), events.ErrFellBehind) && ctx.Err() == nil {
+				fellBehind(ctx, last)
+			}
+		}()
 		for c := range sub.C {
 			// Without cancel: the loaders are shared, and one subscriber
 			// leaving must not fail the read the others wait for.
@@ -69,12 +78,37 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 			}
 			select {
 			case out <- e:
+				cursor := changeCursor(c.Seq)
+				last = &cursor
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
 	return out, nil
+}
+
+// webSocketKey marks a context as a WebSocket connection's.
+type webSocketKey struct{}
+
+// OverWebSocket marks ctx as a graphql-transport-ws connection's, whose
+// subscriptions can end with an error message saying why.
+func OverWebSocket(ctx context.Context) context.Context {
+	return context.WithValue(ctx, webSocketKey{}, true)
+}
+
+// fellBehind tells a WebSocket subscriber whose subscription ends because
+// it did not keep up where to resume; over server-sent events the stream
+// just completes.
+func fellBehind(ctx context.Context, last *string) {
+	if ctx.Value(webSocketKey{}) == nil {
+		return
+	}
+	err := &gqlerror.Error{Message: events.ErrFellBehind.Error(), Extensions: map[string]any{"code": "FELL_BEHIND"}}
+	if last != nil {
+		err.Extensions["resumeAfter"] = *last
+	}
+	transport.AddSubscriptionError(ctx, err)
 }
 
 // changeOp is a change's operation in the graph.
