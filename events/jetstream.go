@@ -180,6 +180,3 @@ func (b *JetStream) Close() {
 	b.nc.Close()
 	b.log.close()
 }
-
-// Connected reports whether the connection to NATS is up.
-func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
