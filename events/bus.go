@@ -36,7 +36,6 @@ type Bus interface {
 type Memory struct {
 	apply func(Change)
 	mu    sync.Mutex // orders numbering, applying and delivery
-	seq   uint64
 	log   *replayLog
 }
 
@@ -52,8 +51,7 @@ func (m *Memory) Publish(_ context.Context, changes []Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range changes {
-		m.seq++
-		c.Seq = m.seq
+		c.Seq = m.log.latest() + 1
 		m.apply(c)
 		m.log.append(c)
 	}

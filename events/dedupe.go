@@ -73,6 +73,7 @@ func (d *Dedupe) admit(changes []Change) ([]Change, []prior) {
 	for _, c := range changes {
 		record, bit := c.record(), opBit(c.Op)
 		m, had := d.marks[record]
+		was := m
 		switch {
 		case !had:
 			m = mark{at: c.At, ops: bit, slot: d.claim(record)}
@@ -83,7 +84,7 @@ func (d *Dedupe) admit(changes []Change) ([]Change, []prior) {
 		default:
 			continue // seen, or older than what was published
 		}
-		undo = append(undo, prior{record: record, had: had, was: d.marks[record], is: m})
+		undo = append(undo, prior{record: record, had: had, was: was, is: m})
 		d.marks[record] = m
 		fresh = append(fresh, c)
 	}

@@ -73,8 +73,9 @@ func New(opts Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	// Loaders are made per response: once for a query, once for every event
-	// of a subscription, so no event reads another's cached results.
+	// Loaders are per response, made when first used: once for a query,
+	// once for every event of a subscription, so no event reads another's
+	// cached results.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(loaders.WithNew(ctx, opts.Loaders))
 	})

@@ -46,8 +46,9 @@ func changeSeq(cursor *string) (uint64, error) {
 // made after the change invalidated the cache and shared by every
 // subscriber on this replica, so what event reads (and the event's fields
 // read later) is fresh, never another event's cached copy, and read once
-// however many subscribers there are. A subscriber that falls behind is ended; it resumes with the cursor
-// of the last event it got.
+// however many subscribers there are. A subscriber that falls behind is
+// ended (over WebSocket, told so) and resumes with the cursor of the last
+// event it got.
 func subscribe[E any](ctx context.Context, r *Resolver, after *string, event func(context.Context, events.Change) (E, bool)) (<-chan E, error) {
 	from, err := changeSeq(after)
 	if err != nil {
@@ -63,7 +64,7 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 	out := make(chan E, 1)
 	go func() {
 		defer close(out)
-		last := after // the cursor of the last event handed on
+		last := from // the last change handed on
 		defer func() {
 			if errors.Is(sub.Err(), events.ErrFellBehind) && ctx.Err() == nil {
 				fellBehind(ctx, last)
@@ -78,8 +79,7 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 			}
 			select {
 			case out <- e:
-				cursor := changeCursor(c.Seq)
-				last = &cursor
+				last = c.Seq
 			case <-ctx.Done():
 				return
 			}
@@ -100,13 +100,13 @@ func OverWebSocket(ctx context.Context) context.Context {
 // fellBehind tells a WebSocket subscriber whose subscription ends because
 // it did not keep up where to resume; over server-sent events the stream
 // just completes.
-func fellBehind(ctx context.Context, last *string) {
+func fellBehind(ctx context.Context, last uint64) {
 	if ctx.Value(webSocketKey{}) == nil {
 		return
 	}
 	err := &gqlerror.Error{Message: events.ErrFellBehind.Error(), Extensions: map[string]any{"code": "FELL_BEHIND"}}
-	if last != nil {
-		err.Extensions["resumeAfter"] = *last
+	if last > 0 {
+		err.Extensions["resumeAfter"] = changeCursor(last)
 	}
 	transport.AddSubscriptionError(ctx, err)
 }
@@ -163,12 +163,14 @@ func (r *Resolver) changedCustomer(c events.Change) *model.Customer {
 
 // eventLoaders are the loaders of the latest changes, one set per change.
 type eventLoaders struct {
-	mu    sync.Mutex
-	bySeq map[uint64]*loaders.Loaders
+	mu     sync.Mutex
+	newest uint64 // the newest change asked for
+	bySeq  map[uint64]*loaders.Loaders
 }
 
-// keptEvents is how many changes' loaders are kept for subscribers still
-// delivering them; one further behind gets a set of its own, as fresh.
+// keptEvents is how many of the latest changes' loaders are kept for
+// subscribers still delivering them; one further behind gets a set of its
+// own, as fresh, that is not kept.
 const keptEvents = 256
 
 // changeLoaders are the loaders of one change.
@@ -179,17 +181,21 @@ func (r *Resolver) changeLoaders(seq uint64) *loaders.Loaders {
 	if l, ok := e.bySeq[seq]; ok {
 		return l
 	}
+	l := r.Loaders.New()
+	if seq+keptEvents <= e.newest {
+		return l
+	}
+	e.newest = max(e.newest, seq)
 	if e.bySeq == nil {
 		e.bySeq = map[uint64]*loaders.Loaders{}
 	}
 	if len(e.bySeq) >= keptEvents {
 		for s := range e.bySeq {
-			if s+keptEvents/2 < seq || s > seq+keptEvents {
+			if s+keptEvents/2 <= e.newest {
 				delete(e.bySeq, s)
 			}
 		}
 	}
-	l := r.Loaders.New()
 	e.bySeq[seq] = l
 	return l
 }
