@@ -104,7 +104,7 @@ func (r *changeRig) send(gateway string, lane, lanes, i int) error {
 // webhook posts the ERP's signed webhook of a bin modified at the time.
 func (r *changeRig) webhook(gateway string, bin *world.Bin, modified time.Time) error {
 	body, _ := json.Marshal(map[string]string{"doctype": "Bin", "name": bin.Name, "event": "on_update",
-		"modified": modified.In(erpnext.Location()).Format("2006-01-02 15:04:05.000000"), "item_code": bin.SKU, "customer": "", "po_no": ""})
+		"modified": erpnext.SiteTime(modified), "item_code": bin.SKU, "customer": "", "po_no": ""})
 	mac := hmac.New(sha256.New, []byte(benchSecret))
 	mac.Write(body)
 	req, _ := http.NewRequest(http.MethodPost, gateway+"/webhooks/erp", strings.NewReader(string(body)))

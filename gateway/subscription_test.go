@@ -22,6 +22,7 @@ import (
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	simerp "github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -61,7 +62,7 @@ func (g *liveGateway) moveStock(t *testing.T, p *world.Product, onHand int64) {
 	g.env.Sim.World.Lock()
 	p.Bins[0].Actual = decimal.MustNew(onHand, 0)
 	p.Bins[0].Modified = time.Now().UTC()
-	modified := p.Bins[0].Modified.In(g.env.Sources.ERP.Zone()).Format("2006-01-02 15:04:05.000000")
+	modified := simerp.SiteTime(p.Bins[0].Modified)
 	g.env.Sim.World.Unlock()
 	body := `{"doctype": "Bin", "name": "` + p.Bins[0].Name + `", "event": "on_update", "modified": "` +
 		modified + `", "item_code": "` + p.SKU + `", "customer": "", "po_no": ""}`

@@ -106,11 +106,6 @@ func frappe(secret, doctype, name, modified, itemCode, customer, poNo string) (s
 	return "/webhooks/erp", body, h
 }
 
-// siteTime is how ERPNext writes a time: naive, in the site's time zone.
-func siteTime(t time.Time) string {
-	return t.In(erpnext.Location()).Format("2006-01-02 15:04:05.000000")
-}
-
 // moveStock receives or ships some of a SKU in one warehouse.
 func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Header) {
 	w := s.World
@@ -122,7 +117,7 @@ func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Hea
 		b.Actual = next
 	}
 	b.Modified = time.Now().UTC()
-	name, sku, modified := b.Name, b.SKU, siteTime(b.Modified)
+	name, sku, modified := b.Name, b.SKU, erpnext.SiteTime(b.Modified)
 	w.Unlock()
 	return frappe(secret, "Bin", name, modified, sku, "", "")
 }
@@ -188,7 +183,7 @@ func (s *Sim) payInvoice(rng *rand.Rand, secret string) (string, []byte, http.He
 		if inv.Order != nil {
 			poNo = strconv.FormatInt(inv.Order.ID, 10)
 		}
-		return frappe(secret, "Sales Invoice", inv.Name, siteTime(inv.Modified), "", inv.Customer.ERP.Name, poNo)
+		return frappe(secret, "Sales Invoice", inv.Name, erpnext.SiteTime(inv.Modified), "", inv.Customer.ERP.Name, poNo)
 	}
 	return "", nil, nil
 }

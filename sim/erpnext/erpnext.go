@@ -61,8 +61,12 @@ type API struct {
 
 var _ http.Handler = (*API)(nil)
 
-// Location is the site's time zone, TimeZone.
-func Location() *time.Location {
+// SiteTime is how the site writes a time: naive, in its time zone, to the
+// microsecond, as in a webhook's {{ doc.modified }}.
+func SiteTime(t time.Time) string { return t.In(location()).Format(datetimeLayout) }
+
+// location is the site's time zone, TimeZone.
+func location() *time.Location {
 	loc, err := time.LoadLocation(TimeZone)
 	if err != nil {
 		panic("erpnext: load time zone: " + err.Error()) // embedded tzdata makes this unreachable
@@ -74,7 +78,7 @@ func Location() *time.Location {
 func New(w *world.World) *API {
 	a := &API{
 		world:  w,
-		env:    env{w: w, loc: Location()},
+		env:    env{w: w, loc: location()},
 		tables: doctypes(),
 		mux:    http.NewServeMux(),
 	}
