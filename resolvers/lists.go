@@ -42,16 +42,22 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.OrderConnection{TotalCount: page.Total}
 	if n == 0 {
 		page.Orders = nil
 	}
-	r.prefetchOrders(ctx, page.Orders, selectionOf(ctx).at("edges", "node"))
-	for i, o := range page.Orders {
+	return r.orderConnection(ctx, page.Orders, offset, page.Total), nil
+}
+
+// orderConnection is the page of orders that starts at offset in a list of
+// total, with what the selection reads below them prefetched.
+func (r *Resolver) orderConnection(ctx context.Context, orders []*model.Order, offset, total int) *model.OrderConnection {
+	r.prefetchOrders(ctx, orders, selectionOf(ctx).at("edges", "node"))
+	conn := &model.OrderConnection{TotalCount: total}
+	for i, o := range orders {
 		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
 	}
-	conn.PageInfo = pageInfo(offset, len(conn.Edges), page.Total)
-	return conn, nil
+	conn.PageInfo = pageInfo(offset, len(conn.Edges), total)
+	return conn
 }
 
 // customers answers a customer connection from the directory, in key order;
@@ -143,13 +149,7 @@ func (r *Resolver) guestOrders(ctx context.Context, email string, filter *model.
 	total := len(orders)
 	orders = orders[min(offset, total):]
 	orders = orders[:min(n, len(orders))]
-	r.prefetchOrders(ctx, orders, selectionOf(ctx).at("edges", "node"))
-	conn := &model.OrderConnection{TotalCount: total}
-	for i, o := range orders {
-		conn.Edges = append(conn.Edges, model.OrderEdge{Cursor: offsetCursor(offset + i), Node: o})
-	}
-	conn.PageInfo = pageInfo(offset, len(conn.Edges), total)
-	return conn, nil
+	return r.orderConnection(ctx, orders, offset, total), nil
 }
 
 // invoices answers an invoice connection from the ERP's invoice list.
