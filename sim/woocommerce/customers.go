@@ -12,34 +12,14 @@ import (
 )
 
 func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) {
-	q, errs := customersCollection().parse(r.URL.Query(), a.loc)
-	if errs != nil {
-		errs.write(w)
-		return
-	}
-	base := siteBase(r)
-	fields := parseFields(r.URL.Query().Get("_fields"))
-	var scratch enc
-	buf := a.getBuf()
-	defer a.putBuf(buf)
-
-	a.w.RLock()
-	matched := a.matchCustomers(q)
-	sortCustomers(matched, q)
-	from, to := q.window(len(matched))
-	shown := matched[from:to]
-	paying := a.payingCustomers(shown)
-	e := enc{b: *buf}
-	e.beginArr()
-	render := func(e *enc, p *world.Person) { a.renderCustomer(e, p, paying[p.Shop.ID], base) }
-	for _, p := range shown {
-		emit(&e, &scratch, fields, p, render)
-	}
-	e.endArr()
-	a.w.RUnlock()
-
-	*buf = e.b
-	writePage(w, r, q, page{total: len(matched), body: e.b})
+	serveList(a, w, r, customersCollection(), func(q query) []*world.Person {
+		matched := a.matchCustomers(q)
+		sortCustomers(matched, q)
+		return matched
+	}, func(shown []*world.Person, base string) func(*enc, *world.Person) {
+		paying := a.payingCustomers(shown)
+		return func(e *enc, p *world.Person) { a.renderCustomer(e, p, paying[p.Shop.ID], base) }
+	})
 }
 
 func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,40 @@ func writePage(w http.ResponseWriter, r *http.Request, q query, p page) {
 	writeJSON(w, p.body)
 }
 
+// serveList answers a collection's list route: the query parsed against
+// the collection's parameters, the records matched and sorted by match under
+// the world's read lock, and the requested page of them rendered (with
+// _fields applied) by the renderer made for that page.
+func serveList[T any](a *API, w http.ResponseWriter, r *http.Request, c collection, match func(query) []T,
+	renderer func(shown []T, base string) func(*enc, T)) {
+	q, errs := c.parse(r.URL.Query(), a.loc)
+	if errs != nil {
+		errs.write(w)
+		return
+	}
+	base := siteBase(r)
+	fields := parseFields(r.URL.Query().Get("_fields"))
+	var scratch enc
+	buf := a.getBuf()
+	defer a.putBuf(buf)
+
+	a.w.RLock()
+	matched := match(q)
+	from, to := q.window(len(matched))
+	shown := matched[from:to]
+	render := renderer(shown, base)
+	e := enc{b: *buf}
+	e.beginArr()
+	for _, rec := range shown {
+		emit(&e, &scratch, fields, rec, render)
+	}
+	e.endArr()
+	a.w.RUnlock()
+
+	*buf = e.b
+	writePage(w, r, q, page{total: len(matched), body: e.b})
+}
+
 func pageLink(r *http.Request, n int, rel string) string {
 	v := make(url.Values, len(r.URL.Query()))
 	for k, vals := range r.URL.Query() {

@@ -13,32 +13,13 @@ import (
 )
 
 func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
-	q, errs := ordersCollection().parse(r.URL.Query(), a.loc)
-	if errs != nil {
-		errs.write(w)
-		return
-	}
-	base := siteBase(r)
-	fields := parseFields(r.URL.Query().Get("_fields"))
-	render := func(e *enc, rec *world.Order) { a.renderOrder(e, rec, base) }
-	var scratch enc
-	buf := a.getBuf()
-	defer a.putBuf(buf)
-
-	a.w.RLock()
-	matched := a.matchOrders(q)
-	a.sortOrders(matched, q)
-	from, to := q.window(len(matched))
-	e := enc{b: *buf}
-	e.beginArr()
-	for _, o := range matched[from:to] {
-		emit(&e, &scratch, fields, o, render)
-	}
-	e.endArr()
-	a.w.RUnlock()
-
-	*buf = e.b
-	writePage(w, r, q, page{total: len(matched), body: e.b})
+	serveList(a, w, r, ordersCollection(), func(q query) []*world.Order {
+		matched := a.matchOrders(q)
+		a.sortOrders(matched, q)
+		return matched
+	}, func(_ []*world.Order, base string) func(*enc, *world.Order) {
+		return func(e *enc, o *world.Order) { a.renderOrder(e, o, base) }
+	})
 }
 
 func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {

@@ -10,32 +10,13 @@ import (
 )
 
 func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
-	q, errs := productsCollection().parse(r.URL.Query(), a.loc)
-	if errs != nil {
-		errs.write(w)
-		return
-	}
-	base := siteBase(r)
-	fields := parseFields(r.URL.Query().Get("_fields"))
-	render := func(e *enc, rec *world.Product) { a.renderProduct(e, rec, base) }
-	var scratch enc
-	buf := a.getBuf()
-	defer a.putBuf(buf)
-
-	a.w.RLock()
-	matched := a.matchProducts(q)
-	sortProducts(matched, q)
-	from, to := q.window(len(matched))
-	e := enc{b: *buf}
-	e.beginArr()
-	for _, p := range matched[from:to] {
-		emit(&e, &scratch, fields, p, render)
-	}
-	e.endArr()
-	a.w.RUnlock()
-
-	*buf = e.b
-	writePage(w, r, q, page{total: len(matched), body: e.b})
+	serveList(a, w, r, productsCollection(), func(q query) []*world.Product {
+		matched := a.matchProducts(q)
+		sortProducts(matched, q)
+		return matched
+	}, func(_ []*world.Product, base string) func(*enc, *world.Product) {
+		return func(e *enc, p *world.Product) { a.renderProduct(e, p, base) }
+	})
 }
 
 func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
