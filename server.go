@@ -145,7 +145,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		{cfg.Sources.ERP.Poll, events.ERPFeeds(set.ERP)},
 	} {
 		g.Go(func() error {
-			events.RunPoller(ctx, p.feeds, events.Poll{Every: p.poll.Every, Overlap: p.poll.Overlap}, sink, logger.With("component", "poller"))
+			events.RunPoller(ctx, p.feeds, p.poll, sink, logger.With("component", "poller"))
 			return nil
 		})
 	}

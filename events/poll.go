@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/trestlehq/trestle/config"
 )
 
 // Feed reads the changes to one kind of record that an upstream made at
@@ -13,25 +15,18 @@ type Feed struct {
 	Read func(ctx context.Context, since time.Time, limit int) ([]Change, error)
 }
 
-// Poll configures polling one system.
-type Poll struct {
-	Every time.Duration // how often to read; 0 turns polling off
-	// Overlap is how far back of its high-water mark each read starts, so
-	// that a record the upstream stamps a little out of order (its clocks
-	// or its transactions) is still read. What is read twice, the
-	// de-duplication stage drops. Default 5s.
-	Overlap time.Duration
-}
-
 // pollLimit is how many records one read of a feed takes; a full read is
 // followed at once by the next.
 const pollLimit = 500
 
 // RunPoller reads each feed every p.Every from its high-water mark (the
-// newest upstream time read) less p.Overlap and hands what it reads to
-// sink. The marks start at the time the poller starts, so that what changed
-// before is not reported again after a restart. It runs until ctx ends.
-func RunPoller(ctx context.Context, feeds []Feed, p Poll, sink Sink, logger *slog.Logger) {
+// newest upstream time read) less p.Overlap (default 5s) and hands what it
+// reads to sink: the overlap reads again a record the upstream stamped a
+// little out of order (its clock or a late commit), and the de-duplication
+// stage drops what is read twice. The marks start at the time the poller
+// starts, so that what changed before is not reported again after a
+// restart. It runs until ctx ends.
+func RunPoller(ctx context.Context, feeds []Feed, p config.Poll, sink Sink, logger *slog.Logger) {
 	if p.Every <= 0 || len(feeds) == 0 {
 		return
 	}

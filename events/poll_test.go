@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/simtest"
@@ -61,7 +62,7 @@ func TestPollersReadEachChangeOnce(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	poll := events.Poll{Every: 20 * time.Millisecond, Overlap: 5 * time.Second}
+	poll := config.Poll{Every: 20 * time.Millisecond, Overlap: 5 * time.Second}
 	for _, feeds := range [][]events.Feed{events.ShopFeeds(env.Sources.Shop), events.CRMFeeds(env.Sources.CRM), events.ERPFeeds(env.Sources.ERP)} {
 		wg.Go(func() { events.RunPoller(ctx, feeds, poll, sink, quiet) })
 	}
