@@ -8,6 +8,7 @@ package main
 //	go test -run '^$' -bench Change -benchtime 1x .
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -41,6 +42,10 @@ const benchSecret = "frappe-secret"
 
 // fanOutRate is the changes a second BenchmarkChangeThousandSubscribers sends.
 var fanOutRate = flag.Int("fanout-rate", 100, "changes a second in BenchmarkChangeThousandSubscribers")
+
+// fanOutWatch is how many of the rig's SKUs each subscriber of
+// BenchmarkChangeThousandSubscribers watches; 0 for every change.
+var fanOutWatch = flag.Int("fanout-watch", 0, "SKUs each subscriber watches in BenchmarkChangeThousandSubscribers (0: all changes)")
 
 // changeRig is simulators and one or more gateways sharing a bus.
 type changeRig struct {
@@ -92,6 +97,15 @@ events:
 	return r
 }
 
+// skus are the SKUs the changes of send touch, in turn.
+func (r *changeRig) skus() []string {
+	out := make([]string, len(r.bins)/3)
+	for i := range out {
+		out[i] = r.bins[i*3].SKU
+	}
+	return out
+}
+
 // send posts the i-th change of a lane as the ERP's signed Bin webhook. A
 // lane's changes touch its own SKUs with rising upstream times, so that
 // none is a duplicate of another.
@@ -125,6 +139,8 @@ func (r *changeRig) webhook(gateway string, bin *world.Bin, modified time.Time) 
 // with its last cursor whenever its subscription or connection ends.
 type subscriber struct {
 	gateway string
+	skus    []string          // the SKUs it watches; none for all
+	wants   func(uint64) bool // whether it is to get a change; nil for all
 	mu      sync.Mutex
 	seen    map[uint64]time.Time // sequence -> when it first arrived
 	last    uint64
@@ -137,7 +153,7 @@ func newSubscriber(gateway string) *subscriber {
 	return &subscriber{gateway: gateway, seen: map[uint64]time.Time{}, drop: make(chan struct{}, 1)}
 }
 
-const stockSubscription = `subscription($a: String) { stockChanged(after: $a) { cursor sku stock { warehouse onHand } } }`
+const stockSubscription = `subscription($a: String, $s: [String!]) { stockChanged(skus: $s, after: $a) { cursor sku stock { warehouse onHand } } }`
 
 // run connects and reads until ctx ends; ready is closed once the first
 // subscription is sent.
@@ -171,7 +187,7 @@ func (s *subscriber) session(ctx context.Context, ready chan<- struct{}) error {
 	}
 	s.mu.Unlock()
 	if err := wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe",
-		"payload": map[string]any{"query": stockSubscription, "variables": map[string]any{"a": after}}}); err != nil {
+		"payload": map[string]any{"query": stockSubscription, "variables": map[string]any{"a": after, "s": s.skus}}}); err != nil {
 		return err
 	}
 	if ready != nil {
@@ -186,22 +202,27 @@ func (s *subscriber) session(ctx context.Context, ready chan<- struct{}) error {
 		case <-ctx.Done():
 		}
 	}()
+	// Only the type and the cursor are read, without decoding the whole
+	// message, so that the clients sharing the machine with the gateway
+	// take as little of it as they can.
+	var msg bytes.Buffer
 	for {
-		var m struct {
-			Type    string
-			Payload struct {
-				Data struct{ StockChanged struct{ Cursor string } }
-			}
-		}
-		if err := wsjson.Read(ctx, conn, &m); err != nil {
+		_, r, err := conn.Reader(ctx)
+		if err != nil {
 			return err
 		}
-		switch m.Type {
-		case "next":
-			raw, _ := base64.RawURLEncoding.DecodeString(m.Payload.Data.StockChanged.Cursor)
+		msg.Reset()
+		if _, err := msg.ReadFrom(r); err != nil {
+			return err
+		}
+		switch m := msg.Bytes(); {
+		case bytes.Contains(m, []byte(`"type":"next"`)):
+			_, cursor, _ := bytes.Cut(m, []byte(`"cursor":"`))
+			cursor, _, _ = bytes.Cut(cursor, []byte(`"`))
+			raw, _ := base64.RawURLEncoding.DecodeString(string(cursor))
 			seq, err := strconv.ParseUint(strings.TrimPrefix(string(raw), "change:"), 10, 64)
 			if err != nil {
-				return fmt.Errorf("cursor %q", m.Payload.Data.StockChanged.Cursor)
+				return fmt.Errorf("cursor %q", cursor)
 			}
 			now := time.Now()
 			s.mu.Lock()
@@ -211,20 +232,23 @@ func (s *subscriber) session(ctx context.Context, ready chan<- struct{}) error {
 			}
 			s.last = max(s.last, seq)
 			s.mu.Unlock()
-		case "complete", "error":
+		case bytes.Contains(m, []byte(`"type":"complete"`)), bytes.Contains(m, []byte(`"type":"error"`)):
 			return nil // fell behind or refused: resume
 		}
 	}
 }
 
-// startSubscribers connects n subscribers and returns once each has sent
-// its subscription.
-func startSubscribers(b *testing.B, ctx context.Context, gateway string, n int) []*subscriber {
+// startSubscribers connects n subscribers, each set up by watch (nil
+// for every change), and returns once each has sent its subscription.
+func startSubscribers(b *testing.B, ctx context.Context, gateway string, n int, watch func(i int, s *subscriber)) []*subscriber {
 	b.Helper()
 	subs := make([]*subscriber, n)
 	var wg sync.WaitGroup
 	for i := range subs {
 		subs[i] = newSubscriber(gateway)
+		if watch != nil {
+			watch(i, subs[i])
+		}
 		ready := make(chan struct{})
 		wg.Go(func() { subs[i].run(ctx, ready) })
 		b.Cleanup(wg.Wait)
@@ -234,20 +258,36 @@ func startSubscribers(b *testing.B, ctx context.Context, gateway string, n int) 
 	return subs
 }
 
-// waitAll waits until every subscriber has every sequence up to n.
+// expects is how many of the sequences up to n a subscriber is to get.
+func (s *subscriber) expects(n int) int {
+	if s.wants == nil {
+		return n
+	}
+	want := 0
+	for seq := range uint64(n) {
+		if s.wants(seq + 1) {
+			want++
+		}
+	}
+	return want
+}
+
+// waitAll waits until every subscriber has every sequence up to n it
+// watches.
 func waitAll(b *testing.B, subs []*subscriber, n int, within time.Duration) {
 	b.Helper()
 	deadline := time.Now().Add(within)
 	for _, s := range subs {
+		want := s.expects(n)
 		for {
 			s.mu.Lock()
 			got := len(s.seen)
 			s.mu.Unlock()
-			if got >= n {
+			if got >= want {
 				break
 			}
 			if time.Now().After(deadline) {
-				b.Fatalf("a subscriber has %d of %d changes", got, n)
+				b.Fatalf("a subscriber has %d of %d changes", got, want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -255,13 +295,17 @@ func waitAll(b *testing.B, subs []*subscriber, n int, within time.Duration) {
 }
 
 // latencies are each subscriber's delay from a change's webhook being sent
-// to its event arriving; sent[i] is when the change numbered i+1 was sent.
+// to its event arriving, for the changes it watches; sent[i] is when the
+// change numbered i+1 was sent.
 func latencies(b *testing.B, subs []*subscriber, sent []time.Time) []time.Duration {
 	b.Helper()
 	var out []time.Duration
 	for _, s := range subs {
 		s.mu.Lock()
 		for i, at := range sent {
+			if s.wants != nil && !s.wants(uint64(i+1)) {
+				continue
+			}
 			got, ok := s.seen[uint64(i+1)]
 			if !ok {
 				s.mu.Unlock()
@@ -269,8 +313,8 @@ func latencies(b *testing.B, subs []*subscriber, sent []time.Time) []time.Durati
 			}
 			out = append(out, got.Sub(at))
 		}
-		if len(s.seen) != len(sent) {
-			b.Fatalf("%d changes received, %d sent", len(s.seen), len(sent))
+		if want := s.expects(len(sent)); len(s.seen) != want {
+			b.Fatalf("%d changes received, %d watched", len(s.seen), want)
 		}
 		s.mu.Unlock()
 	}
@@ -285,10 +329,10 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
 }
 
-// paced sends n changes to gateway at rate a second, one after another,
+// paced sends n changes with send at rate a second, one after another,
 // and returns when each was due: a sender held up by a busy gateway does
 // not hide the delay from the latencies.
-func (r *changeRig) paced(b *testing.B, gateway string, n, rate int) []time.Time {
+func paced(b *testing.B, n, rate int, send func(i int) error) []time.Time {
 	b.Helper()
 	sent := make([]time.Time, n)
 	t0 := time.Now()
@@ -297,7 +341,7 @@ func (r *changeRig) paced(b *testing.B, gateway string, n, rate int) []time.Time
 		if d := time.Until(sent[i]); d > 0 {
 			time.Sleep(d)
 		}
-		if err := r.send(gateway, 0, 1, i); err != nil {
+		if err := send(i); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -313,9 +357,9 @@ func BenchmarkChangeWebhookToSubscriber(b *testing.B) {
 			r := startChangeRig(b, replicas)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			subs := startSubscribers(b, ctx, r.gateways[replicas-1], 1)
+			subs := startSubscribers(b, ctx, r.gateways[replicas-1], 1, nil)
 			b.ResetTimer()
-			sent := r.paced(b, r.gateways[0], 1000, 100)
+			sent := paced(b, 1000, 100, func(i int) error { return r.send(r.gateways[0], 0, 1, i) })
 			waitAll(b, subs, len(sent), 10*time.Second)
 			b.StopTimer()
 			reportLatency(b, latencies(b, subs, sent))
@@ -325,13 +369,98 @@ func BenchmarkChangeWebhookToSubscriber(b *testing.B) {
 
 // BenchmarkChangeThousandSubscribers: 1,000 subscribers on one replica,
 // 100 changes a second (-fanout-rate) for 10 seconds; every subscriber
-// must get every change. Peak heap is the whole test process: gateway, simulators and the
-// 1,000 clients.
+// must get every change it watches: all of them, or with -fanout-watch N
+// those of N of the 16 SKUs the changes touch in turn (subscriber i
+// watches SKUs i to i+N-1). Peak heap is the whole test process: gateway,
+// simulators and the 1,000 clients.
 func BenchmarkChangeThousandSubscribers(b *testing.B) {
 	r := startChangeRig(b, 1)
+	var watch func(int, *subscriber)
+	if n := *fanOutWatch; n > 0 {
+		skus := r.skus()
+		watch = func(i int, s *subscriber) {
+			watched := map[uint64]bool{}
+			for k := range n {
+				watched[uint64((i+k)%len(skus))] = true
+				s.skus = append(s.skus, skus[(i+k)%len(skus)])
+			}
+			// The change numbered seq touches SKU (seq-1) mod 16 (see send).
+			s.wants = func(seq uint64) bool { return watched[(seq-1)%uint64(len(skus))] }
+		}
+	}
+	gateway := r.gateways[0]
+	fanOut(b, gateway, watch, func(i int) error { return r.send(gateway, 0, 1, i) })
+}
+
+// BenchmarkChangeFanOutCeiling is BenchmarkChangeThousandSubscribers with
+// the gateway replaced by the least a server can do: the ceiling this
+// machine puts on delivering events to 1,000 WebSocket clients in the
+// same process.
+func BenchmarkChangeFanOutCeiling(b *testing.B) {
+	c := &ceiling{done: make(chan struct{})}
+	srv := httptest.NewServer(c)
+	b.Cleanup(srv.Close)
+	b.Cleanup(func() { close(c.done) })
+	fanOut(b, srv.URL, nil, c.broadcast)
+}
+
+// ceiling speaks just enough graphql-transport-ws to push a stock event,
+// encoded once per change and the size of the gateway's, to every
+// subscriber: no GraphQL, no bus, no upstream.
+type ceiling struct {
+	mu      sync.Mutex
+	clients []chan []byte
+	done    chan struct{}
+}
+
+func (c *ceiling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return
+	}
+	defer conn.CloseNow()
+	for range 2 { // connection_init, subscribe
+		if _, _, err := conn.Read(r.Context()); err != nil {
+			return
+		}
+	}
+	events := make(chan []byte, 1024)
+	c.mu.Lock()
+	c.clients = append(c.clients, events)
+	c.mu.Unlock()
+	for {
+		select {
+		case e := <-events:
+			if conn.Write(r.Context(), websocket.MessageText, e) != nil {
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// broadcast sends the change numbered i+1 to every subscriber.
+func (c *ceiling) broadcast(i int) error {
+	cursor := base64.RawURLEncoding.EncodeToString([]byte("change:" + strconv.Itoa(i+1)))
+	e := fmt.Appendf(nil, `{"payload":{"data":{"stockChanged":{"cursor":%q,"sku":"SKU-%04d","stock":[`+
+		`{"warehouse":"Stores - TD","onHand":"17"},{"warehouse":"Finished Goods - TD","onHand":"4"},`+
+		`{"warehouse":"Work In Progress - TD","onHand":"0"}]}}},"id":"1","type":"next"}`, cursor, i%16)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, events := range c.clients {
+		events <- e
+	}
+	return nil
+}
+
+// fanOut connects 1,000 subscribers to url, each set up by watch, sends
+// 10 seconds of changes at -fanout-rate with send, and reports the
+// latencies and the peak heap.
+func fanOut(b *testing.B, url string, watch func(int, *subscriber), send func(i int) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	subs := startSubscribers(b, ctx, r.gateways[0], 1000)
+	subs := startSubscribers(b, ctx, url, 1000, watch)
 	var peak uint64
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
@@ -349,7 +478,7 @@ func BenchmarkChangeThousandSubscribers(b *testing.B) {
 		}
 	}()
 	b.ResetTimer()
-	sent := r.paced(b, r.gateways[0], 10**fanOutRate, *fanOutRate)
+	sent := paced(b, 10**fanOutRate, *fanOutRate, send)
 	waitAll(b, subs, len(sent), 60*time.Second)
 	b.StopTimer()
 	close(stopSampling)
@@ -372,7 +501,7 @@ func BenchmarkChangeResumeUnderDisconnects(b *testing.B) {
 	r := startChangeRig(b, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	subs := startSubscribers(b, ctx, r.gateways[0], 50)
+	subs := startSubscribers(b, ctx, r.gateways[0], 50, nil)
 	chaos, stopChaos := context.WithCancel(ctx)
 	var chaosDone sync.WaitGroup
 	for _, s := range subs {

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,28 @@ type Options struct {
 	// open WebSocket subscriptions: host patterns such as app.example.com
 	// or *.example.com.
 	Origins []string
+	// WebSocket tunes graphql-transport-ws connections.
+	WebSocket WebSocketOptions
+}
+
+// WebSocketOptions tune graphql-transport-ws connections; a zero value
+// takes its default.
+type WebSocketOptions struct {
+	// InitTimeout is how long a client has to send connection_init
+	// (default 10s).
+	InitTimeout time.Duration
+	// KeepAlive is how often an idle client is pinged (default 10s).
+	KeepAlive time.Duration
+	// WriteTimeout is how long a message may wait for a client to read
+	// before the connection is closed (default 10s).
+	WriteTimeout time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // New builds the gateway's HTTP handler:
@@ -58,9 +81,15 @@ func New(opts Options) http.Handler {
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	// Subscriptions: graphql-transport-ws (and the older graphql-ws) over a
-	// WebSocket from the same origin or an allowed one, and server-sent
-	// events.
+	// Subscriptions: graphql-transport-ws (webSocket) and the older
+	// graphql-ws (gqlgen's transport) over a WebSocket from the same origin
+	// or an allowed one, and server-sent events.
+	ws := opts.WebSocket
+	srv.AddTransport(&webSocket{Origins: opts.Origins, ReadLimit: 1 << 20,
+		InitTimeout:  orDefault(ws.InitTimeout, 10*time.Second),
+		KeepAlive:    orDefault(ws.KeepAlive, 10*time.Second),
+		WriteTimeout: orDefault(ws.WriteTimeout, 10*time.Second),
+		Init:         func(ctx context.Context, _ json.RawMessage) (context.Context, error) { return ctx, nil }})
 	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
 		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			return resolvers.OverWebSocket(ctx), nil, nil
@@ -79,6 +108,9 @@ func New(opts Options) http.Handler {
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(loaders.WithNew(ctx, opts.Loaders))
 	})
+	// Identical subscriptions run once, their events handed to every
+	// client.
+	srv.AroundOperations((&sharer{}).aroundOperations)
 	if opts.CollapseQueries {
 		// A collapsed execution runs with the loaders of the request that
 		// runs it.

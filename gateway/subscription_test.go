@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,12 +37,27 @@ const (
 // liveGateway is a gateway whose ERP webhooks reach a bus that its
 // subscriptions read.
 type liveGateway struct {
-	env *simtest.Env
-	srv *httptest.Server
-	bus *events.Memory
+	env     *simtest.Env
+	srv     *httptest.Server
+	handler http.Handler
+	bus     *events.Memory
+	subs    *countedChanges
 }
 
-func startLive(t *testing.T) *liveGateway {
+// countedChanges counts the bus subscriptions the gateway makes.
+type countedChanges struct {
+	*events.Memory
+	made, open atomic.Int64
+}
+
+func (c *countedChanges) Subscribe(ctx context.Context, after uint64) (*events.Subscription, error) {
+	c.made.Add(1)
+	c.open.Add(1)
+	context.AfterFunc(ctx, func() { c.open.Add(-1) })
+	return c.Memory.Subscribe(ctx, after)
+}
+
+func startLive(t *testing.T, mods ...func(*gateway.Options)) *liveGateway {
 	t.Helper()
 	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 40, Orders: 80, Products: 10}})
 	entities := newCache(t)
@@ -50,10 +66,15 @@ func startLive(t *testing.T) *liveGateway {
 	bus := events.NewMemory(100, 100, factory.Invalidate)
 	hooks := events.NewWebhooks(events.WebhookOptions{Secrets: config.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret},
 		ERPZone: env.Sources.ERP.Zone(), Sink: events.NewDedupe(1000).Sink(bus.Publish), Logger: quiet})
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Loaders: factory,
-		Logger: quiet, Webhooks: hooks.Handler()}))
+	subs := &countedChanges{Memory: bus}
+	opts := gateway.Options{Directory: syncedDirectory(t, env), Changes: subs, Loaders: factory, Logger: quiet, Webhooks: hooks.Handler()}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	handler := gateway.New(opts)
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	return &liveGateway{env: env, srv: srv, bus: bus}
+	return &liveGateway{env: env, srv: srv, handler: handler, bus: bus, subs: subs}
 }
 
 // moveStock changes a bin in the ERP and sends the ERP's signed webhook.
@@ -528,5 +549,65 @@ func TestASubscriberThatFallsBehindIsToldWhereToResume(t *testing.T) {
 			t.Fatalf("resume after %q, which was not delivered", errs[0].Extensions.ResumeAfter)
 		}
 		return
+	}
+}
+
+// eventually waits until cond holds, for up to 5 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so after 5s: %s", what)
+		}
+	}
+}
+
+func TestIdenticalSubscriptionsRunOnce(t *testing.T) {
+	g := startLive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, other := g.env.Sim.World.Products[3], g.env.Sim.World.Products[4]
+	same := make([]*wsClient, 5)
+	for i := range same {
+		same[i] = dialWS(t, ctx, g.srv.URL)
+		defer same[i].conn.Close(websocket.StatusNormalClosure, "")
+		same[i].subscribe(t, ctx, "1", stockSubscription, map[string]any{"skus": []string{p.SKU}})
+	}
+	apart := dialWS(t, ctx, g.srv.URL)
+	defer apart.conn.Close(websocket.StatusNormalClosure, "")
+	apart.subscribe(t, ctx, "1", stockSubscription, map[string]any{"skus": []string{p.SKU, other.SKU}})
+	eventually(t, "two bus subscriptions, one per distinct subscription", func() bool { return g.subs.open.Load() == 2 })
+
+	g.env.Sim.ERP.ResetCounters()
+	g.moveStock(t, p, 31)
+	for _, c := range append(same, apart) {
+		if e := c.stockEvent(t, ctx); onHandIn(e, p.Bins[0].Warehouse) != "31" {
+			t.Fatalf("event %+v, want 31 on hand", e.Data.StockChanged)
+		}
+	}
+	if n := g.env.Sim.ERP.Requests(); n != 1 {
+		t.Errorf("%d ERP calls for one change, want 1", n)
+	}
+
+	// Clients leaving do not end the subscription the others share; the
+	// last one leaving does.
+	for _, c := range same[1:] {
+		c.conn.Close(websocket.StatusNormalClosure, "")
+	}
+	g.moveStock(t, p, 32)
+	if e := same[0].stockEvent(t, ctx); onHandIn(e, p.Bins[0].Warehouse) != "32" {
+		t.Fatalf("event %+v, want 32 on hand", e.Data.StockChanged)
+	}
+	if e := apart.stockEvent(t, ctx); onHandIn(e, p.Bins[0].Warehouse) != "32" {
+		t.Fatalf("event %+v, want 32 on hand", e.Data.StockChanged)
+	}
+	same[0].send(t, ctx, map[string]any{"id": "1", "type": "complete"})
+	eventually(t, "one bus subscription left", func() bool { return g.subs.open.Load() == 1 })
+
+	// A client subscribing again after all left starts a new one.
+	same[0].subscribe(t, ctx, "2", stockSubscription, map[string]any{"skus": []string{p.SKU}})
+	eventually(t, "two bus subscriptions again", func() bool { return g.subs.open.Load() == 2 })
+	if made := g.subs.made.Load(); made != 3 {
+		t.Errorf("%d bus subscriptions made, want 3", made)
 	}
 }

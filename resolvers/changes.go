@@ -67,7 +67,11 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 		last := from // the last change handed on
 		defer func() {
 			if errors.Is(sub.Err(), events.ErrFellBehind) && ctx.Err() == nil {
-				fellBehind(ctx, last)
+				resume := ""
+				if last > 0 {
+					resume = changeCursor(last)
+				}
+				EndSubscription(ctx, FellBehind(resume))
 			}
 		}()
 		for c := range sub.C {
@@ -91,24 +95,45 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 // webSocketKey marks a context as a WebSocket connection's.
 type webSocketKey struct{}
 
-// OverWebSocket marks ctx as a graphql-transport-ws connection's, whose
-// subscriptions can end with an error message saying why.
+// OverWebSocket marks ctx as a connection's in gqlgen's WebSocket
+// transport (the older graphql-ws protocol), whose subscriptions can end
+// with an error message saying why.
 func OverWebSocket(ctx context.Context) context.Context {
 	return context.WithValue(ctx, webSocketKey{}, true)
 }
 
-// fellBehind tells a WebSocket subscriber whose subscription ends because
-// it did not keep up where to resume; over server-sent events the stream
-// just completes.
-func fellBehind(ctx context.Context, last uint64) {
-	if ctx.Value(webSocketKey{}) == nil {
-		return
+// endReportKey holds where the subscriptions of a context report why they
+// ended.
+type endReportKey struct{}
+
+// ReportEndTo makes the subscriptions resolved with ctx hand the error
+// that ends them to report rather than to their client: for a
+// subscription whose events several clients share.
+func ReportEndTo(ctx context.Context, report func(*gqlerror.Error)) context.Context {
+	return context.WithValue(ctx, endReportKey{}, report)
+}
+
+// EndSubscription tells a subscriber why its subscription ends: over
+// WebSocket as an error message, while over server-sent events the stream
+// just completes. A context made by ReportEndTo (the graphql-transport-ws
+// transport's, a shared subscription's) reports to its function.
+func EndSubscription(ctx context.Context, err *gqlerror.Error) {
+	if report, ok := ctx.Value(endReportKey{}).(func(*gqlerror.Error)); ok {
+		report(err)
+	} else if ctx.Value(webSocketKey{}) != nil {
+		transport.AddSubscriptionError(ctx, err)
 	}
+}
+
+// FellBehind is the error that ends the subscription of a subscriber that
+// did not keep up, naming the cursor to resume after (that of the last
+// event it got) when there is one.
+func FellBehind(resumeAfter string) *gqlerror.Error {
 	err := &gqlerror.Error{Message: events.ErrFellBehind.Error(), Extensions: map[string]any{"code": "FELL_BEHIND"}}
-	if last > 0 {
-		err.Extensions["resumeAfter"] = changeCursor(last)
+	if resumeAfter != "" {
+		err.Extensions["resumeAfter"] = resumeAfter
 	}
-	transport.AddSubscriptionError(ctx, err)
+	return err
 }
 
 // changeOp is a change's operation in the graph.
