@@ -112,10 +112,39 @@ type Source struct {
 	TimeZone string `yaml:"timeZone"`
 	// Currency is the shop's or the ERP company's currency; read from the
 	// shop when empty.
-	Currency string        `yaml:"currency"`
+	Currency string `yaml:"currency"`
+	// Timeout bounds each call; MaxConns the connections, and the calls
+	// in flight.
 	Timeout  time.Duration `yaml:"timeout"`
 	MaxConns int           `yaml:"maxConns"`
 	Poll     Poll          `yaml:"poll"`
+	// Retry, Breaker and RateLimit cope with an upstream that fails or
+	// limits its callers.
+	Retry     Retry     `yaml:"retry"`
+	Breaker   Breaker   `yaml:"breaker"`
+	RateLimit RateLimit `yaml:"rateLimit"`
+}
+
+// Retry configures retrying an idempotent read that failed in a way that
+// may pass: unavailable, or rate limited with a short Retry-After.
+type Retry struct {
+	Attempts      int           `yaml:"attempts"`      // tries, the first included; default 3, 1 for none
+	Backoff       time.Duration `yaml:"backoff"`       // before the first retry, doubling; default 100ms
+	MaxBackoff    time.Duration `yaml:"maxBackoff"`    // default 2s
+	Budget        float64       `yaml:"budget"`        // share of calls in flight that may be retries; default 0.2
+	MaxRetryAfter time.Duration `yaml:"maxRetryAfter"` // longest Retry-After waited for; default 2s
+}
+
+// Breaker configures the circuit breaker in front of an upstream.
+type Breaker struct {
+	Failures int           `yaml:"failures"` // failures in a row that open it; default 5
+	OpenFor  time.Duration `yaml:"openFor"`  // failing fast before trying again; default 10s
+}
+
+// RateLimit is a client-side limit on the calls to an upstream.
+type RateLimit struct {
+	Requests int           `yaml:"requests"` // at most this many calls
+	Per      time.Duration `yaml:"per"`      // in any window this long
 }
 
 // Cache configures the entity cache.
@@ -379,6 +408,25 @@ func (s *Source) validate(path, role string) []error {
 	}
 	if s.Poll.Overlap < 0 {
 		errs = append(errs, fmt.Errorf("%s.poll.overlap: must not be negative", path))
+	}
+	r := s.Retry
+	if r.Attempts < 0 || r.Attempts > 10 {
+		errs = append(errs, fmt.Errorf("%s.retry.attempts: %d is not between 1 and 10", path, r.Attempts))
+	}
+	if r.Budget < 0 || r.Budget > 1 {
+		errs = append(errs, fmt.Errorf("%s.retry.budget: %v is not a share between 0 and 1", path, r.Budget))
+	}
+	for name, d := range map[string]time.Duration{"retry.backoff": r.Backoff, "retry.maxBackoff": r.MaxBackoff,
+		"retry.maxRetryAfter": r.MaxRetryAfter, "breaker.openFor": s.Breaker.OpenFor} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, name))
+		}
+	}
+	if s.Breaker.Failures < 0 {
+		errs = append(errs, fmt.Errorf("%s.breaker.failures: must not be negative", path))
+	}
+	if rl := s.RateLimit; rl.Requests < 0 || (rl.Requests > 0) != (rl.Per > 0) {
+		errs = append(errs, fmt.Errorf("%s.rateLimit: want requests and per both set (100 per 10s), not %d per %v", path, rl.Requests, rl.Per))
 	}
 	return errs
 }

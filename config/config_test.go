@@ -12,8 +12,9 @@ const valid = `
 listen: 127.0.0.1:9000
 sources:
   shop: { kind: woocommerce, url: http://127.0.0.1:8090/shop, consumerKey: ck_demo, consumerSecret: ${SHOP_SECRET} }
-  crm:  { kind: hubspot,     url: http://127.0.0.1:8090/crm,  token: pat-demo, timeout: 3s }
-  erp:  { kind: erpnext,     url: http://127.0.0.1:8090/erp,  apiKey: demo, apiSecret: demo, maxConns: 16 }
+  crm:  { kind: hubspot,     url: http://127.0.0.1:8090/crm,  token: pat-demo, timeout: 3s, rateLimit: { requests: 190, per: 10s } }
+  erp:  { kind: erpnext,     url: http://127.0.0.1:8090/erp,  apiKey: demo, apiSecret: demo, maxConns: 16,
+          retry: { attempts: 2, budget: 0.1 }, breaker: { failures: 3, openFor: 30s } }
 cache: { maxMB: 64, ttl: { stock: 2s, customers: 10m } }
 `
 
@@ -29,6 +30,9 @@ func TestParseValid(t *testing.T) {
 	}
 	if cfg.Listen != "127.0.0.1:9000" || cfg.Sources.Shop.ConsumerSecret != "cs_#: {x}, y" ||
 		cfg.Sources.CRM.Timeout != 3*time.Second || cfg.Sources.ERP.MaxConns != 16 ||
+		cfg.Sources.CRM.RateLimit != (config.RateLimit{Requests: 190, Per: 10 * time.Second}) ||
+		cfg.Sources.ERP.Retry.Attempts != 2 || cfg.Sources.ERP.Retry.Budget != 0.1 ||
+		cfg.Sources.ERP.Breaker != (config.Breaker{Failures: 3, OpenFor: 30 * time.Second}) ||
 		cfg.Cache.MaxMB != 64 || cfg.Cache.TTL["customers"] != 10*time.Minute {
 		t.Fatalf("parsed %+v", cfg)
 	}
@@ -88,7 +92,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 listen: nowhere
 sources:
   shop: { kind: shopify, url: "ftp://x", consumerKey: k }
-  crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s, poll: { every: 10ms, overlap: -1s } }
+  crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s, poll: { every: 10ms, overlap: -1s },
+          retry: { attempts: 11, budget: 1.5, backoff: -1s }, breaker: { failures: -1 }, rateLimit: { requests: 100 } }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
 events: { replay: 0, webhooks: { publicURL: "trestle.example.com" }, nats: { url: "http://nats:4222" } }
@@ -111,6 +116,11 @@ origins: ["https://app.example.com", "[a"]
 				`events.webhooks.publicURL: "trestle.example.com" is not an http or https URL`,
 				"sources.crm.poll.every: must be at least 1s, not 10ms",
 				"sources.crm.poll.overlap: must not be negative",
+				"sources.crm.retry.attempts: 11 is not between 1 and 10",
+				"sources.crm.retry.budget: 1.5 is not a share between 0 and 1",
+				"sources.crm.retry.backoff: must not be negative",
+				"sources.crm.breaker.failures: must not be negative",
+				"sources.crm.rateLimit: want requests and per both set",
 				`events.nats.url: "http://nats:4222" is not a nats:// or tls:// URL`,
 				`origins[0]: "https://app.example.com" is not a host pattern`,
 				`origins[1]: "[a" is not a host pattern`,

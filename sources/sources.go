@@ -11,6 +11,7 @@ import (
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/sources/erpnext"
 	"github.com/trestlehq/trestle/sources/hubspot"
+	"github.com/trestlehq/trestle/sources/rest"
 	"github.com/trestlehq/trestle/sources/woocommerce"
 )
 
@@ -33,12 +34,14 @@ func Open(cfg config.Sources) (*Set, error) {
 		Currency:       cfg.Shop.Currency,
 		Timeout:        cfg.Shop.Timeout,
 		MaxConns:       cfg.Shop.MaxConns,
+		Policy:         policy(cfg.Shop),
 	})
 	crm, errCRM := hubspot.New(hubspot.Config{
 		BaseURL:  cfg.CRM.URL,
 		Token:    cfg.CRM.Token,
 		Timeout:  cfg.CRM.Timeout,
 		MaxConns: cfg.CRM.MaxConns,
+		Policy:   policy(cfg.CRM),
 	})
 	erp, errERP := erpnext.New(erpnext.Config{
 		BaseURL:   cfg.ERP.URL,
@@ -48,11 +51,22 @@ func Open(cfg config.Sources) (*Set, error) {
 		Currency:  cfg.ERP.Currency,
 		Timeout:   cfg.ERP.Timeout,
 		MaxConns:  cfg.ERP.MaxConns,
+		Policy:    policy(cfg.ERP),
 	})
 	if err := errors.Join(wrap("shop", errShop), wrap("crm", errCRM), wrap("erp", errERP)); err != nil {
 		return nil, err
 	}
 	return &Set{Shop: shop, CRM: crm, ERP: erp}, nil
+}
+
+// policy is a source's retry, breaker and rate limit settings.
+func policy(s config.Source) rest.Policy {
+	return rest.Policy{
+		Attempts: s.Retry.Attempts, Backoff: s.Retry.Backoff, MaxBackoff: s.Retry.MaxBackoff,
+		RetryBudget: s.Retry.Budget, MaxRetryAfter: s.Retry.MaxRetryAfter,
+		BreakerFailures: s.Breaker.Failures, BreakerOpen: s.Breaker.OpenFor,
+		RateLimit: s.RateLimit.Requests, RatePer: s.RateLimit.Per,
+	}
 }
 
 func wrap(role string, err error) error {

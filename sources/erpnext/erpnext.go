@@ -59,6 +59,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConns bounds the connections to the site. Default 64.
 	MaxConns int
+	// Policy copes with failures and limits (see rest.Policy).
+	Policy rest.Policy
 	// Parallel bounds the calls one read sends at once. Default 4.
 	Parallel int
 }
@@ -96,6 +98,7 @@ func New(cfg Config) (*Client, error) {
 		Auth:      rest.Token(cfg.APIKey, cfg.APISecret),
 		Timeout:   cfg.Timeout,
 		MaxConns:  cfg.MaxConns,
+		Policy:    cfg.Policy,
 		RetryHint: retryHint,
 	})
 	if err != nil {

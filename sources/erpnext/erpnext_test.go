@@ -563,7 +563,7 @@ func TestFailures(t *testing.T) {
 			}},
 		{name: "server error", faults: sim.Faults{ErrorRate: 1}, class: rest.ErrUnavailable},
 		{name: "malformed body", faults: sim.Faults{MalformedRate: 1}, class: rest.ErrBadResponse},
-		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrBadResponse},
+		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrUnavailable},
 		{name: "connection reset", faults: sim.Faults{ResetRate: 1}, class: rest.ErrUnavailable},
 		{name: "slow upstream", faults: sim.Faults{LatencyMS: 500}, mod: func(c *erpnext.Config) { c.Timeout = 50 * time.Millisecond }, class: rest.ErrUnavailable},
 		{name: "down", faults: sim.Faults{Down: true}, class: rest.ErrUnavailable},

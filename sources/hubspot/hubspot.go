@@ -43,6 +43,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConns bounds the connections to HubSpot. Default 64.
 	MaxConns int
+	// Policy copes with failures and limits (see rest.Policy).
+	Policy rest.Policy
 	// Parallel bounds the calls one read sends at once. Default 4: the
 	// ten-secondly rate limit is shared by every caller of the account.
 	Parallel int
@@ -63,12 +65,19 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Parallel < 0 {
 		errs = append(errs, fmt.Errorf("parallel %d must not be negative", cfg.Parallel))
 	}
+	policy := cfg.Policy
+	if policy.RateLimit == 0 {
+		// A private app's ten-secondly limit on HubSpot's free and starter
+		// tiers; professional and enterprise accounts allow 190.
+		policy.RateLimit, policy.RatePer = 100, 10*time.Second
+	}
 	rc, err := rest.New(rest.Config{
 		System:    model.SystemCRM,
 		BaseURL:   cfg.BaseURL,
 		Auth:      rest.Bearer(cfg.Token),
 		Timeout:   cfg.Timeout,
 		MaxConns:  cfg.MaxConns,
+		Policy:    policy,
 		RetryHint: retryHint,
 	})
 	if err != nil {
@@ -144,7 +153,7 @@ func (c *Client) batchRead(ctx context.Context, route string, keys []string, idP
 		var resp batchResponse
 		// 207 is a partial result: the errors name inputs that do not exist,
 		// which the caller sees as absent.
-		if _, err := c.rest.Do(ctx, rest.Call{Route: route, Method: http.MethodPost, Path: contactsPath + "/batch/read", Body: in, Accept: []int{http.StatusMultiStatus}}, &resp); err != nil {
+		if _, err := c.rest.Do(ctx, rest.Call{Route: route, Method: http.MethodPost, Read: true, Path: contactsPath + "/batch/read", Body: in, Accept: []int{http.StatusMultiStatus}}, &resp); err != nil {
 			return nil, err
 		}
 		return mapAll(resp.Results), nil
@@ -199,7 +208,7 @@ func (c *Client) ContactsModifiedSince(ctx context.Context, since time.Time, lim
 	for len(out) < limit {
 		var resp searchResponse
 		body := modifiedSince(since, offset, min(searchPage, limit))
-		if _, err := c.rest.Do(ctx, rest.Call{Route: "contacts.search_modified", Method: http.MethodPost, Path: contactsPath + "/search", Body: body}, &resp); err != nil {
+		if _, err := c.rest.Do(ctx, rest.Call{Route: "contacts.search_modified", Method: http.MethodPost, Read: true, Path: contactsPath + "/search", Body: body}, &resp); err != nil {
 			return nil, fmt.Errorf("read contacts modified since %s: %w", from.UTC().Format(time.RFC3339), err)
 		}
 		for _, o := range resp.Results {

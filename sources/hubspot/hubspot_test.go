@@ -371,7 +371,7 @@ func TestFailures(t *testing.T) {
 		{name: "down", faults: sim.Faults{Down: true}, class: rest.ErrUnavailable},
 		{name: "connection reset", faults: sim.Faults{ResetRate: 1}, class: rest.ErrUnavailable},
 		{name: "malformed JSON", faults: sim.Faults{MalformedRate: 1}, class: rest.ErrBadResponse},
-		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrBadResponse},
+		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrUnavailable},
 		{name: "slow upstream", faults: sim.Faults{LatencyMS: 500}, mod: func(c *hubspot.Config) { c.Timeout = 50 * time.Millisecond }, class: rest.ErrUnavailable},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,7 @@ type Error struct {
 	Status     int           // HTTP status, 0 when there was no response
 	RetryAfter time.Duration // the upstream's hint on a rate limit, 0 when none
 	Timeout    bool          // the call ran out of time (class ErrUnavailable)
+	Local      bool          // refused by this client (breaker open, too busy, rate limit), not by the upstream
 	Detail     string        // a short description safe to show
 }
 

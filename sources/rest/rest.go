@@ -19,6 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/budget"
+	"github.com/failsafe-go/failsafe-go/bulkhead"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
 	"github.com/trestlehq/trestle/graph/model"
 )
 
@@ -58,6 +63,10 @@ type Config struct {
 	RetryHint func(http.Header) time.Duration
 	// MaxBody bounds a response body. Default 64 MiB.
 	MaxBody int64
+	// Policy copes with failures and limits: retries, the circuit
+	// breaker, a client-side rate limit. MaxConns bounds the calls in
+	// flight; one more waits up to half the Timeout for a turn.
+	Policy Policy
 }
 
 // Client calls one upstream.
@@ -69,6 +78,7 @@ type Client struct {
 	retryHint func(http.Header) time.Duration
 	maxBody   int64
 	http      *http.Client
+	guard     *guard
 }
 
 // New validates the config and builds a client with its own connection pool.
@@ -105,6 +115,7 @@ func New(cfg Config) (*Client, error) {
 		retryHint: cfg.RetryHint,
 		maxBody:   cfg.MaxBody,
 		http:      &http.Client{Transport: transport, CheckRedirect: noRedirects},
+		guard:     newGuard(cfg.Policy, cfg.MaxConns, cfg.Timeout/2),
 	}, nil
 }
 
@@ -122,6 +133,7 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 type Call struct {
 	Route  string // a bounded name for errors and metrics: "orders.by_id"
 	Method string // GET when empty
+	Read   bool   // a POST that only reads (a search), safe to retry like a GET
 	Path   string // appended to the base URL: "/orders"
 	Query  url.Values
 	Body   any   // sent as JSON when not nil
@@ -134,9 +146,51 @@ type Response struct {
 	Header http.Header
 }
 
-// Do sends the call and decodes a successful JSON body into out (unless out
-// is nil). Every failure is an *Error.
+// Do sends the call under the client's policy and decodes a successful
+// JSON body into out (unless out is nil). Every failure is an *Error, but
+// for the caller's own cancellation.
 func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
+	exec := c.guard.others
+	if call.Read || call.Method == "" || call.Method == http.MethodGet {
+		exec = c.guard.reads
+	}
+	var last error // the last attempt's failure
+	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[Response]) (Response, error) {
+		r, err := c.attempt(e.Context(), call, out)
+		last = err
+		return r, err
+	})
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(err, circuitbreaker.ErrOpen):
+		e := c.fail(call, ErrUnavailable, 0, "circuit breaker open after repeated failures")
+		e.Local = true
+		return r, e
+	case errors.Is(err, bulkhead.ErrFull):
+		e := c.fail(call, ErrUnavailable, 0, "too many calls in flight")
+		e.Local = true
+		return r, e
+	case last != nil && (errors.Is(err, budget.ErrExceeded) || ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled)):
+		// Out of retries by the budget or the request's deadline: the
+		// last failure says what went wrong.
+		return r, last
+	case ctx.Err() != nil:
+		return r, c.transportError(ctx, call, err)
+	}
+	return r, err
+}
+
+// attempt is one try of a call.
+func (c *Client) attempt(ctx context.Context, call Call, out any) (Response, error) {
+	if err := c.guard.wait(ctx, c.timeout); err != nil {
+		if ctx.Err() != nil {
+			return Response{}, c.transportError(ctx, call, ctx.Err())
+		}
+		e := c.fail(call, ErrRateLimited, 0, "client-side rate limit: no turn in time")
+		e.Local = true
+		return Response{}, e
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -162,7 +216,7 @@ func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
 		if ctx.Err() != nil {
 			return r, c.transportError(ctx, call, err)
 		}
-		return r, c.fail(call, ErrBadResponse, resp.StatusCode, "body cut short")
+		return r, c.fail(call, ErrUnavailable, resp.StatusCode, "body cut short")
 	}
 	if int64(len(body)) > c.maxBody {
 		return r, c.fail(call, ErrBadResponse, resp.StatusCode, fmt.Sprintf("body over %d bytes", c.maxBody))

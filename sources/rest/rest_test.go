@@ -71,7 +71,7 @@ func TestDoClassifiesFailures(t *testing.T) {
 			_, _ = w.Write([]byte(`{"id": 1, "na`))
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler)
-		}, class: rest.ErrBadResponse, status: 200},
+		}, class: rest.ErrUnavailable, status: 200},
 		{name: "slow upstream times out", handler: func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():

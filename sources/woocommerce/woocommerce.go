@@ -66,6 +66,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConns bounds the connections to the shop. Default 64.
 	MaxConns int
+	// Policy copes with failures and limits (see rest.Policy).
+	Policy rest.Policy
 	// Parallel bounds the calls one read sends at once. Default 8.
 	Parallel int
 }
@@ -94,6 +96,7 @@ func New(cfg Config) (*Client, error) {
 		Auth:     rest.Basic(cfg.ConsumerKey, cfg.ConsumerSecret),
 		Timeout:  cfg.Timeout,
 		MaxConns: cfg.MaxConns,
+		Policy:   cfg.Policy,
 	})
 	if err != nil {
 		errs = append(errs, err)

@@ -520,7 +520,7 @@ func TestFailures(t *testing.T) {
 		{name: "rate limited", faults: sim.Faults{RateLimitRate: 1, RetryAfterS: 7}, class: rest.ErrRateLimited, retryAfter: 7 * time.Second},
 		{name: "server error", faults: sim.Faults{ErrorRate: 1}, class: rest.ErrUnavailable},
 		{name: "malformed JSON", faults: sim.Faults{MalformedRate: 1}, class: rest.ErrBadResponse},
-		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrBadResponse},
+		{name: "truncated body", faults: sim.Faults{TruncateRate: 1}, class: rest.ErrUnavailable},
 		{name: "connection reset", faults: sim.Faults{ResetRate: 1}, class: rest.ErrUnavailable},
 		{name: "down", faults: sim.Faults{Down: true}, class: rest.ErrUnavailable},
 		{name: "slow upstream", faults: sim.Faults{LatencyMS: 2000}, mod: func(c *woocommerce.Config) { c.Timeout = 50 * time.Millisecond }, class: rest.ErrUnavailable},
