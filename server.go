@@ -158,6 +158,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		Logger:    logger.With("component", "graph"),
 
 		CollapseQueries: cfg.CollapseQueries,
+		RequestTimeout:  cfg.RequestTimeout,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

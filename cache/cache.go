@@ -190,7 +190,9 @@ func Fetch[V any](ctx context.Context, c *Entities, system model.System, kind Ki
 	c.mu.Unlock()
 
 	if len(mine) > 0 {
-		c.load(ctx, scope, kind, mine, owned, func(ctx context.Context, ids []string) (map[string]any, error) {
+		// Others may wait on this load: it runs on its own, and this caller
+		// waits for it like they do, giving up when its own context ends.
+		go c.load(ctx, scope, kind, mine, owned, func(ctx context.Context, ids []string) (map[string]any, error) {
 			found, err := load(ctx, ids)
 			out := make(map[string]any, len(found))
 			for k, v := range found {
@@ -220,16 +222,22 @@ func Fetch[V any](ctx context.Context, c *Entities, system model.System, kind Ki
 	return results
 }
 
-// load runs one upstream fetch for the ids this caller owns, stores what it
+// load runs one upstream fetch for the ids a caller owns, stores what it
 // returns and releases everybody waiting on those ids. The fetch is detached
-// from the caller's cancellation: others may be waiting on it.
+// from the caller's cancellation and deadline: others may be waiting on it,
+// and the upstream client bounds each call.
 func (c *Entities) load(ctx context.Context, scope string, kind Kind, ids []string, owned map[string]*flight,
 	fetch func(context.Context, []string) (map[string]any, error)) {
 	epoch := c.epoch(scope).Load()
 	var found map[string]any
-	err := errLoadPanicked
-	// Release the waiters even if fetch panics; the panic goes on up.
-	defer func() { c.release(scope, kind, ids, owned, found, err, epoch) }()
+	var err error
+	defer func() {
+		// A panicking fetch fails its ids rather than the process.
+		if p := recover(); p != nil {
+			found, err = nil, fmt.Errorf("%w: %v", errLoadPanicked, p)
+		}
+		c.release(scope, kind, ids, owned, found, err, epoch)
+	}()
 	found, err = fetch(context.WithoutCancel(ctx), ids)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,8 +274,8 @@ func TestWaiterCancelDoesNotCancelTheLoad(t *testing.T) {
 	if got := values(<-second)[0]; got != "one" {
 		t.Fatalf("waiter got %v, want the value despite the owner's cancel", got)
 	}
-	if values(first)[0] != "one" {
-		t.Fatalf("owner got %v", values(first))
+	if !errors.Is(first[0].Err, context.Canceled) {
+		t.Fatalf("owner got %v, want its own cancellation", values(first))
 	}
 	if u.callCount() != 1 {
 		t.Fatalf("%d upstream calls, want the waiter to share the owner's", u.callCount())
@@ -314,14 +315,14 @@ func TestInvalidateDuringFetchKeepsStaleValueOut(t *testing.T) {
 	}
 }
 
-func TestLoadPanicReleasesWaiters(t *testing.T) {
+func TestLoadPanicFailsItsIDsAndReleasesWaiters(t *testing.T) {
 	c, _ := newCache(t, Config{})
-	func() {
-		defer func() { _ = recover() }()
-		Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, func(context.Context, []string) (map[string]string, error) {
-			panic("bug")
-		})
-	}()
+	failed := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, func(context.Context, []string) (map[string]string, error) {
+		panic("bug")
+	})
+	if failed[0].Err == nil || !strings.Contains(failed[0].Err.Error(), "bug") {
+		t.Fatalf("got %v, want the panic as the id's error", failed[0].Err)
+	}
 	u := &upstream{data: map[string]string{"1": "one"}}
 	got := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, u.load)
 	if values(got)[0] != "one" {

@@ -33,9 +33,13 @@ type Config struct {
 	Cache   Cache   `yaml:"cache"`
 	// CollapseQueries runs identical queries in flight at the same time
 	// once and shares the response.
-	CollapseQueries bool   `yaml:"collapseQueries"`
-	Join            Join   `yaml:"join"`
-	Events          Events `yaml:"events"`
+	CollapseQueries bool `yaml:"collapseQueries"`
+	// RequestTimeout bounds the whole of an operation (a query, or one
+	// subscription event), however many upstream calls and retries it
+	// makes.
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	Join           Join          `yaml:"join"`
+	Events         Events        `yaml:"events"`
 	// Origins are the browser origins, besides the gateway's own, allowed
 	// to open WebSocket subscriptions: host patterns (app.example.com,
 	// *.example.com).
@@ -167,6 +171,7 @@ func Default() Config {
 		Listen:          "127.0.0.1:8080",
 		Cache:           Cache{MaxMB: 256},
 		CollapseQueries: true,
+		RequestTimeout:  30 * time.Second,
 		Join:            Join{Key: "email"},
 		Events:          Events{Replay: 10_000},
 	}
@@ -359,6 +364,9 @@ func (c *Config) validate() []error {
 		if _, err := path.Match(o, ""); err != nil || o == "" || strings.Contains(o, "://") {
 			errs = append(errs, fmt.Errorf("origins[%d]: %q is not a host pattern (app.example.com, *.example.com)", i, o))
 		}
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
 	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))

@@ -34,6 +34,9 @@ type Options struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool
+	// RequestTimeout bounds each operation, and each subscription event
+	// (default 30s).
+	RequestTimeout time.Duration
 	// Webhooks receives the upstreams' change notifications at /webhooks/;
 	// nil for none.
 	Webhooks http.Handler
@@ -104,9 +107,18 @@ func New(opts Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	// Loaders are per response, made when first used: once for a query,
 	// once for every event of a subscription, so no event reads another's
-	// cached results.
+	// cached results. Each response has RequestTimeout to be made in.
+	requestTimeout := orDefault(opts.RequestTimeout, 30*time.Second)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(loaders.WithNew(ctx, opts.Loaders))
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		r := next(loaders.WithNew(ctx, opts.Loaders))
+		if r != nil && r.HasNext != nil && *r.HasNext {
+			// @defer parts are still being resolved with ctx.
+			time.AfterFunc(requestTimeout, cancel)
+			return r
+		}
+		cancel()
+		return r
 	})
 	// Identical subscriptions run once, their events handed to every
 	// client.

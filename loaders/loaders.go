@@ -20,6 +20,7 @@ import (
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sources/erpnext"
+	"github.com/trestlehq/trestle/sources/rest"
 	"github.com/trestlehq/trestle/sources/woocommerce"
 )
 
@@ -246,6 +247,11 @@ func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.
 		})
 		results := make([]*dataloader.Result[V], len(keys))
 		for i, r := range fetched {
+			if errors.Is(r.Err, context.DeadlineExceeded) {
+				// The request's time ran out waiting for the upstream.
+				r.Err = &rest.Error{System: system, Route: string(kind), Class: rest.ErrUnavailable, Timeout: true,
+					Detail: "no answer within the request's time"}
+			}
 			results[i] = &dataloader.Result[V]{Data: r.Value, Error: r.Err}
 		}
 		return results

@@ -51,6 +51,25 @@ func New(opts Options) *Sim {
 // Upstreams lists the three simulators in a fixed order.
 func (s *Sim) Upstreams() []*Upstream { return []*Upstream{s.Shop, s.CRM, s.ERP} }
 
+// Upstream is the simulated system in a role.
+func (s *Sim) Upstream(system model.System) *Upstream {
+	switch system {
+	case model.SystemShop:
+		return s.Shop
+	case model.SystemCRM:
+		return s.CRM
+	default:
+		return s.ERP
+	}
+}
+
+// ResetCounters zeroes every upstream's request counters.
+func (s *Sim) ResetCounters() {
+	for _, u := range s.Upstreams() {
+		u.ResetCounters()
+	}
+}
+
 // Handler serves all three on one listener, each under its prefix (/shop,
 // /crm, /erp), and the admin endpoints under /_sim/.
 func (s *Sim) Handler() http.Handler {
