@@ -106,7 +106,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	}
 	defer set.Close()
 	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL),
-		NegativeTTL: cfg.Cache.NegativeTTL, EntrySize: loaders.EntrySize})
+		NegativeTTL: cfg.Cache.NegativeTTL, StaleIfError: cfg.Cache.StaleIfError, EntrySize: loaders.EntrySize})
 	if err != nil {
 		return err
 	}

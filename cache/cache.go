@@ -52,6 +52,10 @@ type Config struct {
 	MaxBytes    int64                  // memory bound; default 256 MiB
 	TTL         map[Kind]time.Duration // missing kinds take DefaultTTL, then one minute
 	NegativeTTL time.Duration          // how long a not-found is remembered; default 5 s
+	// StaleIfError is how long past its TTL an entity is kept to be
+	// served, marked stale, when the upstream fails to give it again.
+	// 0 for never.
+	StaleIfError time.Duration
 	// EntrySize estimates the bytes an entity takes, for the memory bound.
 	// Default 1 KiB per entity.
 	EntrySize func(v any) int64
@@ -59,11 +63,12 @@ type Config struct {
 
 // Entities is the entity cache. It is safe for concurrent use.
 type Entities struct {
-	store       *ristretto.Cache[string, *entry]
-	ttl         map[Kind]time.Duration
-	negativeTTL time.Duration
-	size        func(any) int64
-	now         func() time.Time
+	store        *ristretto.Cache[string, *entry]
+	ttl          map[Kind]time.Duration
+	negativeTTL  time.Duration
+	staleIfError time.Duration
+	size         func(any) int64
+	now          func() time.Time
 
 	mu       sync.Mutex
 	inflight map[string]*flight
@@ -84,6 +89,7 @@ type flight struct {
 	done      chan struct{}
 	value     any
 	err       error
+	stale     error // the load failed with it and value is the entity kept past its TTL
 	fetchedAt time.Time
 }
 
@@ -97,6 +103,9 @@ func New(cfg Config) (*Entities, error) {
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = 5 * time.Second
 	}
+	if cfg.StaleIfError < 0 {
+		return nil, fmt.Errorf("cache: stale-if-error grace must not be negative, not %v", cfg.StaleIfError)
+	}
 	if cfg.EntrySize == nil {
 		cfg.EntrySize = func(any) int64 { return 1 << 10 }
 	}
@@ -108,11 +117,12 @@ func New(cfg Config) (*Entities, error) {
 		ttl[k] = d
 	}
 	c := &Entities{
-		ttl:         ttl,
-		negativeTTL: cfg.NegativeTTL,
-		size:        cfg.EntrySize,
-		now:         time.Now,
-		inflight:    map[string]*flight{},
+		ttl:          ttl,
+		negativeTTL:  cfg.NegativeTTL,
+		staleIfError: cfg.StaleIfError,
+		size:         cfg.EntrySize,
+		now:          time.Now,
+		inflight:     map[string]*flight{},
 	}
 	store, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		// About ten counters per entity that fits, at the assumed 1 KiB each.
@@ -139,6 +149,9 @@ type Result[V any] struct {
 	Err       error     // ErrNotFound, or the load's error
 	Hit       bool      // served from the cache
 	FetchedAt time.Time // when the value left the upstream
+	// Stale is the load's error when Value is the entity kept past its TTL
+	// (see Config.StaleIfError), served because the upstream failed.
+	Stale error
 }
 
 // Fetch answers each id from the cache where fresh and loads the rest with
@@ -218,6 +231,7 @@ func Fetch[V any](ctx context.Context, c *Entities, system model.System, kind Ki
 			continue
 		}
 		results[w.i] = resultOf[V](w.f.value, w.f.value == nil, false, w.f.fetchedAt)
+		results[w.i].Stale = w.f.stale
 	}
 	return results
 }
@@ -259,17 +273,26 @@ func (c *Entities) release(scope string, kind Kind, ids []string, owned map[stri
 		f := owned[id]
 		key := scope + id
 		f.fetchedAt = fetchedAt
-		if err != nil {
-			f.err = err
-		} else {
+		switch {
+		case err == nil:
 			f.value = found[id]
+		case c.staleIfError > 0:
+			// The entity as last read, if it is within its grace, rather
+			// than the failure.
+			if e, ok := c.store.Get(key); ok && !e.missing && fetchedAt.Sub(e.fetchedAt) < ttl+c.staleIfError {
+				f.value, f.stale, f.fetchedAt = e.value, err, e.fetchedAt
+				break
+			}
+			f.err = err
+		default:
+			f.err = err
 		}
 		if store {
 			e := &entry{kind: kind, value: f.value, missing: f.value == nil, fetchedAt: fetchedAt}
 			if e.missing {
 				c.store.SetWithTTL(key, e, 64, c.negativeTTL)
 			} else {
-				c.store.SetWithTTL(key, e, c.size(f.value), ttl)
+				c.store.SetWithTTL(key, e, c.size(f.value), ttl+c.staleIfError)
 			}
 		}
 		delete(c.inflight, key)
@@ -356,7 +379,7 @@ func Put[V any](c *Entities, system model.System, kind Kind, epoch uint64, value
 	now := c.now()
 	ttl := c.ttlOf(kind)
 	for id, v := range values {
-		c.store.SetWithTTL(scope+id, &entry{kind: kind, value: v, fetchedAt: now}, c.size(v), ttl)
+		c.store.SetWithTTL(scope+id, &entry{kind: kind, value: v, fetchedAt: now}, c.size(v), ttl+c.staleIfError)
 	}
 }
 

@@ -415,3 +415,48 @@ func TestChangeRacingAFetchIsNeverLost(t *testing.T) {
 		}
 	}
 }
+
+func TestStaleIfError(t *testing.T) {
+	down := errors.New("erp: unavailable")
+	for _, tc := range []struct {
+		name       string
+		grace      time.Duration
+		after      time.Duration // since the entity was read
+		invalidate bool
+		stale      bool
+	}{
+		{"within the grace", time.Minute, 5*time.Second + 30*time.Second, false, true},
+		{"past the grace", time.Minute, 5*time.Second + 61*time.Second, false, false},
+		{"no grace", 0, 6 * time.Second, false, false},
+		{"invalidated by a change", time.Minute, 6 * time.Second, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clk := newCache(t, Config{StaleIfError: tc.grace, TTL: map[Kind]time.Duration{Stock: 5 * time.Second}})
+			u := &upstream{data: map[string]string{"1": "ten"}}
+			read := clk.now()
+			Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1"}, u.load)
+			c.store.Wait()
+			if tc.invalidate {
+				c.Invalidate(model.SystemERP, Stock, "1")
+			}
+			clk.advance(tc.after)
+			u.err = down
+			// Two callers at once: the one loading and one waiting on it
+			// get the same answer.
+			var wg sync.WaitGroup
+			got := make([]Result[string], 2)
+			for i := range got {
+				wg.Go(func() { got[i] = Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1"}, u.load)[0] })
+			}
+			wg.Wait()
+			for _, r := range got {
+				switch {
+				case tc.stale && (r.Err != nil || r.Value != "ten" || !errors.Is(r.Stale, down) || !r.FetchedAt.Equal(read)):
+					t.Fatalf("got %+v, want the entity read at %v, stale because of the failure", r, read)
+				case !tc.stale && (!errors.Is(r.Err, down) || r.Stale != nil):
+					t.Fatalf("got %+v, want the failure", r)
+				}
+			}
+		})
+	}
+}

@@ -156,6 +156,10 @@ type Cache struct {
 	MaxMB       int64                    `yaml:"maxMB"`
 	TTL         map[string]time.Duration `yaml:"ttl"`
 	NegativeTTL time.Duration            `yaml:"negativeTTL"`
+	// StaleIfError is how long past its TTL an entity may still be
+	// served, marked stale in the response, while its upstream fails;
+	// 0s for never.
+	StaleIfError time.Duration `yaml:"staleIfError"`
 }
 
 // Kinds of source each role accepts.
@@ -169,7 +173,7 @@ var sourceKinds = map[string][]string{
 func Default() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
-		Cache:           Cache{MaxMB: 256},
+		Cache:           Cache{MaxMB: 256, StaleIfError: 5 * time.Minute},
 		CollapseQueries: true,
 		RequestTimeout:  30 * time.Second,
 		Join:            Join{Key: "email"},
@@ -367,6 +371,9 @@ func (c *Config) validate() []error {
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
+	}
+	if c.Cache.StaleIfError < 0 {
+		errs = append(errs, fmt.Errorf("cache.staleIfError: must not be negative"))
 	}
 	if c.Cache.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("cache.negativeTTL: must not be negative"))

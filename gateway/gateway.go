@@ -61,6 +61,21 @@ type WebSocketOptions struct {
 	WriteTimeout time.Duration
 }
 
+// markStale names in a response's extensions the entities it was served
+// past their TTL because their upstream failed: never stale silently.
+func markStale(ctx context.Context, r *graphql.Response) {
+	l := loaders.Made(ctx)
+	if r == nil || l == nil {
+		return
+	}
+	if stale := l.Stale(); stale != nil {
+		if r.Extensions == nil {
+			r.Extensions = map[string]any{}
+		}
+		r.Extensions["stale"] = stale
+	}
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
@@ -111,7 +126,9 @@ func New(opts Options) http.Handler {
 	requestTimeout := orDefault(opts.RequestTimeout, 30*time.Second)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		r := next(loaders.WithNew(ctx, opts.Loaders))
+		ctx = loaders.WithNew(ctx, opts.Loaders)
+		r := next(ctx)
+		markStale(ctx, r)
 		if r != nil && r.HasNext != nil && *r.HasNext {
 			// @defer parts are still being resolved with ctx.
 			time.AfterFunc(requestTimeout, cancel)

@@ -95,6 +95,9 @@ type response struct {
 		Path       []any          `json:"path"`
 		Extensions map[string]any `json:"extensions"`
 	} `json:"errors"`
+	Extensions struct {
+		Stale []loaders.StaleRead `json:"stale"`
+	} `json:"extensions"`
 }
 
 func (g *gw) query(t testing.TB, q string, vars map[string]any, into any) response {
@@ -742,6 +745,49 @@ func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
 	}
 	if !strings.Contains(string(r.Data), `"number":"`) {
 		t.Errorf("the orders were not answered: %s", r.Data)
+	}
+}
+
+func TestStaleIfErrorIsServedAndSaidSo(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
+	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20, EntrySize: loaders.EntrySize,
+		TTL: map[cache.Kind]time.Duration{cache.Invoices: 50 * time.Millisecond}, StaleIfError: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(entities.Close)
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+	t.Cleanup(srv.Close)
+	g := &gw{env: env, url: srv.URL}
+	const q = `{ orders(first: 3) { edges { node { number invoices { number } } } } }`
+	var before, after struct {
+		Orders struct {
+			Edges []struct {
+				Node struct{ Invoices []struct{ Number string } }
+			}
+		}
+	}
+	noErrors(t, g.query(t, q, nil, &before))
+
+	time.Sleep(100 * time.Millisecond) // past the invoices' TTL
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	r := g.query(t, q, nil, &after)
+	noErrors(t, r)
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("served %v, want the invoices as last read: %v", after, before)
+	}
+	// Never stale silently: each invoice list served stale is named, with
+	// its source, age, the failure and the fields that show it.
+	stale := r.Extensions.Stale
+	if len(stale) != 3 {
+		t.Fatalf("extensions.stale %+v, want the 3 orders' invoices", stale)
+	}
+	for i, s := range stale {
+		if s.Source != model.SystemERP || s.Kind != cache.Invoices || !strings.HasPrefix(s.Key, "order:") ||
+			!strings.Contains(s.Cause, "unavailable (HTTP 503)") || len(s.Paths) != 1 || !strings.HasSuffix(s.Paths[0], ".node.invoices") {
+			t.Errorf("stale[%d] = %+v", i, s)
+		}
 	}
 }
 

@@ -74,6 +74,7 @@ func NewFactory(shop Shop, crm CRM, erp ERP, c *cache.Entities, wait time.Durati
 // Loaders are one operation's loaders.
 type Loaders struct {
 	factory *Factory
+	stale   *staleReads
 
 	Order            *Loader[int64, *model.Order]
 	ShopCustomer     *Loader[int64, *model.ShopCustomer]
@@ -95,19 +96,31 @@ type Loader[K comparable, V any] struct {
 	results *dataloader.InMemoryCache[K, V]
 	batch   dataloader.BatchFunc[K, V]
 	peek    func(K) (V, bool, error)
+
+	system  model.System
+	kind    cache.Kind
+	cacheID func(K) string // the key's id in the entity cache
+	stale   *staleReads
 }
 
 // Load returns the value of key: at once when the operation or the entity
 // cache has it, else from the next batch. Waiting out a batch window for a
 // cached key would only add latency.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	if thunk, loaded := l.results.Get(ctx, key); loaded {
-		return thunk
+	thunk, loaded := l.results.Get(ctx, key)
+	if !loaded {
+		if v, ok, err := l.peek(key); ok {
+			return func() (V, error) { return v, err }
+		}
+		thunk = l.Loader.Load(ctx, key)
 	}
-	if v, ok, err := l.peek(key); ok {
-		return func() (V, error) { return v, err }
+	return func() (V, error) {
+		v, err := thunk()
+		if l.stale.any.Load() {
+			l.stale.shown(ctx, l.system, l.kind, l.cacheID(key))
+		}
+		return v, err
 	}
-	return l.Loader.Load(ctx, key)
 }
 
 // LoadMany returns the values of keys in their order: those the operation
@@ -166,34 +179,43 @@ func (l *Loader[K, V]) prime(ctx context.Context, key K, v V) {
 }
 
 // New makes the loaders of one operation.
-func (f *Factory) New() *Loaders {
+func (f *Factory) New() *Loaders { return f.new(false) }
+
+// NewFresh makes loaders that never serve an entity past its TTL, failing
+// the read instead: for a change's event, which must carry the value as
+// it is now.
+func (f *Factory) NewFresh() *Loaders { return f.new(true) }
+
+func (f *Factory) new(fresh bool) *Loaders {
+	stale := &staleReads{refuse: fresh}
 	return &Loaders{
 		factory: f,
-		Order: newLoader(f, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
+		stale:   stale,
+		Order: newLoader(f, stale, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
 			recs, err := f.shop.Orders(ctx, ids)
 			return byKey(recs, err, func(o *model.Order) int64 { return o.ID })
 		}),
-		ShopCustomer: newLoader(f, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
+		ShopCustomer: newLoader(f, stale, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
 			recs, err := f.shop.Customers(ctx, ids)
 			return byKey(recs, err, func(c *model.ShopCustomer) int64 { return c.ID })
 		}),
-		Product: newLoader(f, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
+		Product: newLoader(f, stale, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
 			recs, err := f.shop.ProductsBySKU(ctx, skus)
 			return byKey(recs, err, func(p *model.Product) string { return p.SKU })
 		}),
-		Contact: newLoader(f, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
+		Contact: newLoader(f, stale, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
 			recs, err := f.crm.Contacts(ctx, ids)
 			return byKey(recs, err, func(c *model.Contact) string { return c.ID })
 		}),
-		ERPCustomer: newLoader(f, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
+		ERPCustomer: newLoader(f, stale, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
 			recs, err := f.erp.Customers(ctx, names)
 			return byKey(recs, err, func(c *model.ERPCustomer) string { return c.ID })
 		}),
-		Invoice: newLoader(f, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
+		Invoice: newLoader(f, stale, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
 			recs, err := f.erp.Invoices(ctx, names)
 			return byKey(recs, err, func(i *model.Invoice) string { return i.ID })
 		}),
-		OrderInvoices: newLoader(f, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
+		OrderInvoices: newLoader(f, stale, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
 			refs := make([]string, len(ids))
 			for i, id := range ids {
 				refs[i] = formatInt(id)
@@ -204,11 +226,11 @@ func (f *Factory) New() *Loaders {
 				return id, err == nil
 			})
 		}),
-		CustomerInvoices: newLoader(f, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
+		CustomerInvoices: newLoader(f, stale, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
 			invs, err := f.erp.InvoicesByCustomer(ctx, names)
 			return groupBy(names, invs, err, func(inv model.Invoice) (string, bool) { return inv.CustomerID, true })
 		}),
-		Stock: newLoader(f, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
+		Stock: newLoader(f, stale, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
 			levels, err := f.erp.Stock(ctx, skus)
 			bySKU, err := groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
 			for _, ls := range bySKU {
@@ -216,7 +238,7 @@ func (f *Factory) New() *Loaders {
 			}
 			return bySKU, err
 		}),
-		LifetimeValue: newLoader(f, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
+		LifetimeValue: newLoader(f, stale, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
 	}
 }
 
@@ -224,7 +246,7 @@ func (f *Factory) New() *Loaders {
 // are answered at once, misses (less those another operation is fetching
 // right now) are loaded upstream in one call, and results come back in key
 // order with ErrNotFound for keys the upstream does not have.
-func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.Kind, prefix string, id func(K) string,
+func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.System, kind cache.Kind, prefix string, id func(K) string,
 	load func(context.Context, []K) (map[K]V, error)) *Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		ids := make([]string, len(keys))
@@ -247,6 +269,13 @@ func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.
 		})
 		results := make([]*dataloader.Result[V], len(keys))
 		for i, r := range fetched {
+			if r.Stale != nil {
+				if stale.refuse {
+					r = cache.Result[V]{Err: r.Stale}
+				} else {
+					stale.add(system, kind, ids[i], r.FetchedAt, r.Stale)
+				}
+			}
 			if errors.Is(r.Err, context.DeadlineExceeded) {
 				// The request's time ran out waiting for the upstream.
 				r.Err = &rest.Error{System: system, Route: string(kind), Class: rest.ErrUnavailable, Timeout: true,
@@ -262,6 +291,10 @@ func newLoader[K comparable, V any](f *Factory, system model.System, kind cache.
 		results: results,
 		batch:   batch,
 		peek:    func(k K) (V, bool, error) { return cache.Peek[V](f.cache, system, kind, prefix+id(k)) },
+		system:  system,
+		kind:    kind,
+		cacheID: func(k K) string { return prefix + id(k) },
+		stale:   stale,
 	}
 }
 

@@ -3,6 +3,7 @@ package loaders_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources/woocommerce"
@@ -155,5 +157,41 @@ func TestEntrySizeGrowsWithTheValue(t *testing.T) {
 	}
 	if loaders.EntrySize([]model.Invoice{{}, {}, {}}) <= loaders.EntrySize([]model.Invoice{{}}) {
 		t.Error("three invoices count no more than one")
+	}
+}
+
+func TestStaleReadsAreNamedAndChangeLoadersRefuseThem(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 11, Size: world.Size{People: 20, Orders: 40, Products: 10}})
+	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20, EntrySize: loaders.EntrySize,
+		TTL: map[cache.Kind]time.Duration{cache.Stock: 50 * time.Millisecond}, StaleIfError: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(entities.Close)
+	f := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
+	sku := env.Sim.World.Products[0].SKU
+	ctx := context.Background()
+	if _, err := f.New().Stock.Load(ctx, sku)(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // past the stock's TTL
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+
+	l := f.New()
+	levels, err := l.Stock.Load(ctx, sku)()
+	if err != nil || len(levels) == 0 {
+		t.Fatalf("got %v, %v; want the levels as last read", levels, err)
+	}
+	stale := l.Stale()
+	if len(stale) != 1 || stale[0].Source != model.SystemERP || stale[0].Kind != cache.Stock || stale[0].Key != sku ||
+		!strings.Contains(stale[0].Cause, "unavailable") {
+		t.Fatalf("stale reads %+v, want the SKU's stock from the ERP, with the failure", stale)
+	}
+
+	if _, err := f.NewFresh().Stock.Load(ctx, sku)(); err == nil {
+		t.Fatal("a change's loaders served a stale entity")
+	}
+	if l := f.New(); l.Stale() != nil {
+		t.Fatalf("fresh loaders report %+v", l.Stale())
 	}
 }

@@ -206,7 +206,7 @@ func (r *Resolver) changeLoaders(seq uint64) *loaders.Loaders {
 	if l, ok := e.bySeq[seq]; ok {
 		return l
 	}
-	l := r.Loaders.New()
+	l := r.Loaders.NewFresh()
 	if seq+keptEvents <= e.newest {
 		return l
 	}
