@@ -71,6 +71,7 @@ sources:
   shop: { kind: woocommerce, url: %[1]s/shop, consumerKey: ck_demo, consumerSecret: cs_demo }
   crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-demo }
   erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: %[2]s }
+auth: { anonymous: true, anonymousRoles: [FINANCE] }
 events:
   replay: 20000
   webhooks: { secrets: { erp: %[3]s } }

@@ -2,10 +2,14 @@
 //
 //	trestle [-config FILE] [-listen ADDR]   run the gateway; with no config, against built-in simulators
 //	trestle sim [flags]                     serve only the simulators of the three upstreams
+//	trestle apikey NAME                     make a client API key and the config entry that admits it
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +25,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/trestlehq/trestle/auth"
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/consolidate"
@@ -49,6 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(args) > 0 && args[0] == "sim" {
 		return runSim(ctx, args[1:], stdout, stderr, logger.With("component", "sim"))
+	}
+	if len(args) > 0 && args[0] == "apikey" {
+		return newAPIKey(args[1:], stdout)
 	}
 	return runGateway(ctx, args, stdout, stderr, logger)
 }
@@ -93,6 +101,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		// sends none and is polled.
 		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
 		cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
+		cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}
 		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
@@ -149,7 +158,15 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			return nil
 		})
 	}
+	authn, err := auth.New(ctx, authConfig(cfg.Auth))
+	if err != nil {
+		return err
+	}
+	if cfg.Auth.Anonymous {
+		logger.Warn("anonymous access is on: requests without credentials are answered", "roles", cfg.Auth.AnonymousRoles)
+	}
 	h := gateway.New(gateway.Options{
+		Auth:      authn,
 		Directory: directory,
 		Changes:   bus,
 		Loaders:   factory,
@@ -195,6 +212,33 @@ const (
 	// dedupeRecords is how many records the de-duplication stage remembers.
 	dedupeRecords = 100_000
 )
+
+// authConfig is the auth section of the config as package auth takes it.
+func authConfig(c config.Auth) auth.Config {
+	out := auth.Config{Anonymous: c.Anonymous, AnonymousRoles: c.AnonymousRoles}
+	for _, k := range c.APIKeys {
+		out.APIKeys = append(out.APIKeys, auth.APIKey{Name: k.Name, SHA256: k.SHA256, Roles: k.Roles})
+	}
+	if j := c.JWT; j != nil {
+		out.JWT = &auth.JWT{JWKSURL: j.JWKSURL, PublicKey: j.PublicKey, Secret: j.Secret,
+			Issuer: j.Issuer, Audience: j.Audience, RolesClaim: j.RolesClaim}
+	}
+	return out
+}
+
+// newAPIKey makes a random client key and prints it with the config entry
+// that admits it: the key goes to the client, only its hash to the config.
+func newAPIKey(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: trestle apikey NAME")
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	key := "trk_" + base64.RawURLEncoding.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(key))
+	fmt.Fprintf(stdout, "key (give it to the client, sent as X-API-Key): %s\n\nconfig:\nauth:\n  apiKeys:\n    - { name: %s, sha256: %x, roles: [] }\n", key, args[0], sum)
+	return nil
+}
 
 // openBus is the in-process bus, or with events.nats.url the JetStream
 // stream that replicas share.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,14 +104,15 @@ func TestSimCommandServesAndShutsDown(t *testing.T) {
 	s.stop(t, cancel)
 }
 
-// queryTotal asks a gateway for the number of orders.
-func queryTotal(t *testing.T, base string) int {
+// queryTotal asks a gateway for the number of orders, with an API key
+// unless it is empty.
+func queryTotal(t *testing.T, base, key string) int {
 	t.Helper()
-	resp, err := http.Post(base+"/query", "application/json", strings.NewReader(`{"query":"{ orders(first: 1) { totalCount edges { node { customer { name } } } } }"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postQuery(t, base, key, `{ orders(first: 1) { totalCount edges { node { customer { name } } } } }`)
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
 	var r struct {
 		Data struct {
 			Orders struct{ TotalCount int }
@@ -131,7 +133,7 @@ func TestGatewayWithoutConfigRunsTheSimulators(t *testing.T) {
 	if !strings.Contains(s.printed, "playground") {
 		t.Errorf("banner does not say where the playground is:\n%s", s.printed)
 	}
-	if n := queryTotal(t, s.base); n != 20000 {
+	if n := queryTotal(t, s.base, ""); n != 20000 {
 		t.Errorf("%d orders, want the demo data set's 20000", n)
 	}
 	s.stop(t, cancel)
@@ -149,6 +151,7 @@ sources:
   erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo, timeZone: Europe/Berlin }
 cache: { maxMB: 32, ttl: { stock: 1s } }
 join: { key: phone }
+auth: { apiKeys: [ { name: test, sha256: 1004cff9c69cb7b5c2bb8cf307d89dc50433e13e690011decb4ec967b13041fe } ] }
 `, srv.URL)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -158,10 +161,34 @@ join: { key: phone }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := startRun(t, ctx, nil, "GraphQL")
-	if n := queryTotal(t, s.base); n != 77 {
+	// Only a client with a key gets in.
+	for key, status := range map[string]int{"": http.StatusUnauthorized, "trk_wrong": http.StatusUnauthorized} {
+		resp := postQuery(t, s.base, key, "{ __typename }")
+		resp.Body.Close()
+		if resp.StatusCode != status || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("key %q: HTTP %d, want %d with WWW-Authenticate", key, resp.StatusCode, status)
+		}
+	}
+	if n := queryTotal(t, s.base, "trk_test-key"); n != 77 {
 		t.Errorf("%d orders, want the 77 of the configured shop", n)
 	}
 	s.stop(t, cancel)
+}
+
+// postQuery posts a GraphQL query, with an API key unless it is empty.
+func postQuery(t *testing.T, base, key, query string) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, base+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 func TestGatewayRejectsInvalidConfig(t *testing.T) {

@@ -130,7 +130,10 @@ func New(cfg Config) (*Entities, error) {
 		MaxCost:     cfg.MaxBytes,
 		BufferItems: 64,
 		OnEvict: func(item *ristretto.Item[*entry]) {
-			c.countersFor(item.Value.kind).evictions.Add(1)
+			// Close hands pending deletions here too, without a value.
+			if item.Value != nil {
+				c.countersFor(item.Value.kind).evictions.Add(1)
+			}
 		},
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,5 +459,20 @@ func TestStaleIfError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCloseWithDeletionsPending(t *testing.T) {
+	// Close hands the deletions still queued to the eviction callback,
+	// without their values.
+	for range 50 {
+		c, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			c.Invalidate(model.SystemShop, Orders, strconv.Itoa(i))
+		}
+		c.Close()
 	}
 }

@@ -44,7 +44,40 @@ type Config struct {
 	// to open WebSocket subscriptions: host patterns (app.example.com,
 	// *.example.com).
 	Origins []string `yaml:"origins"`
+	Auth    Auth     `yaml:"auth"`
 }
+
+// Auth says who may query the gateway, and with which roles.
+type Auth struct {
+	// Anonymous lets requests without credentials in, with
+	// AnonymousRoles. Off unless set.
+	Anonymous      bool     `yaml:"anonymous"`
+	AnonymousRoles []string `yaml:"anonymousRoles"`
+	APIKeys        []APIKey `yaml:"apiKeys"`
+	JWT            *JWT     `yaml:"jwt"`
+}
+
+// APIKey is a client's key, kept as the hex SHA-256 of the key itself
+// (`trestle apikey` makes one).
+type APIKey struct {
+	Name   string   `yaml:"name"`
+	SHA256 string   `yaml:"sha256"`
+	Roles  []string `yaml:"roles"`
+}
+
+// JWT configures bearer tokens: verified with the issuer's JWKS, a PEM
+// public key or an HMAC secret, with issuer, audience and expiry checked.
+type JWT struct {
+	JWKSURL    string `yaml:"jwksURL"`
+	PublicKey  string `yaml:"publicKey"`
+	Secret     string `yaml:"secret"`
+	Issuer     string `yaml:"issuer"`
+	Audience   string `yaml:"audience"`
+	RolesClaim string `yaml:"rolesClaim"` // default roles
+}
+
+// Roles are the roles the graph knows (its Role enum).
+var Roles = []string{"FINANCE"}
 
 // Events configures the change path: webhooks in, the bus out.
 type Events struct {
@@ -369,6 +402,7 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("origins[%d]: %q is not a host pattern (app.example.com, *.example.com)", i, o))
 		}
 	}
+	errs = append(errs, c.Auth.validate()...)
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
 	}
@@ -380,6 +414,53 @@ func (c *Config) validate() []error {
 	}
 	return errs
 }
+
+func (a *Auth) validate() []error {
+	var errs []error
+	if !a.Anonymous && len(a.APIKeys) == 0 && a.JWT == nil {
+		errs = append(errs, errors.New("auth: no client could get in: add apiKeys or jwt, or set anonymous: true"))
+	}
+	roles := func(path string, rs []string) {
+		for _, r := range rs {
+			if !slices.Contains(Roles, strings.ToUpper(r)) {
+				errs = append(errs, fmt.Errorf("%s: %q is not a role (want %s)", path, r, strings.Join(Roles, ", ")))
+			}
+		}
+	}
+	roles("auth.anonymousRoles", a.AnonymousRoles)
+	names := map[string]bool{}
+	for i, k := range a.APIKeys {
+		path := fmt.Sprintf("auth.apiKeys[%d]", i)
+		if k.Name == "" || names[k.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: want a name of its own, not %q", path, k.Name))
+		}
+		names[k.Name] = true
+		if !sha256Hex.MatchString(strings.TrimPrefix(k.SHA256, "sha256:")) {
+			errs = append(errs, fmt.Errorf("%s.sha256: want the key's SHA-256 as 64 hex digits (trestle apikey makes a key and its hash)", path))
+		}
+		roles(path+".roles", k.Roles)
+	}
+	if j := a.JWT; j != nil {
+		set := 0
+		for _, v := range []string{j.JWKSURL, j.PublicKey, j.Secret} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			errs = append(errs, errors.New("auth.jwt: want exactly one of jwksURL, publicKey and secret"))
+		}
+		if u, err := url.Parse(j.JWKSURL); j.JWKSURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			errs = append(errs, fmt.Errorf("auth.jwt.jwksURL: %q is not an http or https URL", j.JWKSURL))
+		}
+		if j.Issuer == "" || j.Audience == "" {
+			errs = append(errs, errors.New("auth.jwt: issuer and audience are required, so that a token meant for another service is refused"))
+		}
+	}
+	return errs
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func (s *Source) validate(path, role string) []error {
 	kinds := sourceKinds[role]

@@ -16,6 +16,7 @@ sources:
   erp:  { kind: erpnext,     url: http://127.0.0.1:8090/erp,  apiKey: demo, apiSecret: demo, maxConns: 16,
           retry: { attempts: 2, budget: 0.1 }, breaker: { failures: 3, openFor: 30s } }
 cache: { maxMB: 64, ttl: { stock: 2s, customers: 10m } }
+auth: { anonymous: true }
 `
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -40,7 +41,7 @@ func TestParseValid(t *testing.T) {
 
 func TestParseDefaults(t *testing.T) {
 	minimal := strings.Replace(valid, "listen: 127.0.0.1:9000\n", "", 1)
-	minimal = minimal[:strings.Index(minimal, "cache:")]
+	minimal = minimal[:strings.Index(minimal, "cache:")] + "auth: { anonymous: true }\n"
 	cfg, err := config.Parse(strings.NewReader(minimal), env(map[string]string{"SHOP_SECRET": "x"}))
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +76,22 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			name: "unknown keys and invalid values together",
 			yaml: "listen: nowhere\nextra: 1\ncache: { maxMB: 0 }\n",
 			want: []string{"field extra not found", `listen: "nowhere"`, "cache.maxMB: must be positive", "sources.shop: missing"},
+		},
+		{
+			name: "no way in",
+			yaml: strings.Replace(valid, "auth: { anonymous: true }", "", 1),
+			want: []string{"auth: no client could get in"},
+		},
+		{
+			name: "bad auth",
+			yaml: strings.Replace(valid, "auth: { anonymous: true }", `auth:
+  anonymousRoles: [ACCOUNTING]
+  apiKeys: [ { name: bi, sha256: abc }, { name: bi, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, roles: [finance, sales] } ]
+  jwt: { jwksURL: "ftp://idp", secret: s }`, 1),
+			want: []string{`auth.anonymousRoles: "ACCOUNTING" is not a role`, "auth.apiKeys[0].sha256: want the key's SHA-256",
+				`auth.apiKeys[1].name: want a name of its own, not "bi"`, `auth.apiKeys[1].roles: "sales" is not a role`,
+				"auth.jwt: want exactly one of jwksURL, publicKey and secret", `auth.jwt.jwksURL: "ftp://idp" is not an http or https URL`,
+				"auth.jwt: issuer and audience are required"},
 		},
 		{
 			name: "wrong types",

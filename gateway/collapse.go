@@ -12,8 +12,8 @@ import (
 
 // collapser runs identical queries that are in flight at the same time once
 // and hands every caller the same response. Identical means the same
-// document, operation name and variables; once clients authenticate, the
-// auth scope joins the key. Only queries collapse: a mutation must run for
+// document, operation name and variables, and the same roles (what the
+// client may see). Only queries collapse: a mutation must run for
 // each caller, and an incremental (@defer) response is not one value.
 type collapser struct {
 	group singleflight.Group
@@ -28,7 +28,7 @@ func (c *collapser) aroundOperations(ctx context.Context, next graphql.Operation
 	if err != nil {
 		return next(ctx)
 	}
-	key := op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
+	key := scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
 	// next only prepares the execution (and gives gqlgen the operation's
 	// context); the work happens in the response handler, which is what
 	// collapses.

@@ -5,7 +5,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/trestlehq/trestle/auth"
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/resolvers"
@@ -46,6 +46,11 @@ type Options struct {
 	Origins []string
 	// WebSocket tunes graphql-transport-ws connections.
 	WebSocket WebSocketOptions
+	// Auth authenticates every request to /query (and WebSocket
+	// connections in connection_init); fields marked @auth need the
+	// principal's roles. Without it no request has a principal, and those
+	// fields are forbidden to all.
+	Auth *auth.Authenticator
 }
 
 // WebSocketOptions tune graphql-transport-ws connections; a zero value
@@ -95,7 +100,7 @@ func New(opts Options) http.Handler {
 		Changes:   opts.Changes,
 		Loaders:   opts.Loaders,
 		Logger:    opts.Logger,
-	}})
+	}, Directives: graph.DirectiveRoot{Auth: resolvers.Authorize}})
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -107,9 +112,15 @@ func New(opts Options) http.Handler {
 		InitTimeout:  orDefault(ws.InitTimeout, 10*time.Second),
 		KeepAlive:    orDefault(ws.KeepAlive, 10*time.Second),
 		WriteTimeout: orDefault(ws.WriteTimeout, 10*time.Second),
-		Init:         func(ctx context.Context, _ json.RawMessage) (context.Context, error) { return ctx, nil }})
+		Init: func(ctx context.Context, payload map[string]any, upgrade http.Header) (context.Context, error) {
+			return authenticateInit(ctx, opts.Auth, payload, upgrade)
+		}})
 	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
-		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			ctx, err := authenticateInit(ctx, opts.Auth, payload, nil)
+			if err != nil {
+				return nil, nil, err
+			}
 			return resolvers.OverWebSocket(ctx), nil, nil
 		},
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
@@ -153,7 +164,11 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
-	mux.Handle("/query", srv)
+	if opts.Auth != nil {
+		mux.Handle("/query", authenticate(opts.Auth, srv))
+	} else {
+		mux.Handle("/query", srv)
+	}
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}

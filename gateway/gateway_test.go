@@ -20,6 +20,7 @@ import (
 	"github.com/govalues/decimal"
 	"go.uber.org/goleak"
 
+	"github.com/trestlehq/trestle/auth"
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/consolidate"
@@ -48,6 +49,15 @@ func start(t testing.TB, opts world.Options, mods ...func(*config.Sources)) *gw 
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// finance lets every request in with the FINANCE role.
+var finance = func() *auth.Authenticator {
+	a, err := auth.New(context.Background(), auth.Config{Anonymous: true, AnonymousRoles: []string{"FINANCE"}})
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()
 
 // syncedDirectory is a customer directory over the simulators, synced.
 func syncedDirectory(tb testing.TB, env *simtest.Env) *consolidate.Directory {
@@ -79,6 +89,7 @@ func newCache(tb testing.TB) *cache.Entities {
 
 func handlerWith(env *simtest.Env, dir *consolidate.Directory, entities *cache.Entities, collapse bool) http.Handler {
 	return gateway.New(gateway.Options{
+		Auth:            finance,
 		Directory:       dir,
 		Loaders:         loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
 		Logger:          quiet,
@@ -729,7 +740,7 @@ func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
 		func(s *config.Sources) { s.ERP.Timeout = 5 * time.Second })
 	entities := newCache(t)
 	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet,
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
 		Loaders:        loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
 		RequestTimeout: 200 * time.Millisecond}))
 	t.Cleanup(srv.Close)
@@ -756,7 +767,7 @@ func TestStaleIfErrorIsServedAndSaidSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet,
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
 		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
 	t.Cleanup(srv.Close)
 	g := &gw{env: env, url: srv.URL}

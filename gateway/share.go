@@ -20,8 +20,8 @@ const sharedBuffer = 1024
 // sharer runs identical subscriptions once: every change is executed
 // (read, resolved, marshalled) for one subscription of a kind, and each
 // client subscribed to it is handed the same response. Identical means
-// the same document, operation name and variables; once clients
-// authenticate, the auth scope joins the key. A subscription resuming
+// the same document, operation name and variables, and the same roles. A
+// subscription resuming
 // with after: runs alone: it first replays what its client missed.
 type sharer struct {
 	mu     sync.Mutex
@@ -54,7 +54,7 @@ func (s *sharer) aroundOperations(ctx context.Context, next graphql.OperationHan
 	if err != nil {
 		return next(ctx)
 	}
-	key := op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
+	key := scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
 
 	m := &member{responses: make(chan *graphql.Response, sharedBuffer)}
 	s.mu.Lock()

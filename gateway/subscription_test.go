@@ -67,7 +67,7 @@ func startLive(t *testing.T, mods ...func(*gateway.Options)) *liveGateway {
 	hooks := events.NewWebhooks(events.WebhookOptions{Secrets: config.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret},
 		ERPZone: env.Sources.ERP.Zone(), Sink: events.NewDedupe(1000).Sink(bus.Publish), Logger: quiet})
 	subs := &countedChanges{Memory: bus}
-	opts := gateway.Options{Directory: syncedDirectory(t, env), Changes: subs, Loaders: factory, Logger: quiet, Webhooks: hooks.Handler()}
+	opts := gateway.Options{Directory: syncedDirectory(t, env), Changes: subs, Loaders: factory, Logger: quiet, Webhooks: hooks.Handler(), Auth: finance}
 	for _, mod := range mods {
 		mod(&opts)
 	}
@@ -435,7 +435,7 @@ func TestWebSocketOrigins(t *testing.T) {
 	entities := newCache(t)
 	t.Cleanup(entities.Close)
 	bus := events.NewMemory(10, 10, func(events.Change) {})
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet,
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet, Auth: finance,
 		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
 		Origins: []string{"*.example.com"}}))
 	t.Cleanup(srv.Close)
@@ -502,7 +502,7 @@ func TestASubscriberThatFallsBehindIsToldWhereToResume(t *testing.T) {
 	entities := newCache(t)
 	t.Cleanup(entities.Close)
 	bus := events.NewMemory(1000, 0, func(events.Change) {}) // no room: a subscriber not waiting falls behind
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet,
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet, Auth: finance,
 		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -47,9 +47,10 @@ type webSocket struct {
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message a client may send.
 	ReadLimit int64
-	// Init accepts a connection_init payload and returns the context the
-	// connection's operations run in, or an error to refuse it (4403).
-	Init func(ctx context.Context, payload json.RawMessage) (context.Context, error)
+	// Init accepts a connection_init payload (with the upgrade request's
+	// headers) and returns the context the connection's operations run
+	// in, or an error to refuse it (4403).
+	Init func(ctx context.Context, payload map[string]any, upgrade http.Header) (context.Context, error)
 }
 
 // Supports takes the WebSocket upgrades asking for graphql-transport-ws;
@@ -138,7 +139,11 @@ func (c *wsConn) serve(ctx context.Context) (websocket.StatusCode, string) {
 			if !initTimer.Stop() || acked {
 				return closeTooManyInits, "Too many initialisation requests"
 			}
-			opCtx, err := c.t.Init(ctx, m.Payload)
+			var payload map[string]any
+			if len(m.Payload) > 0 && string(m.Payload) != "null" && json.Unmarshal(m.Payload, &payload) != nil {
+				return closeBadRequest, "The connection_init payload is not an object"
+			}
+			opCtx, err := c.t.Init(ctx, payload, c.headers)
 			if err != nil {
 				return closeForbidden, clip(err.Error())
 			}

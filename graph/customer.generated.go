@@ -4,6 +4,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -385,7 +386,25 @@ func (ec *executionContext) _Customer_invoices(ctx context.Context, field graphq
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Customer().Invoices(ctx, obj, fc.Args["filter"].(*model.CustomerInvoiceFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNRole2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐRole(ctx, "FINANCE")
+				if err != nil {
+					var zeroVal *model.InvoiceConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.InvoiceConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, obj, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
 			return ec.marshalOInvoiceConnection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceConnection(ctx, selections, v)
 		},
@@ -428,7 +447,25 @@ func (ec *executionContext) _Customer_openBalance(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Customer().OpenBalance(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNRole2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐRole(ctx, "FINANCE")
+				if err != nil {
+					var zeroVal *model.Money
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.Money
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, obj, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
 			return ec.marshalOMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
 		},
@@ -460,7 +497,25 @@ func (ec *executionContext) _Customer_creditLimit(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Customer().CreditLimit(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNRole2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐRole(ctx, "FINANCE")
+				if err != nil {
+					var zeroVal *model.Money
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.Money
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, obj, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
 			return ec.marshalOMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
 		},

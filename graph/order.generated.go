@@ -4,6 +4,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -466,7 +467,25 @@ func (ec *executionContext) _Order_invoices(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Order().Invoices(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNRole2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐRole(ctx, "FINANCE")
+				if err != nil {
+					var zeroVal []model.Invoice
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal []model.Invoice
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, obj, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Invoice) graphql.Marshaler {
 			return ec.marshalOInvoice2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceᚄ(ctx, selections, v)
 		},

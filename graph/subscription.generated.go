@@ -4,6 +4,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -657,7 +658,25 @@ func (ec *executionContext) _Subscription_invoiceChanged(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Subscription().InvoiceChanged(ctx, fc.Args["customerId"].(*string), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNRole2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐRole(ctx, "FINANCE")
+				if err != nil {
+					var zeroVal *model.InvoiceChange
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.InvoiceChange
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.InvoiceChange) graphql.Marshaler {
 			return ec.marshalNInvoiceChange2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceChange(ctx, selections, v)
 		},
