@@ -102,6 +102,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
 		cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
 		cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}
+		cfg.Introspection = true // the playground explores the schema
 		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
@@ -166,13 +167,16 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		logger.Warn("anonymous access is on: requests without credentials are answered", "roles", cfg.Auth.AnonymousRoles)
 	}
 	h := gateway.New(gateway.Options{
-		Auth:      authn,
-		Directory: directory,
-		Changes:   bus,
-		Loaders:   factory,
-		Webhooks:  webhooks.Handler(),
-		Origins:   cfg.Origins,
-		Logger:    logger.With("component", "graph"),
+		Auth: authn,
+		Limits: gateway.Limits{Depth: cfg.Limits.Depth, Complexity: cfg.Limits.Complexity, Aliases: cfg.Limits.Aliases,
+			RootFields: cfg.Limits.RootFields, Tokens: cfg.Limits.Tokens, BodyBytes: cfg.Limits.BodyBytes},
+		Introspection: cfg.Introspection,
+		Directory:     directory,
+		Changes:       bus,
+		Loaders:       factory,
+		Webhooks:      webhooks.Handler(),
+		Origins:       cfg.Origins,
+		Logger:        logger.With("component", "graph"),
 
 		CollapseQueries: cfg.CollapseQueries,
 		RequestTimeout:  cfg.RequestTimeout,

@@ -45,6 +45,20 @@ type Config struct {
 	// *.example.com).
 	Origins []string `yaml:"origins"`
 	Auth    Auth     `yaml:"auth"`
+	// Introspection answers __schema and __type queries, and suggests field
+	// names in validation errors. Off unless set (the demo sets it).
+	Introspection bool   `yaml:"introspection"`
+	Limits        Limits `yaml:"limits"`
+}
+
+// Limits bound what one request may ask for; 0 takes the default.
+type Limits struct {
+	Depth      int   `yaml:"depth"`      // default 10
+	Complexity int   `yaml:"complexity"` // default 50000
+	Aliases    int   `yaml:"aliases"`    // default 15
+	RootFields int   `yaml:"rootFields"` // default 20
+	Tokens     int   `yaml:"tokens"`     // default 5000
+	BodyBytes  int64 `yaml:"bodyBytes"`  // default 1048576
 }
 
 // Auth says who may query the gateway, and with which roles.
@@ -403,6 +417,13 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	l := c.Limits
+	for name, v := range map[string]int64{"depth": int64(l.Depth), "complexity": int64(l.Complexity), "aliases": int64(l.Aliases),
+		"rootFields": int64(l.RootFields), "tokens": int64(l.Tokens), "bodyBytes": l.BodyBytes} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("limits.%s: must not be negative", name))
+		}
+	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
 	}

@@ -46,6 +46,11 @@ type Options struct {
 	Origins []string
 	// WebSocket tunes graphql-transport-ws connections.
 	WebSocket WebSocketOptions
+	// Limits bound what one request may ask for.
+	Limits Limits
+	// Introspection answers __schema and __type queries and suggests field
+	// names in validation errors; off, the schema stays private.
+	Introspection bool
 	// Auth authenticates every request to /query (and WebSocket
 	// connections in connection_init); fields marked @auth need the
 	// principal's roles. Without it no request has a principal, and those
@@ -129,7 +134,14 @@ func New(opts Options) http.Handler {
 	// Parsed and validated documents are kept, so a repeated query skips
 	// both; APQ lets clients send a query's hash instead of its text.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	limits := opts.Limits.withDefaults()
+	srv.SetParserTokenLimit(limits.Tokens)
+	srv.Use(limiter{limits})
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	// Loaders are per response, made when first used: once for a query,
 	// once for every event of a subscription, so no event reads another's
@@ -164,11 +176,11 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
+	var query http.Handler = srv
 	if opts.Auth != nil {
-		mux.Handle("/query", authenticate(opts.Auth, srv))
-	} else {
-		mux.Handle("/query", srv)
+		query = authenticate(opts.Auth, query)
 	}
+	mux.Handle("/query", limitBody(limits.BodyBytes, query))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}

@@ -160,7 +160,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 }
 
 func TestAClientThatStopsReadingIsDisconnected(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.WebSocket.WriteTimeout = 200 * time.Millisecond })
+	g := startLive(t, func(o *gateway.Options) { o.WebSocket.WriteTimeout, o.Introspection = 200*time.Millisecond, true })
 	srv := httptest.NewUnstartedServer(g.handler)
 	srv.Listener = smallBuffers{srv.Listener}
 	srv.Start()

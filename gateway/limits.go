@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Limits bound what one request may ask for. A zero field takes its
+// default.
+type Limits struct {
+	// Depth is how deeply fields may nest (default 10).
+	Depth int
+	// Complexity bounds the fields an operation may resolve, each list
+	// counted as many times as it may be long: its first: argument, the
+	// ids it is given, or listEstimate (default 50,000).
+	Complexity int
+	// Aliases bounds the aliased fields (default 15).
+	Aliases int
+	// RootFields bounds the fields at the top of an operation (default 20).
+	RootFields int
+	// Tokens bounds the lexical tokens of a document, checked while it is
+	// parsed (default 5,000).
+	Tokens int
+	// BodyBytes bounds a request body; a larger one gets 413 (default 1 MiB).
+	BodyBytes int64
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Depth, 10)
+	def(&l.Complexity, 50_000)
+	def(&l.Aliases, 15)
+	def(&l.RootFields, 20)
+	def(&l.Tokens, 5_000)
+	if l.BodyBytes <= 0 {
+		l.BodyBytes = 1 << 20
+	}
+	return l
+}
+
+// listEstimate is how long a list with nothing bounding it (an order's
+// lines, a product's stock levels) is taken to be.
+const listEstimate = 5
+
+// Codes of the limits, in extensions.code.
+const (
+	CodeTooDeep         = "QUERY_TOO_DEEP"
+	CodeTooComplex      = "QUERY_TOO_COMPLEX"
+	CodeTooManyAliases  = "TOO_MANY_ALIASES"
+	CodeTooManyRoots    = "TOO_MANY_ROOT_FIELDS"
+	CodeBatchNotAllowed = "BATCH_NOT_ACCEPTED"
+)
+
+func init() {
+	// An operation over a limit is refused before it runs, like one that
+	// does not validate: 400 with application/graphql-response+json.
+	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots} {
+		errcode.RegisterErrorType(code, errcode.KindProtocol)
+	}
+}
+
+// limiter checks an operation against the limits once it has validated.
+type limiter struct{ limits Limits }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = limiter{}
+
+func (limiter) ExtensionName() string                          { return "Limits" }
+func (limiter) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (l limiter) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	m := measure(op.Operation.SelectionSet, op.Variables, "", 1)
+	lim := l.limits
+	var err *gqlerror.Error
+	switch {
+	case m.roots > lim.RootFields:
+		err = gqlerror.Errorf("the operation asks for %d fields at its top, more than the %d allowed", m.roots, lim.RootFields)
+		err.Extensions = map[string]any{"code": CodeTooManyRoots, "limit": lim.RootFields}
+	case m.depth > lim.Depth:
+		err = gqlerror.Errorf("the operation nests %d fields deep, more than the %d allowed", m.depth, lim.Depth)
+		err.Extensions = map[string]any{"code": CodeTooDeep, "limit": lim.Depth}
+	case m.aliases > lim.Aliases:
+		err = gqlerror.Errorf("the operation uses %d aliases, more than the %d allowed", m.aliases, lim.Aliases)
+		err.Extensions = map[string]any{"code": CodeTooManyAliases, "limit": lim.Aliases}
+	case m.complexity > lim.Complexity:
+		err = gqlerror.Errorf("the operation's complexity is %d, more than the %d allowed: ask for fewer items (first:) or fewer fields", m.complexity, lim.Complexity)
+		err.Extensions = map[string]any{"code": CodeTooComplex, "limit": lim.Complexity, "complexity": m.complexity}
+	}
+	return err
+}
+
+// measures of a selection.
+type measures struct {
+	depth, complexity, aliases, roots int
+}
+
+// measure walks a selection set at a depth, fragments expanded. parent is
+// the type the selections are on. Introspection is left out: whether it
+// is allowed at all is its own switch.
+func measure(set ast.SelectionSet, vars map[string]any, parent string, depth int) measures {
+	var m measures
+	for _, sel := range set {
+		var sub measures
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			sub.roots = 1
+			if s.Alias != "" && s.Alias != s.Name {
+				sub.aliases = 1
+			}
+			child := measure(s.SelectionSet, vars, typeName(s), depth+1)
+			sub.depth = max(depth, child.depth)
+			sub.aliases += child.aliases
+			sub.complexity = 1 + multiplier(s, vars, parent)*child.complexity
+		case *ast.InlineFragment:
+			sub = measure(s.SelectionSet, vars, parent, depth)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				sub = measure(s.Definition.SelectionSet, vars, parent, depth)
+			}
+		}
+		m.roots += sub.roots
+		m.depth = max(m.depth, sub.depth)
+		m.aliases += sub.aliases
+		m.complexity += sub.complexity
+	}
+	return m
+}
+
+// multiplier is how many times a field's selections are resolved: a
+// list's length as asked for (first:, or the ids given), listEstimate when
+// nothing bounds it; 1 for an object, and for the edges of a connection,
+// whose first: is already counted.
+func multiplier(f *ast.Field, vars map[string]any, parent string) int {
+	if f.Definition == nil {
+		return 1
+	}
+	args := f.ArgumentMap(vars)
+	if n, ok := intArg(args["first"]); ok {
+		return max(n, 1)
+	}
+	if f.Definition.Type.Elem == nil {
+		return 1
+	}
+	for _, name := range []string{"ids", "skus"} {
+		if list, ok := args[name].([]any); ok {
+			return max(len(list), 1)
+		}
+	}
+	if strings.HasSuffix(parent, "Connection") {
+		return 1
+	}
+	return listEstimate
+}
+
+func intArg(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), true
+	case interface{ Int64() (int64, error) }: // json.Number
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
+}
+
+func typeName(f *ast.Field) string {
+	if f.Definition == nil {
+		return ""
+	}
+	return f.Definition.Type.Name()
+}
+
+// limitBody answers 413 for a request body over the limit, and 400 for a
+// batch (a JSON array of operations), which Trestle does not accept: one
+// request, one operation, so that every limit holds per request.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > limit {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over the %d bytes allowed", limit), "REQUEST_TOO_LARGE")
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		r.Body.Close()
+		switch {
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "the request body could not be read", "BAD_REQUEST")
+			return
+		case int64(len(body)) > limit:
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over the %d bytes allowed", limit), "REQUEST_TOO_LARGE")
+			return
+		case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")):
+			writeError(w, http.StatusBadRequest, "batched operations are not accepted: send one operation per request", CodeBatchNotAllowed)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}

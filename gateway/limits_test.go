@@ -1,0 +1,122 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/trestlehq/trestle/gateway"
+)
+
+// postRaw posts a body as it is and returns the status and the decoded
+// answer.
+func postRaw(t *testing.T, url, contentType string, body []byte) (int, response) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/graphql-response+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("HTTP %d, body %q: %v", resp.StatusCode, raw, err)
+	}
+	return resp.StatusCode, r
+}
+
+func jsonQuery(q string) []byte {
+	b, _ := json.Marshal(map[string]string{"query": q})
+	return b
+}
+
+func TestLimitsOneUnderAndOneOver(t *testing.T) {
+	g := startLive(t, func(o *gateway.Options) {
+		o.Limits = gateway.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3, Tokens: 60, BodyBytes: 4000}
+	})
+	// orders(first: n) { edges { node { number } } } costs 1 + n×(edges 1 + node 1 + number 1).
+	for _, tc := range []struct {
+		name  string
+		query string
+		code  string // "" when it is answered
+	}{
+		{"depth at the limit", `{ orders(first: 1) { edges { node { customer { name } } } } }`, ""},
+		{"depth one over", `{ orders(first: 1) { edges { node { lines { product { name } } } } } }`, "QUERY_TOO_DEEP"},
+		{"depth counted through fragments", `{ orders(first: 1) { ...o } } fragment o on OrderConnection { edges { node { lines { product { name } } } } }`, "QUERY_TOO_DEEP"},
+		{"complexity under", `{ orders(first: 99) { edges { node { number } } } }`, ""},                  // 1 + 99×(1+1+1) = 298
+		{"complexity over", `{ orders(first: 100) { edges { node { number } } } }`, "QUERY_TOO_COMPLEX"}, // 301
+		{"complexity from a variable's first", `query($n: Int) { orders(first: $n) { edges { node { number } } } }`, ""},
+		{"two aliases", `{ a: orders(first: 1) { totalCount } b: orders(first: 2) { totalCount } }`, ""},
+		{"three aliases", `{ a: orders(first: 1) { totalCount } b: orders(first: 2) { totalCount } c: orders(first: 3) { totalCount } }`, "TOO_MANY_ALIASES"},
+		{"three root fields", `{ orders(first: 1) { totalCount } products(first: 1) { totalCount } customers(first: 1) { totalCount } }`, ""},
+		{"four root fields", `{ orders(first: 1) { totalCount } products(first: 1) { totalCount } customers(first: 1) { totalCount } __typename nodes(ids: []) { id } }`, "TOO_MANY_ROOT_FIELDS"},
+		{"tokens under", `{ orders(first: 1) { totalCount } }`, ""},
+		{"tokens over", `{ orders(first: 1) { totalCount` + strings.Repeat(" totalCount", 60) + ` } }`, "GRAPHQL_PARSE_FAILED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(tc.query))
+			if tc.code == "" {
+				if status != http.StatusOK || len(r.Errors) > 0 {
+					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
+				}
+				return
+			}
+			if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code {
+				t.Fatalf("HTTP %d %+v, want 400 with %s", status, r.Errors, tc.code)
+			}
+		})
+	}
+
+	// The body: at the limit it is read, one byte over it is 413.
+	pad := func(n int) []byte {
+		b := jsonQuery(`{ __typename }`)
+		return append(b[:len(b)-1], []byte(`, "extensions": {"pad": "`+strings.Repeat("x", n)+`"}}`)...)
+	}
+	under := pad(0)
+	under = pad(4000 - len(under))
+	if len(under) != 4000 {
+		t.Fatalf("padded to %d bytes", len(under))
+	}
+	if status, r := postRaw(t, g.srv.URL, "application/json", under); status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("a body of 4000 bytes: HTTP %d %+v, want it answered", status, r.Errors)
+	}
+	if status, r := postRaw(t, g.srv.URL, "application/json", pad(4001-len(pad(0)))); status != http.StatusRequestEntityTooLarge || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
+		t.Fatalf("a body of 4001 bytes: HTTP %d %+v, want 413", status, r.Errors)
+	}
+	// A batch is refused, whatever is in it.
+	if status, r := postRaw(t, g.srv.URL, "application/json", []byte(` [{"query":"{ __typename }"}]`)); status != http.StatusBadRequest || r.Errors[0].Extensions["code"] != "BATCH_NOT_ACCEPTED" {
+		t.Fatalf("a batch: HTTP %d %+v, want 400", status, r.Errors)
+	}
+}
+
+func TestTheDeepQueryIsWithinTheDefaultLimits(t *testing.T) {
+	g := startLive(t)
+	if status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(deepQuery)); status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("HTTP %d %+v", status, r.Errors)
+	}
+}
+
+func TestIntrospectionAndSuggestionsAreOffUnlessEnabled(t *testing.T) {
+	const introspect = `{ __schema { queryType { name } } }`
+	const typo = `{ ordrs(first: 1) { totalCount } }`
+	off := startLive(t)
+	if _, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(introspect)); len(r.Errors) == 0 {
+		t.Errorf("introspection answered while off: %s", r.Data)
+	}
+	if _, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
+		t.Errorf("errors %+v, want the unknown field without a suggestion", r.Errors)
+	}
+	on := startLive(t, func(o *gateway.Options) { o.Introspection = true })
+	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(introspect)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"Query"`) {
+		t.Errorf("introspection: %s %+v", r.Data, r.Errors)
+	}
+	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, `Did you mean "orders"`) {
+		t.Errorf("errors %+v, want a suggestion", r.Errors)
+	}
+}
