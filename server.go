@@ -159,6 +159,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			return nil
 		})
 	}
+	trusted := gateway.TrustedDocuments{Only: cfg.TrustedDocuments.Only}
+	if cfg.TrustedDocuments.File != "" {
+		if trusted.Docs, err = gateway.LoadTrustedDocuments(cfg.TrustedDocuments.File); err != nil {
+			return fmt.Errorf("trustedDocuments.file: %w", err)
+		}
+	}
 	authn, err := auth.New(ctx, authConfig(cfg.Auth))
 	if err != nil {
 		return err
@@ -171,6 +177,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		Limits: gateway.Limits{Depth: cfg.Limits.Depth, Complexity: cfg.Limits.Complexity, Aliases: cfg.Limits.Aliases,
 			RootFields: cfg.Limits.RootFields, Tokens: cfg.Limits.Tokens, BodyBytes: cfg.Limits.BodyBytes},
 		Introspection: cfg.Introspection,
+		Trusted:       trusted,
 		Directory:     directory,
 		Changes:       bus,
 		Loaders:       factory,

@@ -49,6 +49,15 @@ type Config struct {
 	// names in validation errors. Off unless set (the demo sets it).
 	Introspection bool   `yaml:"introspection"`
 	Limits        Limits `yaml:"limits"`
+	// TrustedDocuments are operations registered ahead, in a manifest
+	// file; with only, nothing else runs.
+	TrustedDocuments TrustedDocuments `yaml:"trustedDocuments"`
+}
+
+// TrustedDocuments names the manifest of registered operations.
+type TrustedDocuments struct {
+	File string `yaml:"file"`
+	Only bool   `yaml:"only"`
 }
 
 // Limits bound what one request may ask for; 0 takes the default.
@@ -417,6 +426,9 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	if c.TrustedDocuments.Only && c.TrustedDocuments.File == "" {
+		errs = append(errs, errors.New("trustedDocuments.file: required when only trusted documents run"))
+	}
 	l := c.Limits
 	for name, v := range map[string]int64{"depth": int64(l.Depth), "complexity": int64(l.Complexity), "aliases": int64(l.Aliases),
 		"rootFields": int64(l.RootFields), "tokens": int64(l.Tokens), "bodyBytes": l.BodyBytes} {

@@ -48,6 +48,9 @@ type Options struct {
 	WebSocket WebSocketOptions
 	// Limits bound what one request may ask for.
 	Limits Limits
+	// Trusted are operations registered ahead, run by hash; with Only,
+	// nothing else runs.
+	Trusted TrustedDocuments
 	// Introspection answers __schema and __type queries and suggests field
 	// names in validation errors; off, the schema stays private.
 	Introspection bool
@@ -142,7 +145,12 @@ func New(opts Options) http.Handler {
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// Persisted queries: clients send a hash instead of the text, of a
+	// trusted document or (unless only those run) of one they registered.
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersisted(opts.Trusted)})
+	if opts.Trusted.Only {
+		srv.Use(allowList{opts.Trusted.Docs})
+	}
 	// Loaders are per response, made when first used: once for a query,
 	// once for every event of a subscription, so no event reads another's
 	// cached results. Each response has RequestTimeout to be made in.
