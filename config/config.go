@@ -41,8 +41,8 @@ type Config struct {
 	Join           Join          `yaml:"join"`
 	Events         Events        `yaml:"events"`
 	// Origins are the browser origins, besides the gateway's own, allowed
-	// to open WebSocket subscriptions: host patterns (app.example.com,
-	// *.example.com).
+	// to call the gateway (CORS) and open WebSocket subscriptions: host
+	// patterns (app.example.com, *.example.com).
 	Origins []string `yaml:"origins"`
 	Auth    Auth     `yaml:"auth"`
 	// Introspection answers __schema and __type queries, and suggests field

@@ -41,8 +41,8 @@ type Options struct {
 	// nil for none.
 	Webhooks http.Handler
 	// Origins are the browser origins, besides the gateway's own, that may
-	// open WebSocket subscriptions: host patterns such as app.example.com
-	// or *.example.com.
+	// call the gateway (CORS) and open WebSocket subscriptions: host
+	// patterns such as app.example.com or *.example.com.
 	Origins []string
 	// WebSocket tunes graphql-transport-ws connections.
 	WebSocket WebSocketOptions
@@ -188,7 +188,7 @@ func New(opts Options) http.Handler {
 	if opts.Auth != nil {
 		query = authenticate(opts.Auth, query)
 	}
-	mux.Handle("/query", limitBody(limits.BodyBytes, query))
+	mux.Handle("/query", corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, query))))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}
