@@ -175,7 +175,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	h := gateway.New(gateway.Options{
 		Auth: authn,
 		Limits: gateway.Limits{Depth: cfg.Limits.Depth, Complexity: cfg.Limits.Complexity, Aliases: cfg.Limits.Aliases,
-			RootFields: cfg.Limits.RootFields, Tokens: cfg.Limits.Tokens, BodyBytes: cfg.Limits.BodyBytes},
+			RootFields: cfg.Limits.RootFields, Tokens: cfg.Limits.Tokens, BodyBytes: cfg.Limits.BodyBytes,
+			RequestsPerMinute: cfg.Limits.RequestsPerMinute, ComplexityPerMinute: cfg.Limits.ComplexityPerMinute},
 		Introspection: cfg.Introspection,
 		Trusted:       trusted,
 		Directory:     directory,

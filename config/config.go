@@ -68,6 +68,11 @@ type Limits struct {
 	RootFields int   `yaml:"rootFields"` // default 20
 	Tokens     int   `yaml:"tokens"`     // default 5000
 	BodyBytes  int64 `yaml:"bodyBytes"`  // default 1048576
+	// Each client (API key, token subject, or address when anonymous)
+	// may send this many requests, of this much complexity, a minute;
+	// 0 for no bound.
+	RequestsPerMinute   int `yaml:"requestsPerMinute"`
+	ComplexityPerMinute int `yaml:"complexityPerMinute"`
 }
 
 // Auth says who may query the gateway, and with which roles.
@@ -431,7 +436,8 @@ func (c *Config) validate() []error {
 	}
 	l := c.Limits
 	for name, v := range map[string]int64{"depth": int64(l.Depth), "complexity": int64(l.Complexity), "aliases": int64(l.Aliases),
-		"rootFields": int64(l.RootFields), "tokens": int64(l.Tokens), "bodyBytes": l.BodyBytes} {
+		"rootFields": int64(l.RootFields), "tokens": int64(l.Tokens), "bodyBytes": l.BodyBytes,
+		"requestsPerMinute": int64(l.RequestsPerMinute), "complexityPerMinute": int64(l.ComplexityPerMinute)} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("limits.%s: must not be negative", name))
 		}

@@ -184,7 +184,7 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
-	var query http.Handler = srv
+	query := newClientLimits(limits.RequestsPerMinute, limits.ComplexityPerMinute).middleware(srv)
 	if opts.Auth != nil {
 		query = authenticate(opts.Auth, query)
 	}

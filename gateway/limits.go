@@ -32,6 +32,9 @@ type Limits struct {
 	Tokens int
 	// BodyBytes bounds a request body; a larger one gets 413 (default 1 MiB).
 	BodyBytes int64
+	// RequestsPerMinute and ComplexityPerMinute bound each client (see
+	// clientLimits); 0 for no bound, the default.
+	RequestsPerMinute, ComplexityPerMinute int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -83,8 +86,9 @@ var _ interface {
 func (limiter) ExtensionName() string                          { return "Limits" }
 func (limiter) Validate(schema graphql.ExecutableSchema) error { return nil }
 
-func (l limiter) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+func (l limiter) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	m := measure(op.Operation.SelectionSet, op.Variables, "", 1)
+	charge(ctx, m.complexity)
 	lim := l.limits
 	var err *gqlerror.Error
 	switch {
