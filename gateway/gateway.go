@@ -188,7 +188,7 @@ func New(opts Options) http.Handler {
 	if opts.Auth != nil {
 		query = authenticate(opts.Auth, query)
 	}
-	mux.Handle("/query", corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, query))))
+	mux.Handle("/query", corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(query)))))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}
