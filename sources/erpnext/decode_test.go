@@ -153,3 +153,22 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecode feeds arbitrary bodies to the decoders of the site's lists:
+// a body is mapped or refused with an error, never a panic.
+func FuzzDecode(f *testing.F) {
+	bodies, err := pages()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, body := range bodies {
+		f.Add(body)
+	}
+	f.Add([]byte(`{"data":[{"name":"X","posting_date":"31.12.","grand_total":"1e999","modified":"tomorrow","docstatus":7}]}`))
+	c := decodeClient(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, d := range decoders {
+			_, _ = d.decode(c, body)
+		}
+	})
+}

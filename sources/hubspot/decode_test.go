@@ -68,3 +68,13 @@ func BenchmarkDecodeBatch100(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecode feeds arbitrary bodies to the contact batch decoder: a body is
+// mapped or refused with an error, never a panic.
+func FuzzDecode(f *testing.F) {
+	f.Add(batchBody(f))
+	f.Add([]byte(`{"status":"COMPLETE","results":[{"id":"1","properties":{"createdate":"never","email":null}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _ = decodeBatch(body)
+	})
+}

@@ -102,3 +102,18 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecode feeds arbitrary bodies to the decoders of the shop's lists:
+// a body is mapped or refused with an error, never a panic.
+func FuzzDecode(f *testing.F) {
+	for _, body := range pages() {
+		f.Add(body)
+	}
+	f.Add([]byte(`[{"id": 1, "line_items": [{"quantity": -1, "price": "NaN"}], "date_created_gmt": "yesterday"}]`))
+	f.Add([]byte(`[{"id": 2, "prices": null, "stock_quantity": 1e400}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _ = decodeOrders(body)
+		_, _ = decodeProducts(body)
+		_, _ = decodeCustomers(body)
+	})
+}
