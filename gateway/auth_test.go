@@ -19,7 +19,7 @@ import (
 )
 
 // keys admits two clients: one with the FINANCE role, one without.
-func keys(t *testing.T) *auth.Authenticator {
+func keys(t testing.TB) *auth.Authenticator {
 	t.Helper()
 	hash := func(k string) string { s := sha256.Sum256([]byte(k)); return hex.EncodeToString(s[:]) }
 	a, err := auth.New(context.Background(), auth.Config{APIKeys: []auth.APIKey{

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/trestlehq/trestle/cache"
+	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -114,4 +118,94 @@ func BenchmarkWarm(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkGuards measures what the query limits, client authentication
+// (an API key, hashed per request) and field authorization cost: the warm
+// queries with them (guards=on) and without (guards=off). Budget: under 5 %.
+//
+//	go test -run '^$' -bench Guards -count 6 ./gateway/
+func BenchmarkGuards(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1})
+	long := map[cache.Kind]time.Duration{}
+	for kind := range cache.DefaultTTL() {
+		long[kind] = time.Hour
+	}
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, TTL: long})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer entities.Close()
+	opts := gateway.Options{Directory: syncedDirectory(b, env), Logger: quiet, Auth: keys(b),
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
+	handlers := map[string]http.Handler{"on": gateway.New(opts), "off": gateway.NewUnguarded(opts)}
+	for _, q := range []struct{ name, query string }{
+		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
+		{"deep", benchQuery},
+	} {
+		body, _ := json.Marshal(map[string]string{"query": q.query})
+		for _, guards := range []string{"on", "off"} {
+			b.Run(q.name+"/guards="+guards, func(b *testing.B) {
+				h := handlers[guards]
+				do := func() {
+					rec := httptest.NewRecorder()
+					req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-API-Key", "trk_finance")
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+						b.Fatalf("HTTP %d: %.200s", rec.Code, rec.Body.String())
+					}
+				}
+				do()
+				time.Sleep(50 * time.Millisecond) // let the cache settle its writes
+				b.ReportAllocs()
+				for b.Loop() {
+					do()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOneUpstreamDown: with the ERP down and its breaker open, a
+// query that does not need the ERP keeps its latency (against erp=up), and
+// one that does is answered at once, the breaker failing the ERP's part.
+// Cold cache: every entity is read upstream.
+//
+//	go test -run '^$' -bench OneUpstreamDown ./gateway/
+func BenchmarkOneUpstreamDown(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1}, func(s *config.Sources) { s.ERP.Breaker.OpenFor = time.Hour })
+	dir := syncedDirectory(b, env)
+	run := func(b *testing.B, query string, wantErrors bool) {
+		body, _ := json.Marshal(map[string]string{"query": query})
+		for b.Loop() {
+			b.StopTimer()
+			entities := newCache(b)
+			h := handlerWith(env, dir, entities, false)
+			b.StartTimer()
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(rec, req)
+			b.StopTimer()
+			if hasErrors := bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)); rec.Code != http.StatusOK || hasErrors != wantErrors {
+				b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
+			}
+			entities.Close()
+			b.StartTimer()
+		}
+	}
+	const orders = `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`
+	const invoices = `{ invoices(first: 20) { totalCount edges { node { number outstanding { amount } } } } }`
+	b.Run("erp=up/orders", func(b *testing.B) { run(b, orders, false) })
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	for range 5 { // five failures in a row open the breaker
+		_, _ = env.Sources.ERP.Stock(context.Background(), []string{"TD-10001"})
+	}
+	if !env.Sources.ERP.BreakerOpen() {
+		b.Fatal("the ERP's breaker did not open")
+	}
+	b.Run("erp=down/orders", func(b *testing.B) { run(b, orders, false) })
+	b.Run("erp=down/invoices", func(b *testing.B) { run(b, invoices, true) })
 }

@@ -117,6 +117,10 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
+// BreakerOpen reports whether calls fail fast for now, the upstream having
+// failed repeatedly.
+func (c *Client) BreakerOpen() bool { return c.rest.BreakerOpen() }
+
 // Zone is the site's time zone, which its naive timestamps are in.
 func (c *Client) Zone() *time.Location { return c.loc }
 

@@ -96,6 +96,10 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
+// BreakerOpen reports whether calls fail fast for now, the upstream having
+// failed repeatedly.
+func (c *Client) BreakerOpen() bool { return c.rest.BreakerOpen() }
+
 // retryHint reads HubSpot's rate-limit headers on a 429 that carries no
 // Retry-After: with the rolling window spent, wait one window. Otherwise a
 // per-second policy refused the call (search answers without these headers

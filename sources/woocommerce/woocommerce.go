@@ -114,6 +114,10 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.rest.Close() }
 
+// BreakerOpen reports whether calls fail fast for now, the upstream having
+// failed repeatedly.
+func (c *Client) BreakerOpen() bool { return c.rest.BreakerOpen() }
+
 // Orders reads orders by id. Ids the shop does not have are absent from the
 // result, which comes in no particular order.
 func (c *Client) Orders(ctx context.Context, ids []int64) ([]model.Order, error) {
