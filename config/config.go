@@ -49,9 +49,18 @@ type Config struct {
 	// names in validation errors. Off unless set (the demo sets it).
 	Introspection bool   `yaml:"introspection"`
 	Limits        Limits `yaml:"limits"`
+	// WebSocket tunes graphql-transport-ws connections; 0 takes the default.
+	WebSocket WebSocket `yaml:"websocket"`
 	// TrustedDocuments are operations registered ahead, in a manifest
 	// file; with only, nothing else runs.
 	TrustedDocuments TrustedDocuments `yaml:"trustedDocuments"`
+}
+
+// WebSocket tunes graphql-transport-ws connections.
+type WebSocket struct {
+	InitTimeout  time.Duration `yaml:"initTimeout"`  // to send connection_init; default 10s
+	KeepAlive    time.Duration `yaml:"keepAlive"`    // ping an idle client this often; default 10s
+	WriteTimeout time.Duration `yaml:"writeTimeout"` // a client not reading this long is disconnected; default 10s
 }
 
 // TrustedDocuments names the manifest of registered operations.
@@ -431,6 +440,11 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	for name, d := range map[string]time.Duration{"initTimeout": c.WebSocket.InitTimeout, "keepAlive": c.WebSocket.KeepAlive, "writeTimeout": c.WebSocket.WriteTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("websocket.%s: must not be negative", name))
+		}
+	}
 	if c.TrustedDocuments.Only && c.TrustedDocuments.File == "" {
 		errs = append(errs, errors.New("trustedDocuments.file: required when only trusted documents run"))
 	}

@@ -17,6 +17,7 @@ sources:
           retry: { attempts: 2, budget: 0.1 }, breaker: { failures: 3, openFor: 30s } }
 cache: { maxMB: 64, ttl: { stock: 2s, customers: 10m } }
 auth: { anonymous: true }
+websocket: { writeTimeout: 30s }
 `
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -34,6 +35,7 @@ func TestParseValid(t *testing.T) {
 		cfg.Sources.CRM.RateLimit != (config.RateLimit{Requests: 190, Per: 10 * time.Second}) ||
 		cfg.Sources.ERP.Retry.Attempts != 2 || cfg.Sources.ERP.Retry.Budget != 0.1 ||
 		cfg.Sources.ERP.Breaker != (config.Breaker{Failures: 3, OpenFor: 30 * time.Second}) ||
+		cfg.WebSocket.WriteTimeout != 30*time.Second ||
 		cfg.Cache.MaxMB != 64 || cfg.Cache.TTL["customers"] != 10*time.Minute {
 		t.Fatalf("parsed %+v", cfg)
 	}

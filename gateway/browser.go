@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -81,10 +82,14 @@ func graphQLOverHTTP(next http.Handler) http.Handler {
 			return
 		}
 		sw := &specWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), plainHTTPKey{}, true)))
 		sw.finish()
 	})
 }
+
+// plainHTTPKey marks a request answered with one response: no
+// subscription.
+type plainHTTPKey struct{}
 
 // specWriter holds the body of an answer refused before execution, to
 // settle its status and shape once it is written.
@@ -145,7 +150,7 @@ func (w *specWriter) finish() {
 func documentError(code string) bool {
 	switch code {
 	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", CodeTooDeep, CodeTooComplex, CodeTooManyAliases,
-		CodeTooManyRoots, CodeTrustedDocumentRequired, "PERSISTED_QUERY_NOT_FOUND":
+		CodeTooManyRoots, CodeNoSubscription, CodeTrustedDocumentRequired, "PERSISTED_QUERY_NOT_FOUND":
 		return true
 	}
 	return false

@@ -1,10 +1,14 @@
 package gateway_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trestlehq/trestle/gateway"
 )
@@ -62,4 +66,43 @@ func TestCORSAllowsOnlyTheConfiguredOrigins(t *testing.T) {
 			t.Errorf("preflight from %s: Allow-Origin %q, want none", origin, got)
 		}
 	}
+}
+
+func TestASubscriptionOverPlainHTTPIsRefused(t *testing.T) {
+	g := startLive(t)
+	status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(`subscription { stockChanged { cursor } }`))
+	if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "SUBSCRIPTION_NEEDS_STREAM" {
+		t.Fatalf("HTTP %d %+v, want 400 SUBSCRIPTION_NEEDS_STREAM", status, r.Errors)
+	}
+}
+
+func TestSubscriptionOverServerSentEvents(t *testing.T) {
+	g := startLive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := g.env.Sim.World.Products[2]
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.srv.URL+"/query",
+		bytes.NewReader(jsonQuery(`subscription { stockChanged(skus: ["`+p.SKU+`"]) { sku stock { warehouse onHand } } }`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	eventually(t, "the subscription is in place", func() bool { return g.subs.open.Load() == 1 })
+	g.moveStock(t, p, 77)
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok && strings.Contains(data, p.SKU) {
+			if !strings.Contains(data, `"onHand":"77"`) {
+				t.Fatalf("event %s, want 77 on hand", data)
+			}
+			return
+		}
+	}
+	t.Fatalf("the stream ended without the event: %v", lines.Err())
 }

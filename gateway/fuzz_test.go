@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // FuzzRequest posts arbitrary bodies to the GraphQL endpoint: each is
@@ -31,7 +32,16 @@ func FuzzRequest(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.ServeHTTP(rec, req)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("body %q: no answer after 5s", body)
+		}
 		if rec.Code >= 500 {
 			t.Fatalf("body %q: HTTP %d %s", body, rec.Code, rec.Body)
 		}

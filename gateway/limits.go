@@ -66,12 +66,13 @@ const (
 	CodeTooManyAliases  = "TOO_MANY_ALIASES"
 	CodeTooManyRoots    = "TOO_MANY_ROOT_FIELDS"
 	CodeBatchNotAllowed = "BATCH_NOT_ACCEPTED"
+	CodeNoSubscription  = "SUBSCRIPTION_NEEDS_STREAM"
 )
 
 func init() {
 	// An operation over a limit is refused before it runs, like one that
 	// does not validate: 400 with application/graphql-response+json.
-	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots} {
+	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeNoSubscription} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 }
@@ -88,6 +89,11 @@ func (limiter) ExtensionName() string                          { return "Limits"
 func (limiter) Validate(schema graphql.ExecutableSchema) error { return nil }
 
 func (l limiter) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation.Operation == ast.Subscription && ctx.Value(plainHTTPKey{}) != nil {
+		err := gqlerror.Errorf("a subscription is served over WebSocket (graphql-transport-ws) or server-sent events, not as one response")
+		err.Extensions = map[string]any{"code": CodeNoSubscription}
+		return err
+	}
 	m := measure(op.Operation.SelectionSet, op.Variables, "", 1)
 	charge(ctx, m.complexity)
 	lim := l.limits
