@@ -71,13 +71,8 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 	}
 }
 
-// BenchmarkWarm runs queries with every entity and page in the cache: the
-// gateway's own cost, with no upstream call.
-//
-//	go test -run '^$' -bench Warm ./gateway/
-func BenchmarkWarm(b *testing.B) {
-	env := simtest.Start(b, world.Options{Seed: 1})
-	// TTLs longer than any run, so warm stays warm.
+// warmCache is a cache whose TTLs outlast any run, so warm stays warm.
+func warmCache(b *testing.B) *cache.Entities {
 	long := map[cache.Kind]time.Duration{}
 	for kind := range cache.DefaultTTL() {
 		long[kind] = time.Hour
@@ -86,7 +81,17 @@ func BenchmarkWarm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer entities.Close()
+	b.Cleanup(entities.Close)
+	return entities
+}
+
+// BenchmarkWarm runs queries with every entity and page in the cache: the
+// gateway's own cost, with no upstream call.
+//
+//	go test -run '^$' -bench Warm ./gateway/
+func BenchmarkWarm(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1})
+	entities := warmCache(b)
 	h := handlerWith(env, syncedDirectory(b, env), entities, false)
 	for _, q := range []struct{ name, query string }{
 		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
@@ -127,15 +132,7 @@ func BenchmarkWarm(b *testing.B) {
 //	go test -run '^$' -bench Guards -count 6 ./gateway/
 func BenchmarkGuards(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	long := map[cache.Kind]time.Duration{}
-	for kind := range cache.DefaultTTL() {
-		long[kind] = time.Hour
-	}
-	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, TTL: long})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer entities.Close()
+	entities := warmCache(b)
 	opts := gateway.Options{Directory: syncedDirectory(b, env), Logger: quiet, Auth: keys(b),
 		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
 	handlers := map[string]http.Handler{"on": gateway.New(opts), "off": gateway.NewUnguarded(opts)}
