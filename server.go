@@ -355,6 +355,9 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 		return err
 	case <-ctx.Done():
 	}
+	if c, ok := h.(interface{ Close() }); ok {
+		srv.RegisterOnShutdown(c.Close) // WebSocket connections, which Shutdown does not wait for
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -254,5 +255,45 @@ func TestGatewayStartupFailureStopsWhatItStarted(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Errorf("%d goroutines left running after a failed start (%d before)", n, before)
+	}
+}
+
+func TestShutdownEndsWebSocketConnections(t *testing.T) {
+	t.Setenv("TRESTLE_CONFIG", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"-listen", "127.0.0.1:0"}, "GraphQL")
+	dialCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	conn, _, err := websocket.Dial(dialCtx, "ws"+strings.TrimPrefix(s.base, "http")+"/query",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	for _, m := range []string{`{"type":"connection_init"}`, `{"id":"1","type":"subscribe","payload":{"query":"subscription { stockChanged { cursor } }"}}`,
+		`{"type":"ping"}`} {
+		if err := conn.Write(dialCtx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The pong says the gateway has read everything before it.
+	for {
+		_, m, err := conn.Read(dialCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(m), `"pong"`) {
+			break
+		}
+	}
+	s.stop(t, cancel) // returns only once the gateway has stopped
+	for {
+		if _, _, err := conn.Read(dialCtx); err != nil {
+			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+				t.Fatalf("connection ended with %v, want going away", err)
+			}
+			return
+		}
 	}
 }

@@ -103,11 +103,23 @@ func orDefault(d, def time.Duration) time.Duration {
 //	POST /query     GraphQL over HTTP (GET for queries too)
 //	POST /webhooks/ the upstreams' change notifications
 //	GET  /healthz   liveness
-func New(opts Options) http.Handler { return build(opts, true) }
+func New(opts Options) *Gateway { return build(opts, true) }
+
+// Gateway is Trestle's HTTP handler.
+type Gateway struct {
+	http.Handler
+	close context.CancelFunc
+}
+
+// Close ends the WebSocket connections, going away: an HTTP server's
+// Shutdown does not wait for them (serve registers it with the server).
+func (g *Gateway) Close() { g.close() }
 
 // build builds the handler; unguarded, without the query limits, client
 // authentication and field authorization, only to measure what they cost.
-func build(opts Options, guarded bool) http.Handler {
+func build(opts Options, guarded bool) *Gateway {
+	registerCodes()
+	closing, closeWS := context.WithCancel(context.Background())
 	authorize := resolvers.Authorize
 	if !guarded {
 		authorize = func(ctx context.Context, _ any, next graphql.Resolver, _ model.Role) (any, error) { return next(ctx) }
@@ -125,7 +137,7 @@ func build(opts Options, guarded bool) http.Handler {
 	// graphql-ws (gqlgen's transport) over a WebSocket from the same origin
 	// or an allowed one, and server-sent events.
 	ws := opts.WebSocket
-	srv.AddTransport(&webSocket{Origins: opts.Origins, ReadLimit: 1 << 20,
+	srv.AddTransport(&webSocket{Origins: opts.Origins, ReadLimit: 1 << 20, closing: closing,
 		InitTimeout:  orDefault(ws.InitTimeout, 10*time.Second),
 		KeepAlive:    orDefault(ws.KeepAlive, 10*time.Second),
 		WriteTimeout: orDefault(ws.WriteTimeout, 10*time.Second),
@@ -207,5 +219,5 @@ func build(opts Options, guarded bool) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	return mux
+	return &Gateway{Handler: mux, close: closeWS}
 }

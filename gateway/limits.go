@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -69,13 +70,16 @@ const (
 	CodeNoSubscription  = "SUBSCRIPTION_NEEDS_STREAM"
 )
 
-func init() {
-	// An operation over a limit is refused before it runs, like one that
-	// does not validate: 400 with application/graphql-response+json.
-	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeNoSubscription} {
+// registerCodes tells gqlgen's transports (once, whatever the number of
+// gateways) that an operation refused for these is refused before it
+// runs, like one that does not validate: 400 with
+// application/graphql-response+json.
+var registerCodes = sync.OnceFunc(func() {
+	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeNoSubscription,
+		CodeTrustedDocumentRequired} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
-}
+})
 
 // limiter checks an operation against the limits once it has validated.
 type limiter struct{ limits Limits }

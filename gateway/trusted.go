@@ -27,8 +27,6 @@ type TrustedDocuments struct {
 // document in allow-list mode.
 const CodeTrustedDocumentRequired = "TRUSTED_DOCUMENT_REQUIRED"
 
-func init() { errcode.RegisterErrorType(CodeTrustedDocumentRequired, errcode.KindProtocol) }
-
 // LoadTrustedDocuments reads a manifest: a JSON object of documents by
 // hash (the GraphQL trusted documents form), or Apollo's persisted query
 // manifest ({"operations": [{"id", "body"}]}). Every hash is checked

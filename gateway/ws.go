@@ -47,6 +47,8 @@ type webSocket struct {
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message a client may send.
 	ReadLimit int64
+	// closing ends when the gateway closes (Gateway.Close).
+	closing context.Context
 	// Init accepts a connection_init payload (with the upgrade request's
 	// headers) and returns the context the connection's operations run
 	// in, or an error to refuse it (4403).
@@ -104,7 +106,11 @@ func (t *webSocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	defer conn.CloseNow()
 	conn.SetReadLimit(t.ReadLimit)
 	c := &wsConn{t: t, conn: conn, exec: exec, headers: r.Header, active: map[string]*wsOperation{}}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancel(r.Context())
+	// Shutdown does not wait for hijacked connections: they end, going
+	// away, when the gateway closes.
+	stop := context.AfterFunc(t.closing, func() { _ = conn.Close(websocket.StatusGoingAway, "the server is shutting down") })
+	defer stop()
 	defer func() {
 		cancel()
 		_ = conn.CloseNow() // a write stalled on the client ends too
