@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,7 +32,9 @@ import (
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/hubspot"
@@ -67,6 +70,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	fs := flag.NewFlagSet("trestle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "address to serve on (default: the config's listen, else 127.0.0.1:8080)")
+	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "address of the admin listener: /metrics, /healthz, /readyz, /debug/pprof/")
 	configPath := fs.String("config", os.Getenv("TRESTLE_CONFIG"), "config file (or $TRESTLE_CONFIG); without one, built-in simulators stand in for the upstreams")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,7 +114,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		cfg.Listen = *listen
 	}
 
-	set, err := sources.Open(cfg.Sources)
+	m := metrics.New()
+	set, err := sources.Open(cfg.Sources, func(system model.System, route, outcome string, took time.Duration) {
+		m.UpstreamCall(string(system), route, outcome, took)
+	})
 	if err != nil {
 		return err
 	}
@@ -143,7 +150,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	}
 	defer bus.Close()
 	// Webhooks and pollers feed one de-duplication stage.
-	sink := events.NewDedupe(dedupeRecords).Sink(bus.Publish)
+	sink := countChanges(m, "received", events.NewDedupe(dedupeRecords).Sink(countChanges(m, "published", bus.Publish)))
 	webhooks := events.NewWebhooks(events.WebhookOptions{Secrets: cfg.Events.Webhooks.Secrets, PublicURL: cfg.Events.Webhooks.PublicURL,
 		ERPZone: set.ERP.Zone(), Sink: sink, Logger: logger.With("component", "webhooks")})
 	for _, p := range []struct {
@@ -164,6 +171,22 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		if trusted.Docs, err = gateway.LoadTrustedDocuments(cfg.TrustedDocuments.File); err != nil {
 			return fmt.Errorf("trustedDocuments.file: %w", err)
 		}
+	}
+	// Ready when every upstream's breaker is closed and the bus is up (the
+	// config is loaded by now).
+	ready := func() map[string]string {
+		checks := map[string]string{"bus": "ok"}
+		if !bus.Connected() {
+			checks["bus"] = "not connected"
+		}
+		for system, open := range map[model.System]bool{model.SystemShop: set.Shop.BreakerOpen(),
+			model.SystemCRM: set.CRM.BreakerOpen(), model.SystemERP: set.ERP.BreakerOpen()} {
+			checks[string(system)] = "ok"
+			if open {
+				checks[string(system)] = "circuit breaker open"
+			}
+		}
+		return checks
 	}
 	authn, err := auth.New(ctx, authConfig(cfg.Auth))
 	if err != nil {
@@ -190,14 +213,34 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 
 		CollapseQueries: cfg.CollapseQueries,
 		RequestTimeout:  cfg.RequestTimeout,
+		Metrics:         m,
+		Ready:           ready,
 	})
+	defer h.Close()
+	m.Cache(func() map[string]metrics.CacheCounts {
+		out := map[string]metrics.CacheCounts{}
+		for kind, n := range entities.Stats() {
+			out[string(kind)] = metrics.CacheCounts{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions}
+		}
+		return out
+	})
+	for system, open := range map[model.System]func() bool{model.SystemShop: set.Shop.BreakerOpen,
+		model.SystemCRM: set.CRM.BreakerOpen, model.SystemERP: set.ERP.BreakerOpen} {
+		m.Breaker(string(system), open)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n", base)
+	adminLn, err := net.Listen("tcp", *adminListen)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	admin := "http://" + adminLn.Addr().String()
+	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n  admin       %[2]s/metrics, /readyz, /debug/pprof/\n", base, admin)
+	g.Go(func() error { return serve(ctx, adminLn, adminHandler(m, ready), logger.With("component", "admin")) })
 	g.Go(func() error { return serve(ctx, ln, h, logger.With("component", "http")) })
 	if demo != nil {
 		// The demo moves: the simulators change their data and tell the
@@ -226,6 +269,31 @@ const (
 	// dedupeRecords is how many records the de-duplication stage remembers.
 	dedupeRecords = 100_000
 )
+
+// adminHandler serves what operators look at, away from the clients'
+// listener: metrics, liveness, readiness and pprof.
+func adminHandler(m *metrics.Metrics, ready func() map[string]string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /healthz", gateway.Healthz())
+	mux.Handle("GET /readyz", gateway.Readyz(ready))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// countChanges counts the changes a stage of the change path is handed.
+func countChanges(m *metrics.Metrics, stage string, next func(context.Context, []events.Change) error) func(context.Context, []events.Change) error {
+	return func(ctx context.Context, changes []events.Change) error {
+		for _, c := range changes {
+			m.Change(string(c.System), string(c.Kind), stage, 1)
+		}
+		return next(ctx, changes)
+	}
+}
 
 // authConfig is the auth section of the config as package auth takes it.
 func authConfig(c config.Auth) auth.Config {

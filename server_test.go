@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 // started is a run of the command in the background.
 type started struct {
 	base    string // the URL the banner printed
+	admin   string // the admin listener's URL, when it printed one
 	printed string // the banner
 	done    chan error
 }
@@ -36,6 +38,9 @@ type started struct {
 // last, and returns the first URL the banner names.
 func startRun(t testing.TB, ctx context.Context, args []string, last string) *started {
 	t.Helper()
+	if (len(args) == 0 || args[0] != "sim") && !slices.Contains(args, "-admin-listen") {
+		args = append(args, "-admin-listen", "127.0.0.1:0") // not the default port, which may be taken
+	}
 	out, w := io.Pipe()
 	s := &started{done: make(chan error, 1)}
 	go func() {
@@ -48,6 +53,9 @@ func startRun(t testing.TB, ctx context.Context, args []string, last string) *st
 		printed.WriteString(lines.Text() + "\n")
 		if m := regexp.MustCompile(`on (http://\S+)`).FindStringSubmatch(lines.Text()); m != nil && s.base == "" {
 			s.base = m[1]
+		}
+		if m := regexp.MustCompile(`admin\s+(http://[^/\s]+)`).FindStringSubmatch(lines.Text()); m != nil {
+			s.admin = m[1]
 		}
 		if strings.Contains(lines.Text(), last) {
 			break
@@ -294,6 +302,56 @@ func TestShutdownEndsWebSocketConnections(t *testing.T) {
 				t.Fatalf("connection ended with %v, want going away", err)
 			}
 			return
+		}
+	}
+}
+
+func TestAdminListener(t *testing.T) {
+	t.Setenv("TRESTLE_CONFIG", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"-listen", "127.0.0.1:0"}, "admin")
+	defer s.stop(t, cancel)
+	if s.admin == "" {
+		t.Fatalf("no admin URL in the banner:\n%s", s.printed)
+	}
+	queryTotal(t, s.base, "")
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	status, body := get(s.admin + "/metrics")
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: HTTP %d", status)
+	}
+	for _, want := range []string{
+		`trestle_operations_total{name="anonymous",outcome="ok",type="query"} 1`,
+		`trestle_upstream_calls_total{outcome="ok",route="orders.list",system="shop"}`,
+		`trestle_upstream_call_duration_seconds_bucket{route="orders.list",system="shop"`,
+		`trestle_cache_misses_total{kind="customers"}`,
+		`trestle_upstream_breaker_open{system="erp"} 0`,
+		`trestle_subscriptions_active 0`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	if status, body := get(s.admin + "/readyz"); status != http.StatusOK || !strings.Contains(body, `"status":"ready"`) {
+		t.Errorf("/readyz: HTTP %d %s", status, body)
+	}
+	if status, _ := get(s.admin + "/debug/pprof/"); status != http.StatusOK {
+		t.Errorf("/debug/pprof/: HTTP %d", status)
+	}
+	// The clients' listener serves neither metrics nor pprof.
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if status, _ := get(s.base + path); status != http.StatusNotFound {
+			t.Errorf("%s on the GraphQL listener: HTTP %d, want 404", path, status)
 		}
 	}
 }

@@ -28,6 +28,8 @@ type Bus interface {
 	Subscribe(ctx context.Context, after uint64) (*Subscription, error)
 	// Close ends every subscription and lets go of what the bus holds.
 	Close()
+	// Connected reports whether changes can be published now.
+	Connected() bool
 }
 
 // Memory is the in-process bus of a single replica: it numbers the changes
@@ -69,6 +71,9 @@ func (m *Memory) Seq() uint64 { return m.log.latest() }
 
 // Close ends every subscription.
 func (m *Memory) Close() { m.log.close() }
+
+// Connected is always true: the bus is in the process.
+func (m *Memory) Connected() bool { return true }
 
 // Subscription is one subscriber's stream of changes, shared with the other
 // subscribers and not to be modified. C is closed when the subscription

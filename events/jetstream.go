@@ -175,6 +175,9 @@ func (b *JetStream) Subscribe(ctx context.Context, after uint64) (*Subscription,
 }
 
 // Close stops reading, disconnects and ends every subscription.
+// Connected reports whether the NATS connection is up.
+func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
+
 func (b *JetStream) Close() {
 	b.consume.Stop()
 	b.nc.Close()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -105,4 +106,21 @@ func TestSubscriptionOverServerSentEvents(t *testing.T) {
 		}
 	}
 	t.Fatalf("the stream ended without the event: %v", lines.Err())
+}
+
+func TestReadyz(t *testing.T) {
+	for _, tc := range []struct {
+		checks map[string]string
+		status int
+		body   string
+	}{
+		{map[string]string{"bus": "ok", "erp": "ok"}, http.StatusOK, `"status":"ready"`},
+		{map[string]string{"bus": "ok", "erp": "circuit breaker open"}, http.StatusServiceUnavailable, `"erp":"circuit breaker open"`},
+	} {
+		rec := httptest.NewRecorder()
+		gateway.Readyz(func() map[string]string { return tc.checks }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("checks %v: HTTP %d %s, want %d with %s", tc.checks, rec.Code, rec.Body, tc.status, tc.body)
+		}
+	}
 }

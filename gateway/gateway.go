@@ -23,6 +23,7 @@ import (
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/resolvers"
 )
 
@@ -55,6 +56,11 @@ type Options struct {
 	// Introspection answers __schema and __type queries and suggests field
 	// names in validation errors; off, the schema stays private.
 	Introspection bool
+	// Metrics, when set, counts operations and open subscriptions.
+	Metrics *metrics.Metrics
+	// Ready reports whether the gateway can answer (/readyz): each check
+	// by name, "ok" or what is wrong.
+	Ready func() map[string]string
 	// Auth authenticates every request to /query (and WebSocket
 	// connections in connection_init); fields marked @auth need the
 	// principal's roles. Without it no request has a principal, and those
@@ -179,10 +185,14 @@ func build(opts Options, guarded bool) *Gateway {
 	// cached results. Each response has RequestTimeout to be made in.
 	requestTimeout := orDefault(opts.RequestTimeout, 30*time.Second)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		ctx = loaders.WithNew(ctx, opts.Loaders)
 		r := next(ctx)
 		markStale(ctx, r)
+		if opts.Metrics != nil && r != nil {
+			countOperation(ctx, opts.Metrics, r, time.Since(start))
+		}
 		if r != nil && r.HasNext != nil && *r.HasNext {
 			// @defer parts are still being resolved with ctx.
 			time.AfterFunc(requestTimeout, cancel)
@@ -191,6 +201,9 @@ func build(opts Options, guarded bool) *Gateway {
 		cancel()
 		return r
 	})
+	if opts.Metrics != nil {
+		srv.AroundOperations(countSubscriptions(opts.Metrics))
+	}
 	// Identical subscriptions run once, their events handed to every
 	// client.
 	srv.AroundOperations((&sharer{}).aroundOperations)
@@ -215,9 +228,7 @@ func build(opts Options, guarded bool) *Gateway {
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.Handle("GET /healthz", Healthz())
+	mux.Handle("GET /readyz", Readyz(opts.Ready))
 	return &Gateway{Handler: mux, close: closeWS}
 }

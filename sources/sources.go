@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sources/erpnext"
 	"github.com/trestlehq/trestle/sources/hubspot"
 	"github.com/trestlehq/trestle/sources/rest"
@@ -26,7 +28,8 @@ type Set struct {
 const wooNamespace = "/wp-json/wc/v3"
 
 // Open builds the adapters. Each source's url is the system's site root.
-func Open(cfg config.Sources) (*Set, error) {
+// observe, when set, is told of every upstream call.
+func Open(cfg config.Sources, observe func(system model.System, route, outcome string, took time.Duration)) (*Set, error) {
 	shop, errShop := woocommerce.New(woocommerce.Config{
 		BaseURL:        strings.TrimSuffix(cfg.Shop.URL, "/") + wooNamespace,
 		ConsumerKey:    cfg.Shop.ConsumerKey,
@@ -35,6 +38,7 @@ func Open(cfg config.Sources) (*Set, error) {
 		Timeout:        cfg.Shop.Timeout,
 		MaxConns:       cfg.Shop.MaxConns,
 		Policy:         policy(cfg.Shop),
+		Observe:        observe,
 	})
 	crm, errCRM := hubspot.New(hubspot.Config{
 		BaseURL:  cfg.CRM.URL,
@@ -42,6 +46,7 @@ func Open(cfg config.Sources) (*Set, error) {
 		Timeout:  cfg.CRM.Timeout,
 		MaxConns: cfg.CRM.MaxConns,
 		Policy:   policy(cfg.CRM),
+		Observe:  observe,
 	})
 	erp, errERP := erpnext.New(erpnext.Config{
 		BaseURL:   cfg.ERP.URL,
@@ -52,6 +57,7 @@ func Open(cfg config.Sources) (*Set, error) {
 		Timeout:   cfg.ERP.Timeout,
 		MaxConns:  cfg.ERP.MaxConns,
 		Policy:    policy(cfg.ERP),
+		Observe:   observe,
 	})
 	if err := errors.Join(wrap("shop", errShop), wrap("crm", errCRM), wrap("erp", errERP)); err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func Start(tb testing.TB, opts world.Options, mods ...func(*config.Sources)) *En
 	for _, mod := range mods {
 		mod(&cfg)
 	}
-	set, err := sources.Open(cfg)
+	set, err := sources.Open(cfg, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

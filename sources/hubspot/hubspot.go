@@ -45,6 +45,8 @@ type Config struct {
 	MaxConns int
 	// Policy copes with failures and limits (see rest.Policy).
 	Policy rest.Policy
+	// Observe is told of every call (see rest.Config).
+	Observe func(system model.System, route, outcome string, took time.Duration)
 	// Parallel bounds the calls one read sends at once. Default 4: the
 	// ten-secondly rate limit is shared by every caller of the account.
 	Parallel int
@@ -78,6 +80,7 @@ func New(cfg Config) (*Client, error) {
 		Timeout:   cfg.Timeout,
 		MaxConns:  cfg.MaxConns,
 		Policy:    policy,
+		Observe:   cfg.Observe,
 		RetryHint: retryHint,
 	})
 	if err != nil {

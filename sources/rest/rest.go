@@ -63,6 +63,9 @@ type Config struct {
 	RetryHint func(http.Header) time.Duration
 	// MaxBody bounds a response body. Default 64 MiB.
 	MaxBody int64
+	// Observe, when set, is told of every call: its route, outcome (see
+	// Outcome) and how long it took, retries included.
+	Observe func(system model.System, route, outcome string, took time.Duration)
 	// Policy copes with failures and limits: retries, the circuit
 	// breaker, a client-side rate limit. MaxConns bounds the calls in
 	// flight; one more waits up to half the Timeout for a turn.
@@ -79,6 +82,7 @@ type Client struct {
 	maxBody   int64
 	http      *http.Client
 	guard     *guard
+	observe   func(system model.System, route, outcome string, took time.Duration)
 }
 
 // New validates the config and builds a client with its own connection pool.
@@ -116,6 +120,7 @@ func New(cfg Config) (*Client, error) {
 		maxBody:   cfg.MaxBody,
 		http:      &http.Client{Transport: transport, CheckRedirect: noRedirects},
 		guard:     newGuard(cfg.Policy, cfg.MaxConns, cfg.Timeout/2),
+		observe:   cfg.Observe,
 	}, nil
 }
 
@@ -150,6 +155,44 @@ type Response struct {
 // JSON body into out (unless out is nil). Every failure is an *Error, but
 // for the caller's own cancellation.
 func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
+	if c.observe == nil {
+		return c.do(ctx, call, out)
+	}
+	start := time.Now()
+	r, err := c.do(ctx, call, out)
+	c.observe(c.system, call.Route, Outcome(err), time.Since(start))
+	return r, err
+}
+
+// Outcome names how a call ended, for metrics: ok, not_found,
+// unauthorized, rate_limited, timeout, unavailable, breaker_open, busy,
+// bad_response or canceled.
+func Outcome(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return "ok"
+	case !errors.As(err, &e):
+		return "canceled"
+	case e.Timeout:
+		return "timeout"
+	case e.Local && errors.Is(e, ErrUnavailable) && strings.Contains(e.Detail, "breaker"):
+		return "breaker_open"
+	case e.Local && errors.Is(e, ErrUnavailable):
+		return "busy"
+	case errors.Is(e, ErrNotFound):
+		return "not_found"
+	case errors.Is(e, ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(e, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(e, ErrBadResponse):
+		return "bad_response"
+	}
+	return "unavailable"
+}
+
+func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 	exec := c.guard.others
 	if call.Read || call.Method == "" || call.Method == http.MethodGet {
 		exec = c.guard.reads

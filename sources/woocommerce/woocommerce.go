@@ -68,6 +68,8 @@ type Config struct {
 	MaxConns int
 	// Policy copes with failures and limits (see rest.Policy).
 	Policy rest.Policy
+	// Observe is told of every call (see rest.Config).
+	Observe func(system model.System, route, outcome string, took time.Duration)
 	// Parallel bounds the calls one read sends at once. Default 8.
 	Parallel int
 }
@@ -97,6 +99,7 @@ func New(cfg Config) (*Client, error) {
 		Timeout:  cfg.Timeout,
 		MaxConns: cfg.MaxConns,
 		Policy:   cfg.Policy,
+		Observe:  cfg.Observe,
 	})
 	if err != nil {
 		errs = append(errs, err)

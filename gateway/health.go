@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/trestlehq/trestle/metrics"
+)
+
+// Healthz answers that the process lives.
+func Healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+}
+
+// Readyz answers whether the gateway can answer: 200 when every check
+// says ok, else 503; the body names each check's state.
+func Readyz(ready func() map[string]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		checks := map[string]string{}
+		if ready != nil {
+			checks = ready()
+		}
+		status, code := "ready", http.StatusOK
+		for _, state := range checks {
+			if state != "ok" {
+				status, code = "unready", http.StatusServiceUnavailable
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": checks})
+	})
+}
+
+// countOperation counts an answered operation (a subscription's event).
+func countOperation(ctx context.Context, m *metrics.Metrics, r *graphql.Response, took time.Duration) {
+	op := graphql.GetOperationContext(ctx)
+	if op == nil || op.Operation == nil {
+		return
+	}
+	outcome := "ok"
+	if len(r.Errors) > 0 {
+		outcome = "errors"
+	}
+	m.Operation(op.OperationName, string(op.Operation.Operation), outcome, took)
+}
+
+// countSubscriptions counts the subscriptions clients hold open.
+func countSubscriptions(m *metrics.Metrics) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		op := graphql.GetOperationContext(ctx)
+		if op.Operation == nil || op.Operation.Operation != ast.Subscription {
+			return next(ctx)
+		}
+		m.Subscribed(1)
+		var once sync.Once
+		end := func() { once.Do(func() { m.Subscribed(-1) }) }
+		context.AfterFunc(ctx, end)
+		responses := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			r := responses(ctx)
+			if r == nil {
+				end()
+			}
+			return r
+		}
+	}
+}
