@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -94,6 +95,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		if cfg, err = config.Load(*configPath); err != nil {
 			return err
 		}
+		logger = newLogger(cfg.Log, stderr)
 	} else {
 		demo = sim.New(sim.Options{World: world.Options{Seed: 1}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,8 +117,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	}
 
 	m := metrics.New()
+	upstreamLog := logger.With("component", "upstream")
 	set, err := sources.Open(cfg.Sources, func(system model.System, route, outcome string, took time.Duration) {
 		m.UpstreamCall(string(system), route, outcome, took)
+		if outcome != "ok" && outcome != "not_found" && outcome != "canceled" {
+			upstreamLog.Warn("upstream call failed", "system", system, "route", route, "outcome", outcome, "took", took)
+		}
 	})
 	if err != nil {
 		return err
@@ -269,6 +275,17 @@ const (
 	// dedupeRecords is how many records the de-duplication stage remembers.
 	dedupeRecords = 100_000
 )
+
+// newLogger is the logger the config asks for.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cmp.Or(c.Level, "info")))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
 
 // adminHandler serves what operators look at, away from the clients'
 // listener: metrics, liveness, readiness and pprof.

@@ -49,11 +49,19 @@ type Config struct {
 	// names in validation errors. Off unless set (the demo sets it).
 	Introspection bool   `yaml:"introspection"`
 	Limits        Limits `yaml:"limits"`
+	Log           Log    `yaml:"log"`
 	// WebSocket tunes graphql-transport-ws connections; 0 takes the default.
 	WebSocket WebSocket `yaml:"websocket"`
 	// TrustedDocuments are operations registered ahead, in a manifest
 	// file; with only, nothing else runs.
 	TrustedDocuments TrustedDocuments `yaml:"trustedDocuments"`
+}
+
+// Log says how the gateway logs: one line per operation and per upstream
+// failure, among others.
+type Log struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn or error
 }
 
 // WebSocket tunes graphql-transport-ws connections.
@@ -444,6 +452,12 @@ func (c *Config) validate() []error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("websocket.%s: must not be negative", name))
 		}
+	}
+	if !slices.Contains([]string{"", "text", "json"}, c.Log.Format) {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, c.Log.Level) {
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
 	if c.TrustedDocuments.Only && c.TrustedDocuments.File == "" {
 		errs = append(errs, errors.New("trustedDocuments.file: required when only trusted documents run"))

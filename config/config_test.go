@@ -115,6 +115,7 @@ sources:
           retry: { attempts: 11, budget: 1.5, backoff: -1s }, breaker: { failures: -1 }, rateLimit: { requests: 100 } }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
+log: { format: xml }
 events: { replay: 0, webhooks: { publicURL: "trestle.example.com" }, nats: { url: "http://nats:4222" } }
 origins: ["https://app.example.com", "[a"]
 `,
@@ -140,6 +141,7 @@ origins: ["https://app.example.com", "[a"]
 				"sources.crm.retry.backoff: must not be negative",
 				"sources.crm.breaker.failures: must not be negative",
 				"sources.crm.rateLimit: want requests and per both set",
+				`log.format: "xml" is not text or json`,
 				`events.nats.url: "http://nats:4222" is not a nats:// or tls:// URL`,
 				`origins[0]: "https://app.example.com" is not a host pattern`,
 				`origins[1]: "[a" is not a host pattern`,

@@ -4,14 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 func TestSimplePOSTsAreRefused(t *testing.T) {
@@ -123,4 +129,57 @@ func TestReadyz(t *testing.T) {
 			t.Errorf("checks %v: HTTP %d %s, want %d with %s", tc.checks, rec.Code, rec.Body, tc.status, tc.body)
 		}
 	}
+}
+
+func TestOneLogLinePerOperationWithoutPersonalData(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
+	var buf syncBuffer
+	entities := newCache(t)
+	t.Cleanup(entities.Close)
+	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Auth: finance,
+		Logger:  slog.New(slog.NewJSONHandler(&buf, nil)),
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+	t.Cleanup(srv.Close)
+	var p *world.Person
+	for _, q := range env.Sim.World.People {
+		if q.Email != "" && q.ERP != nil {
+			p = q
+			break
+		}
+	}
+	g := &gw{env: env, url: srv.URL}
+	g.query(t, `query Who($email: String!) { customerByEmail(email: $email) { name invoices(first: 1) { totalCount } } }`,
+		map[string]any{"email": p.Email}, nil)
+	var line struct {
+		Msg, Name, Type        string
+		Calls                  map[string]int
+		CacheHits, CacheMisses int
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(buf.String())), &line); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if line.Msg != "operation" || line.Name != "Who" || line.Type != "query" || line.Calls["erp"] == 0 || line.CacheMisses == 0 {
+		t.Errorf("log line %+v, want the operation with its ERP calls and cache misses", line)
+	}
+	if strings.Contains(buf.String(), p.Email) || strings.Contains(buf.String(), p.LastName) {
+		t.Errorf("the log line holds personal data: %s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

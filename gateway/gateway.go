@@ -187,11 +187,15 @@ func build(opts Options, guarded bool) *Gateway {
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		ctx = loaders.WithNew(ctx, opts.Loaders)
+		ctx, trace := metrics.WithTrace(loaders.WithNew(ctx, opts.Loaders))
 		r := next(ctx)
 		markStale(ctx, r)
-		if opts.Metrics != nil && r != nil {
-			countOperation(ctx, opts.Metrics, r, time.Since(start))
+		if r != nil {
+			took := time.Since(start)
+			if opts.Metrics != nil {
+				countOperation(ctx, opts.Metrics, r, took)
+			}
+			logOperation(ctx, opts.Logger, r, trace, took)
 		}
 		if r != nil && r.HasNext != nil && *r.HasNext {
 			// @defer parts are still being resolved with ctx.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/sources/erpnext"
 	"github.com/trestlehq/trestle/sources/rest"
 	"github.com/trestlehq/trestle/sources/woocommerce"
@@ -110,6 +111,7 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	thunk, loaded := l.results.Get(ctx, key)
 	if !loaded {
 		if v, ok, err := l.peek(key); ok {
+			metrics.CountCache(ctx, 1, 0)
 			return func() (V, error) { return v, err }
 		}
 		thunk = l.Loader.Load(ctx, key)
@@ -267,6 +269,13 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 			}
 			return out, err
 		})
+		hits := 0
+		for _, r := range fetched {
+			if r.Hit {
+				hits++
+			}
+		}
+		metrics.CountCache(ctx, hits, len(fetched)-hits)
 		results := make([]*dataloader.Result[V], len(keys))
 		for i, r := range fetched {
 			if r.Stale != nil {

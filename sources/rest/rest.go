@@ -25,6 +25,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/metrics"
 )
 
 // Auth adds a dialect's credentials to a request.
@@ -226,6 +227,7 @@ func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 
 // attempt is one try of a call.
 func (c *Client) attempt(ctx context.Context, call Call, out any) (Response, error) {
+	metrics.CountCall(ctx, string(c.system))
 	if err := c.guard.wait(ctx, c.timeout); err != nil {
 		if ctx.Err() != nil {
 			return Response{}, c.transportError(ctx, call, ctx.Err())
