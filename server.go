@@ -109,6 +109,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
 		cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}
 		cfg.Introspection = true // the playground explores the schema
+		cfg.DebugHeader = true
 		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
 		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
@@ -140,6 +141,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return nil
 	})
 	factory := loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait)
+	factory.ObserveBatches(m.Batch)
 	// A change drops what it makes stale from the cache and, for a
 	// customer, rejoins them in the directory, before subscribers see it.
 	apply := func(c events.Change) {
@@ -220,6 +222,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		CollapseQueries: cfg.CollapseQueries,
 		RequestTimeout:  cfg.RequestTimeout,
 		Metrics:         m,
+		DebugHeader:     cfg.DebugHeader,
 		Ready:           ready,
 	})
 	defer h.Close()

@@ -336,6 +336,7 @@ func TestAdminListener(t *testing.T) {
 		`trestle_cache_misses_total{kind="customers"}`,
 		`trestle_upstream_breaker_open{system="erp"} 0`,
 		`trestle_subscriptions_active 0`,
+		`trestle_loader_batch_keys_bucket{loader="crm/customers"`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(body, want) {

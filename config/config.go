@@ -50,6 +50,9 @@ type Config struct {
 	Introspection bool   `yaml:"introspection"`
 	Limits        Limits `yaml:"limits"`
 	Log           Log    `yaml:"log"`
+	// DebugHeader lets clients ask with X-Trestle-Debug: 1 how an
+	// operation was answered (extensions.trestle). Off unless set.
+	DebugHeader bool `yaml:"debugHeader"`
 	// WebSocket tunes graphql-transport-ws connections; 0 takes the default.
 	WebSocket WebSocket `yaml:"websocket"`
 	// TrustedDocuments are operations registered ahead, in a manifest

@@ -183,3 +183,61 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestDebugHeaderExplainsTheAnswer(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
+	entities := newCache(t)
+	t.Cleanup(entities.Close)
+	build := func(debug bool) string {
+		srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Auth: finance, Logger: quiet,
+			DebugHeader: debug, Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	ask := func(url string, header bool) map[string]json.RawMessage {
+		req, _ := http.NewRequest(http.MethodPost, url+"/query", bytes.NewReader(jsonQuery(deepQuery)))
+		req.Header.Set("Content-Type", "application/json")
+		if header {
+			req.Header.Set("X-Trestle-Debug", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r struct{ Extensions map[string]json.RawMessage }
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Extensions
+	}
+	url := build(true)
+	var explained struct {
+		UpstreamCalls          map[string]int
+		CacheHits, CacheMisses int
+		Batches                []struct {
+			Loader string
+			Keys   int
+		}
+		TookMs float64
+	}
+	if err := json.Unmarshal(ask(url, true)["trestle"], &explained); err != nil {
+		t.Fatal(err)
+	}
+	// A cold deep query: every system called, every loader batching its
+	// level's keys in one batch.
+	seen := map[string]int{}
+	for _, b := range explained.Batches {
+		seen[b.Loader]++
+	}
+	if explained.UpstreamCalls["shop"] == 0 || explained.UpstreamCalls["erp"] == 0 || explained.CacheMisses == 0 || explained.TookMs <= 0 ||
+		seen["erp/stock"] != 1 || seen["shop/products"] != 1 {
+		t.Errorf("explained %+v, want every system called and one batch per loader", explained)
+	}
+	if ext := ask(url, false); ext["trestle"] != nil {
+		t.Errorf("explained without the header: %s", ext["trestle"])
+	}
+	if ext := ask(build(false), true); ext["trestle"] != nil {
+		t.Errorf("explained while the config does not allow it: %s", ext["trestle"])
+	}
+}

@@ -56,6 +56,9 @@ type Options struct {
 	// Introspection answers __schema and __type queries and suggests field
 	// names in validation errors; off, the schema stays private.
 	Introspection bool
+	// DebugHeader lets a client ask, with X-Trestle-Debug: 1, for how its
+	// operation was answered, in extensions.trestle.
+	DebugHeader bool
 	// Metrics, when set, counts operations and open subscriptions.
 	Metrics *metrics.Metrics
 	// Ready reports whether the gateway can answer (/readyz): each check
@@ -196,6 +199,9 @@ func build(opts Options, guarded bool) *Gateway {
 				countOperation(ctx, opts.Metrics, r, took)
 			}
 			logOperation(ctx, opts.Logger, r, trace, took)
+			if opts.DebugHeader {
+				explain(ctx, r, trace, took)
+			}
 		}
 		if r != nil && r.HasNext != nil && *r.HasNext {
 			// @defer parts are still being resolved with ctx.

@@ -102,3 +102,23 @@ func logOperation(ctx context.Context, logger *slog.Logger, r *graphql.Response,
 	}
 	logger.LogAttrs(ctx, slog.LevelInfo, "operation", attrs...)
 }
+
+// explain adds to a response, when its client sent X-Trestle-Debug: 1,
+// how it was answered: upstream calls by system, cache hits and misses,
+// the loader batches in the order they ran, and the time it took.
+func explain(ctx context.Context, r *graphql.Response, trace *metrics.Trace, took time.Duration) {
+	op := graphql.GetOperationContext(ctx)
+	if op == nil || op.Headers.Get("X-Trestle-Debug") != "1" {
+		return
+	}
+	if r.Extensions == nil {
+		r.Extensions = map[string]any{}
+	}
+	r.Extensions["trestle"] = map[string]any{
+		"upstreamCalls": trace.Calls(),
+		"cacheHits":     trace.CacheHits.Load(),
+		"cacheMisses":   trace.CacheMisses.Load(),
+		"batches":       trace.Batches(),
+		"tookMs":        float64(took.Microseconds()) / 1000,
+	}
+}

@@ -63,7 +63,13 @@ type Factory struct {
 	erp   ERP
 	cache *cache.Entities
 	wait  time.Duration
+	// observe, when set, is told of every batch (ObserveBatches).
+	observe func(loader string, keys int)
 }
+
+// ObserveBatches has observe told of every batch: its loader's name and
+// how many keys it carried. Call it before the factory is used.
+func (f *Factory) ObserveBatches(observe func(loader string, keys int)) { f.observe = observe }
 
 // NewFactory makes loaders over the three systems and the cache. wait is how
 // long a loader collects keys before it calls upstream; about a millisecond
@@ -250,7 +256,13 @@ func (f *Factory) new(fresh bool) *Loaders {
 // order with ErrNotFound for keys the upstream does not have.
 func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.System, kind cache.Kind, prefix string, id func(K) string,
 	load func(context.Context, []K) (map[K]V, error)) *Loader[K, V] {
+	name := string(system) + "/" + string(kind) + strings.TrimSuffix("/"+prefix, "/")
+	name = strings.TrimSuffix(name, ":")
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		metrics.CountBatch(ctx, name, len(keys))
+		if f.observe != nil {
+			f.observe(name, len(keys))
+		}
 		ids := make([]string, len(keys))
 		byID := make(map[string]K, len(keys))
 		for i, k := range keys {

@@ -28,6 +28,7 @@ type Metrics struct {
 	upstreamCalls     *prometheus.CounterVec
 	upstreamDuration  *prometheus.HistogramVec
 	subscriptions     prometheus.Gauge
+	batchSizes        *prometheus.HistogramVec
 	changes           *prometheus.CounterVec
 
 	mu    sync.Mutex
@@ -56,12 +57,16 @@ func New() *Metrics {
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "trestle_subscriptions_active", Help: "Subscriptions clients hold open.",
 		}),
+		batchSizes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "trestle_loader_batch_keys", Help: "Keys per loader batch, by loader.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
+		}, []string{"loader"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trestle_changes_total", Help: "Upstream changes by system, kind and stage (received: by webhook or poll, published: past de-duplication).",
 		}, []string{"system", "kind", "stage"}),
 		names: map[string]bool{},
 	}
-	m.registry.MustRegister(m.operations, m.operationDuration, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes,
+	m.registry.MustRegister(m.operations, m.operationDuration, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.batchSizes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -99,6 +104,11 @@ func (m *Metrics) bounded(name string) string {
 func (m *Metrics) UpstreamCall(system, route, outcome string, took time.Duration) {
 	m.upstreamCalls.WithLabelValues(system, route, outcome).Inc()
 	m.upstreamDuration.WithLabelValues(system, route).Observe(took.Seconds())
+}
+
+// Batch counts a loader batch's keys.
+func (m *Metrics) Batch(loader string, keys int) {
+	m.batchSizes.WithLabelValues(loader).Observe(float64(keys))
 }
 
 // Subscribed counts a subscription opening (+1) or ending (-1).

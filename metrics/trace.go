@@ -12,8 +12,15 @@ import (
 type Trace struct {
 	CacheHits, CacheMisses atomic.Int64
 
-	mu    sync.Mutex
-	calls map[string]int
+	mu      sync.Mutex
+	calls   map[string]int
+	batches []Batch
+}
+
+// Batch is one loader batch: the loader and how many keys it carried.
+type Batch struct {
+	Loader string `json:"loader"`
+	Keys   int    `json:"keys"`
 }
 
 type traceKey struct{}
@@ -42,6 +49,22 @@ func CountCache(ctx context.Context, hits, misses int) {
 		t.CacheHits.Add(int64(hits))
 		t.CacheMisses.Add(int64(misses))
 	}
+}
+
+// CountBatch adds a loader batch to the trace of ctx.
+func CountBatch(ctx context.Context, loader string, keys int) {
+	if t, _ := ctx.Value(traceKey{}).(*Trace); t != nil {
+		t.mu.Lock()
+		t.batches = append(t.batches, Batch{Loader: loader, Keys: keys})
+		t.mu.Unlock()
+	}
+}
+
+// Batches returns the loader batches in the order they ran.
+func (t *Trace) Batches() []Batch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Batch(nil), t.batches...)
 }
 
 // Calls returns the upstream calls by system.
