@@ -163,7 +163,7 @@ func build(opts Options, guarded bool) *Gateway {
 		},
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(post{})
 	// Parsed and validated documents are kept, so a repeated query skips
 	// both; APQ lets clients send a query's hash instead of its text.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -252,17 +252,45 @@ func (c *wsConn) operation(ctx context.Context, m wsMessage) {
 	}
 }
 
-// appendResponse appends a response's encoding to b; one with data alone,
-// as every event is, without encoding the data again.
+// appendResponse appends a response's encoding to b, its data as it is:
+// the executor wrote it as JSON already, and encoding it again would
+// compact every byte of it once more.
 func appendResponse(b []byte, r *graphql.Response) ([]byte, error) {
-	if len(r.Errors) > 0 || len(r.Extensions) > 0 || r.Label != "" || r.Path != nil || r.HasNext != nil {
-		payload, err := json.Marshal(r)
-		return append(b, payload...), err
+	b = append(b, '{')
+	if len(r.Errors) > 0 {
+		errs, err := json.Marshal(r.Errors)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `"errors":`...), errs...)
+		b = append(b, ',')
 	}
+	b = append(b, `"data":`...)
 	if len(r.Data) == 0 {
-		return append(b, `{"data":null}`...), nil
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.Data...)
 	}
-	return append(append(append(b, `{"data":`...), r.Data...), '}'), nil
+	for _, f := range []struct {
+		name string
+		v    any
+		set  bool
+	}{
+		{"label", r.Label, r.Label != ""},
+		{"path", r.Path, r.Path != nil},
+		{"hasNext", r.HasNext, r.HasNext != nil},
+		{"extensions", r.Extensions, len(r.Extensions) > 0},
+	} {
+		if !f.set {
+			continue
+		}
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"`+f.name+`":`...), v...)
+	}
+	return append(b, '}'), nil
 }
 
 func (c *wsConn) sendErrors(id string, errs gqlerror.List) {
