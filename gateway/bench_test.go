@@ -85,6 +85,21 @@ func warmCache(b *testing.B) *cache.Entities {
 	return entities
 }
 
+// serveWarm posts a query body to h, with an API key unless it is empty,
+// and fails the benchmark on an error.
+func serveWarm(b *testing.B, h http.Handler, body []byte, key string) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+		b.Fatalf("HTTP %d: %.200s", rec.Code, rec.Body.String())
+	}
+}
+
 // BenchmarkWarm runs queries with every entity and page in the cache: the
 // gateway's own cost, with no upstream call.
 //
@@ -100,15 +115,7 @@ func BenchmarkWarm(b *testing.B) {
 	} {
 		b.Run(q.name, func(b *testing.B) {
 			body, _ := json.Marshal(map[string]string{"query": q.query})
-			do := func() {
-				rec := httptest.NewRecorder()
-				req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
-					b.Fatalf("HTTP %d: %.200s", rec.Code, rec.Body.String())
-				}
-			}
+			do := func() { serveWarm(b, h, body, "") }
 			do()
 			time.Sleep(50 * time.Millisecond) // let the cache settle its writes
 			for _, u := range env.Sim.Upstreams() {
@@ -144,16 +151,7 @@ func BenchmarkGuards(b *testing.B) {
 		for _, guards := range []string{"on", "off"} {
 			b.Run(q.name+"/guards="+guards, func(b *testing.B) {
 				h := handlers[guards]
-				do := func() {
-					rec := httptest.NewRecorder()
-					req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("X-API-Key", "trk_finance")
-					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
-						b.Fatalf("HTTP %d: %.200s", rec.Code, rec.Body.String())
-					}
-				}
+				do := func() { serveWarm(b, h, body, "trk_finance") }
 				do()
 				time.Sleep(50 * time.Millisecond) // let the cache settle its writes
 				b.ReportAllocs()
