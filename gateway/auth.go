@@ -42,6 +42,11 @@ func scope(ctx context.Context) string {
 // a GraphQL response with one error.
 func writeError(w http.ResponseWriter, status int, message, code string) {
 	w.Header().Set("Content-Type", "application/json")
+	writeErrorBody(w, status, message, code)
+}
+
+// writeErrorBody is writeError in the Content-Type already set.
+func writeErrorBody(w http.ResponseWriter, status int, message, code string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}}})
 }

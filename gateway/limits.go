@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -233,40 +232,7 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, "batched operations are not accepted: send one operation per request", CodeBatchNotAllowed)
 			return
 		}
-		if problem := checkParams(body); problem != "" {
-			writeError(w, http.StatusBadRequest, "not a GraphQL request: "+problem, "BAD_REQUEST")
-			return
-		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// checkParams names what makes a JSON body not a GraphQL request: query a
-// string (or left out for a persisted query's hash), variables and
-// extensions objects, operationName a string. "" when it is one.
-func checkParams(body []byte) string {
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(body, &p); err != nil {
-		return "the body is not a JSON object"
-	}
-	is := func(key string, kinds ...byte) bool {
-		v := bytes.TrimSpace(p[key])
-		return len(v) == 0 || string(v) == "null" || bytes.IndexByte(kinds, v[0]) >= 0
-	}
-	var ext struct{ PersistedQuery json.RawMessage }
-	_ = json.Unmarshal(p["extensions"], &ext)
-	switch {
-	case !is("query", '"'):
-		return "query must be a string"
-	case len(p["query"]) == 0 && len(ext.PersistedQuery) == 0:
-		return "query is missing"
-	case !is("variables", '{'):
-		return "variables must be an object"
-	case !is("extensions", '{'):
-		return "extensions must be an object"
-	case !is("operationName", '"'):
-		return "operationName must be a string"
-	}
-	return ""
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // post serves GraphQL over HTTP POST with a JSON body. Unlike gqlgen's
@@ -39,11 +39,14 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
-		err = dec.Decode(params)
+		err = dec.Decode(params) // a query, operationName, variables or extensions of the wrong type fail here
+	}
+	if err == nil && params.Query == "" && params.Extensions["persistedQuery"] == nil {
+		err = errors.New("query is missing")
 	}
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlerror.Errorf("the body is not a JSON GraphQL request: %v", err)}))
+		// Not a GraphQL request at all: 400 whatever the response type.
+		writeErrorBody(w, http.StatusBadRequest, "not a GraphQL request: "+err.Error(), "BAD_REQUEST")
 		return
 	}
 	params.Headers = r.Header
