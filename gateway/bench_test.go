@@ -13,6 +13,7 @@ import (
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -203,4 +204,35 @@ func BenchmarkOneUpstreamDown(b *testing.B) {
 	}
 	b.Run("erp=down/orders", func(b *testing.B) { run(b, orders, false) })
 	b.Run("erp=down/invoices", func(b *testing.B) { run(b, invoices, true) })
+}
+
+// BenchmarkMetrics measures what counting operations for Prometheus costs:
+// the warm queries with metrics (metrics=on) and without (off). Budget,
+// with tracing: under 3 %.
+//
+//	go test -run '^$' -bench Metrics -count 8 ./gateway/
+func BenchmarkMetrics(b *testing.B) {
+	env := simtest.Start(b, world.Options{Seed: 1})
+	entities := warmCache(b)
+	opts := gateway.Options{Directory: syncedDirectory(b, env), Logger: quiet, Auth: finance,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
+	off := gateway.New(opts)
+	opts.Metrics = metrics.New()
+	handlers := map[string]http.Handler{"on": gateway.New(opts), "off": off}
+	for _, q := range []struct{ name, query string }{
+		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
+		{"lookup", `{ product(sku: "TD-10001") { name price { amount currency } available } }`},
+	} {
+		body, _ := json.Marshal(map[string]string{"query": q.query})
+		for _, m := range []string{"on", "off"} {
+			b.Run(q.name+"/metrics="+m, func(b *testing.B) {
+				serveWarm(b, handlers[m], body, "")
+				time.Sleep(50 * time.Millisecond) // let the cache settle its writes
+				b.ReportAllocs()
+				for b.Loop() {
+					serveWarm(b, handlers[m], body, "")
+				}
+			})
+		}
+	}
 }
