@@ -130,7 +130,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	}
 	defer set.Close()
 	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL),
-		NegativeTTL: cfg.Cache.NegativeTTL, StaleIfError: cfg.Cache.StaleIfError, EntrySize: loaders.EntrySize})
+		NegativeTTL: cfg.Cache.NegativeTTL, StaleIfError: cfg.Cache.StaleIfError,
+		EntrySize: loaders.EntrySize, Disabled: cfg.Cache.Disabled})
 	if err != nil {
 		return err
 	}

@@ -476,3 +476,29 @@ func TestCloseWithDeletionsPending(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestDisabledKeepsNothingButSharesLoads(t *testing.T) {
+	c, _ := newCache(t, Config{Disabled: true})
+	u := &upstream{data: map[string]string{"1": "one"}, delay: 50 * time.Millisecond}
+	ctx := context.Background()
+
+	Put(c, model.SystemShop, Orders, c.Epoch(model.SystemShop, Orders), map[string]string{"1": "listed"})
+	for range 2 {
+		if got := Fetch(ctx, c, model.SystemShop, Orders, []string{"1", "9"}, u.load); !slices.Equal(values(got), []string{"one", "<not found>"}) {
+			t.Fatalf("got %v, want the upstream's answer", values(got))
+		}
+		c.store.Wait()
+	}
+	if n := u.callCount(); n != 2 {
+		t.Fatalf("%d upstream calls for two sequential fetches, want 2: nothing is kept", n)
+	}
+
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { Fetch(ctx, c, model.SystemShop, Orders, []string{"1"}, u.load) })
+	}
+	wg.Wait()
+	if n := u.callCount(); n != 3 {
+		t.Errorf("%d upstream calls after ten concurrent fetches, want one more: loads in flight are shared", n-2)
+	}
+}

@@ -241,6 +241,9 @@ type Cache struct {
 	// served, marked stale in the response, while its upstream fails;
 	// 0s for never.
 	StaleIfError time.Duration `yaml:"staleIfError"`
+	// Disabled keeps no entities: every read goes upstream (concurrent
+	// reads of one entity still share one call).
+	Disabled bool `yaml:"disabled"`
 }
 
 // Kinds of source each role accepts.
