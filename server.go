@@ -42,6 +42,7 @@ import (
 	"github.com/trestlehq/trestle/sim/woocommerce"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
+	"github.com/trestlehq/trestle/tracing"
 )
 
 func main() {
@@ -117,6 +118,22 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		cfg.Listen = *listen
 	}
 
+	if t := cfg.Tracing; t.Endpoint != "" {
+		shutdown, err := tracing.Setup(ctx, tracing.Config{Endpoint: t.Endpoint, Headers: t.Headers, SampleRatio: t.SampleRatio,
+			ServiceName: t.ServiceName}, logger.With("component", "tracing"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// The spans still queued are sent before the process ends.
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(flushCtx); err != nil {
+				logger.Warn("traces not flushed", "err", err)
+			}
+		}()
+		logger.Info("tracing to " + t.Endpoint)
+	}
 	m := metrics.New()
 	upstreamLog := logger.With("component", "upstream")
 	set, err := sources.Open(cfg.Sources, func(system model.System, route, outcome string, took time.Duration) {

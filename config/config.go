@@ -58,6 +58,19 @@ type Config struct {
 	// TrustedDocuments are operations registered ahead, in a manifest
 	// file; with only, nothing else runs.
 	TrustedDocuments TrustedDocuments `yaml:"trustedDocuments"`
+	// Tracing exports OpenTelemetry traces; off unless an endpoint is set.
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing sends a span per operation, loader batch and upstream call to an
+// OTLP collector over HTTP.
+type Tracing struct {
+	Endpoint string            `yaml:"endpoint"` // OTLP/HTTP: http://collector:4318 (traces go to /v1/traces)
+	Headers  map[string]string `yaml:"headers"`  // sent with every export, such as an API key
+	// SampleRatio is the share of traces started here that are recorded;
+	// a caller's sampling decision (traceparent) is followed. Default 1.
+	SampleRatio float64 `yaml:"sampleRatio"`
+	ServiceName string  `yaml:"serviceName"` // default trestle
 }
 
 // Log says how the gateway logs: one line per operation and per upstream
@@ -464,6 +477,14 @@ func (c *Config) validate() []error {
 	}
 	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, c.Log.Level) {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	if t := c.Tracing; t.Endpoint != "" {
+		if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("tracing.endpoint: %q is not an http or https URL", t.Endpoint))
+		}
+	}
+	if r := c.Tracing.SampleRatio; r < 0 || r > 1 {
+		errs = append(errs, fmt.Errorf("tracing.sampleRatio: must be between 0 and 1, not %v", r))
 	}
 	if c.TrustedDocuments.Only && c.TrustedDocuments.File == "" {
 		errs = append(errs, errors.New("trustedDocuments.file: required when only trusted documents run"))

@@ -116,6 +116,7 @@ sources:
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
 log: { format: xml }
+tracing: { endpoint: "collector:4318", sampleRatio: 2 }
 events: { replay: 0, webhooks: { publicURL: "trestle.example.com" }, nats: { url: "http://nats:4222" } }
 origins: ["https://app.example.com", "[a"]
 `,
@@ -142,6 +143,8 @@ origins: ["https://app.example.com", "[a"]
 				"sources.crm.breaker.failures: must not be negative",
 				"sources.crm.rateLimit: want requests and per both set",
 				`log.format: "xml" is not text or json`,
+				`tracing.endpoint: "collector:4318" is not an http or https URL`,
+				"tracing.sampleRatio: must be between 0 and 1, not 2",
 				`events.nats.url: "http://nats:4222" is not a nats:// or tls:// URL`,
 				`origins[0]: "https://app.example.com" is not a host pattern`,
 				`origins[1]: "[a" is not a host pattern`,

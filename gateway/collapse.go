@@ -3,11 +3,16 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/trestlehq/trestle/metrics"
 )
 
 // collapser runs identical queries that are in flight at the same time once
@@ -15,10 +20,18 @@ import (
 // document, operation name and variables, and the same roles (what the
 // client may see). Only queries collapse: a mutation must run for
 // each caller, and an incremental (@defer) response is not one value.
+//
+// Each caller still goes through the response middlewares outside the
+// collapser (its own deadline, metrics, log line and span); only the
+// execution inside is shared.
 type collapser struct {
 	group singleflight.Group
 }
 
+type collapseKey struct{}
+
+// aroundOperations gives a query that may collapse its key, and lets it
+// answer once.
 func (c *collapser) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	op := graphql.GetOperationContext(ctx)
 	if op.Operation == nil || op.Operation.Operation != ast.Query || strings.Contains(op.RawQuery, "@defer") {
@@ -29,9 +42,6 @@ func (c *collapser) aroundOperations(ctx context.Context, next graphql.Operation
 		return next(ctx)
 	}
 	key := scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
-	// next only prepares the execution (and gives gqlgen the operation's
-	// context); the work happens in the response handler, which is what
-	// collapses.
 	responses := next(ctx)
 	done := false
 	return func(ctx context.Context) *graphql.Response {
@@ -39,11 +49,47 @@ func (c *collapser) aroundOperations(ctx context.Context, next graphql.Operation
 			return nil // a query answers once
 		}
 		done = true
-		v, _, _ := c.group.Do(key, func() (any, error) {
-			// The first caller's request may end before the others'; the
-			// shared execution must not end with it.
-			return responses(context.WithoutCancel(ctx)), nil
-		})
-		return v.(*graphql.Response)
+		return responses(context.WithValue(ctx, collapseKey{}, key))
 	}
+}
+
+// execution is a shared execution's response and the span it ran under.
+type execution struct {
+	r    *graphql.Response
+	span trace.SpanContext
+}
+
+// aroundResponses runs one execution for the callers in flight with the
+// same key. It is the innermost response middleware but for the executor
+// itself, and hands each caller a copy of the response, to which the outer
+// middlewares add extensions of their own.
+func (c *collapser) aroundResponses(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	key, ok := ctx.Value(collapseKey{}).(string)
+	if !ok {
+		return next(ctx)
+	}
+	ran := false
+	v, _, _ := c.group.Do(key, func() (any, error) {
+		ran = true
+		// The first caller's request may end before the others'; the
+		// shared execution must not end with it, only at its deadline.
+		shared, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+		if deadline, ok := ctx.Deadline(); ok {
+			shared, cancel = context.WithDeadline(shared, deadline)
+		}
+		defer cancel()
+		return execution{next(shared), trace.SpanContextFromContext(ctx)}, nil
+	})
+	e := v.(execution)
+	if !ran {
+		metrics.MarkCollapsed(ctx)
+		trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: e.span})
+	}
+	if e.r == nil {
+		return nil
+	}
+	r := *e.r
+	r.Extensions = maps.Clone(r.Extensions)
+	r.Errors = slices.Clip(r.Errors)
+	return &r
 }

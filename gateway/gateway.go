@@ -85,11 +85,14 @@ type WebSocketOptions struct {
 }
 
 // markStale names in a response's extensions the entities it was served
-// past their TTL because their upstream failed: never stale silently.
-func markStale(ctx context.Context, r *graphql.Response) {
+// past their TTL because their upstream failed: never stale silently. It
+// runs inside the collapser, so every caller of a collapsed execution sees
+// them.
+func markStale(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	r := next(ctx)
 	l := loaders.Made(ctx)
 	if r == nil || l == nil {
-		return
+		return r
 	}
 	if stale := l.Stale(); stale != nil {
 		if r.Extensions == nil {
@@ -97,6 +100,7 @@ func markStale(ctx context.Context, r *graphql.Response) {
 		}
 		r.Extensions["stale"] = stale
 	}
+	return r
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -187,30 +191,7 @@ func build(opts Options, guarded bool) *Gateway {
 	// once for every event of a subscription, so no event reads another's
 	// cached results. Each response has RequestTimeout to be made in.
 	requestTimeout := orDefault(opts.RequestTimeout, 30*time.Second)
-	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		ctx, trace := metrics.WithTrace(loaders.WithNew(ctx, opts.Loaders))
-		r := next(ctx)
-		markStale(ctx, r)
-		if r != nil {
-			took := time.Since(start)
-			if opts.Metrics != nil {
-				countOperation(ctx, opts.Metrics, r, took)
-			}
-			logOperation(ctx, opts.Logger, r, trace, took)
-			if opts.DebugHeader {
-				explain(ctx, r, trace, took)
-			}
-		}
-		if r != nil && r.HasNext != nil && *r.HasNext {
-			// @defer parts are still being resolved with ctx.
-			time.AfterFunc(requestTimeout, cancel)
-			return r
-		}
-		cancel()
-		return r
-	})
+	srv.AroundResponses(observe(opts, requestTimeout))
 	if opts.Metrics != nil {
 		srv.AroundOperations(countSubscriptions(opts.Metrics))
 	}
@@ -220,8 +201,11 @@ func build(opts Options, guarded bool) *Gateway {
 	if opts.CollapseQueries {
 		// A collapsed execution runs with the loaders of the request that
 		// runs it.
-		srv.AroundOperations((&collapser{}).aroundOperations)
+		c := &collapser{}
+		srv.AroundOperations(c.aroundOperations)
+		srv.AroundResponses(c.aroundResponses)
 	}
+	srv.AroundResponses(markStale)
 	srv.SetErrorPresenter(resolvers.ErrorPresenter(opts.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		opts.Logger.ErrorContext(ctx, "resolver panicked", "panic", v)
@@ -234,7 +218,7 @@ func build(opts Options, guarded bool) *Gateway {
 	if opts.Auth != nil && guarded {
 		query = authenticate(opts.Auth, query)
 	}
-	mux.Handle("/query", corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(query)))))
+	mux.Handle("/query", withTraceContext(corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(query))))))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}

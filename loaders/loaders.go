@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/graph/model"
@@ -23,6 +24,7 @@ import (
 	"github.com/trestlehq/trestle/sources/erpnext"
 	"github.com/trestlehq/trestle/sources/rest"
 	"github.com/trestlehq/trestle/sources/woocommerce"
+	"github.com/trestlehq/trestle/tracing"
 )
 
 // The batched reads the loaders make of each system, declared here at the
@@ -259,6 +261,8 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 	name := string(system) + "/" + string(kind) + strings.TrimSuffix("/"+prefix, "/")
 	name = strings.TrimSuffix(name, ":")
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		ctx, span := tracing.Tracer.Start(ctx, "loader "+name)
+		defer span.End()
 		metrics.CountBatch(ctx, name, len(keys))
 		if f.observe != nil {
 			f.observe(name, len(keys))
@@ -288,6 +292,10 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 			}
 		}
 		metrics.CountCache(ctx, hits, len(fetched)-hits)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("trestle.loader", name), attribute.Int("trestle.batch.keys", len(keys)),
+				attribute.Int("trestle.cache.hits", hits), attribute.Int("trestle.cache.misses", len(fetched)-hits))
+		}
 		results := make([]*dataloader.Result[V], len(keys))
 		for i, r := range fetched {
 			if r.Stale != nil {

@@ -25,6 +25,7 @@ type Metrics struct {
 
 	operations        *prometheus.CounterVec
 	operationDuration *prometheus.HistogramVec
+	collapsed         prometheus.Counter
 	upstreamCalls     *prometheus.CounterVec
 	upstreamDuration  *prometheus.HistogramVec
 	subscriptions     prometheus.Gauge
@@ -41,12 +42,15 @@ func New() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trestle_operations_total", Help: "GraphQL operations by name, type and outcome (ok, errors, refused).",
+			Name: "trestle_operations_total", Help: "GraphQL operations by name, type and outcome (ok, or errors when the response has any).",
 		}, []string{"name", "type", "outcome"}),
 		operationDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "trestle_operation_duration_seconds", Help: "Time to answer a GraphQL operation (a subscription: each event).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"type", "outcome"}),
+		collapsed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trestle_operations_collapsed_total", Help: "Queries answered by an identical query's execution in flight, making no calls of their own.",
+		}),
 		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trestle_upstream_calls_total", Help: "Calls to the upstream systems by system, route and outcome.",
 		}, []string{"system", "route", "outcome"}),
@@ -66,7 +70,7 @@ func New() *Metrics {
 		}, []string{"system", "kind", "stage"}),
 		names: map[string]bool{},
 	}
-	m.registry.MustRegister(m.operations, m.operationDuration, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.batchSizes,
+	m.registry.MustRegister(m.operations, m.operationDuration, m.collapsed, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.batchSizes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -76,10 +80,14 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Operation counts an answered operation.
-func (m *Metrics) Operation(name, typ, outcome string, took time.Duration) {
+// Operation counts an answered operation; collapsed when another
+// operation's execution answered it.
+func (m *Metrics) Operation(name, typ, outcome string, collapsed bool, took time.Duration) {
 	m.operations.WithLabelValues(m.bounded(name), typ, outcome).Inc()
 	m.operationDuration.WithLabelValues(typ, outcome).Observe(took.Seconds())
+	if collapsed {
+		m.collapsed.Inc()
+	}
 }
 
 // bounded is an operation name as a label: its own for the first

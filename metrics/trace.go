@@ -11,6 +11,9 @@ import (
 // context, when it has one.
 type Trace struct {
 	CacheHits, CacheMisses atomic.Int64
+	// Collapsed is set when another identical operation in flight answered
+	// this one: it made no calls of its own.
+	Collapsed atomic.Bool
 
 	mu      sync.Mutex
 	calls   map[string]int
@@ -40,6 +43,14 @@ func CountCall(ctx context.Context, system string) {
 		}
 		t.calls[system]++
 		t.mu.Unlock()
+	}
+}
+
+// MarkCollapsed notes in the trace of ctx that another operation's
+// execution answered it.
+func MarkCollapsed(ctx context.Context) {
+	if t, _ := ctx.Value(traceKey{}).(*Trace); t != nil {
+		t.Collapsed.Store(true)
 	}
 }
 

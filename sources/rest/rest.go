@@ -23,9 +23,13 @@ import (
 	"github.com/failsafe-go/failsafe-go/budget"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/metrics"
+	"github.com/trestlehq/trestle/tracing"
 )
 
 // Auth adds a dialect's credentials to a request.
@@ -77,6 +81,7 @@ type Config struct {
 type Client struct {
 	system    model.System
 	base      string
+	host      string // the base URL's host, for traces
 	auth      Auth
 	timeout   time.Duration
 	retryHint func(http.Header) time.Duration
@@ -115,6 +120,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		system:    cfg.System,
 		base:      strings.TrimSuffix(cfg.BaseURL, "/"),
+		host:      u.Hostname(),
 		auth:      cfg.Auth,
 		timeout:   cfg.Timeout,
 		retryHint: cfg.RetryHint,
@@ -156,13 +162,34 @@ type Response struct {
 // JSON body into out (unless out is nil). Every failure is an *Error, but
 // for the caller's own cancellation.
 func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
-	if c.observe == nil {
-		return c.do(ctx, call, out)
-	}
+	ctx, span := tracing.Tracer.Start(ctx, string(c.system)+" "+call.Route, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
 	start := time.Now()
 	r, err := c.do(ctx, call, out)
-	c.observe(c.system, call.Route, Outcome(err), time.Since(start))
+	if c.observe != nil {
+		c.observe(c.system, call.Route, Outcome(err), time.Since(start))
+	}
+	if span.IsRecording() {
+		c.describe(span, call, r, err)
+	}
 	return r, err
+}
+
+// describe adds what a call did to its span.
+func (c *Client) describe(span trace.Span, call Call, r Response, err error) {
+	method := call.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	span.SetAttributes(attribute.String("trestle.system", string(c.system)), attribute.String("trestle.route", call.Route),
+		attribute.String("http.request.method", method), attribute.String("server.address", c.host),
+		attribute.String("trestle.outcome", Outcome(err)))
+	if r.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", r.Status))
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 }
 
 // Outcome names how a call ended, for metrics: ok, not_found,
@@ -200,6 +227,9 @@ func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 	}
 	var last error // the last attempt's failure
 	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[Response]) (Response, error) {
+		if e.Attempts() > 1 {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.request.resend_count", e.Attempts()-1))
+		}
 		r, err := c.attempt(e.Context(), call, out)
 		last = err
 		return r, err
@@ -298,6 +328,7 @@ func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "Trestle")
+	tracing.Inject(ctx, req.Header)
 	if call.Body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
