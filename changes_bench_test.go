@@ -52,6 +52,7 @@ type changeRig struct {
 	world    *world.World
 	bins     []*world.Bin
 	gateways []string
+	admins   []string // each gateway's admin listener
 	client   *http.Client
 	start    time.Time // upstream modification times count up from here
 }
@@ -83,9 +84,10 @@ events:
 	r := &changeRig{world: simulators.World, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, start: time.Now().UTC()}
 	var runs []*started
 	for range replicas {
-		s := startRun(b, ctx, []string{"-config", path}, "GraphQL")
+		s := startRun(b, ctx, []string{"-config", path}, "admin")
 		runs = append(runs, s)
 		r.gateways = append(r.gateways, s.base)
+		r.admins = append(r.admins, s.admin)
 	}
 	b.Cleanup(func() {
 		for _, s := range runs {

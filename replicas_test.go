@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -172,6 +173,21 @@ func TestReplicasShareChangesThroughNATS(t *testing.T) {
 	for name, base := range map[string]string{"a": a, "b": b} {
 		if got := stockOnHand(t, base, p.SKU, bin.Warehouse); got != "777" {
 			t.Errorf("replica %s serves %s after the change, want 777: its cache was not invalidated", name, got)
+		}
+	}
+	// Each replica counts the event it handed on (its subscriber resumed
+	// after the first change), and its lag.
+	for i, admin := range r.admins {
+		resp, err := http.Get(admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`trestle_changes_total{kind="stock",stage="delivered",system="erp"} 1`, `trestle_change_lag_seconds_count{system="erp"} 1`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("replica %d's /metrics has no %s", i, want)
+			}
 		}
 	}
 }

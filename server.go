@@ -247,7 +247,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	m.Cache(func() map[string]metrics.CacheCounts {
 		out := map[string]metrics.CacheCounts{}
 		for kind, n := range entities.Stats() {
-			out[string(kind)] = metrics.CacheCounts{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions}
+			out[string(kind)] = metrics.CacheCounts{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, Bytes: n.Bytes}
 		}
 		return out
 	})

@@ -334,6 +334,8 @@ func TestAdminListener(t *testing.T) {
 		`trestle_upstream_calls_total{outcome="ok",route="orders.list",system="shop"}`,
 		`trestle_upstream_call_duration_seconds_bucket{route="orders.list",system="shop"`,
 		`trestle_cache_misses_total{kind="customers"}`,
+		`trestle_cache_bytes{kind="customers"}`,
+		`trestle_operations_collapsed_total 0`,
 		`trestle_upstream_breaker_open{system="erp"} 0`,
 		`trestle_subscriptions_active 0`,
 		`trestle_loader_batch_keys_bucket{loader="crm/customers"`,

@@ -83,6 +83,7 @@ type Entities struct {
 
 type entry struct {
 	kind      Kind
+	cost      int64 // the estimated bytes it takes
 	value     any
 	missing   bool // a remembered not-found
 	fetchedAt time.Time
@@ -97,7 +98,7 @@ type flight struct {
 	fetchedAt time.Time
 }
 
-type kindCounters struct{ hits, misses, evictions atomic.Int64 }
+type kindCounters struct{ hits, misses, evictions, bytes atomic.Int64 }
 
 // New builds an entity cache.
 func New(cfg Config) (*Entities, error) {
@@ -138,6 +139,13 @@ func New(cfg Config) (*Entities, error) {
 			// Close hands pending deletions here too, without a value.
 			if item.Value != nil {
 				c.countersFor(item.Value.kind).evictions.Add(1)
+			}
+		},
+		// Whenever an entry leaves (evicted, expired, rejected, replaced or
+		// deleted), its bytes are no longer held.
+		OnExit: func(e *entry) {
+			if e != nil {
+				c.countersFor(e.kind).bytes.Add(-e.cost)
 			}
 		},
 	})
@@ -298,13 +306,21 @@ func (c *Entities) release(scope string, kind Kind, ids []string, owned map[stri
 		if store {
 			e := &entry{kind: kind, value: f.value, missing: f.value == nil, fetchedAt: fetchedAt}
 			if e.missing {
-				c.store.SetWithTTL(key, e, 64, c.negativeTTL)
+				c.set(key, e, 64, c.negativeTTL)
 			} else {
-				c.store.SetWithTTL(key, e, c.size(f.value), ttl+c.staleIfError)
+				c.set(key, e, c.size(f.value), ttl+c.staleIfError)
 			}
 		}
 		delete(c.inflight, key)
 		close(f.done)
+	}
+}
+
+// set stores an entry and counts its bytes as held until it leaves.
+func (c *Entities) set(key string, e *entry, cost int64, ttl time.Duration) {
+	e.cost = cost
+	if c.store.SetWithTTL(key, e, cost, ttl) {
+		c.countersFor(e.kind).bytes.Add(cost)
 	}
 }
 
@@ -352,6 +368,7 @@ func (c *Entities) epoch(scope string) *atomic.Uint64 {
 // Counts are a kind's cache counters since start.
 type Counts struct {
 	Hits, Misses, Evictions int64
+	Bytes                   int64 // estimated bytes held now
 }
 
 // Stats returns the counters by kind.
@@ -359,7 +376,7 @@ func (c *Entities) Stats() map[Kind]Counts {
 	out := map[Kind]Counts{}
 	c.counters.Range(func(k, v any) bool {
 		kc := v.(*kindCounters)
-		out[k.(Kind)] = Counts{Hits: kc.hits.Load(), Misses: kc.misses.Load(), Evictions: kc.evictions.Load()}
+		out[k.(Kind)] = Counts{Hits: kc.hits.Load(), Misses: kc.misses.Load(), Evictions: kc.evictions.Load(), Bytes: kc.bytes.Load()}
 		return true
 	})
 	return out
@@ -387,7 +404,7 @@ func Put[V any](c *Entities, system model.System, kind Kind, epoch uint64, value
 	now := c.now()
 	ttl := c.ttlOf(kind)
 	for id, v := range values {
-		c.store.SetWithTTL(scope+id, &entry{kind: kind, value: v, fetchedAt: now}, c.size(v), ttl+c.staleIfError)
+		c.set(scope+id, &entry{kind: kind, value: v, fetchedAt: now}, c.size(v), ttl+c.staleIfError)
 	}
 }
 

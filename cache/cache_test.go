@@ -502,3 +502,26 @@ func TestDisabledKeepsNothingButSharesLoads(t *testing.T) {
 		t.Errorf("%d upstream calls after ten concurrent fetches, want one more: loads in flight are shared", n-2)
 	}
 }
+
+func TestBytesHeldByKind(t *testing.T) {
+	c, _ := newCache(t, Config{EntrySize: func(v any) int64 { return int64(100 * len(v.(string))) }})
+	u := &upstream{data: map[string]string{"1": "a", "2": "bb"}}
+	ctx := context.Background()
+	bytes := func() int64 { c.store.Wait(); return c.Stats()[Stock].Bytes }
+
+	Fetch(ctx, c, model.SystemERP, Stock, []string{"1", "2"}, u.load)
+	if got := bytes(); got != 300 {
+		t.Fatalf("%d bytes held after two entities of 100 and 200, want 300", got)
+	}
+	Put(c, model.SystemERP, Stock, c.Epoch(model.SystemERP, Stock), map[string]string{"2": "cccc"})
+	if got := bytes(); got != 500 {
+		t.Fatalf("%d bytes held after replacing the 200-byte entity with a 400-byte one, want 500", got)
+	}
+	c.Invalidate(model.SystemERP, Stock, "1", "2")
+	if got := bytes(); got != 0 {
+		t.Fatalf("%d bytes held after invalidating everything, want 0", got)
+	}
+	if got := c.Stats()[Orders].Bytes; got != 0 {
+		t.Errorf("%d bytes counted against orders, want them by kind", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/auth"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -137,12 +138,18 @@ func build(opts Options, guarded bool) *Gateway {
 	if !guarded {
 		authorize = func(ctx context.Context, _ any, next graphql.Resolver, _ model.Role) (any, error) { return next(ctx) }
 	}
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
+	r := &resolvers.Resolver{
 		Directory: opts.Directory,
 		Changes:   opts.Changes,
 		Loaders:   opts.Loaders,
 		Logger:    opts.Logger,
-	}, Directives: graph.DirectiveRoot{Auth: authorize}})
+	}
+	if opts.Metrics != nil {
+		r.Delivered = func(c events.Change) {
+			opts.Metrics.ChangeDelivered(string(c.System), string(c.Kind), time.Since(c.At))
+		}
+	}
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: r, Directives: graph.DirectiveRoot{Auth: authorize}})
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

@@ -31,6 +31,7 @@ type Metrics struct {
 	subscriptions     prometheus.Gauge
 	batchSizes        *prometheus.HistogramVec
 	changes           *prometheus.CounterVec
+	changeLag         *prometheus.HistogramVec
 
 	mu    sync.Mutex
 	names map[string]bool
@@ -66,11 +67,15 @@ func New() *Metrics {
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
 		}, []string{"loader"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trestle_changes_total", Help: "Upstream changes by system, kind and stage (received: by webhook or poll, published: past de-duplication).",
+			Name: "trestle_changes_total", Help: "Upstream changes by system, kind and stage (received: by webhook or poll, published: past de-duplication, delivered: handed on as a subscription event, once per distinct subscription).",
 		}, []string{"system", "kind", "stage"}),
+		changeLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "trestle_change_lag_seconds", Help: "From the upstream's change (its own timestamp) to the subscription event handed on, by system.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"system"}),
 		names: map[string]bool{},
 	}
-	m.registry.MustRegister(m.operations, m.operationDuration, m.collapsed, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.batchSizes,
+	m.registry.MustRegister(m.operations, m.operationDuration, m.collapsed, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.changeLag, m.batchSizes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +132,13 @@ func (m *Metrics) Change(system, kind, stage string, n int) {
 	m.changes.WithLabelValues(system, kind, stage).Add(float64(n))
 }
 
+// ChangeDelivered counts a change handed on as a subscription event, lag
+// after the upstream made it.
+func (m *Metrics) ChangeDelivered(system, kind string, lag time.Duration) {
+	m.changes.WithLabelValues(system, kind, "delivered").Inc()
+	m.changeLag.WithLabelValues(system).Observe(lag.Seconds())
+}
+
 // Breaker exports whether an upstream's circuit breaker is open (1) or not.
 func (m *Metrics) Breaker(system string, open func() bool) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -141,7 +153,7 @@ func (m *Metrics) Breaker(system string, open func() bool) {
 }
 
 // CacheCounts are the counters of one kind of cached entity.
-type CacheCounts struct{ Hits, Misses, Evictions int64 }
+type CacheCounts struct{ Hits, Misses, Evictions, Bytes int64 }
 
 // Cache exports a cache's counters by kind, read when scraped.
 func (m *Metrics) Cache(stats func() map[string]CacheCounts) {
@@ -151,7 +163,8 @@ func (m *Metrics) Cache(stats func() map[string]CacheCounts) {
 var (
 	cacheHits      = prometheus.NewDesc("trestle_cache_hits_total", "Entities answered from the cache, by kind.", []string{"kind"}, nil)
 	cacheMisses    = prometheus.NewDesc("trestle_cache_misses_total", "Entities not in the cache or stale, by kind.", []string{"kind"}, nil)
-	cacheEvictions = prometheus.NewDesc("trestle_cache_evictions_total", "Entities evicted to keep the cache within its memory bound, by kind.", []string{"kind"}, nil)
+	cacheEvictions = prometheus.NewDesc("trestle_cache_evictions_total", "Entities evicted to keep the cache within its memory bound, or expired, by kind.", []string{"kind"}, nil)
+	cacheBytes     = prometheus.NewDesc("trestle_cache_bytes", "Estimated bytes the cached entities of a kind take (their cost against cache.maxMB).", []string{"kind"}, nil)
 )
 
 type cacheCollector struct{ stats func() map[string]CacheCounts }
@@ -160,6 +173,7 @@ func (cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cacheHits
 	ch <- cacheMisses
 	ch <- cacheEvictions
+	ch <- cacheBytes
 }
 
 func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
@@ -167,5 +181,6 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cacheHits, prometheus.CounterValue, float64(n.Hits), kind)
 		ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(n.Misses), kind)
 		ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(n.Evictions), kind)
+		ch <- prometheus.MustNewConstMetric(cacheBytes, prometheus.GaugeValue, float64(n.Bytes), kind)
 	}
 }

@@ -84,6 +84,9 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 			select {
 			case out <- e:
 				last = c.Seq
+				if r.Delivered != nil {
+					r.Delivered(*c)
+				}
 			case <-ctx.Done():
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 )
@@ -35,6 +36,9 @@ type Resolver struct {
 	// event's filters read through.
 	Loaders *loaders.Factory
 	Logger  *slog.Logger
+	// Delivered, when set, is told of every change handed on as a
+	// subscription event.
+	Delivered func(events.Change)
 
 	events eventLoaders
 }
