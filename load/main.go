@@ -4,6 +4,12 @@
 //
 //	go run . &                                      # the gateway, with simulators
 //	go run ./load -query orders -c 50 -d 10s        # warm-cache load
+//
+// With `table` it runs the whole benchmark by itself instead: it builds
+// Trestle, starts the simulators and a fresh gateway per configuration, and
+// prints one Markdown table (see table.go).
+//
+//	go run ./load table [-c 50] [-d 10s] [-warmup 2s] [-queries orders,deep,lookup]
 package main
 
 import (
@@ -22,6 +28,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -37,22 +44,41 @@ var queries = map[string]string{
 	"lookup": `{ product(sku: "TD-10001") { name price { amount currency } available } }`,
 }
 
+// queryOrder is the order the queries are listed and measured in.
+var queryOrder = []string{"orders", "deep", "lookup"}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "table":
+			return runTable(ctx, args[1:], stdout, stderr)
+		case "static":
+			return runStatic(ctx, args[1:], stdout)
+		}
+	}
+	return runOnce(ctx, args, stdout)
+}
+
+// runOnce drives a gateway that is already running.
+func runOnce(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	target := fs.String("url", "http://127.0.0.1:8080/query", "GraphQL endpoint (loopback only)")
 	name := fs.String("query", "orders", "operation to send: orders, deep or lookup")
-	conns := fs.Int("c", 50, "concurrent connections")
-	duration := fs.Duration("d", 10*time.Second, "how long to measure")
-	warmup := fs.Duration("warmup", 2*time.Second, "how long to send before measuring")
+	p := loadFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: load [flags]         drive a running gateway\n       load table [flags]   build and start everything, measure each configuration, print a Markdown table")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,42 +89,87 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := loopbackOnly(*target); err != nil {
 		return err
 	}
-	if *conns < 1 || *duration <= 0 || *duration > 10*time.Minute {
-		return errors.New("-c must be at least 1 and -d between 0 and 10m")
+	if err := p.check(); err != nil {
+		return err
 	}
-	body, _ := json.Marshal(map[string]string{"query": q})
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}, Timeout: 10 * time.Second}
+	p.target, p.body = *target, requestBody(q)
 
-	res := drive(ctx, client, *target, body, *conns, *warmup, *duration)
+	res := drive(ctx, *p, nil)
 	if res.ok == 0 {
 		return fmt.Errorf("no request succeeded (%d failed): %v", res.failed, res.firstErr)
 	}
-	slices.Sort(res.latencies)
-	pct := func(p float64) time.Duration { return res.latencies[int(p*float64(len(res.latencies)-1))] }
-	fmt.Fprintf(out, "query %s, %d connections, %s\n", *name, *conns, *duration)
+	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Fprintf(out, "query %s, %d connections, %s\n", *name, p.conns, p.duration)
 	fmt.Fprintf(out, "  requests  %d ok, %d failed\n", res.ok, res.failed)
-	fmt.Fprintf(out, "  req/s     %.0f\n", float64(res.ok)/duration.Seconds())
-	fmt.Fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n",
-		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond),
-		pct(0.99).Round(10*time.Microsecond), res.latencies[len(res.latencies)-1].Round(10*time.Microsecond))
+	fmt.Fprintf(out, "  req/s     %.0f\n", res.rate(p.duration))
+	fmt.Fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", round(res.percentile(0.50)),
+		round(res.percentile(0.90)), round(res.percentile(0.99)), round(res.percentile(1)))
 	if res.firstErr != nil {
 		fmt.Fprintf(out, "  first failure: %v\n", res.firstErr)
 	}
 	return nil
 }
 
+// plan is a load to send: which request, where, from how many connections
+// and for how long.
+type plan struct {
+	target           string
+	body             []byte
+	conns            int
+	warmup, duration time.Duration
+}
+
+// loadFlags defines the flags both modes share: -c, -d and -warmup.
+func loadFlags(fs *flag.FlagSet) *plan {
+	p := &plan{}
+	fs.IntVar(&p.conns, "c", 50, "concurrent connections")
+	fs.DurationVar(&p.duration, "d", 10*time.Second, "how long to measure")
+	fs.DurationVar(&p.warmup, "warmup", 2*time.Second, "how long to send before measuring")
+	return p
+}
+
+func (p plan) check() error {
+	if p.conns < 1 || p.duration <= 0 || p.duration > 10*time.Minute || p.warmup < 0 {
+		return errors.New("-c must be at least 1, -d between 0 and 10m and -warmup not negative")
+	}
+	return nil
+}
+
+// requestBody is a GraphQL POST body for the query.
+func requestBody(query string) []byte {
+	body, _ := json.Marshal(map[string]string{"query": query})
+	return body
+}
+
+// result is what the measured part of a load saw.
 type result struct {
 	ok, failed int64
-	latencies  []time.Duration
+	latencies  []time.Duration // of the requests that succeeded, sorted
 	firstErr   error
 }
 
-// drive sends from conns workers for warmup plus duration and keeps what
-// the measured part saw.
-func drive(ctx context.Context, client *http.Client, target string, body []byte, conns int, warmup, duration time.Duration) result {
-	ctx, cancel := context.WithTimeout(ctx, warmup+duration)
+// rate is the successful requests per second over a period.
+func (r result) rate(over time.Duration) float64 { return float64(r.ok) / over.Seconds() }
+
+// percentile is the latency under which the share p of the successful
+// requests finished; 1 is the slowest.
+func (r result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[int(p*float64(len(r.latencies)-1))]
+}
+
+// drive sends from p.conns workers for p.warmup plus p.duration and keeps
+// what the measured part saw. measuring, when set, is called once as the
+// measured part starts, while the load goes on, so that the caller can read
+// counters over that part alone; drive returns only after it has.
+func drive(ctx context.Context, p plan, measuring func()) result {
+	ctx, cancel := context.WithTimeout(ctx, p.warmup+p.duration)
 	defer cancel()
-	measureFrom := time.Now().Add(warmup)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: p.conns, MaxConnsPerHost: p.conns}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	measureFrom := time.Now().Add(p.warmup)
 	var (
 		mu       sync.Mutex
 		res      result
@@ -106,12 +177,23 @@ func drive(ctx context.Context, client *http.Client, target string, body []byte,
 		firstErr atomic.Value
 		wg       sync.WaitGroup
 	)
-	for range conns {
+	if measuring != nil {
+		wg.Go(func() {
+			t := time.NewTimer(time.Until(measureFrom))
+			defer t.Stop()
+			select {
+			case <-t.C:
+				measuring()
+			case <-ctx.Done():
+			}
+		})
+	}
+	for range p.conns {
 		wg.Go(func() {
 			var local []time.Duration
 			for ctx.Err() == nil {
 				start := time.Now()
-				err := send(ctx, client, target, body)
+				_, err := send(ctx, client, p.target, p.body)
 				if ctx.Err() != nil {
 					break
 				}
@@ -131,6 +213,7 @@ func drive(ctx context.Context, client *http.Client, target string, body []byte,
 		})
 	}
 	wg.Wait()
+	slices.Sort(res.latencies)
 	res.ok = int64(len(res.latencies))
 	res.failed = failed.Load()
 	if err, ok := firstErr.Load().(error); ok {
@@ -139,25 +222,27 @@ func drive(ctx context.Context, client *http.Client, target string, body []byte,
 	return res
 }
 
-func send(ctx context.Context, client *http.Client, target string, body []byte) error {
+// send posts one GraphQL request and returns the response body; a response
+// that is not 200 or carries errors is an error.
+func send(ctx context.Context, client *http.Client, target string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK || bytes.Contains(b, []byte(`"errors"`)) {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+		return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
 	}
-	return nil
+	return b, nil
 }
 
 // loopbackOnly refuses targets that are not on this machine.

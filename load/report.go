@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the table was measured: CPU model and count,
+// kernel, and the Go that built Trestle.
+func machine(goVersion string) string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				cpu = strings.TrimSpace(value)
+				break
+			}
+		}
+	}
+	kernel := runtime.GOOS
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s, %s", cpu, runtime.NumCPU(), kernel, goVersion)
+}
+
+// print writes the report as Markdown: the machine and settings, the
+// table with each query's ceiling after its rows, and the failures.
+func (r report) print(w io.Writer) {
+	fmt.Fprintf(w, "machine   %s\n", r.machine)
+	fmt.Fprintf(w, "load      -c %d -d %s -warmup %s; a fresh gateway per row; simulators (seed %d), gateway and load on this machine\n\n",
+		r.load.conns, r.load.duration, r.load.warmup, simSeed)
+	fmt.Fprintln(w, "| query | cache | upstream latency | collapsing | req/s | p50 ms | p99 ms | failed | upstream calls/op | calls/execution | CPU s/1k ops | peak RSS MiB | % of ceiling |")
+	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for i, row := range r.rows {
+		m := r.measured[i]
+		ceiling, ok := r.ceilings[row.query]
+		share := "–"
+		if ok && ceiling.ok > 0 {
+			share = fmt.Sprintf("%.0f %%", 100*m.rate(r.load.duration)/ceiling.rate(r.load.duration))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", row.query, onOff(row.cache), latency(row.latency), onOff(row.collapse),
+			r.figures(m, perOp(m.counts.calls, m.ok+m.failed, 1, "%.2f")+" | "+perOp(m.counts.calls, int64(m.counts.executions()), 1, "%.2f")), share)
+		if last := i == len(r.rows)-1 || r.rows[i+1].query != row.query; last && ok {
+			fmt.Fprintf(w, "| %s (ceiling) | – | – | – | %s | 100 %% |\n", row.query, r.figures(ceiling, "– | –"))
+		}
+	}
+	fmt.Fprintln(w, "\nceiling: the gateway's response bytes for the query, written by a plain Go handler under the same load.")
+	fmt.Fprintln(w, "CPU is the process's user+system time over the measured part; peak RSS its VmHWM.")
+	for i, row := range r.rows {
+		if m := r.measured[i]; m.failed > 0 {
+			fmt.Fprintf(w, "FAILED: %s: %d of %d requests; the first: %v\n", row, m.failed, m.ok+m.failed, m.firstErr)
+		}
+	}
+	for _, q := range queryOrder {
+		if m, ok := r.ceilings[q]; ok && m.failed > 0 {
+			fmt.Fprintf(w, "FAILED: %s ceiling: %d of %d requests; the first: %v\n", q, m.failed, m.ok+m.failed, m.firstErr)
+		}
+	}
+}
+
+// figures are a measurement's cells from req/s to peak RSS, calls being
+// the upstream calls cells.
+func (r report) figures(m measurement, calls string) string {
+	return fmt.Sprintf("%.0f | %s | %s | %d | %s | %s | %.0f", m.rate(r.load.duration), millis(m.percentile(0.50)),
+		millis(m.percentile(0.99)), m.failed, calls, perOp(m.cpu.Seconds(), m.ok, 1000, "%.2f"), float64(m.peakRSS)/(1<<20))
+}
+
+// perOp is total per per operations out of ops, or a dash without any.
+func perOp(total float64, ops int64, per float64, format string) string {
+	if ops == 0 {
+		return "–"
+	}
+	return fmt.Sprintf(format, total/float64(ops)*per)
+}
+
+// millis is d in milliseconds, to about three significant digits.
+func millis(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case ms == 0:
+		return "0"
+	case ms < 1:
+		return fmt.Sprintf("%.3f", ms)
+	case ms < 10:
+		return fmt.Sprintf("%.2f", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1f", ms)
+	}
+	return fmt.Sprintf("%.0f", ms)
+}
+
+// latency is an upstream latency as the table shows it, "5 ms".
+func latency(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

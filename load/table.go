@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// runTable is `load table`: it builds Trestle, runs the simulators and a
+// fresh gateway per row (so each row's peak memory is its own), drives each
+// with the same load, drives a static server answering the same bytes as
+// the ceiling, and prints it all as one Markdown table. Progress goes to
+// stderr, the table to stdout.
+func runTable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("load table", flag.ContinueOnError)
+	p := loadFlags(fs)
+	names := fs.String("queries", strings.Join(queryOrder, ","), "queries to measure, comma-separated")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := p.check(); err != nil {
+		return err
+	}
+	picked, err := pickQueries(*names)
+	if err != nil {
+		return err
+	}
+	rep, err := bench{load: *p, progress: stderr}.run(ctx, tableRows(picked))
+	if ctx.Err() != nil {
+		return errors.New("interrupted; what it started is stopped")
+	}
+	if err != nil {
+		return err
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// pickQueries reads the -queries list.
+func pickQueries(list string) ([]string, error) {
+	var picked []string
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if _, ok := queries[name]; !ok {
+			return nil, fmt.Errorf("-queries: unknown query %q (want %s)", name, strings.Join(queryOrder, ", "))
+		}
+		if !slices.Contains(picked, name) {
+			picked = append(picked, name)
+		}
+	}
+	return picked, nil
+}
+
+// row is one configuration the table measures.
+type row struct {
+	query    string
+	cache    bool          // a warm entity cache, or none at all
+	latency  time.Duration // of every simulated upstream
+	collapse bool          // identical queries in flight run once
+}
+
+func (r row) String() string {
+	return fmt.Sprintf("%s, cache %s, upstream %s, collapsing %s", r.query, onOff(r.cache), latency(r.latency), onOff(r.collapse))
+}
+
+// tableRows are the rows for the queries, in the order they are printed:
+// per query, the cache off and on at each upstream latency; for orders
+// also query collapsing off, with the cache off.
+func tableRows(names []string) []row {
+	latencies := []time.Duration{0, 5 * time.Millisecond}
+	var rows []row
+	for _, q := range names {
+		for _, lat := range latencies {
+			rows = append(rows, row{query: q, cache: false, latency: lat, collapse: true},
+				row{query: q, cache: true, latency: lat, collapse: true})
+		}
+		if q == "orders" {
+			for _, lat := range latencies {
+				rows = append(rows, row{query: q, cache: false, latency: lat, collapse: false})
+			}
+		}
+	}
+	return rows
+}
+
+// bench runs rows with one load each.
+type bench struct {
+	load     plan // without target and body, which each row sets
+	progress io.Writer
+}
+
+// measurement is what one load against one process gave.
+type measurement struct {
+	result
+	cpu     time.Duration // the process's CPU time, user and system, over the measured part
+	peakRSS int64         // the most resident memory the process had, in bytes
+	counts  counts        // the gateway's counters over the measured part (gateways only)
+}
+
+// report is the whole table.
+type report struct {
+	machine  string
+	load     plan
+	rows     []row
+	measured []measurement          // by row
+	ceilings map[string]measurement // by query
+}
+
+// run measures the rows, grouped by upstream latency so the simulators
+// restart only when it changes, then the ceiling of each query.
+func (b bench) run(ctx context.Context, rows []row) (report, error) {
+	dir, err := os.MkdirTemp("", "trestle-load-")
+	if err != nil {
+		return report{}, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(b.progress, "building trestle")
+	bin, goVersion, err := build(ctx, dir)
+	if err != nil {
+		return report{}, err
+	}
+	s := &session{bench: b, bin: bin, dir: dir, answers: map[string][]byte{},
+		rep: report{machine: machine(goVersion), load: b.load, rows: rows,
+			measured: make([]measurement, len(rows)), ceilings: map[string]measurement{}}}
+	var latencies []time.Duration
+	for _, r := range rows {
+		if !slices.Contains(latencies, r.latency) {
+			latencies = append(latencies, r.latency)
+		}
+	}
+	for _, lat := range latencies {
+		if err := s.runAt(ctx, lat); err != nil {
+			return report{}, err
+		}
+	}
+	for _, q := range queryOrder {
+		if answer, ok := s.answers[q]; ok {
+			if s.rep.ceilings[q], err = s.measureCeiling(ctx, q, answer); err != nil {
+				return report{}, fmt.Errorf("%s ceiling: %w", q, err)
+			}
+		}
+	}
+	return s.rep, nil
+}
+
+// session is one run of the table: the Trestle it built, its temp dir,
+// and what it has measured so far.
+type session struct {
+	bench
+	bin, dir string
+	rep      report
+	answers  map[string][]byte // each query's response, for its ceiling
+	done     int               // rows measured
+}
+
+// runAt measures the rows at one upstream latency, against one run of the
+// simulators.
+func (s *session) runAt(ctx context.Context, latency time.Duration) error {
+	sims, err := startSimulators(ctx, s.bin, s.dir, latency)
+	if err != nil {
+		return err
+	}
+	defer sims.stop()
+	for i, r := range s.rep.rows {
+		if r.latency != latency {
+			continue
+		}
+		m, answer, err := s.measureRow(ctx, sims, r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+		s.rep.measured[i] = m
+		if _, ok := s.answers[r.query]; !ok {
+			s.answers[r.query] = answer
+		}
+		s.done++
+		fmt.Fprintf(s.progress, "%2d/%d  %s: %.0f req/s\n", s.done, len(s.rep.rows), r, m.rate(s.load.duration))
+	}
+	return nil
+}
+
+// measureRow drives a fresh gateway configured as r has it.
+func (s *session) measureRow(ctx context.Context, sims *simulators, r row) (measurement, []byte, error) {
+	body := requestBody(queries[r.query])
+	g, answer, err := startGateway(ctx, s.bin, s.dir, gatewayConfig(sims.sources, r), body)
+	if err != nil {
+		return measurement{}, nil, err
+	}
+	defer g.stop()
+	p := s.load
+	p.target, p.body = g.url, body
+	m, err := measure(ctx, p, g.child, g.counts)
+	return m, answer, err
+}
+
+// measureCeiling drives a static server answering the query's response.
+func (s *session) measureCeiling(ctx context.Context, query string, answer []byte) (measurement, error) {
+	c, base, err := startStatic(ctx, s.dir, query, answer)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer c.stop()
+	p := s.load
+	p.target, p.body = base+"/query", requestBody(queries[query])
+	return measure(ctx, p, c, nil)
+}
+
+// measure drives p against the child c and reads c's CPU time over the
+// measured part, its peak memory, and with counters set the gateway's
+// counters over the measured part.
+func measure(ctx context.Context, p plan, c *child, counters func(context.Context) (counts, error)) (measurement, error) {
+	read := func(m *measurement) error {
+		var err error
+		if m.cpu, err = cpuTime(c.pid()); err != nil {
+			return err
+		}
+		if counters != nil {
+			m.counts, err = counters(ctx)
+		}
+		return err
+	}
+	var (
+		start    measurement
+		startErr error
+		started  bool
+	)
+	res := drive(ctx, p, func() { startErr, started = read(&start), true })
+	if err := ctx.Err(); err != nil {
+		return measurement{}, err
+	}
+	m := measurement{result: res}
+	err := startErr
+	if !started {
+		err = errors.New("the measured part did not start")
+	}
+	if err == nil {
+		err = read(&m)
+	}
+	if err == nil {
+		m.peakRSS, err = peakRSS(c.pid())
+	}
+	if err != nil {
+		select {
+		case <-c.exited:
+			return measurement{}, c.failed("exited while it was measured")
+		default:
+			return measurement{}, err
+		}
+	}
+	m.cpu -= start.cpu
+	m.counts = m.counts.minus(start.counts)
+	return m, nil
+}
+
+// build compiles Trestle into dir, from the module this command is run
+// in, and says which Go built it.
+func build(ctx context.Context, dir string) (bin, goVersion string, err error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD", "GOVERSION").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go env: %w", err)
+	}
+	mod, goVersion, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if mod == "" || mod == os.DevNull {
+		return "", "", fmt.Errorf("run load table inside the Trestle module (go env GOMOD is %q)", mod)
+	}
+	bin = filepath.Join(dir, "trestle")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Dir(mod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("build trestle in %s: %w\n%s", cmd.Dir, err, out)
+	}
+	return bin, goVersion, nil
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// The table runs its own binary again as the ceiling's static server;
+	// under test, that binary is this one.
+	if len(os.Args) > 1 && os.Args[1] == "static" {
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// TestTable runs the table end to end on two short rows: it builds
+// Trestle, starts the simulators, a gateway per row and the static
+// ceiling, and reads the printed table.
+func TestTable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rows := []row{
+		{query: "lookup", cache: false, latency: 0, collapse: true},
+		{query: "lookup", cache: true, latency: 0, collapse: true},
+	}
+	b := bench{load: plan{conns: 4, duration: 300 * time.Millisecond, warmup: 200 * time.Millisecond}, progress: io.Discard}
+	rep, err := b.run(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	t.Log("\n" + out.String())
+
+	cold := tableRow(t, out.String(), "| lookup | off | 0 ms | on |")
+	warm := tableRow(t, out.String(), "| lookup | on | 0 ms | on |")
+	ceiling := tableRow(t, out.String(), "| lookup (ceiling) |")
+	for name, cells := range map[string]map[string]string{"cache off": cold, "cache on": warm, "ceiling": ceiling} {
+		if number(t, cells["req/s"]) <= 0 || cells["failed"] != "0" {
+			t.Errorf("%s: %v req/s, %v failed; want some, none failed", name, cells["req/s"], cells["failed"])
+		}
+		if number(t, cells["peak RSS MiB"]) <= 0 {
+			t.Errorf("%s: peak RSS %v MiB", name, cells["peak RSS MiB"])
+		}
+	}
+	coldCalls, warmCalls := number(t, cold["upstream calls/op"]), number(t, warm["upstream calls/op"])
+	if coldCalls <= 0 || warmCalls >= coldCalls {
+		t.Errorf("upstream calls per operation: %v with the cache off, %v warm; want some, then fewer", coldCalls, warmCalls)
+	}
+	if perExecution := number(t, cold["calls/execution"]); perExecution < coldCalls {
+		t.Errorf("%v upstream calls per execution with the cache off, fewer than the %v per operation: executions cannot outnumber operations", perExecution, coldCalls)
+	}
+	if strings.Contains(out.String(), "FAILED") {
+		t.Errorf("the table reports failures")
+	}
+	if left := children(t); len(left) > 0 {
+		t.Errorf("child processes left running: %v", left)
+	}
+}
+
+// tableRow is the printed table row starting with prefix, by column.
+func tableRow(t *testing.T, table, prefix string) map[string]string {
+	t.Helper()
+	var header []string
+	for line := range strings.Lines(table) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if strings.HasPrefix(line, "| query |") {
+			header = cells
+		}
+		if strings.HasPrefix(line, prefix) && len(cells) == len(header) {
+			row := map[string]string{}
+			for i, name := range header {
+				row[name] = cells[i]
+			}
+			return row
+		}
+	}
+	t.Fatalf("no row %q in the table", prefix)
+	return nil
+}
+
+func number(t *testing.T, cell string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(cell, 64)
+	if err != nil {
+		t.Fatalf("cell %q is not a number", cell)
+	}
+	return v
+}
+
+// children are the processes whose parent is this test.
+func children(t *testing.T) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := strconv.Itoa(os.Getpid())
+	var found []string
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone since the listing
+		}
+		// After the command name in parentheses: state, then the parent.
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == parent {
+			found = append(found, strings.TrimSpace(string(b[:i+1])))
+		}
+	}
+	return found
+}
+
+// TestParsers reads what the gateway and /proc print, as they print it.
+func TestParsers(t *testing.T) {
+	const metrics = `# HELP trestle_upstream_calls_total Calls to the upstream systems by system, route and outcome.
+# TYPE trestle_upstream_calls_total counter
+trestle_upstream_calls_total{outcome="ok",route="GET /products",system="shop"} 12
+trestle_upstream_calls_total{outcome="ok",route="GET /api/resource/{doctype}",system="erp"} 3.5
+trestle_upstream_calls_totals 1000
+trestle_upstream_call_duration_seconds_count{route="GET /products",system="shop"} 12
+`
+	banner := []string{"Trestle on http://127.0.0.1:41000", "  playground  http://127.0.0.1:41000/",
+		"  GraphQL     http://127.0.0.1:41000/query", "  admin       http://127.0.0.1:41001/metrics, /readyz, /debug/pprof/"}
+	for _, tc := range []struct {
+		name  string
+		parse func() (any, error)
+		want  any
+	}{
+		{"upstream calls, summed over labels", func() (any, error) {
+			return sumCounter(bufio.NewScanner(strings.NewReader(metrics)), "trestle_upstream_calls_total")
+		}, 15.5},
+		{"CPU time, command name with spaces and parentheses", func() (any, error) {
+			return parseStat("4242 (trestle (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 75 0 0 20 0 9 0 100 0 0")
+		}, 3250 * time.Millisecond},
+		{"peak RSS", func() (any, error) {
+			return parseHWM("Name:\ttrestle\nVmPeak:\t 2000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t 70000 kB\n")
+		}, int64(81234 << 10)},
+		{"gateway addresses", func() (any, error) {
+			endpoint, admin, err := parseGatewayBanner(banner)
+			return endpoint + " " + admin, err
+		}, "http://127.0.0.1:41000/query http://127.0.0.1:41001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.parse()
+			if err != nil || got != tc.want {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
