@@ -68,14 +68,14 @@ func withTraceContext(h http.Handler) http.Handler {
 func startOperation(ctx context.Context) (context.Context, trace.Span) {
 	op := graphql.GetOperationContext(ctx)
 	if op == nil || op.Operation == nil {
-		return tracing.Tracer.Start(ctx, "graphql")
+		return tracing.Start(ctx, "graphql")
 	}
 	typ := string(op.Operation.Operation)
 	name := typ
 	if op.Operation.Name != "" {
 		name += " " + op.Operation.Name
 	}
-	return tracing.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
+	return tracing.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("graphql.operation.type", typ), attribute.String("graphql.operation.name", op.Operation.Name)))
 }
 

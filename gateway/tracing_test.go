@@ -14,9 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
+	"github.com/trestlehq/trestle/tracing"
 )
 
 // spanSink keeps the ended spans of the traces a test names.
@@ -56,14 +55,12 @@ func (s *spanSink) of(id trace.TraceID) func() []sdktrace.ReadOnlySpan {
 	}
 }
 
-// sink installs, once for the test binary (the global tracer binds to the
-// first provider set), a provider that records only the traces a client
+// sink installs, once for the test binary, a provider that records only the traces a client
 // started and sampled, as a collector behind Trestle would see them.
 var sink = sync.OnceValue(func() *spanSink {
 	s := &spanSink{traces: map[trace.TraceID]bool{}}
-	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())),
+	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())),
 		sdktrace.WithSpanProcessor(s)))
-	otel.SetTextMapPropagator(propagation.TraceContext{})
 	return s
 })
 

@@ -261,7 +261,7 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 	name := string(system) + "/" + string(kind) + strings.TrimSuffix("/"+prefix, "/")
 	name = strings.TrimSuffix(name, ":")
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		ctx, span := tracing.Tracer.Start(ctx, "loader "+name)
+		ctx, span := tracing.Start(ctx, "loader "+name)
 		defer span.End()
 		metrics.CountBatch(ctx, name, len(keys))
 		if f.observe != nil {

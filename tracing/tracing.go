@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -18,10 +19,31 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// Tracer starts Trestle's spans, through the global tracer provider.
-var Tracer = otel.Tracer("github.com/trestlehq/trestle")
+// tracer starts Trestle's spans: a no-op one until Install, which costs a
+// third of the global provider's stand-in.
+var tracer atomic.Value // held
+
+// held wraps the tracer: an atomic.Value holds one concrete type.
+type held struct{ trace.Tracer }
+
+func init() { tracer.Store(held{noop.NewTracerProvider().Tracer("")}) }
+
+// Start starts a span as a child of ctx's span.
+func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return tracer.Load().(held).Start(ctx, name, opts...)
+}
+
+// Install makes provider the one Trestle's spans go to, and the global
+// one, with W3C trace context as the propagator.
+func Install(provider trace.TracerProvider) {
+	otel.SetTracerProvider(provider)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	tracer.Store(held{provider.Tracer("github.com/trestlehq/trestle")})
+}
 
 // Config says where traces go.
 type Config struct {
@@ -62,8 +84,7 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (shutdown func(
 		// A caller's decision (its traceparent's sampled flag) is followed.
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
 	)
-	otel.SetTracerProvider(provider)
-	otel.SetTextMapPropagator(propagation.TraceContext{})
+	Install(provider)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.Warn("trace export failed", "err", err)
 	}))

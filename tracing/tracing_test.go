@@ -54,7 +54,7 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 
 	// A caller's trace context is read from its headers and passed on.
 	in := http.Header{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
-	opCtx, span := tracing.Tracer.Start(tracing.Extract(ctx, in), "query Orders")
+	opCtx, span := tracing.Start(tracing.Extract(ctx, in), "query Orders")
 	out := http.Header{}
 	tracing.Inject(opCtx, out)
 	span.End()
@@ -92,5 +92,19 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 func TestSetupRefusesABadEndpoint(t *testing.T) {
 	if _, err := tracing.Setup(context.Background(), tracing.Config{Endpoint: "collector:4318"}, slog.Default()); err == nil {
 		t.Fatal("no error for an endpoint without a scheme")
+	}
+}
+
+// BenchmarkSpanWithoutExporter is what one span costs while tracing is off
+// (no exporter configured): an operation starts one, plus one per loader
+// batch and upstream call.
+//
+//	go test -run '^$' -bench SpanWithoutExporter ./tracing/
+func BenchmarkSpanWithoutExporter(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, span := tracing.Start(ctx, "query Orders")
+		span.End()
 	}
 }

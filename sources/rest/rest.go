@@ -162,7 +162,7 @@ type Response struct {
 // JSON body into out (unless out is nil). Every failure is an *Error, but
 // for the caller's own cancellation.
 func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
-	ctx, span := tracing.Tracer.Start(ctx, string(c.system)+" "+call.Route, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := tracing.Start(ctx, string(c.system)+" "+call.Route, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	start := time.Now()
 	r, err := c.do(ctx, call, out)
