@@ -1044,3 +1044,62 @@ func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
 		t.Errorf("%d changes published, want 1", g.bus.Seq())
 	}
 }
+
+func TestOrderListsReadLineItemsOnlyWhenShown(t *testing.T) {
+	env, requests := recordingEnv(t)
+	entities := newCache(t)
+	defer entities.Close()
+	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, false))
+	defer srv.Close()
+	g := &gw{env: env, url: srv.URL}
+	requests() // the directory's sync
+	// orderLists counts the order list calls since the last count, by
+	// whether they asked for line items.
+	orderLists := func() (withLines, without int) {
+		for _, r := range requests() {
+			if r.URL.Path != "/shop/wp-json/wc/v3/orders" || r.URL.Query().Has("include") {
+				continue
+			}
+			if strings.Contains(r.URL.Query().Get("_fields"), "line_items") {
+				withLines++
+			} else {
+				without++
+			}
+		}
+		return withLines, without
+	}
+	type lines struct{ Lines []struct{ SKU string } }
+
+	var heads struct {
+		Orders struct {
+			Edges []struct{ Node struct{ ID, Number string } }
+		}
+	}
+	noErrors(t, g.query(t, `{ orders(first: 5) { edges { node { id number } } } }`, nil, &heads))
+	if with, without := orderLists(); with != 0 || without != 1 {
+		t.Errorf("a listing without lines made %d list calls with line items and %d without, want one without", with, without)
+	}
+
+	// Orders listed without their lines never stand in for whole ones: read
+	// by id, in another operation or beside the listing, they have lines.
+	id := heads.Orders.Edges[0].Node.ID
+	var alone struct{ Order lines }
+	noErrors(t, g.query(t, `query($id: ID!) { order(id: $id) { lines { sku } } }`, map[string]any{"id": id}, &alone))
+	var beside struct{ Order lines }
+	noErrors(t, g.query(t, `query($id: ID!) { orders(first: 5) { edges { node { number } } } order(id: $id) { lines { sku } } }`,
+		map[string]any{"id": id}, &beside))
+	if len(alone.Order.Lines) == 0 || len(beside.Order.Lines) == 0 {
+		t.Errorf("order %s read by id after a listing without lines: %d lines alone, %d beside a listing; want them all", id,
+			len(alone.Order.Lines), len(beside.Order.Lines))
+	}
+
+	var shown struct {
+		Orders struct{ Edges []struct{ Node lines } }
+	}
+	orderLists()
+	noErrors(t, g.query(t, `{ orders(first: 5) { edges { node { lines { sku } } } } }`, nil, &shown))
+	if with, _ := orderLists(); with != 1 || len(shown.Orders.Edges[0].Node.Lines) == 0 {
+		t.Errorf("a listing showing lines made %d list calls with line items and got %d lines, want one call and lines", with,
+			len(shown.Orders.Edges[0].Node.Lines))
+	}
+}

@@ -64,14 +64,15 @@ var sink = sync.OnceValue(func() *spanSink {
 	return s
 })
 
-// tracedEnv is simulators whose every request's traceparent is recorded.
-func tracedEnv(t *testing.T) (*simtest.Env, func() []string) {
+// recordingEnv is simulators that record every request they get: its URL
+// and headers.
+func recordingEnv(t *testing.T) (*simtest.Env, func() []*http.Request) {
 	s := sim.New(sim.Options{World: world.Options{Seed: 12, Size: world.Size{People: 30, Orders: 60, Products: 10}}})
 	var mu sync.Mutex
-	var parents []string
+	var got []*http.Request
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		parents = append(parents, r.Header.Get("Traceparent"))
+		got = append(got, &http.Request{Method: r.Method, URL: r.URL, Header: r.Header.Clone()})
 		mu.Unlock()
 		s.Handler().ServeHTTP(w, r)
 	}))
@@ -81,11 +82,11 @@ func tracedEnv(t *testing.T) (*simtest.Env, func() []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(set.Close)
-	return &simtest.Env{Sim: s, URL: up.URL, Sources: set}, func() []string {
+	return &simtest.Env{Sim: s, URL: up.URL, Sources: set}, func() []*http.Request {
 		mu.Lock()
 		defer mu.Unlock()
-		out := parents
-		parents = nil
+		out := got
+		got = nil
 		return out
 	}
 }
@@ -121,12 +122,12 @@ func attr(s sdktrace.ReadOnlySpan, key string) attribute.Value {
 
 func TestTracesOperationsBatchesAndUpstreamCalls(t *testing.T) {
 	spans := sink()
-	env, upstreamParents := tracedEnv(t)
+	env, requests := recordingEnv(t)
 	entities := newCache(t)
 	defer entities.Close()
 	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, true))
 	defer srv.Close()
-	upstreamParents() // the directory's sync, outside any trace
+	requests() // the directory's sync, outside any trace
 
 	traceHex, clientSpan := newTraceID(), "00f067aa0ba902b7"
 	id, _ := trace.TraceIDFromHex(traceHex)
@@ -186,11 +187,12 @@ func TestTracesOperationsBatchesAndUpstreamCalls(t *testing.T) {
 			t.Errorf("call span %s: kind %s, status %d, system %q", c.Name(), c.SpanKind(), attr(c, "http.response.status_code").AsInt64(), attr(c, "trestle.system").AsString())
 		}
 	}
-	parents := upstreamParents()
-	if len(parents) != len(calls) {
-		t.Errorf("the upstreams got %d requests, want one per call span (%d)", len(parents), len(calls))
+	got := requests()
+	if len(got) != len(calls) {
+		t.Errorf("the upstreams got %d requests, want one per call span (%d)", len(got), len(calls))
 	}
-	for _, p := range parents {
+	for _, r := range got {
+		p := r.Header.Get("Traceparent")
 		f := strings.Split(p, "-")
 		if len(f) != 4 || f[1] != traceHex || !callIDs[f[2]] || f[3] != "01" {
 			t.Errorf("upstream got traceparent %q, want trace %s under one of the call spans", p, traceHex)
@@ -200,7 +202,7 @@ func TestTracesOperationsBatchesAndUpstreamCalls(t *testing.T) {
 
 func TestTracesACollapsedQueryLinkedToTheExecution(t *testing.T) {
 	spans := sink()
-	env, _ := tracedEnv(t)
+	env, _ := recordingEnv(t)
 	entities := newCache(t)
 	defer entities.Close()
 	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, true))

@@ -17,8 +17,9 @@ import (
 // page is a cached list page: the keys of its records and the list's size.
 // The records themselves live in the entity cache under their own keys, so
 // a list and a read by key share them.
-type page[K comparable] struct {
+type page[K comparable, V any] struct {
 	keys    []K
+	partial []*V // the records themselves, when they are partial
 	total   int
 	hasMore bool
 }
@@ -36,16 +37,28 @@ type listed[V any] struct {
 // and the page's records are then loaded through the loader. The page's
 // cache key includes the kind's invalidation count, so a change to any
 // record of the kind retires every cached page of it.
+//
+// Partial records (read without some of their fields) are kept in the page
+// alone: they never stand in for the whole record in the entity cache or
+// the loader.
 func listPage[K comparable, V any](ctx context.Context, f *Factory, loader *Loader[K, *V], system model.System, kind cache.Kind,
-	query string, key func(*V) K, id func(K) string, read func(context.Context) (listed[V], error)) ([]*V, page[K], error) {
+	query string, partial bool, key func(*V) K, id func(K) string, read func(context.Context) (listed[V], error)) ([]*V, page[K, V], error) {
 	epoch := f.cache.Epoch(system, kind)
 	pageKey := fmt.Sprintf("list:%d:%s", epoch, query)
-	r := cache.Fetch(ctx, f.cache, system, kind, []string{pageKey}, func(ctx context.Context, _ []string) (map[string]*page[K], error) {
+	r := cache.Fetch(ctx, f.cache, system, kind, []string{pageKey}, func(ctx context.Context, _ []string) (map[string]*page[K, V], error) {
 		res, err := read(ctx)
 		if err != nil {
 			return nil, err
 		}
-		p := &page[K]{keys: make([]K, len(res.records)), total: res.total, hasMore: res.hasMore}
+		p := &page[K, V]{total: res.total, hasMore: res.hasMore}
+		if partial {
+			p.partial = make([]*V, len(res.records))
+			for i := range res.records {
+				p.partial[i] = &res.records[i]
+			}
+			return map[string]*page[K, V]{pageKey: p}, nil
+		}
+		p.keys = make([]K, len(res.records))
 		byID := make(map[string]*V, len(res.records))
 		for i := range res.records {
 			v := &res.records[i]
@@ -55,10 +68,13 @@ func listPage[K comparable, V any](ctx context.Context, f *Factory, loader *Load
 			loader.prime(ctx, k, v)
 		}
 		cache.Put(f.cache, system, kind, epoch, byID)
-		return map[string]*page[K]{pageKey: p}, nil
+		return map[string]*page[K, V]{pageKey: p}, nil
 	})[0]
 	if r.Err != nil {
-		return nil, page[K]{}, r.Err
+		return nil, page[K, V]{}, r.Err
+	}
+	if partial {
+		return r.Value.partial, *r.Value, nil
 	}
 	records, err := loadAll(ctx, loader.LoadMany(ctx, r.Value.keys))
 	return records, *r.Value, err
@@ -74,7 +90,7 @@ type OrderPage struct {
 // (and with no order changed since) is answered from the cache.
 func (l *Loaders) ListOrders(ctx context.Context, q woocommerce.OrderQuery) (OrderPage, error) {
 	query := fmt.Sprintf("%+v", q) // every field selects, so every field keys the page
-	orders, p, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, query,
+	orders, p, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, query, q.WithoutLines,
 		func(o *model.Order) int64 { return o.ID }, formatInt,
 		func(ctx context.Context) (listed[model.Order], error) {
 			res, err := l.factory.shop.ListOrders(ctx, q)
@@ -93,7 +109,7 @@ type ProductPage struct {
 // does.
 func (l *Loaders) ListProducts(ctx context.Context, q woocommerce.ProductQuery) (ProductPage, error) {
 	query := fmt.Sprintf("%+v", q)
-	products, p, err := listPage(ctx, l.factory, l.Product, model.SystemShop, cache.Products, query,
+	products, p, err := listPage(ctx, l.factory, l.Product, model.SystemShop, cache.Products, query, false,
 		func(p *model.Product) string { return p.SKU }, identity,
 		func(ctx context.Context) (listed[model.Product], error) {
 			res, err := l.factory.shop.ListProducts(ctx, q)
@@ -113,7 +129,7 @@ type InvoicePage struct {
 // from the cache as ListOrders does.
 func (l *Loaders) ListInvoices(ctx context.Context, q erpnext.InvoiceQuery) (InvoicePage, error) {
 	query := fmt.Sprintf("%+v", q)
-	invs, p, err := listPage(ctx, l.factory, l.Invoice, model.SystemERP, cache.Invoices, query,
+	invs, p, err := listPage(ctx, l.factory, l.Invoice, model.SystemERP, cache.Invoices, query, false,
 		func(inv *model.Invoice) string { return inv.ID }, identity,
 		func(ctx context.Context) (listed[model.Invoice], error) {
 			// The page and the list's size are two calls to the ERP; they go
@@ -216,7 +232,7 @@ func (f *Factory) walkOrders(ctx context.Context, q woocommerce.OrderQuery) ([]*
 // billing address is this one are kept. A guest's history is read whole and
 // cached like a list page.
 func (l *Loaders) GuestOrders(ctx context.Context, email string) ([]*model.Order, error) {
-	orders, _, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, "guest|"+email,
+	orders, _, err := listPage(ctx, l.factory, l.Order, model.SystemShop, cache.Orders, "guest|"+email, false,
 		func(o *model.Order) int64 { return o.ID }, formatInt,
 		func(ctx context.Context) (listed[model.Order], error) {
 			all, err := l.factory.walkOrders(ctx, woocommerce.OrderQuery{GuestsOnly: true, Search: email})

@@ -22,9 +22,15 @@ func EntrySize(v any) int64 {
 		return 48 + int64(len(v))*180
 	case *model.Money:
 		return 64
-	case *page[int64]:
-		return 64 + int64(len(v.keys))*8
-	case *page[string]:
+	case *page[int64, model.Order]:
+		n := 64 + int64(len(v.keys))*8
+		for _, o := range v.partial {
+			n += EntrySize(o)
+		}
+		return n
+	case *page[string, model.Product]:
+		return 64 + int64(len(v.keys))*str
+	case *page[string, model.Invoice]:
 		return 64 + int64(len(v.keys))*str
 	default:
 		return 1 << 10

@@ -38,6 +38,8 @@ func (r *Resolver) orders(ctx context.Context, customer int64, filter *model.Ord
 	if orderBy != nil && orderBy.Direction == model.SortDirectionAsc {
 		q.OldestFirst = true
 	}
+	// Line items are most of an order's bytes: only asked for when shown.
+	q.WithoutLines = !selectionOf(ctx).at("edges", "node").has("lines")
 	page, err := loaders.For(ctx).ListOrders(ctx, q)
 	if err != nil {
 		return nil, err
