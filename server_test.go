@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -356,5 +358,23 @@ func TestAdminListener(t *testing.T) {
 		if status, _ := get(s.base + path); status != http.StatusNotFound {
 			t.Errorf("%s on the GraphQL listener: HTTP %d, want 404", path, status)
 		}
+	}
+}
+
+func TestTuneGCLeavesSetValuesAlone(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	tuneGC(256)
+	if percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); percent != 400 || limit != 1024<<20 {
+		t.Errorf("unset: GC percent %d and memory limit %d, want 400 and 1 GiB", percent, limit)
+	}
+	t.Setenv("GOGC", "100")
+	t.Setenv("GOMEMLIMIT", "9GiB")
+	tuneGC(256)
+	if percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); percent != 100 || limit != math.MaxInt64 {
+		t.Errorf("set: GC percent %d and memory limit %d, want them untouched", percent, limit)
 	}
 }
