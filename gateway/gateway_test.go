@@ -1046,13 +1046,7 @@ func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
 }
 
 func TestOrderListsReadLineItemsOnlyWhenShown(t *testing.T) {
-	env, requests := recordingEnv(t)
-	entities := newCache(t)
-	defer entities.Close()
-	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, false))
-	defer srv.Close()
-	g := &gw{env: env, url: srv.URL}
-	requests() // the directory's sync
+	g, requests := recordingGateway(t, false)
 	// orderLists counts the order list calls since the last count, by
 	// whether they asked for line items.
 	orderLists := func() (withLines, without int) {

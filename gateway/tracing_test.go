@@ -91,6 +91,18 @@ func recordingEnv(t *testing.T) (*simtest.Env, func() []*http.Request) {
 	}
 }
 
+// recordingGateway is a gateway over recording simulators, its customer
+// directory synced and the sync's requests dropped.
+func recordingGateway(t *testing.T, collapse bool) (*gw, func() []*http.Request) {
+	env, requests := recordingEnv(t)
+	entities := newCache(t)
+	t.Cleanup(entities.Close)
+	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, collapse))
+	t.Cleanup(srv.Close)
+	requests()
+	return &gw{env: env, url: srv.URL}, requests
+}
+
 // postTraced sends a query with a client's traceparent.
 func postTraced(t *testing.T, url, query, traceparent string) {
 	body, _ := json.Marshal(map[string]any{"query": query})
@@ -122,17 +134,12 @@ func attr(s sdktrace.ReadOnlySpan, key string) attribute.Value {
 
 func TestTracesOperationsBatchesAndUpstreamCalls(t *testing.T) {
 	spans := sink()
-	env, requests := recordingEnv(t)
-	entities := newCache(t)
-	defer entities.Close()
-	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, true))
-	defer srv.Close()
-	requests() // the directory's sync, outside any trace
+	g, requests := recordingGateway(t, true)
 
 	traceHex, clientSpan := newTraceID(), "00f067aa0ba902b7"
 	id, _ := trace.TraceIDFromHex(traceHex)
 	ofTrace := spans.of(id)
-	postTraced(t, srv.URL, `query Deep { orders(first: 10) { edges { node { number customer { name }
+	postTraced(t, g.url, `query Deep { orders(first: 10) { edges { node { number customer { name }
 		lines { product { name stock { onHand } } } invoices { number } } } } }`, "00-"+traceHex+"-"+clientSpan+"-01")
 
 	var op sdktrace.ReadOnlySpan
@@ -202,12 +209,8 @@ func TestTracesOperationsBatchesAndUpstreamCalls(t *testing.T) {
 
 func TestTracesACollapsedQueryLinkedToTheExecution(t *testing.T) {
 	spans := sink()
-	env, _ := recordingEnv(t)
-	entities := newCache(t)
-	defer entities.Close()
-	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, true))
-	defer srv.Close()
-	env.Sim.Shop.SetFaults(sim.Faults{LatencyMS: 200}) // both are in flight together
+	g, _ := recordingGateway(t, true)
+	g.env.Sim.Shop.SetFaults(sim.Faults{LatencyMS: 200}) // both are in flight together
 
 	traceHex := []string{newTraceID(), newTraceID()}
 	var of []func() []sdktrace.ReadOnlySpan
@@ -218,7 +221,7 @@ func TestTracesACollapsedQueryLinkedToTheExecution(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, h := range traceHex {
 		wg.Go(func() {
-			postTraced(t, srv.URL, `query Recent { orders(first: 3) { edges { node { number } } } }`, "00-"+h+"-00f067aa0ba902b7-01")
+			postTraced(t, g.url, `query Recent { orders(first: 3) { edges { node { number } } } }`, "00-"+h+"-00f067aa0ba902b7-01")
 		})
 	}
 	wg.Wait()
