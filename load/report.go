@@ -29,45 +29,39 @@ func machine(goVersion string) string {
 }
 
 // print writes the report as Markdown: the machine and settings, the
-// table with each query's ceiling after its rows, and the failures.
+// table with each row's ceiling, and the failures.
 func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "machine   %s\n", r.machine)
 	fmt.Fprintf(w, "load      -c %d -d %s -warmup %s; a fresh gateway per row; simulators (seed %d), gateway and load on this machine\n\n",
 		r.load.conns, r.load.duration, r.load.warmup, simSeed)
-	fmt.Fprintln(w, "| query | cache | upstream latency | collapsing | req/s | p50 ms | p99 ms | failed | upstream calls/op | calls/execution | CPU s/1k ops | peak RSS MiB | % of ceiling |")
-	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| query | cache | upstream latency | collapsing | req/s | p50 ms | p99 ms | failed | upstream calls/op | calls/execution | CPU s/1k ops | peak RSS MiB | ceiling req/s | % of ceiling |")
+	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for i, row := range r.rows {
-		m := r.measured[i]
-		ceiling, ok := r.ceilings[row.query]
+		m, ceiling := r.measured[i], r.ceilings[i]
 		share := "–"
-		if ok && ceiling.ok > 0 {
+		if ceiling.ok > 0 {
 			share = fmt.Sprintf("%.0f %%", 100*m.rate(r.load.duration)/ceiling.rate(r.load.duration))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", row.query, onOff(row.cache), latency(row.latency), onOff(row.collapse),
-			r.figures(m, perOp(m.counts.calls, m.ok+m.failed, 1, "%.2f")+" | "+perOp(m.counts.calls, int64(m.counts.executions()), 1, "%.2f")), share)
-		if last := i == len(r.rows)-1 || r.rows[i+1].query != row.query; last && ok {
-			fmt.Fprintf(w, "| %s (ceiling) | – | – | – | %s | 100 %% |\n", row.query, r.figures(ceiling, "– | –"))
-		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f | %s |\n", row.query, onOff(row.cache), latency(row.latency), onOff(row.collapse),
+			r.figures(m), ceiling.rate(r.load.duration), share)
 	}
-	fmt.Fprintln(w, "\nceiling: the gateway's response bytes for the query, written by a plain Go handler under the same load.")
+	fmt.Fprintln(w, "\nceiling: the gateway's response bytes for the query, written by a plain Go handler under the same load, right after the row.")
 	fmt.Fprintln(w, "CPU is the process's user+system time over the measured part; peak RSS its VmHWM.")
 	for i, row := range r.rows {
-		if m := r.measured[i]; m.failed > 0 {
-			fmt.Fprintf(w, "FAILED: %s: %d of %d requests; the first: %v\n", row, m.failed, m.ok+m.failed, m.firstErr)
-		}
-	}
-	for _, q := range queryOrder {
-		if m, ok := r.ceilings[q]; ok && m.failed > 0 {
-			fmt.Fprintf(w, "FAILED: %s ceiling: %d of %d requests; the first: %v\n", q, m.failed, m.ok+m.failed, m.firstErr)
+		for what, m := range map[string]measurement{"": r.measured[i], ", ceiling": r.ceilings[i]} {
+			if m.failed > 0 {
+				fmt.Fprintf(w, "FAILED: %s%s: %d of %d requests; the first: %v\n", row, what, m.failed, m.ok+m.failed, m.firstErr)
+			}
 		}
 	}
 }
 
-// figures are a measurement's cells from req/s to peak RSS, calls being
-// the upstream calls cells.
-func (r report) figures(m measurement, calls string) string {
-	return fmt.Sprintf("%.0f | %s | %s | %d | %s | %s | %.0f", m.rate(r.load.duration), millis(m.percentile(0.50)),
-		millis(m.percentile(0.99)), m.failed, calls, perOp(m.cpu.Seconds(), m.ok, 1000, "%.2f"), float64(m.peakRSS)/(1<<20))
+// figures are a gateway measurement's cells from req/s to peak RSS.
+func (r report) figures(m measurement) string {
+	calls := m.counts.calls
+	return fmt.Sprintf("%.0f | %s | %s | %d | %s | %s | %s | %.0f", m.rate(r.load.duration), millis(m.percentile(0.50)),
+		millis(m.percentile(0.99)), m.failed, perOp(calls, m.ok+m.failed, 1, "%.2f"), perOp(calls, int64(m.counts.executions()), 1, "%.2f"),
+		perOp(m.cpu.Seconds(), m.ok, 1000, "%.2f"), float64(m.peakRSS)/(1<<20))
 }
 
 // perOp is total per per operations out of ops, or a dash without any.

@@ -113,12 +113,14 @@ type report struct {
 	machine  string
 	load     plan
 	rows     []row
-	measured []measurement          // by row
-	ceilings map[string]measurement // by query
+	measured []measurement // by row
+	ceilings []measurement // by row: the static server right after it
 }
 
 // run measures the rows, grouped by upstream latency so the simulators
-// restart only when it changes, then the ceiling of each query.
+// restart only when it changes, each followed by its ceiling: a shared
+// machine's speed drifts over minutes, so each row is compared with a
+// ceiling measured right after it.
 func (b bench) run(ctx context.Context, rows []row) (report, error) {
 	dir, err := os.MkdirTemp("", "trestle-load-")
 	if err != nil {
@@ -130,9 +132,9 @@ func (b bench) run(ctx context.Context, rows []row) (report, error) {
 	if err != nil {
 		return report{}, err
 	}
-	s := &session{bench: b, bin: bin, dir: dir, answers: map[string][]byte{},
+	s := &session{bench: b, bin: bin, dir: dir,
 		rep: report{machine: machine(goVersion), load: b.load, rows: rows,
-			measured: make([]measurement, len(rows)), ceilings: map[string]measurement{}}}
+			measured: make([]measurement, len(rows)), ceilings: make([]measurement, len(rows))}}
 	var latencies []time.Duration
 	for _, r := range rows {
 		if !slices.Contains(latencies, r.latency) {
@@ -144,13 +146,6 @@ func (b bench) run(ctx context.Context, rows []row) (report, error) {
 			return report{}, err
 		}
 	}
-	for _, q := range queryOrder {
-		if answer, ok := s.answers[q]; ok {
-			if s.rep.ceilings[q], err = s.measureCeiling(ctx, q, answer); err != nil {
-				return report{}, fmt.Errorf("%s ceiling: %w", q, err)
-			}
-		}
-	}
 	return s.rep, nil
 }
 
@@ -160,8 +155,7 @@ type session struct {
 	bench
 	bin, dir string
 	rep      report
-	answers  map[string][]byte // each query's response, for its ceiling
-	done     int               // rows measured
+	done     int // rows measured
 }
 
 // runAt measures the rows at one upstream latency, against one run of the
@@ -180,12 +174,14 @@ func (s *session) runAt(ctx context.Context, latency time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", r, err)
 		}
-		s.rep.measured[i] = m
-		if _, ok := s.answers[r.query]; !ok {
-			s.answers[r.query] = answer
+		ceiling, err := s.measureCeiling(ctx, r.query, answer)
+		if err != nil {
+			return fmt.Errorf("%s, ceiling: %w", r, err)
 		}
+		s.rep.measured[i], s.rep.ceilings[i] = m, ceiling
 		s.done++
-		fmt.Fprintf(s.progress, "%2d/%d  %s: %.0f req/s\n", s.done, len(s.rep.rows), r, m.rate(s.load.duration))
+		fmt.Fprintf(s.progress, "%2d/%d  %s: %.0f req/s, ceiling %.0f\n", s.done, len(s.rep.rows), r,
+			m.rate(s.load.duration), ceiling.rate(s.load.duration))
 	}
 	return nil
 }
