@@ -380,7 +380,7 @@ func openBus(ctx context.Context, cfg config.Events, apply func(events.Change), 
 // tuneGC lets the heap grow to five times what is live before it is
 // collected (GOGC=400), within a soft limit of twice the cache's bound plus
 // 512 MiB. An operation allocates much that dies young; collecting less
-// often makes a cold 100-order query about a sixth faster under load.
+// often makes a cold 100-order query about 12 % faster under load.
 // GOGC and GOMEMLIMIT, when set, win.
 func tuneGC(cacheMB int64) {
 	if os.Getenv("GOGC") == "" {
