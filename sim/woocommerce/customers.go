@@ -12,10 +12,10 @@ import (
 )
 
 func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) {
-	serveList(a, w, r, customersCollection(), func(q query) []*world.Person {
+	serveList(a, w, r, customersCollection(), func(q query) ([]*world.Person, int) {
 		matched := a.matchCustomers(q)
 		sortCustomers(matched, q)
-		return matched
+		return pageOf(q, matched)
 	}, func(shown []*world.Person, base string) func(*enc, *world.Person) {
 		paying := a.payingCustomers(shown)
 		return func(e *enc, p *world.Person) { a.renderCustomer(e, p, paying[p.Shop.ID], base) }

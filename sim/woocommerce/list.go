@@ -32,10 +32,10 @@ func writePage(w http.ResponseWriter, r *http.Request, q query, p page) {
 }
 
 // serveList answers a collection's list route: the query parsed against
-// the collection's parameters, the records matched and sorted by match under
-// the world's read lock, and the requested page of them rendered (with
-// _fields applied) by the renderer made for that page.
-func serveList[T any](a *API, w http.ResponseWriter, r *http.Request, c collection, match func(query) []T,
+// the collection's parameters, the page of records and the number matched
+// found by match under the world's read lock, and the page rendered (with
+// _fields applied) by the renderer made for it.
+func serveList[T any](a *API, w http.ResponseWriter, r *http.Request, c collection, match func(query) (shown []T, total int),
 	renderer func(shown []T, base string) func(*enc, T)) {
 	q, errs := c.parse(r.URL.Query(), a.loc)
 	if errs != nil {
@@ -49,9 +49,7 @@ func serveList[T any](a *API, w http.ResponseWriter, r *http.Request, c collecti
 	defer a.putBuf(buf)
 
 	a.w.RLock()
-	matched := match(q)
-	from, to := q.window(len(matched))
-	shown := matched[from:to]
+	shown, total := match(q)
 	render := renderer(shown, base)
 	e := enc{b: *buf}
 	e.beginArr()
@@ -62,7 +60,14 @@ func serveList[T any](a *API, w http.ResponseWriter, r *http.Request, c collecti
 	a.w.RUnlock()
 
 	*buf = e.b
-	writePage(w, r, q, page{total: len(matched), body: e.b})
+	writePage(w, r, q, page{total: total, body: e.b})
+}
+
+// pageOf is the page of matched records the query shows, and how many
+// matched.
+func pageOf[T any](q query, matched []T) ([]T, int) {
+	from, to := q.window(len(matched))
+	return matched[from:to], len(matched)
 }
 
 func pageLink(r *http.Request, n int, rel string) string {

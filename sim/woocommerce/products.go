@@ -10,10 +10,10 @@ import (
 )
 
 func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
-	serveList(a, w, r, productsCollection(), func(q query) []*world.Product {
+	serveList(a, w, r, productsCollection(), func(q query) ([]*world.Product, int) {
 		matched := a.matchProducts(q)
 		sortProducts(matched, q)
-		return matched
+		return pageOf(q, matched)
 	}, func(_ []*world.Product, base string) func(*enc, *world.Product) {
 		return func(e *enc, p *world.Product) { a.renderProduct(e, p, base) }
 	})
