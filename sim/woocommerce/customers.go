@@ -133,6 +133,9 @@ func (a *API) payingCustomers(people []*world.Person) map[int64]bool {
 	for _, o := range a.w.Orders {
 		if o.Paid != nil && !o.Guest && want[o.Person] && o.Person.Shop != nil {
 			out[o.Person.Shop.ID] = true
+			if len(out) == len(want) {
+				break // the rest cannot add anyone
+			}
 		}
 	}
 	return out
