@@ -23,8 +23,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// tracer starts Trestle's spans: a no-op one until Install, which costs a
-// third of the global provider's stand-in.
+// tracer starts Trestle's spans. Until Install it is a no-op tracer, at a
+// third of the cost of the global provider's stand-in.
 var tracer atomic.Value // held
 
 // held wraps the tracer: an atomic.Value holds one concrete type.
