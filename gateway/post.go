@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -62,11 +63,15 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 			}
 			w.WriteHeader(status)
 		}
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
+		_, _ = w.Write(encodeResponse(exec.DispatchError(graphql.WithOperationContext(ctx, op), errs)))
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, op)
-	writeResponse(w, responses(ctx))
+	b := encodeResponse(responses(ctx))
+	// With its length the answer goes out as it is, not in chunks: one
+	// write fewer.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 }
 
 const graphQLResponse = "application/graphql-response+json"
@@ -93,14 +98,14 @@ func responseType(accept string) string {
 	return graphQLResponse
 }
 
-// writeResponse writes a response, its data as it is.
-func writeResponse(w io.Writer, r *graphql.Response) {
+// encodeResponse is a response as JSON, its data as it is.
+func encodeResponse(r *graphql.Response) []byte {
 	if r == nil {
 		r = &graphql.Response{}
 	}
 	b, err := appendResponse(make([]byte, 0, len(r.Data)+16), r)
 	if err != nil {
-		b = []byte(`{"errors":[{"message":"the response could not be encoded"}]}`)
+		return []byte(`{"errors":[{"message":"the response could not be encoded"}]}`)
 	}
-	_, _ = w.Write(b)
+	return b
 }
