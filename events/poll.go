@@ -16,8 +16,13 @@ type Feed struct {
 }
 
 // pollLimit is how many records one read of a feed takes; a full read is
-// followed at once by the next.
-const pollLimit = 500
+// followed at once by the next. When more records than that changed
+// within the overlap (a bulk update), reads take twice as many at a time,
+// up to maxPollLimit, until they get past them.
+const (
+	pollLimit    = 500
+	maxPollLimit = 16 * pollLimit
+)
 
 // RunPoller reads each feed every p.Every from its high-water mark (the
 // newest upstream time read) less p.Overlap (default 5s) and hands what it
@@ -54,8 +59,9 @@ func RunPoller(ctx context.Context, feeds []Feed, p config.Poll, sink Sink, logg
 // pollFeed reads one feed until it has caught up and returns its new mark.
 // A read that fails leaves the mark where it was, to be read again.
 func pollFeed(ctx context.Context, f Feed, mark time.Time, overlap time.Duration, sink Sink, logger *slog.Logger) time.Time {
+	limit := pollLimit
 	for ctx.Err() == nil {
-		changes, err := f.Read(ctx, mark.Add(-overlap), pollLimit)
+		changes, err := f.Read(ctx, mark.Add(-overlap), limit)
 		if err == nil && len(changes) > 0 {
 			err = sink(ctx, changes)
 		}
@@ -71,10 +77,22 @@ func pollFeed(ctx context.Context, f Feed, mark time.Time, overlap time.Duration
 				newest = c.At
 			}
 		}
-		if len(changes) < pollLimit || !newest.After(mark) {
+		switch {
+		case len(changes) < limit:
 			return newest
+		case newest.After(mark):
+			mark, limit = newest, pollLimit
+		case limit < maxPollLimit:
+			// A full read that did not get past the mark would be the
+			// same read again next time: take more at once.
+			limit *= 2
+		default:
+			// Not even the largest read gets past them: go on after them,
+			// so that at least what comes next is read.
+			logger.Warn("more records changed at one time than a poll reads; going on past them", "feed", f.Name,
+				"records", limit, "at", newest)
+			return newest.Add(overlap + time.Second)
 		}
-		mark = newest
 	}
 	return mark
 }

@@ -44,7 +44,9 @@ func (r *recorder) waitFor(t *testing.T, records ...string) {
 	for _, rec := range records {
 		for r.count(rec) == 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s was not polled; got %v", rec, r.got)
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				t.Fatalf("%s was not polled; got %d other records", rec, len(r.got))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -128,5 +130,64 @@ func TestPollersReadEachChangeOnce(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.got) != len(records)+1 {
 		t.Errorf("reported %v, want only the records changed", rec.got)
+	}
+}
+
+// bulkFeed is a feed over fixed changes, read oldest first from since.
+type bulkFeed struct {
+	mu      sync.Mutex
+	changes []events.Change
+	reads   int
+}
+
+func (b *bulkFeed) feed() events.Feed {
+	return events.Feed{Name: "bulk", Read: func(_ context.Context, since time.Time, limit int) ([]events.Change, error) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.reads++
+		var out []events.Change
+		for _, c := range b.changes {
+			if !c.At.Before(since) && len(out) < limit {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}}
+}
+
+func TestPollerGetsPastABulkUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bulk int // changes at one instant
+		lost bool
+	}{
+		{"more than one read takes", 1200, false},
+		{"more than the largest read takes", 9000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := time.Now().UTC()
+			after := at.Add(7 * time.Second) // past the bulk and the 5 s overlap
+			b := &bulkFeed{}
+			for i := range tc.bulk {
+				b.changes = append(b.changes, events.Change{System: model.SystemCRM, Kind: events.KindCustomer, Key: strconv.Itoa(i), At: at})
+			}
+			b.changes = append(b.changes, events.Change{System: model.SystemCRM, Kind: events.KindCustomer, Key: "later", At: after})
+			rec := &recorder{got: map[string]int{}}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				events.RunPoller(ctx, []events.Feed{b.feed()}, config.Poll{Every: 10 * time.Millisecond, Overlap: 5 * time.Second}, rec.sink,
+					slog.New(slog.NewTextHandler(io.Discard, nil)))
+			})
+			rec.waitFor(t, "crm/customer/later")
+			cancel()
+			wg.Wait()
+			if first := rec.count("crm/customer/0"); first == 0 {
+				t.Errorf("the bulk's first change was never read")
+			}
+			if last := rec.count("crm/customer/" + strconv.Itoa(tc.bulk-1)); (last == 0) != tc.lost {
+				t.Errorf("the bulk's last change read %d times; want it read: %t", last, !tc.lost)
+			}
+		})
 	}
 }
