@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -36,11 +37,18 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	w.Header().Set("Content-Type", contentType)
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
-	params := &graphql.RawParams{}
+	var req struct {
+		graphql.RawParams
+		DocumentID string `json:"documentId"`
+	}
+	params := &req.RawParams
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
-		err = dec.Decode(params) // a query, operationName, variables or extensions of the wrong type fail here
+		err = dec.Decode(&req) // a query, operationName, variables or extensions of the wrong type fail here
+	}
+	if err == nil && req.DocumentID != "" {
+		err = byDocumentID(params, req.DocumentID)
 	}
 	if err == nil && params.Query == "" && params.Extensions["persistedQuery"] == nil {
 		err = errors.New("query is missing")
@@ -72,6 +80,24 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	// write fewer.
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
+}
+
+// byDocumentID asks for a persisted document by its documentId, as the
+// GraphQL over HTTP persisted documents draft has clients send it
+// ("sha256:<hex>"), the way an automatic persisted query names it.
+func byDocumentID(params *graphql.RawParams, id string) error {
+	hash, ok := strings.CutPrefix(id, "sha256:")
+	if !ok || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return fmt.Errorf("documentId %.80q is not sha256: and 64 lower-case hex digits", id)
+	}
+	if params.Query != "" || params.Extensions["persistedQuery"] != nil {
+		return errors.New("send a documentId or a query, not both")
+	}
+	if params.Extensions == nil {
+		params.Extensions = map[string]any{}
+	}
+	params.Extensions["persistedQuery"] = map[string]any{"version": 1.0, "sha256Hash": hash}
+	return nil
 }
 
 const graphQLResponse = "application/graphql-response+json"

@@ -29,6 +29,10 @@ func TestTrustedDocuments(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"query": query, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": h}}})
 		return b
 	}
+	byID := func(id string) []byte {
+		b, _ := json.Marshal(map[string]any{"documentId": id})
+		return b
+	}
 	for _, tc := range []struct {
 		only bool
 		body []byte
@@ -42,6 +46,12 @@ func TestTrustedDocuments(t *testing.T) {
 		{false, byHash(hash(known), ""), ""},
 		{false, jsonQuery(other), ""},
 		{false, byHash(hash("{ __typename }"), ""), "PERSISTED_QUERY_NOT_FOUND"},
+		// The persisted documents draft's documentId names one too.
+		{true, byID("sha256:" + hash(known)), ""},
+		{true, byID("sha256:" + hash(other)), "PERSISTED_QUERY_NOT_FOUND"},
+		{false, byID("md5:" + hash(known)), "BAD_REQUEST"},
+		{false, byID(hash(known)), "BAD_REQUEST"},
+		{false, []byte(`{"documentId": "sha256:` + hash(known) + `", "query": "{ __typename }"}`), "BAD_REQUEST"},
 	} {
 		g := startLive(t, func(o *gateway.Options) { o.Trusted = gateway.TrustedDocuments{Docs: docs, Only: tc.only} })
 		status, r := postRaw(t, g.srv.URL, "application/json", tc.body)
