@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -216,6 +217,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		}
 		return checks
 	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		prefix, _ := config.ParseProxy(p) // checked when the config was read
+		proxies = append(proxies, prefix)
+	}
 	authn, err := auth.New(ctx, authConfig(cfg.Auth))
 	if err != nil {
 		return err
@@ -238,6 +244,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		Webhooks:  webhooks.Handler(),
 		Origins:   cfg.Origins,
 		Logger:    logger.With("component", "graph"),
+
+		TrustedProxies: proxies,
 
 		CollapseQueries: cfg.CollapseQueries,
 		RequestTimeout:  cfg.RequestTimeout,

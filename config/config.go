@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -44,7 +45,11 @@ type Config struct {
 	// to call the gateway (CORS) and open WebSocket subscriptions: host
 	// patterns (app.example.com, *.example.com).
 	Origins []string `yaml:"origins"`
-	Auth    Auth     `yaml:"auth"`
+	// TrustedProxies are the load balancers and proxies in front of the
+	// gateway (addresses or CIDR ranges): behind them a client is known by
+	// the address they add to X-Forwarded-For, for per-client rate limits.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	Auth           Auth     `yaml:"auth"`
 	// Introspection answers __schema and __type queries, and suggests field
 	// names in validation errors. Off unless set (the demo sets it).
 	Introspection bool   `yaml:"introspection"`
@@ -466,6 +471,11 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("origins[%d]: %q is not a host pattern (app.example.com, *.example.com)", i, o))
 		}
 	}
+	for i, p := range c.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			errs = append(errs, fmt.Errorf("trustedProxies[%d]: %q is not an address or CIDR range", i, p))
+		}
+	}
 	errs = append(errs, c.Auth.validate()...)
 	for name, d := range map[string]time.Duration{"initTimeout": c.WebSocket.InitTimeout, "keepAlive": c.WebSocket.KeepAlive, "writeTimeout": c.WebSocket.WriteTimeout} {
 		if d < 0 {
@@ -619,4 +629,13 @@ func (s *Source) validate(path, role string) []error {
 		errs = append(errs, fmt.Errorf("%s.rateLimit: want requests and per both set (100 per 10s), not %d per %v", path, rl.Requests, rl.Per))
 	}
 	return errs
+}
+
+// ParseProxy reads a trusted proxy: an address (10.0.0.7) or a CIDR range
+// (10.0.0.0/8).
+func ParseProxy(s string) (netip.Prefix, error) {
+	if addr, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
 }

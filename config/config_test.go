@@ -119,6 +119,7 @@ log: { format: xml }
 tracing: { endpoint: "collector:4318", sampleRatio: 2 }
 events: { replay: 0, webhooks: { publicURL: "trestle.example.com" }, nats: { url: "http://nats:4222" } }
 origins: ["https://app.example.com", "[a"]
+trustedProxies: ["10.0.0.0/8", "fd00::/8", "10.0.0.7", "lb.example.com"]
 `,
 			want: []string{
 				`listen: "nowhere" is not a host:port address`,
@@ -148,6 +149,7 @@ origins: ["https://app.example.com", "[a"]
 				`events.nats.url: "http://nats:4222" is not a nats:// or tls:// URL`,
 				`origins[0]: "https://app.example.com" is not a host pattern`,
 				`origins[1]: "[a" is not a host pattern`,
+				`trustedProxies[3]: "lb.example.com" is not an address or CIDR range`,
 			},
 		},
 	}
@@ -181,5 +183,13 @@ func TestParseExpandsInsideStrings(t *testing.T) {
 	}
 	if cfg.Sources.ERP.URL != "http://erp.internal:8090/erp" || cfg.Cache.MaxMB != 32 {
 		t.Fatalf("got url %q, maxMB %d", cfg.Sources.ERP.URL, cfg.Cache.MaxMB)
+	}
+}
+
+func TestParseProxy(t *testing.T) {
+	for in, want := range map[string]string{"10.0.0.7": "10.0.0.7/32", "10.0.0.0/8": "10.0.0.0/8", "::1": "::1/128", "fd00::/8": "fd00::/8"} {
+		if got, err := config.ParseProxy(in); err != nil || got.String() != want {
+			t.Errorf("%s: %v %v, want %s", in, got, err, want)
+		}
 	}
 }

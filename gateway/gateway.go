@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -47,6 +48,10 @@ type Options struct {
 	// call the gateway (CORS) and open WebSocket subscriptions: host
 	// patterns such as app.example.com or *.example.com.
 	Origins []string
+	// TrustedProxies are the load balancers in front of the gateway: a
+	// request from one is the client's that its X-Forwarded-For names,
+	// for per-client rate limits.
+	TrustedProxies []netip.Prefix
 	// WebSocket tunes graphql-transport-ws connections.
 	WebSocket WebSocketOptions
 	// Limits bound what one request may ask for.
@@ -221,7 +226,7 @@ func build(opts Options, guarded bool) *Gateway {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
-	query := newClientLimits(limits.RequestsPerMinute, limits.ComplexityPerMinute).middleware(srv)
+	query := newClientLimits(limits.RequestsPerMinute, limits.ComplexityPerMinute, opts.TrustedProxies).middleware(srv)
 	if opts.Auth != nil && guarded {
 		query = authenticate(opts.Auth, query)
 	}

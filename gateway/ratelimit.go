@@ -6,7 +6,9 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,8 @@ import (
 // the complexity (see Limits) of its operations. A client is its principal
 // (API key or token subject), or its address when anonymous.
 type clientLimits struct {
-	requests, complexity int // per minute; 0 for no bound
+	requests, complexity int            // per minute; 0 for no bound
+	proxies              []netip.Prefix // whose X-Forwarded-For names the client
 
 	mu        sync.Mutex
 	clients   map[string]*clientBudget
@@ -34,8 +37,8 @@ type clientBudget struct {
 
 type clientBudgetKey struct{}
 
-func newClientLimits(requests, complexity int) *clientLimits {
-	return &clientLimits{requests: requests, complexity: complexity, clients: map[string]*clientBudget{}}
+func newClientLimits(requests, complexity int, proxies []netip.Prefix) *clientLimits {
+	return &clientLimits{requests: requests, complexity: complexity, proxies: proxies, clients: map[string]*clientBudget{}}
 }
 
 // budget returns a client's buckets, making them on its first request;
@@ -77,7 +80,7 @@ func (c *clientLimits) middleware(next http.Handler) http.Handler {
 			return
 		}
 		now := time.Now()
-		b := c.budget(clientKey(r), now)
+		b := c.budget(c.clientKey(r), now)
 		if b.requests != nil {
 			if res := b.requests.ReserveN(now, 1); res.DelayFrom(now) > 0 {
 				res.CancelAt(now)
@@ -106,15 +109,51 @@ func charge(ctx context.Context, complexity int) {
 	b.complexity.ReserveN(time.Now(), min(complexity, b.complexity.Burst()))
 }
 
-func clientKey(r *http.Request) string {
+func (c *clientLimits) clientKey(r *http.Request) string {
 	if p := auth.From(r.Context()); p != nil && p.Name != "anonymous" {
 		return "principal:" + p.Name
 	}
+	return "address:" + c.clientAddress(r)
+}
+
+// clientAddress is the address a request came from: its peer's, or, when
+// the peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not one (each proxy appends the address it was called from; what comes
+// before a trusted one cannot be trusted).
+func (c *clientLimits) clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	return "address:" + host
+	if !c.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return host // a hop that is no address: nothing before it can be read
+		}
+		if !c.trusted(hop) {
+			return hop
+		}
+		host = hop
+	}
+	return host
+}
+
+func (c *clientLimits) trusted(host string) bool {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range c.proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func tooMany(w http.ResponseWriter, wait time.Duration, what string) {
