@@ -43,6 +43,46 @@ type JetStream struct {
 	apply   func(Change)
 	log     *replayLog
 	ready   chan struct{} // closed when the backlog at start is read
+
+	// applied holds the changes this replica applied as it published
+	// them, so that it does not apply them again as they come back from
+	// the stream.
+	applied recentIDs
+}
+
+// recentIDs is a set of change IDs that keeps the newest maxRecentIDs: a
+// change published here but stored by another replica first (the same
+// change from both) never comes back under this replica's publish, and
+// must not stay forever.
+type recentIDs struct {
+	mu    sync.Mutex
+	set   map[string]bool
+	order []string
+}
+
+const maxRecentIDs = 10_000
+
+func (r *recentIDs) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.set == nil {
+		r.set = map[string]bool{}
+	}
+	if len(r.order) >= maxRecentIDs {
+		delete(r.set, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.set[id] = true
+	r.order = append(r.order, id)
+}
+
+// take reports whether id was in the set, and removes it.
+func (r *recentIDs) take(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	had := r.set[id]
+	delete(r.set, id)
+	return had
 }
 
 // NewJetStream connects, creates or updates the stream, and starts reading
@@ -109,7 +149,9 @@ func (b *JetStream) start(ctx context.Context, o JetStreamOptions) error {
 			o.Logger.Error("change on the stream not readable", "seq", meta.Sequence.Stream, "err", err)
 		} else {
 			c.Seq = meta.Sequence.Stream
-			b.apply(c)
+			if !b.applied.take(c.ID()) {
+				b.apply(c)
+			}
 			b.log.append(c)
 		}
 		if meta.Sequence.Stream >= last {
@@ -125,10 +167,12 @@ func (b *JetStream) start(ctx context.Context, o JetStreamOptions) error {
 
 // Publish applies the changes on this replica, so that the cache is fresh
 // when the webhook is answered, and stores them in the stream, from which
-// every replica (this one too) applies and delivers them.
+// every other replica applies them, and every replica (this one too)
+// delivers them.
 func (b *JetStream) Publish(ctx context.Context, changes []Change) error {
 	acks := make([]jetstream.PubAckFuture, 0, len(changes))
 	for _, c := range changes {
+		b.applied.add(c.ID())
 		b.apply(c)
 		data, err := json.Marshal(c)
 		if err != nil {
