@@ -15,8 +15,14 @@ import (
 // headers, when it can send them).
 func authenticate(a *auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			// Authenticated in connection_init, which may name credentials
+			// sent with the upgrade.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upgradeKey{}, r.Header)))
 			return
 		}
 		p, err := a.Authenticate(r.Context(), auth.FromHeader(r.Header))
@@ -83,6 +89,14 @@ func initCredentials(payload map[string]any, upgrade http.Header) auth.Credentia
 
 // authenticateInit authenticates a WebSocket connection from its
 // connection_init payload; nil a (no authentication) lets it in as it is.
+type upgradeKey struct{}
+
+// upgradeHeaders are the headers of the WebSocket upgrade ctx belongs to.
+func upgradeHeaders(ctx context.Context) http.Header {
+	h, _ := ctx.Value(upgradeKey{}).(http.Header)
+	return h
+}
+
 func authenticateInit(ctx context.Context, a *auth.Authenticator, payload map[string]any, upgrade http.Header) (context.Context, error) {
 	if a == nil {
 		return ctx, nil

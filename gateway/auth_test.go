@@ -176,3 +176,28 @@ func (c *wsClient) nextOf(t *testing.T, ctx context.Context, id string) wsMessag
 		}
 	}
 }
+
+func TestLegacyWebSocketsAuthenticateWithUpgradeHeaders(t *testing.T) {
+	g := startLive(t, func(o *gateway.Options) { o.Auth = keys(t) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for key, want := range map[string]string{"trk_sales": "connection_ack", "trk_guess": "connection_error"} {
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.srv.URL, "http")+"/query",
+			&websocket.DialOptions{Subprotocols: []string{"graphql-ws"}, HTTPHeader: http.Header{"X-Api-Key": {key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &wsClient{conn: conn}
+		c.send(t, ctx, map[string]any{"type": "connection_init", "payload": map[string]any{}})
+		if m := c.next(t, ctx); m.Type != want {
+			t.Errorf("upgrade with key %s: got %s %s, want %s", key, m.Type, m.Payload, want)
+		}
+		if want == "connection_error" {
+			// Refused, the connection is closed as graphql-transport-ws's are.
+			if code, reason := c.closedWith(t, ctx); code != 4403 {
+				t.Errorf("refused connection ended with %d %q, want 4403", code, reason)
+			}
+		}
+		conn.CloseNow()
+	}
+}

@@ -171,11 +171,14 @@ func build(opts Options, guarded bool) *Gateway {
 		}})
 	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			ctx, err := authenticateInit(ctx, opts.Auth, payload, nil)
+			authed, err := authenticateInit(ctx, opts.Auth, payload, upgradeHeaders(ctx))
 			if err != nil {
-				return nil, nil, err
+				// gqlgen closes with the code and reason of the context
+				// returned: 4403, as graphql-transport-ws refuses.
+				ctx = transport.WithWebsocketCloseCode(ctx, int(closeForbidden))
+				return transport.AppendCloseReason(ctx, clip(err.Error())), nil, err
 			}
-			return resolvers.OverWebSocket(ctx), nil, nil
+			return resolvers.OverWebSocket(authed), nil, nil
 		},
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
