@@ -260,8 +260,9 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 	load func(context.Context, []K) (map[K]V, error)) *Loader[K, V] {
 	name := string(system) + "/" + string(kind) + strings.TrimSuffix("/"+prefix, "/")
 	name = strings.TrimSuffix(name, ":")
+	spanName := "loader " + name
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		ctx, span := tracing.Start(ctx, "loader "+name)
+		ctx, span := tracing.Start(ctx, spanName)
 		defer span.End()
 		metrics.CountBatch(ctx, name, len(keys))
 		if f.observe != nil {

@@ -152,6 +152,14 @@ type Call struct {
 	Accept []int // statuses besides 200 that carry a body to decode (207)
 }
 
+// method is the call's HTTP method: GET unless it names another.
+func (c Call) method() string {
+	if c.Method == "" {
+		return http.MethodGet
+	}
+	return c.Method
+}
+
 // Response is what a successful call returns besides the decoded body.
 type Response struct {
 	Status int
@@ -177,12 +185,8 @@ func (c *Client) Do(ctx context.Context, call Call, out any) (Response, error) {
 
 // describe adds what a call did to its span.
 func (c *Client) describe(span trace.Span, call Call, r Response, err error) {
-	method := call.Method
-	if method == "" {
-		method = http.MethodGet
-	}
 	span.SetAttributes(attribute.String("trestle.system", string(c.system)), attribute.String("trestle.route", call.Route),
-		attribute.String("http.request.method", method), attribute.String("server.address", c.host),
+		attribute.String("http.request.method", call.method()), attribute.String("server.address", c.host),
 		attribute.String("trestle.outcome", Outcome(err)))
 	if r.Status != 0 {
 		span.SetAttributes(attribute.Int("http.response.status_code", r.Status))
@@ -222,7 +226,7 @@ func Outcome(err error) string {
 
 func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 	exec := c.guard.others
-	if call.Read || call.Method == "" || call.Method == http.MethodGet {
+	if call.Read || call.method() == http.MethodGet {
 		exec = c.guard.reads
 	}
 	var last error // the last attempt's failure
@@ -306,10 +310,6 @@ func (c *Client) attempt(ctx context.Context, call Call, out any) (Response, err
 }
 
 func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) {
-	method := call.Method
-	if method == "" {
-		method = http.MethodGet
-	}
 	target := c.base + call.Path
 	if len(call.Query) > 0 {
 		target += "?" + call.Query.Encode()
@@ -322,7 +322,7 @@ func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := http.NewRequestWithContext(ctx, call.method(), target, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: build request: %w", c.system, call.Route, err)
 	}
