@@ -74,7 +74,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	fs := flag.NewFlagSet("trestle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "address to serve on (default: the config's listen, else 127.0.0.1:8080)")
-	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "address of the admin listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	adminListen := fs.String("admin-listen", adminDefault, "address of the admin listener (/metrics, /healthz, /readyz, /debug/pprof/), or off;\nby default a free loopback port when "+adminDefault+" is taken")
 	configPath := fs.String("config", os.Getenv("TRESTLE_CONFIG"), "config file (or $TRESTLE_CONFIG); without one, built-in simulators stand in for the upstreams")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,6 +82,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	adminExplicit := false
+	fs.Visit(func(f *flag.Flag) { adminExplicit = adminExplicit || f.Name == "admin-listen" })
 
 	// Whatever fails below, the servers and loops started so far stop and
 	// are waited for before run returns.
@@ -268,16 +270,25 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen on %s (choose another address with -listen or the config's listen): %w", cfg.Listen, err)
 	}
 	base := "http://" + ln.Addr().String()
-	adminLn, err := net.Listen("tcp", *adminListen)
+	adminLn, err := listenAdmin(*adminListen, adminExplicit)
 	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
+		ln.Close()
+		return err
 	}
-	admin := "http://" + adminLn.Addr().String()
-	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n  admin       %[2]s/metrics, /readyz, /debug/pprof/\n", base, admin)
-	g.Go(func() error { return serve(ctx, adminLn, adminHandler(m, ready), logger.With("component", "admin")) })
+	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n", base)
+	if adminLn == nil {
+		fmt.Fprintf(stdout, "  admin       off\n")
+	} else {
+		admin := "http://" + adminLn.Addr().String()
+		if !adminExplicit && adminLn.Addr().String() != adminDefault {
+			logger.Warn(adminDefault+" is taken by another program: the admin listener is on a free loopback port instead", "url", admin)
+		}
+		fmt.Fprintf(stdout, "  admin       %s/metrics, /readyz, /debug/pprof/\n", admin)
+		g.Go(func() error { return serve(ctx, adminLn, adminHandler(m, ready), logger.With("component", "admin")) })
+	}
 	g.Go(func() error { return serve(ctx, ln, h, logger.With("component", "http")) })
 	if demo != nil {
 		// The demo moves: the simulators change their data and tell the
@@ -291,6 +302,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 }
 
 const (
+	// adminDefault is where the admin listener goes unless -admin-listen
+	// says otherwise: loopback only, Prometheus's own default port.
+	adminDefault = "127.0.0.1:9090"
 	// directoryRefresh is how often the customer directory rereads the
 	// three customer lists.
 	directoryRefresh = 10 * time.Minute
@@ -316,6 +330,32 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// listenAdmin opens the admin listener. An address the user gave must
+// bind, or start-up fails saying so; "off" opens none. By default it binds
+// adminDefault, or a free loopback port when another program holds that:
+// the gateway never dies for a port nobody asked for, and never listens
+// beyond loopback unless told to.
+func listenAdmin(addr string, explicit bool) (net.Listener, error) {
+	if !explicit {
+		ln, err := net.Listen("tcp", adminDefault)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return net.Listen("tcp", "127.0.0.1:0")
+		}
+		return ln, err
+	}
+	if addr == "off" {
+		return nil, nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return nil, fmt.Errorf("-admin-listen: %q is not host:port (127.0.0.1:9090) or off", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-admin-listen %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // adminHandler serves what operators look at, away from the clients'

@@ -37,12 +37,19 @@ type started struct {
 }
 
 // startRun runs the command until its banner has printed a line containing
-// last, and returns the first URL the banner names.
+// last, and returns the first URL the banner names. A gateway's admin
+// listener goes on a free port unless args place it.
 func startRun(t testing.TB, ctx context.Context, args []string, last string) *started {
 	t.Helper()
 	if (len(args) == 0 || args[0] != "sim") && !slices.Contains(args, "-admin-listen") {
-		args = append(args, "-admin-listen", "127.0.0.1:0") // not the default port, which may be taken
+		args = append(args, "-admin-listen", "127.0.0.1:0")
 	}
+	return startCommand(t, ctx, args, last)
+}
+
+// startCommand is startRun with the arguments as they are.
+func startCommand(t testing.TB, ctx context.Context, args []string, last string) *started {
+	t.Helper()
 	out, w := io.Pipe()
 	s := &started{done: make(chan error, 1)}
 	go func() {
@@ -358,6 +365,52 @@ func TestAdminListener(t *testing.T) {
 		if status, _ := get(s.base + path); status != http.StatusNotFound {
 			t.Errorf("%s on the GraphQL listener: HTTP %d, want 404", path, status)
 		}
+	}
+}
+
+func TestAdminListenerPlacement(t *testing.T) {
+	t.Setenv("TRESTLE_CONFIG", "")
+	// Another program holds the default port (or this test does).
+	if busy, err := net.Listen("tcp", adminDefault); err == nil {
+		defer busy.Close()
+	}
+	t.Run("default port taken", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := startCommand(t, ctx, []string{"-listen", "127.0.0.1:0"}, "admin")
+		defer s.stop(t, cancel)
+		if s.admin == "" || s.admin == "http://"+adminDefault || !strings.HasPrefix(s.admin, "http://127.0.0.1:") {
+			t.Fatalf("admin at %q, want a free loopback port:\n%s", s.admin, s.printed)
+		}
+		resp, err := http.Get(s.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/metrics at the fallback port: HTTP %d", resp.StatusCode)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := startCommand(t, ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "off"}, "admin")
+		defer s.stop(t, cancel)
+		if s.admin != "" || !strings.Contains(s.printed, "admin       off") {
+			t.Errorf("admin listener with -admin-listen off:\n%s", s.printed)
+		}
+	})
+	for arg, want := range map[string]string{
+		adminDefault: "-admin-listen " + adminDefault + ": listen tcp " + adminDefault + ": bind: address already in use",
+		"":           `-admin-listen: "" is not host:port (127.0.0.1:9090) or off`,
+		"9090":       `-admin-listen: "9090" is not host:port`,
+	} {
+		t.Run("explicit "+arg, func(t *testing.T) {
+			err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-admin-listen", arg}, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q", err, want)
+			}
+		})
 	}
 }
 
