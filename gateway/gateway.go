@@ -120,6 +120,7 @@ func orDefault(d, def time.Duration) time.Duration {
 //
 //	GET  /          the GraphQL playground
 //	POST /query     GraphQL over HTTP (GET for queries too)
+//	GET  /schema.graphql the schema (SDL), when introspection is on
 //	POST /webhooks/ the upstreams' change notifications
 //	GET  /healthz   liveness
 func New(opts Options) *Gateway { return build(opts, true) }
@@ -194,6 +195,7 @@ func build(opts Options, guarded bool) *Gateway {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
+		srv.Use(noIntrospection{opts.Logger})
 		srv.SetDisableSuggestion(true)
 	}
 	// Persisted queries: clients send a hash instead of the text, of a
@@ -234,6 +236,11 @@ func build(opts Options, guarded bool) *Gateway {
 		query = authenticate(opts.Auth, query)
 	}
 	mux.Handle("/query", withTraceContext(corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(query))))))
+	sdl := schemaSDL(schema.Schema(), opts.Introspection)
+	if opts.Auth != nil && guarded {
+		sdl = authenticate(opts.Auth, sdl)
+	}
+	mux.Handle("GET /schema.graphql", corsFor(opts.Origins, sdl))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}

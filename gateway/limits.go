@@ -75,7 +75,7 @@ const (
 // application/graphql-response+json.
 var registerCodes = sync.OnceFunc(func() {
 	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeNoSubscription,
-		CodeTrustedDocumentRequired} {
+		CodeTrustedDocumentRequired, CodeIntrospectionDisabled} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 })

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/gateway"
 )
@@ -103,20 +107,80 @@ func TestTheDeepQueryIsWithinTheDefaultLimits(t *testing.T) {
 }
 
 func TestIntrospectionAndSuggestionsAreOffUnlessEnabled(t *testing.T) {
-	const introspect = `{ __schema { queryType { name } } }`
 	const typo = `{ ordrs(first: 1) { totalCount } }`
-	off := startLive(t)
-	if _, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(introspect)); len(r.Errors) == 0 {
-		t.Errorf("introspection answered while off: %s", r.Data)
+	var logged syncBuffer
+	off := startLive(t, func(o *gateway.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	for _, introspect := range []string{
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "Order") { name } }`,
+		`query Q { ...F } fragment F on Query { __schema { types { name } } }`,
+	} {
+		status, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(introspect))
+		if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != gateway.CodeIntrospectionDisabled ||
+			!strings.Contains(r.Errors[0].Message, "introspection: true") || r.Data != nil {
+			t.Errorf("%s while off: HTTP %d %s %+v, want 400 INTROSPECTION_DISABLED saying how to turn it on", introspect, status, r.Data, r.Errors)
+		}
+	}
+	if status, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(`{ __typename }`)); status != http.StatusOK || len(r.Errors) > 0 {
+		t.Errorf("__typename while introspection is off: HTTP %d %+v", status, r.Errors)
+	}
+	if strings.Contains(logged.String(), "level=ERROR") || strings.Contains(logged.String(), "level=WARN") ||
+		!strings.Contains(logged.String(), "level=DEBUG") {
+		t.Errorf("a refused introspection is logged at debug level at most, and is:\n%s", logged.String())
 	}
 	if _, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
 		t.Errorf("errors %+v, want the unknown field without a suggestion", r.Errors)
 	}
 	on := startLive(t, func(o *gateway.Options) { o.Introspection = true })
-	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(introspect)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"Query"`) {
+	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(`{ __schema { queryType { name } } }`)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"Query"`) {
 		t.Errorf("introspection: %s %+v", r.Data, r.Errors)
 	}
 	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, `Did you mean "orders"`) {
 		t.Errorf("errors %+v, want a suggestion", r.Errors)
+	}
+}
+
+func TestSchemaSDLIsServedToClientsThatMayIntrospect(t *testing.T) {
+	get := func(url, key string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+"/schema.graphql", nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	on := startLive(t, func(o *gateway.Options) { o.Introspection, o.Auth = true, keys(t) })
+	status, sdl := get(on.srv.URL, "trk_sales")
+	if status != http.StatusOK {
+		t.Fatalf("HTTP %d %s", status, sdl)
+	}
+	// The SDL is the schema the gateway runs: it parses, and has its types
+	// and directives.
+	schema, err := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: sdl})
+	if err != nil {
+		t.Fatalf("the served SDL does not load: %v", err)
+	}
+	for _, name := range []string{"Query", "Subscription", "Customer", "Order", "Invoice", "Money", "Decimal"} {
+		if schema.Types[name] == nil {
+			t.Errorf("the SDL has no type %s", name)
+		}
+	}
+	if schema.Directives["auth"] == nil || !strings.Contains(sdl, "@auth(requires: FINANCE)") {
+		t.Errorf("the SDL does not show which fields need a role")
+	}
+	if status, _ := get(on.srv.URL, ""); status != http.StatusUnauthorized {
+		t.Errorf("without a key: HTTP %d, want 401", status)
+	}
+	off := startLive(t)
+	if status, body := get(off.srv.URL, ""); status != http.StatusForbidden || !strings.Contains(body, gateway.CodeIntrospectionDisabled) {
+		t.Errorf("introspection off: HTTP %d %s, want 403 INTROSPECTION_DISABLED", status, body)
 	}
 }
