@@ -93,15 +93,16 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		cancel()
 		_ = g.Wait()
 	}()
-	cfg := config.Default()
-	var demo *sim.Sim // the simulators, when there is no config
+	cfg := config.Demo()
 	if *configPath != "" {
 		var err error
 		if cfg, err = config.Load(*configPath); err != nil {
 			return err
 		}
 		logger = newLogger(cfg.Log, stderr)
-	} else {
+	}
+	var demo *sim.Sim // the simulators, when the config names no sources
+	if cfg.Demo {
 		demo = sim.New(sim.Options{World: world.Options{Seed: 1}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -112,11 +113,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		// sends none and is polled.
 		cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
 		cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
-		cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}
-		cfg.Introspection = true // the playground explores the schema
-		cfg.DebugHeader = true
 		g.Go(func() error { return serve(ctx, ln, demo.Handler(), logger.With("component", "sim")) })
-		logger.Info("no config: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
+		logger.Info("no sources configured: serving the built-in simulators of the shop, CRM and ERP", "url", "http://"+ln.Addr().String())
 	}
 	if *listen != "" {
 		cfg.Listen = *listen

@@ -157,6 +157,83 @@ func TestGatewayWithoutConfigRunsTheSimulators(t *testing.T) {
 	s.stop(t, cancel)
 }
 
+// preflight asks the gateway whether a page from origin may POST to it,
+// and returns the origin it allows ("" for none).
+func preflight(t *testing.T, base, origin string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, base+"/query", nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Access-Control-Allow-Origin")
+}
+
+// dialFrom opens a graphql-transport-ws connection as a page from origin
+// would, and reports whether the gateway acknowledged it.
+func dialFrom(t *testing.T, base, origin string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/query",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: http.Header{"Origin": {origin}}})
+	if err != nil {
+		return false
+	}
+	defer conn.CloseNow()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := conn.Read(ctx)
+	return err == nil && strings.Contains(string(m), "connection_ack")
+}
+
+func TestDemoWelcomesALocalDevServer(t *testing.T) {
+	t.Setenv("TRESTLE_CONFIG", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"-listen", "127.0.0.1:0"}, "GraphQL")
+	defer s.stop(t, cancel)
+	for origin, allowed := range map[string]bool{
+		"http://localhost:5173":              true,
+		"http://127.0.0.1:3000":              true,
+		"http://localhost":                   false, // a page served on port 80 is no dev server
+		"https://app.example.com":            false,
+		"http://localhost.evil.example:5173": false,
+	} {
+		if got := preflight(t, s.base, origin); (got == origin) != allowed || !allowed && got != "" {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q, want allowed %v", origin, got, allowed)
+		}
+		if got := dialFrom(t, s.base, origin); got != allowed {
+			t.Errorf("WebSocket from %s: acknowledged %v, want %v", origin, got, allowed)
+		}
+	}
+}
+
+func TestAConfigOfOriginsOnlyChangesTheDemo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trestle.yaml")
+	if err := os.WriteFile(path, []byte("origins: [app.example.com]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startRun(t, ctx, []string{"-config", path, "-listen", "127.0.0.1:0"}, "GraphQL")
+	defer s.stop(t, cancel)
+	if n := queryTotal(t, s.base, ""); n != 20000 {
+		t.Errorf("%d orders, want the demo data set's 20000", n)
+	}
+	if got := preflight(t, s.base, "https://app.example.com"); got != "https://app.example.com" {
+		t.Errorf("the configured origin is not allowed: %q", got)
+	}
+	if got := preflight(t, s.base, "http://localhost:5173"); got != "" {
+		t.Errorf("origins replace the demo's, but localhost is still allowed: %q", got)
+	}
+}
+
 func TestGatewayWithConfigFile(t *testing.T) {
 	simulators := sim.New(sim.Options{World: world.Options{Seed: 9, Size: world.Size{People: 40, Orders: 77, Products: 10}}})
 	srv := httptest.NewServer(simulators.Handler())

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "unknown keys and invalid values together",
 			yaml: "listen: nowhere\nextra: 1\ncache: { maxMB: 0 }\n",
-			want: []string{"field extra not found", `listen: "nowhere"`, "cache.maxMB: must be positive", "sources.shop: missing"},
+			want: []string{"field extra not found", `listen: "nowhere"`, "cache.maxMB: must be positive"},
 		},
 		{
 			name: "no way in",
@@ -191,5 +192,48 @@ func TestParseProxy(t *testing.T) {
 		if got, err := config.ParseProxy(in); err != nil || got.String() != want {
 			t.Errorf("%s: %v %v, want %s", in, got, err, want)
 		}
+	}
+}
+
+func TestAConfigWithoutSourcesChangesTheDemo(t *testing.T) {
+	const key = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	tests := []struct {
+		name  string
+		yaml  string
+		check func(config.Config) bool
+	}{
+		{"empty", "", func(c config.Config) bool {
+			return c.Auth.Anonymous && c.Introspection && slices.Equal(c.Origins, []string{"localhost:*", "127.0.0.1:*"})
+		}},
+		{"origins only", "origins: [app.example.com]\n", func(c config.Config) bool {
+			return c.Auth.Anonymous && c.Introspection && slices.Equal(c.Origins, []string{"app.example.com"})
+		}},
+		{"its own auth", "auth: { apiKeys: [ { name: bi, sha256: " + key + " } ] }\n", func(c config.Config) bool {
+			return !c.Auth.Anonymous && len(c.Auth.APIKeys) == 1 && c.Introspection
+		}},
+		{"introspection off", "introspection: false\ncache: { maxMB: 32 }\n", func(c config.Config) bool {
+			return !c.Introspection && c.Auth.Anonymous && c.Cache.MaxMB == 32 && c.Cache.StaleIfError == 5*time.Minute
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse(strings.NewReader(tt.yaml), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.Demo || !tt.check(cfg) {
+				t.Errorf("parsed %+v", cfg)
+			}
+		})
+	}
+	// Sources named in part say which are missing.
+	_, err := config.Parse(strings.NewReader("sources:\n  shop: { kind: woocommerce, url: http://shop, consumerKey: k, consumerSecret: s }\nauth: { anonymous: true }\n"), env(nil))
+	for _, want := range []string{"sources.crm: missing (want kind hubspot, url and credentials)", "sources.erp: missing (want kind erpnext"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+	if cfg, err := config.Parse(strings.NewReader(valid), env(map[string]string{"SHOP_SECRET": "s"})); err != nil || cfg.Demo || len(cfg.Origins) > 0 || cfg.Introspection {
+		t.Errorf("a config with sources: demo %v, origins %v, introspection %v, err %v; want none of the demo's", cfg.Demo, cfg.Origins, cfg.Introspection, err)
 	}
 }
