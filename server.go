@@ -2,7 +2,7 @@
 //
 //	trestle [-config FILE] [-listen ADDR]   run the gateway; with no config, against built-in simulators
 //	trestle sim [flags]                     serve only the simulators of the three upstreams
-//	trestle apikey NAME                     make a client API key and the config entry that admits it
+//	trestle apikey [-roles R,...] NAME      make a client API key and the config entry that admits it
 package main
 
 import (
@@ -22,7 +22,9 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -63,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSim(ctx, args[1:], stdout, stderr, logger.With("component", "sim"))
 	}
 	if len(args) > 0 && args[0] == "apikey" {
-		return newAPIKey(args[1:], stdout)
+		return newAPIKey(args[1:], stdout, stderr)
 	}
 	return runGateway(ctx, args, stdout, stderr, logger)
 }
@@ -396,17 +398,56 @@ func authConfig(c config.Auth) auth.Config {
 
 // newAPIKey makes a random client key and prints it with the config entry
 // that admits it: the key goes to the client, only its hash to the config.
-func newAPIKey(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: trestle apikey NAME")
+// Flags may stand before or after the name.
+func newAPIKey(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trestle apikey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	roles := fs.String("roles", "", "the client's roles, comma-separated: "+strings.Join(config.Roles, ", ")+" (default none)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: trestle apikey [-roles ROLE,...] NAME\n\n"+
+			"Makes a key for the client NAME and prints it, with the config entry that admits it\n"+
+			"(the config keeps only the key's SHA-256).\n\n")
+		fs.PrintDefaults()
+	}
+	var names []string
+	for rest := args; ; rest = fs.Args()[1:] {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		names = append(names, fs.Arg(0))
+	}
+	if len(names) != 1 {
+		fs.Usage()
+		return fmt.Errorf("apikey: want one client name, not %d", len(names))
+	}
+	name := names[0]
+	if !keyName.MatchString(name) {
+		return fmt.Errorf("apikey: %q is not a client name: letters, digits, '.', '_' and '-', starting with a letter or digit (flags go before the name: trestle apikey -h)", name)
+	}
+	var granted []string
+	for r := range strings.SplitSeq(*roles, ",") {
+		if r = strings.ToUpper(strings.TrimSpace(r)); r == "" {
+			continue
+		}
+		if !slices.Contains(config.Roles, r) {
+			return fmt.Errorf("apikey: -roles: %q is not a role (want %s)", r, strings.Join(config.Roles, ", "))
+		}
+		granted = append(granted, r)
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	key := "trk_" + base64.RawURLEncoding.EncodeToString(secret)
 	sum := sha256.Sum256([]byte(key))
-	fmt.Fprintf(stdout, "key (give it to the client, sent as X-API-Key): %s\n\nconfig:\nauth:\n  apiKeys:\n    - { name: %s, sha256: %x, roles: [] }\n", key, args[0], sum)
+	fmt.Fprintf(stdout, "key (give it to the client, sent as X-API-Key): %s\n\nconfig:\nauth:\n  apiKeys:\n    - { name: %s, sha256: %x, roles: [%s] }\n",
+		key, name, sum, strings.Join(granted, ", "))
 	return nil
 }
+
+// keyName is what a client's name may be: one YAML word, never a flag.
+var keyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // openBus is the in-process bus, or with events.nats.url the JetStream
 // stream that replicas share.

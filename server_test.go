@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -506,5 +508,53 @@ func TestTuneGCLeavesSetValuesAlone(t *testing.T) {
 	tuneGC(256)
 	if percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); percent != 100 || limit != math.MaxInt64 {
 		t.Errorf("set: GC percent %d and memory limit %d, want them untouched", percent, limit)
+	}
+}
+
+func TestAPIKeyCommand(t *testing.T) {
+	tests := []struct {
+		args    []string
+		entry   string // the config entry printed, up to the hash
+		roles   string
+		wantErr string
+	}{
+		{args: []string{"reporting"}, entry: "- { name: reporting, sha256: ", roles: "roles: [] }"},
+		{args: []string{"-roles", "finance", "bi"}, entry: "- { name: bi, sha256: ", roles: "roles: [FINANCE] }"},
+		{args: []string{"bi", "-roles", "FINANCE"}, entry: "- { name: bi, sha256: ", roles: "roles: [FINANCE] }"},
+		{args: []string{"-roles", "FINANCE"}, wantErr: "want one client name, not 0"},
+		{args: []string{"a", "b"}, wantErr: "want one client name, not 2"},
+		{args: []string{"--", "-roles"}, wantErr: `"-roles" is not a client name`},
+		{args: []string{"-roles", "SALES", "bi"}, wantErr: `-roles: "SALES" is not a role (want FINANCE)`},
+		{args: []string{"-role", "FINANCE", "bi"}, wantErr: "flag provided but not defined: -role"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append([]string{"apikey"}, tt.args...), &out, &errOut)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if out.Len() > 0 {
+					t.Errorf("a refused call printed a key:\n%s", out.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := regexp.MustCompile(`key \(.*\): (trk_\S+)\n[\s\S]*` + regexp.QuoteMeta(tt.entry) + `([0-9a-f]{64}), ` + regexp.QuoteMeta(tt.roles)).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("printed:\n%s\nwant a key and the entry %s…, %s", out.String(), tt.entry, tt.roles)
+			}
+			if sum := sha256.Sum256([]byte(m[1])); hex.EncodeToString(sum[:]) != m[2] {
+				t.Errorf("the entry's hash is not the key's SHA-256")
+			}
+		})
+	}
+	var usage bytes.Buffer
+	if err := run(context.Background(), []string{"apikey", "-h"}, io.Discard, &usage); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(usage.String(), "usage: trestle apikey [-roles ROLE,...] NAME") || !strings.Contains(usage.String(), "-roles") {
+		t.Errorf("-h: %v\n%s", err, usage.String())
 	}
 }
