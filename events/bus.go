@@ -11,6 +11,10 @@ import (
 // window: the changes after it are no longer kept.
 var ErrCursorTooOld = errors.New("cursor is older than the replay window")
 
+// ErrCursorAhead is returned for a resume cursor past the latest change:
+// one this bus never numbered.
+var ErrCursorAhead = errors.New("cursor is ahead of the latest change")
+
 // ErrFellBehind ends a subscription that did not keep up; it resumes with
 // its last sequence as the cursor and loses nothing within the window.
 var ErrFellBehind = errors.New("subscriber fell behind; resume after the last sequence received")
@@ -145,7 +149,8 @@ func (l *replayLog) subscribe(ctx context.Context, after uint64, ahead bool) (*S
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if after > l.seq && !ahead {
-		return nil, fmt.Errorf("%w: cursor %d is past the latest %d, from before a restart", ErrCursorTooOld, after, l.seq)
+		return nil, fmt.Errorf("%w: cursor %d, latest %d (the in-process bus numbers changes anew at every start; "+
+			"a cursor from before a restart, or from another gateway, does not resume here)", ErrCursorAhead, after, l.seq)
 	}
 	var backlog []*Change
 	if after > 0 && after < l.seq {

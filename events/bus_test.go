@@ -75,7 +75,7 @@ func TestBusNumbersAndResumes(t *testing.T) {
 		{after: 4, want: []uint64{5}},
 		{after: 5, want: nil},
 		{after: 1, err: ErrCursorTooOld}, // 2 is no longer kept
-		{after: 9, err: ErrCursorTooOld}, // from before a restart
+		{after: 9, err: ErrCursorAhead},  // from before a restart
 	}
 	for _, tt := range tests {
 		b := NewMemory(3, 16, noApply) // five changes, the last three kept

@@ -212,7 +212,8 @@ func (b *JetStream) Subscribe(ctx context.Context, after uint64) (*Subscription,
 			return nil, fmt.Errorf("change stream: %w", err)
 		}
 		if after > info.State.LastSeq {
-			return nil, fmt.Errorf("%w: cursor %d is past the stream's latest %d", ErrCursorTooOld, after, info.State.LastSeq)
+			return nil, fmt.Errorf("%w: cursor %d, the stream's latest %d (a cursor from another stream, or one since replaced, does not resume here)",
+				ErrCursorAhead, after, info.State.LastSeq)
 		}
 	}
 	return b.log.subscribe(ctx, after, true)

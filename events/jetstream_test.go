@@ -135,8 +135,8 @@ func TestJetStreamResumesOnAnotherReplicaAndAfterARestart(t *testing.T) {
 	if _, err := b.Subscribe(ctx, 2); !errors.Is(err, ErrCursorTooOld) {
 		t.Fatalf("cursor behind the window: err %v, want ErrCursorTooOld", err)
 	}
-	if _, err := b.Subscribe(ctx, 99); !errors.Is(err, ErrCursorTooOld) {
-		t.Fatalf("cursor past the stream: err %v, want ErrCursorTooOld", err)
+	if _, err := b.Subscribe(ctx, 99); !errors.Is(err, ErrCursorAhead) {
+		t.Fatalf("cursor past the stream: err %v, want ErrCursorAhead", err)
 	}
 }
 

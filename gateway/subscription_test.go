@@ -239,6 +239,15 @@ func TestSubscribingBehindTheWindowIsAnError(t *testing.T) {
 	if m.Type != "error" && m.Type != "next" || !strings.Contains(string(m.Payload), "older than the replay window") {
 		t.Fatalf("got %s %s, want an error naming the replay window", m.Type, m.Payload)
 	}
+	// A cursor ahead of the latest change (from before a restart) is told
+	// so, not called old.
+	c.send(t, ctx, map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
+		"query": stockSubscription, "variables": map[string]any{"after": changeCursorOf(t, 1000)}}})
+	m = c.nextOf(t, ctx, "2")
+	if m.Type != "error" && m.Type != "next" || !strings.Contains(string(m.Payload), "cursor is ahead of the latest change: cursor 1000, latest 105") ||
+		strings.Contains(string(m.Payload), "older") || !strings.Contains(string(m.Payload), "subscribe without after") {
+		t.Fatalf("got %s %s, want an error saying the cursor is ahead", m.Type, m.Payload)
+	}
 }
 
 // changeCursorOf is the cursor a subscription event carries for seq.

@@ -55,7 +55,7 @@ func subscribe[E any](ctx context.Context, r *Resolver, after *string, event fun
 		return nil, err
 	}
 	sub, err := r.Changes.Subscribe(ctx, from)
-	if errors.Is(err, events.ErrCursorTooOld) {
+	if errors.Is(err, events.ErrCursorTooOld) || errors.Is(err, events.ErrCursorAhead) {
 		return nil, badInput("%v; subscribe without after: to start from now", err)
 	}
 	if err != nil {
