@@ -493,7 +493,7 @@ func TestFaultMatrix(t *testing.T) {
 		retried bool // whether a failed call is tried again
 	}{
 		{"down", sim.Faults{Down: true}, "UPSTREAM_UNAVAILABLE", true},
-		{"slow past the timeout", sim.Faults{LatencyMS: 2000}, "UPSTREAM_TIMEOUT", false},
+		{"slow past the timeout", sim.Faults{LatencyMS: 30_000}, "UPSTREAM_TIMEOUT", false},
 		{"429 with Retry-After", sim.Faults{RateLimitRate: 1, RetryAfterS: 7}, "UPSTREAM_RATE_LIMITED", false},
 		{"5xx", sim.Faults{ErrorRate: 1}, "UPSTREAM_UNAVAILABLE", true},
 		{"malformed JSON", sim.Faults{MalformedRate: 1}, "UPSTREAM_BAD_RESPONSE", false},
@@ -529,7 +529,9 @@ func TestFaultMatrix(t *testing.T) {
 				u.SetFaults(f.faults)
 				began := time.Now()
 				r := g.query(t, q, nil, nil)
-				if took := time.Since(began); took > time.Second {
+				// Within one 300ms timeout when idle; the bound leaves a busy
+				// machine room, and still catches waiting for a 30 s answer.
+				if took := time.Since(began); took > 10*time.Second {
 					t.Errorf("answered after %v, want within about one 300ms timeout", took)
 				}
 				checkFailure(t, r, sys.system, f.code, sys.nullPath)
@@ -721,11 +723,11 @@ func TestHealthzAndPlayground(t *testing.T) {
 func TestUpstreamTimeout(t *testing.T) {
 	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
 		func(s *config.Sources) { s.ERP.Timeout = 50 * time.Millisecond })
-	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 500})
+	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 30_000})
 	start := time.Now()
 	r := g.query(t, `{ orders(first: 2) { edges { node { number invoices { number } } } } }`, nil, nil)
-	if time.Since(start) > 400*time.Millisecond {
-		t.Errorf("answered after %v: the timeout did not cut the call short", time.Since(start))
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("answered after %v: the 50ms timeout did not cut the ERP's 30s answer short", took)
 	}
 	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "UPSTREAM_TIMEOUT" || r.Errors[0].Extensions["source"] != "erp" {
 		t.Fatalf("errors %+v, want UPSTREAM_TIMEOUT from erp", r.Errors)
@@ -737,7 +739,7 @@ func TestUpstreamTimeout(t *testing.T) {
 
 func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
-		func(s *config.Sources) { s.ERP.Timeout = 5 * time.Second })
+		func(s *config.Sources) { s.ERP.Timeout = 3 * time.Second })
 	entities := newCache(t)
 	t.Cleanup(entities.Close)
 	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
@@ -745,11 +747,11 @@ func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
 		RequestTimeout: 200 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	g := &gw{env: env, url: srv.URL}
-	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 1000})
+	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 30_000})
 	start := time.Now()
 	r := g.query(t, `{ orders(first: 2) { edges { node { number invoices { number } } } } }`, nil, nil)
-	if took := time.Since(start); took > 600*time.Millisecond {
-		t.Errorf("answered after %v: the request timeout did not cut the ERP's 5s call short", took)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("answered after %v: the 200ms request timeout did not cut the ERP's 3s call short", took)
 	}
 	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "UPSTREAM_TIMEOUT" || r.Errors[0].Extensions["source"] != "erp" {
 		t.Fatalf("errors %+v, want UPSTREAM_TIMEOUT from erp", r.Errors)

