@@ -4,9 +4,12 @@
 package sources
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trestlehq/trestle/config"
@@ -87,4 +90,61 @@ func (s *Set) Close() {
 	s.Shop.Close()
 	s.CRM.Close()
 	s.ERP.Close()
+}
+
+// Probe asks each upstream once, all three at the same time, for one record
+// with the configured URL and credentials. The map holds every system: nil
+// when it answered, else a *rest.ProbeError that names the URL asked, the
+// HTTP status, what the answer means and the setting to check.
+func (s *Set) Probe(ctx context.Context) map[model.System]error {
+	probes := []struct {
+		system model.System
+		probe  func(context.Context) error
+	}{{model.SystemShop, s.Shop.Probe}, {model.SystemCRM, s.CRM.Probe}, {model.SystemERP, s.ERP.Probe}}
+	errs := make([]error, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() { errs[i] = withFix(p.system, p.probe(ctx)) })
+	}
+	wg.Wait()
+	out := make(map[model.System]error, len(probes))
+	for i, p := range probes {
+		out[p.system] = errs[i]
+	}
+	return out
+}
+
+// settings are the config keys of a system that a failed probe points at:
+// its url, what the url must be, and its credentials.
+func settings(system model.System) (url, root, credentials string) {
+	switch system {
+	case model.SystemShop:
+		return "sources.shop.url", "the site root (without " + wooNamespace + ")", "sources.shop.consumerKey and sources.shop.consumerSecret"
+	case model.SystemCRM:
+		return "sources.crm.url", "the API root, such as https://api.hubapi.com (without /crm/v3)", "sources.crm.token"
+	default:
+		return "sources.erp.url", "the site root (without /api/resource)", "sources.erp.apiKey and sources.erp.apiSecret"
+	}
+}
+
+// withFix adds to a failed probe the setting that is likely wrong.
+func withFix(system model.System, err error) error {
+	var pe *rest.ProbeError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	url, root, credentials := settings(system)
+	switch {
+	case errors.Is(pe, rest.ErrNotFound), errors.Is(pe, rest.ErrBadResponse) && pe.Status == http.StatusOK:
+		pe.Fix = url + " must be " + root
+	case errors.Is(pe, rest.ErrUnauthorized):
+		pe.Fix = "check " + credentials
+	case pe.Status >= 300 && pe.Status < 400:
+		pe.Fix = "check " + url
+	case pe.Timeout:
+		pe.Fix = "check " + url + ", or raise " + strings.TrimSuffix(url, "url") + "timeout"
+	case pe.Status == 0 && errors.Is(pe, rest.ErrUnavailable):
+		pe.Fix = "check the host and port in " + url
+	}
+	return err
 }

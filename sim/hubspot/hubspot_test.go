@@ -528,3 +528,15 @@ func TestListLinkKeepsMountPrefix(t *testing.T) {
 		t.Errorf("link = %q, want %q", pg.Paging.Next.Link, want)
 	}
 }
+
+// A path the API does not have is a 404 once the token is good, as a client
+// with the wrong base URL sees it.
+func TestUnknownPath(t *testing.T) {
+	a := hubspot.New(testWorld())
+	for _, target := range []string{"/crm/v3/crm/v3/objects/contacts?limit=1", "/objects/contacts?limit=1"} {
+		w := serve(t, a, http.MethodGet, target, "")
+		if w.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", target, w.Code)
+		}
+	}
+}

@@ -333,3 +333,26 @@ func (c *Client) count(ctx context.Context, route, doctype string, filters []fil
 	}
 	return out.Message, nil
 }
+
+// Probe lists one customer name with the configured key, once, to show that
+// the base URL is a Frappe site and that its API user may read customers.
+// It returns nil or a *rest.ProbeError saying what is wrong.
+func (c *Client) Probe(ctx context.Context) error {
+	var page struct {
+		Data []struct {
+			Name string `json:"name"`
+		} `json:"data"`
+	}
+	return c.rest.Probe(ctx, rest.ProbeCall{
+		Call: rest.Call{Route: "probe", Path: "/api/resource/Customer", Query: url.Values{
+			"fields": {`["name"]`}, "limit_page_length": {"1"},
+		}},
+		Out:          &page,
+		Valid:        func() bool { return page.Data != nil },
+		NotFound:     "not a Frappe REST API here",
+		Unauthorized: "the API key or secret is refused",
+		// Frappe runs a request whose Authorization it cannot read as Guest.
+		Forbidden: "the API user may not read Customer, or the request ran as Guest",
+		NotAPI:    "not a Frappe REST API here",
+	})
+}

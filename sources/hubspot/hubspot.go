@@ -5,6 +5,7 @@ package hubspot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -270,4 +271,22 @@ func unique(keys []string, norm func(string) string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Probe lists one contact with the configured token, once, to show that the
+// base URL is HubSpot's API and that the token may read contacts. It returns
+// nil or a *rest.ProbeError saying what is wrong.
+func (c *Client) Probe(ctx context.Context) error {
+	var page struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	return c.rest.Probe(ctx, rest.ProbeCall{
+		Call:         rest.Call{Route: "probe", Path: contactsPath, Query: url.Values{"limit": {"1"}}},
+		Out:          &page,
+		Valid:        func() bool { return page.Results != nil },
+		NotFound:     "not the HubSpot API here",
+		Unauthorized: "the private app token is refused",
+		Forbidden:    "the private app token lacks the crm.objects.contacts.read scope",
+		NotAPI:       "not the HubSpot API here",
+	})
 }

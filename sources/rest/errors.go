@@ -29,6 +29,8 @@ type Error struct {
 	Timeout    bool          // the call ran out of time (class ErrUnavailable)
 	Local      bool          // refused by this client (breaker open, too busy, rate limit), not by the upstream
 	Detail     string        // a short description safe to show
+
+	cause error // the network's own error when no answer came, for probes
 }
 
 func (e *Error) Error() string {

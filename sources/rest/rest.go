@@ -354,7 +354,14 @@ func (c *Client) transportError(ctx context.Context, call Call, err error) error
 		e.Timeout = true
 		return e
 	default:
-		return c.fail(call, ErrUnavailable, 0, "connection failed")
+		e := c.fail(call, ErrUnavailable, 0, "connection failed")
+		// The URL error's own text repeats the URL; what failed is inside.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		e.cause = err
+		return e
 	}
 }
 

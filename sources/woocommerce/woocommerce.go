@@ -78,8 +78,9 @@ type Config struct {
 
 // Client reads one shop. It is safe for concurrent use.
 type Client struct {
-	rest     *rest.Client
-	parallel int
+	rest      *rest.Client
+	parallel  int
+	plainHTTP bool // the base URL is http, not https
 
 	mu       sync.Mutex
 	currency string // known shop currency, "" until read
@@ -113,7 +114,8 @@ func New(cfg Config) (*Client, error) {
 	if parallel == 0 {
 		parallel = 8
 	}
-	return &Client{rest: rc, parallel: parallel, currency: cfg.Currency}, nil
+	return &Client{rest: rc, parallel: parallel, currency: cfg.Currency,
+		plainHTTP: strings.HasPrefix(strings.ToLower(cfg.BaseURL), "http:")}, nil
 }
 
 // Close releases idle connections.
@@ -457,4 +459,27 @@ func uniqueBy[R any](records []R, id func(R) int64) []R {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Probe reads one order id with the configured key, once, to show that the
+// base URL is a shop's wc/v3 namespace and that the key may read it. It
+// returns nil or a *rest.ProbeError saying what is wrong.
+func (c *Client) Probe(ctx context.Context) error {
+	var page []struct {
+		ID int64 `json:"id"`
+	}
+	unauthorized := "the consumer key or secret is refused"
+	if c.plainHTTP {
+		// WooCommerce reads Basic credentials over HTTPS only and wants
+		// OAuth 1.0a signatures otherwise.
+		unauthorized += ", or ignored: a shop takes them over https only"
+	}
+	return c.rest.Probe(ctx, rest.ProbeCall{
+		Call:         rest.Call{Route: "probe", Path: "/orders", Query: url.Values{"per_page": {"1"}, "_fields": {"id"}}},
+		Out:          &page,
+		NotFound:     "not a WooCommerce REST API here",
+		Unauthorized: unauthorized,
+		Forbidden:    "refused before WooCommerce: a firewall or security plugin blocks the call",
+		NotAPI:       "not a WooCommerce REST API here",
+	})
 }
