@@ -37,8 +37,10 @@ type Changes struct {
 // in the shop, an invoice gets paid, a contact moves on in the CRM), and
 // sends the shop's and the ERP's to Target as those systems would: a signed
 // WooCommerce or ERPNext webhook. CRM changes send nothing (a HubSpot
-// webhook needs a public app); a gateway polls the CRM for them. It runs
-// until ctx ends.
+// webhook needs a public app); a gateway polls the CRM for them. On the
+// first tick of each new day it runs the daily jobs (RunDailyJobs), which
+// send nothing either. Times come from the Sim's clock. It runs until ctx
+// ends.
 func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
@@ -49,6 +51,9 @@ func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if marked := s.RunDailyJobs(); len(marked) > 0 {
+			logger.Info("ERP daily job marked invoices overdue", "count", len(marked))
 		}
 		var path string
 		var body []byte
@@ -116,7 +121,7 @@ func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Hea
 	if next, err := b.Actual.Add(decimal.MustNew(delta, 0)); err == nil && !next.IsNeg() {
 		b.Actual = next
 	}
-	b.Modified = time.Now().UTC()
+	b.Modified = s.now().UTC()
 	name, sku, modified := b.Name, b.SKU, erpnext.SiteTime(b.Modified)
 	w.Unlock()
 	return frappe(secret, "Bin", name, modified, sku, "", "")
@@ -128,7 +133,7 @@ func (s *Sim) advanceOrder(rng *rand.Rand, secret string) (string, []byte, http.
 	w := s.World
 	w.Lock()
 	defer w.Unlock()
-	now := time.Now().UTC()
+	now := s.now().UTC()
 	if rng.IntN(2) == 0 {
 		return wooOrder(secret, w.PlaceOrder(rng, now), "created", now)
 	}
@@ -168,17 +173,23 @@ func wooOrder(secret string, o *world.Order, event string, now time.Time) (strin
 	return "/webhooks/shop", body, h
 }
 
-// payInvoice settles an open invoice in full.
+// payInvoice pays an open invoice, mostly in full, sometimes in part; the
+// ERP's status rules then make it Paid, Partly Paid or (past due) Overdue.
 func (s *Sim) payInvoice(rng *rand.Rand, secret string) (string, []byte, http.Header) {
 	w := s.World
 	w.Lock()
 	defer w.Unlock()
+	now := s.now().UTC()
 	for range 50 {
 		inv := w.Invoices[rng.IntN(len(w.Invoices))]
-		if inv.DocStatus != 1 || !inv.Outstanding.IsPos() {
+		amount := inv.Outstanding
+		if rng.IntN(4) == 0 {
+			amount, _ = amount.Mul(decimal.MustNew(int64(20+rng.IntN(60)), 2))
+			amount = amount.Round(2)
+		}
+		if !erpnext.Pay(inv, amount, now) {
 			continue
 		}
-		inv.Status, inv.Outstanding, inv.Modified = "Paid", decimal.Zero, time.Now().UTC()
 		poNo := ""
 		if inv.Order != nil {
 			poNo = strconv.FormatInt(inv.Order.ID, 10)
@@ -203,7 +214,7 @@ func (s *Sim) advanceContact(rng *rand.Rand) {
 			continue
 		}
 		if next, ok := stages[p.CRM.LifecycleStage]; ok {
-			p.CRM.LifecycleStage, p.CRM.Modified = next, time.Now().UTC()
+			p.CRM.LifecycleStage, p.CRM.Modified = next, s.now().UTC()
 			return
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trestlehq/trestle/config"
@@ -28,6 +29,15 @@ import (
 type Options struct {
 	World  world.Options
 	Faults map[model.System]Faults // knobs at start, by system
+	// AnchorToday anchors the world on the clock's present day, 00:00 UTC,
+	// instead of World.Anchor: the demo's data then reaches up to the day
+	// it runs, with invoices due and overdue as of that day. Tests leave it
+	// off, for data that is the same on any day.
+	AnchorToday bool
+	// Now is the clock of the simulated systems: the time of the changes
+	// RunChanges makes and the day their daily jobs run for. Nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // Sim is the three simulated upstreams over one world.
@@ -36,17 +46,55 @@ type Sim struct {
 	Shop  *Upstream
 	CRM   *Upstream
 	ERP   *Upstream
+
+	now func() time.Time
+
+	dailyMu  sync.Mutex
+	dailyDay time.Time // the ERP site's last day the daily jobs ran for
 }
 
 // New generates the world and builds the three simulators over it.
 func New(opts Options) *Sim {
-	w := world.New(opts.World)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	wo := opts.World
+	if opts.AnchorToday {
+		wo.Anchor = world.Day(now())
+	}
+	w := world.New(wo)
 	return &Sim{
 		World: w,
 		Shop:  NewUpstream(model.SystemShop, woocommerce.New(w), opts.Faults[model.SystemShop]),
 		CRM:   NewUpstream(model.SystemCRM, hubspot.New(w), opts.Faults[model.SystemCRM]),
 		ERP:   NewUpstream(model.SystemERP, erpnext.New(w), opts.Faults[model.SystemERP]),
+		now:   now,
+		// The generated statuses are those of the anchor's day.
+		dailyDay: world.Day(w.Anchor),
 	}
+}
+
+// RunDailyJobs runs the simulated systems' daily scheduled jobs if they have
+// not yet run for the ERP site's present day, as Frappe's scheduler runs a
+// daily job on the first tick of a new day: ERPNext's update_invoice_status,
+// which marks Overdue the invoices that have fallen past due. It returns the
+// names of the invoices it marked. RunChanges calls it on every tick.
+func (s *Sim) RunDailyJobs() []string {
+	today := erpnext.Today(s.now())
+	s.dailyMu.Lock()
+	defer s.dailyMu.Unlock()
+	if !today.After(s.dailyDay) {
+		return nil
+	}
+	s.dailyDay = today
+	s.World.Lock()
+	defer s.World.Unlock()
+	var names []string
+	for _, inv := range erpnext.UpdateInvoiceStatus(s.World, today) {
+		names = append(names, inv.Name)
+	}
+	return names
 }
 
 // Upstreams lists the three simulators in a fixed order.

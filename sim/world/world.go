@@ -29,9 +29,12 @@ var defaultSize = Size{People: 2500, Orders: 20000, Products: 500}
 
 // Options configure New.
 type Options struct {
-	Seed   uint64
-	Size   Size      // zero fields take the default size
-	Anchor time.Time // zero takes 2026-11-01T00:00:00Z
+	Seed uint64
+	Size Size // zero fields take the default size
+	// Anchor is the data set's "now": every timestamp lies before it, and
+	// invoices are due, overdue or paid as of its day. Zero takes
+	// 2026-11-01T00:00:00Z, so that the data is the same on any day.
+	Anchor time.Time
 }
 
 // World is the one data set behind the three simulators: every person,
@@ -211,6 +214,33 @@ type Invoice struct {
 	Items       []*InvoiceItem
 	Created     time.Time
 	Modified    time.Time
+}
+
+// StatusOn is the status ERPNext's set_status gives the invoice on the day
+// today (a date, 00:00 UTC, as Posting and Due are): Draft or Cancelled by
+// its docstatus; once submitted, Overdue while money is outstanding past the
+// due date, else Partly Paid, Unpaid or Paid by the amount outstanding.
+func (inv *Invoice) StatusOn(today time.Time) string {
+	owed := inv.Outstanding.IsPos()
+	switch {
+	case inv.DocStatus == 0:
+		return "Draft"
+	case inv.DocStatus == 2:
+		return "Cancelled"
+	case owed && inv.Due.Before(today):
+		return "Overdue"
+	case owed && inv.Outstanding.Cmp(inv.Total) < 0:
+		return "Partly Paid"
+	case owed:
+		return "Unpaid"
+	}
+	return "Paid"
+}
+
+// Day is the date of t in UTC, as the data set keeps dates: 00:00 UTC.
+func Day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // InvoiceItem is a Sales Invoice Item child row.
@@ -701,9 +731,7 @@ func (g *generator) settle(inv *Invoice, cancelled bool) {
 	default:
 		inv.Status, inv.Outstanding = "Unpaid", inv.Total
 	}
-	if inv.DocStatus == 1 && inv.Outstanding.IsPos() && inv.Due.Before(anchor) {
-		inv.Status = "Overdue"
-	}
+	inv.Status = inv.StatusOn(Day(anchor))
 	if inv.Status != "Draft" {
 		inv.Modified = g.between(inv.Created, minTime(anchor, inv.Due.Add(10*24*time.Hour)))
 	}

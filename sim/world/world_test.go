@@ -223,3 +223,95 @@ func TestPlaceOrder(t *testing.T) {
 		t.Errorf("total %s, lines add up to %s", o.Total, sum)
 	}
 }
+
+// A world anchored on the day it is built, as the demo anchors it, reaches up
+// to that day and no further, with its invoices due and overdue as of it.
+func TestAnchoredOnAnyDay(t *testing.T) {
+	for _, anchor := range []time.Time{
+		time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC),
+		world.Day(time.Now()),
+		time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC),
+		time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 6, 15, 30, 0, 0, time.FixedZone("CET", 3600)), // not a midnight, not UTC
+	} {
+		t.Run(anchor.Format(time.RFC3339), func(t *testing.T) {
+			w := world.New(world.Options{Seed: 5, Size: world.Size{People: 300, Orders: 3000, Products: 30}, Anchor: anchor})
+			if !w.Anchor.Equal(anchor) || w.Anchor.Location() != time.UTC {
+				t.Fatalf("anchor %s, want %s in UTC", w.Anchor, anchor)
+			}
+			today := world.Day(anchor)
+			notAfter := func(what string, ts ...time.Time) {
+				t.Helper()
+				for _, ts := range ts {
+					if ts.After(w.Anchor) {
+						t.Fatalf("%s at %s, after the anchor %s", what, ts, w.Anchor)
+					}
+				}
+			}
+			for _, p := range w.People {
+				if p.CRM != nil {
+					notAfter("contact "+p.CRM.ID, p.CRM.Created, p.CRM.Modified)
+				}
+				if p.Shop != nil {
+					notAfter("shop customer "+p.Shop.Username, p.Shop.Created, p.Shop.Modified)
+				}
+				if p.ERP != nil {
+					notAfter("customer "+p.ERP.Name, p.ERP.Created, p.ERP.Modified)
+				}
+			}
+			for _, p := range w.Products {
+				notAfter("product "+p.SKU, p.Created, p.Modified)
+				for _, b := range p.Bins {
+					notAfter("bin "+b.Name, b.Modified)
+				}
+			}
+			for _, o := range w.Orders {
+				notAfter("order", o.Created, o.Modified)
+				if o.Paid != nil {
+					notAfter("order paid", *o.Paid)
+				}
+				if o.Completed != nil {
+					notAfter("order completed", *o.Completed)
+				}
+			}
+			for _, inv := range w.Invoices {
+				notAfter("invoice "+inv.Name, inv.Created, inv.Modified)
+				if inv.Posting.After(today) {
+					t.Fatalf("invoice %s posted on %s, after %s", inv.Name, inv.Posting, today)
+				}
+				if want := inv.StatusOn(today); inv.Status != want {
+					t.Fatalf("invoice %s due %s with %s of %s outstanding is %s, want %s", inv.Name,
+						inv.Due.Format(time.DateOnly), inv.Outstanding, inv.Total, inv.Status, want)
+				}
+			}
+			// The data reaches the present day: the last order is recent.
+			if last := w.Orders[len(w.Orders)-1].Created; w.Anchor.Sub(last) > 3*24*time.Hour {
+				t.Errorf("last order at %s, long before the anchor %s", last, w.Anchor)
+			}
+		})
+	}
+}
+
+func TestStatusOn(t *testing.T) {
+	today := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		docstatus   int
+		due         time.Time
+		outstanding string
+		want        string
+	}{
+		{0, today.AddDate(0, 0, -1), "100", "Draft"},
+		{2, today.AddDate(0, 0, -1), "100", "Cancelled"},
+		{1, today.AddDate(0, 0, -1), "100", "Overdue"},
+		{1, today.AddDate(0, 0, -1), "1", "Overdue"},
+		{1, today, "100", "Unpaid"},
+		{1, today, "1", "Partly Paid"},
+		{1, today.AddDate(0, 0, -1), "0", "Paid"},
+		{1, today.AddDate(0, 0, 9), "0", "Paid"},
+	} {
+		inv := &world.Invoice{DocStatus: tc.docstatus, Due: tc.due, Total: decimal.MustNew(100, 0), Outstanding: decimal.MustParse(tc.outstanding)}
+		if got := inv.StatusOn(today); got != tc.want {
+			t.Errorf("docstatus %d due %s with %s outstanding: %s, want %s", tc.docstatus, tc.due.Format(time.DateOnly), tc.outstanding, got, tc.want)
+		}
+	}
+}
