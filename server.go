@@ -26,6 +26,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,9 +42,6 @@ import (
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/sim"
-	"github.com/trestlehq/trestle/sim/erpnext"
-	"github.com/trestlehq/trestle/sim/hubspot"
-	"github.com/trestlehq/trestle/sim/woocommerce"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
 	"github.com/trestlehq/trestle/tracing"
@@ -105,7 +103,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	}
 	var demo *sim.Sim // the simulators, when the config names no sources
 	if cfg.Demo {
-		demo = sim.New(sim.Options{World: world.Options{Seed: 1}})
+		demo = sim.New(sim.Options{World: world.Options{Seed: 1}, AnchorToday: true})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
@@ -151,6 +149,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return err
 	}
 	defer set.Close()
+	checks := &sourceChecks{}
+	g.Go(func() error {
+		checks.run(ctx, set, sourceRecheck, logger.With("component", "sources"))
+		return nil
+	})
 	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL),
 		NegativeTTL: cfg.Cache.NegativeTTL, StaleIfError: cfg.Cache.StaleIfError,
 		EntrySize: loaders.EntrySize, Disabled: cfg.Cache.Disabled})
@@ -203,21 +206,21 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			return fmt.Errorf("trustedDocuments.file: %w", err)
 		}
 	}
-	// Ready when every upstream's breaker is closed and the bus is up (the
-	// config is loaded by now).
+	// Ready when every upstream has answered its check and its breaker is
+	// closed, and the bus is up (the config is loaded by now).
 	ready := func() map[string]string {
-		checks := map[string]string{"bus": "ok"}
+		states := map[string]string{"bus": "ok"}
 		if !bus.Connected() {
-			checks["bus"] = "not connected"
+			states["bus"] = "not connected"
 		}
 		for system, open := range map[model.System]bool{model.SystemShop: set.Shop.BreakerOpen(),
 			model.SystemCRM: set.CRM.BreakerOpen(), model.SystemERP: set.ERP.BreakerOpen()} {
-			checks[string(system)] = "ok"
+			states[string(system)] = checks.state(system)
 			if open {
-				checks[string(system)] = "circuit breaker open"
+				states[string(system)] = "circuit breaker open"
 			}
 		}
-		return checks
+		return states
 	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -310,6 +313,9 @@ const (
 	directoryRefresh = 10 * time.Minute
 	// loaderWait is how long a loader collects keys before calling upstream.
 	loaderWait = time.Millisecond
+	// sourceRecheck is how often a source that failed its check is
+	// checked again.
+	sourceRecheck = 10 * time.Second
 	// demoChangeEvery is how often the demo's simulators change something.
 	demoChangeEvery = 3 * time.Second
 	// demoPollEvery is how often the demo gateway polls the simulated CRM.
@@ -330,6 +336,61 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// sourceChecks probes each source once at start with a cheap
+// authenticated call, so that a wrong URL, refused credentials or an
+// unreachable host is logged (with the URL and the HTTP status) and shown
+// in /readyz at once, not first met by a client's query. A source that
+// failed is probed again every few seconds until it answers.
+type sourceChecks struct {
+	mu   sync.Mutex
+	errs map[model.System]error // nil until the first round is done
+}
+
+func (c *sourceChecks) run(ctx context.Context, set *sources.Set, every time.Duration, logger *slog.Logger) {
+	failing := map[model.System]bool{}
+	for {
+		errs := set.Probe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		passed := true
+		for system, err := range errs {
+			switch {
+			case err != nil && !failing[system]:
+				logger.Error("source check failed: its fields are null until it answers", "system", system, "err", err)
+			case err == nil && failing[system]:
+				logger.Info("source check passed", "system", system)
+			}
+			failing[system] = err != nil
+			passed = passed && err == nil
+		}
+		c.mu.Lock()
+		c.errs = errs
+		c.mu.Unlock()
+		if passed {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// state is a source's check as /readyz shows it.
+func (c *sourceChecks) state(system model.System) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch err, done := c.errs[system]; {
+	case !done:
+		return "checking"
+	case err != nil:
+		return err.Error()
+	}
+	return "ok"
 }
 
 // listenAdmin opens the admin listener. An address the user gave must
@@ -526,12 +587,23 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, `Trestle upstream simulators on %[1]s
-  shop (WooCommerce wc/v3)  %[1]s/shop/wp-json/wc/v3   HTTP Basic %[2]s:%[3]s
-  crm  (HubSpot CRM v3)     %[1]s/crm                  Authorization: Bearer %[4]s
-  erp  (ERPNext / Frappe)   %[1]s/erp                  Authorization: token %[5]s:%[6]s
-  admin                     %[1]s/_sim/stats  POST %[1]s/_sim/reset  POST %[1]s/_sim/faults
-`, base, woocommerce.ConsumerKey, woocommerce.ConsumerSecret, hubspot.Token, erpnext.APIKey, erpnext.APISecret)
+	src := s.Sources(base)
+	fmt.Fprintf(stdout, `Trestle upstream simulators on %s
+  shop (WooCommerce wc/v3)  %-28s API under /wp-json/wc/v3, HTTP Basic %s:%s
+  crm  (HubSpot CRM v3)     %-28s API under /crm/v3, Authorization: Bearer %s
+  erp  (ERPNext / Frappe)   %-28s API under /api/resource, Authorization: token %s:%s
+`, base, src.Shop.URL, src.Shop.ConsumerKey, src.Shop.ConsumerSecret, src.CRM.URL, src.CRM.Token,
+		src.ERP.URL, src.ERP.APIKey, src.ERP.APISecret)
+	fmt.Fprintf(stdout, "  admin                     %[1]s/_sim/stats  POST %[1]s/_sim/reset  POST %[1]s/_sim/faults\n", base)
+	fmt.Fprintf(stdout, `
+The sources of a config for them (each url is the system's site root):
+sources:
+  shop: { kind: %s, url: %s, consumerKey: %s, consumerSecret: %s }
+  crm:  { kind: %s, url: %s, token: %s }
+  erp:  { kind: %s, url: %s, apiKey: %s, apiSecret: %s, timeZone: %s }
+`, src.Shop.Kind, src.Shop.URL, src.Shop.ConsumerKey, src.Shop.ConsumerSecret,
+		src.CRM.Kind, src.CRM.URL, src.CRM.Token,
+		src.ERP.Kind, src.ERP.URL, src.ERP.APIKey, src.ERP.APISecret, src.ERP.TimeZone)
 
 	if *webhookTarget == "" {
 		return serve(ctx, ln, s.Handler(), logger)

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,31 +98,99 @@ func (s *started) stop(t testing.TB, cancel context.CancelFunc) {
 func TestSimCommandServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := startRun(t, ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, "admin")
-	base := s.base
-	printed := s.printed
-	for _, want := range []string{"/shop/wp-json/wc/v3", "ck_demo:cs_demo", "Bearer pat-demo", "token demo:demo"} {
-		if !strings.Contains(printed, want) {
-			t.Errorf("banner does not show %q:\n%s", want, printed)
+	s := startRun(t, ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, "timeZone")
+	for _, want := range []string{"API under /wp-json/wc/v3", "ck_demo:cs_demo", "Bearer pat-demo", "token demo:demo"} {
+		if !strings.Contains(s.printed, want) {
+			t.Errorf("banner does not show %q:\n%s", want, s.printed)
 		}
 	}
+	resp, err := http.Get(s.base + "/_sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 
-	req, _ := http.NewRequest("GET", base+"/shop/wp-json/wc/v3/products?per_page=1", nil)
-	req.SetBasicAuth("ck_demo", "cs_demo")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	// The sources it prints are a config that works as it is.
+	sources := s.printed[strings.Index(s.printed, "sources:"):]
+	path := filepath.Join(t.TempDir(), "trestle.yaml")
+	if err := os.WriteFile(path, []byte(sources+"auth: { anonymous: true }\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("shop answered %d", resp.StatusCode)
+	gwCtx, stopGateway := context.WithCancel(context.Background())
+	defer stopGateway()
+	g := startRun(t, gwCtx, []string{"-config", path, "-listen", "127.0.0.1:0"}, "GraphQL")
+	if n := queryTotal(t, g.base, ""); n == 0 {
+		t.Errorf("no orders through the printed config")
 	}
-	resp, err = http.Get(base + "/_sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	g.stop(t, stopGateway)
 	s.stop(t, cancel)
+}
+
+func TestMisconfiguredSourcesAreFoundAtStart(t *testing.T) {
+	simulators := sim.New(sim.Options{World: world.Options{Seed: 9, Size: world.Size{People: 40, Orders: 77, Products: 10}}})
+	srv := httptest.NewServer(simulators.Handler())
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "trestle.yaml")
+	// The shop's url names the API, not the site root; the CRM's token is
+	// wrong.
+	yaml := fmt.Sprintf(`sources:
+  shop: { kind: woocommerce, url: %[1]s/shop/wp-json/wc/v3, consumerKey: ck_demo, consumerSecret: cs_demo }
+  crm:  { kind: hubspot,     url: %[1]s/crm,  token: pat-wrong }
+  erp:  { kind: erpnext,     url: %[1]s/erp,  apiKey: demo, apiSecret: demo }
+auth: { anonymous: true }
+`, srv.URL)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logged syncBuffer
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", path, "-listen", "127.0.0.1:0", "-admin-listen", "off"}, w, &logged)
+		w.Close()
+	}()
+	banner := bufio.NewScanner(out)
+	if !banner.Scan() {
+		t.Fatal("no banner")
+	}
+	base := regexp.MustCompile(`http://\S+`).FindString(banner.Text())
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+
+	var body struct {
+		Status string
+		Checks map[string]string
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if body.Checks["shop"] != "checking" || time.Now().After(deadline) {
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("/readyz: HTTP %d, want 503", resp.StatusCode)
+			}
+			break
+		}
+	}
+	wantShop := "GET " + srv.URL + "/shop/wp-json/wc/v3/wp-json/wc/v3/orders?_fields=id&per_page=1: HTTP 404: not a WooCommerce REST API here; sources.shop.url must be the site root (without /wp-json/wc/v3)"
+	if body.Status != "unready" || body.Checks["shop"] != wantShop || !strings.Contains(body.Checks["crm"], "HTTP 401") ||
+		!strings.Contains(body.Checks["crm"], "sources.crm.token") || body.Checks["erp"] != "ok" {
+		t.Errorf("/readyz says %+v, want the shop's and the CRM's failures named", body)
+	}
+	if strings.Contains(body.Checks["shop"]+body.Checks["crm"], "cs_demo") || strings.Contains(body.Checks["crm"], "pat-wrong") {
+		t.Errorf("/readyz shows a credential: %+v", body.Checks)
+	}
+	if !strings.Contains(logged.String(), "level=ERROR") || !strings.Contains(logged.String(), "404") {
+		t.Errorf("the failed checks were not logged:\n%s", logged.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // queryTotal asks a gateway for the number of orders, with an API key
@@ -557,4 +626,22 @@ func TestAPIKeyCommand(t *testing.T) {
 		!strings.Contains(usage.String(), "usage: trestle apikey [-roles ROLE,...] NAME") || !strings.Contains(usage.String(), "-roles") {
 		t.Errorf("-h: %v\n%s", err, usage.String())
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
