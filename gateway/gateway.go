@@ -16,7 +16,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -230,7 +229,7 @@ func build(opts Options, guarded bool) *Gateway {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", playground.Handler("Trestle", "/query"))
+	handlePlayground(mux)
 	query := newClientLimits(limits.RequestsPerMinute, limits.ComplexityPerMinute, opts.TrustedProxies).middleware(srv)
 	if opts.Auth != nil && guarded {
 		query = authenticate(opts.Auth, query)
