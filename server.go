@@ -148,7 +148,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	if err != nil {
 		return err
 	}
-	defer set.Close()
+	// Connections dialled to an upstream and never used would hold up the
+	// in-process simulators' shutdown for seconds: closed once ctx ends.
+	context.AfterFunc(ctx, set.Close)
 	checks := &sourceChecks{}
 	g.Go(func() error {
 		checks.run(ctx, set, sourceRecheck, logger.With("component", "sources"))
