@@ -284,6 +284,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		return err
 	}
 	fmt.Fprintf(stdout, "Trestle on %[1]s\n  playground  %[1]s/\n  GraphQL     %[1]s/query\n", base)
+	if cfg.Introspection {
+		fmt.Fprintf(stdout, "  schema      %s/schema.graphql\n", base)
+	}
 	if adminLn == nil {
 		fmt.Fprintf(stdout, "  admin       off\n")
 	} else {
