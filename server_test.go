@@ -519,7 +519,7 @@ func TestAdminListener(t *testing.T) {
 func TestAdminListenerPlacement(t *testing.T) {
 	t.Setenv("TRESTLE_CONFIG", "")
 	// Another program holds the default port (or this test does).
-	if busy, err := net.Listen("tcp", adminDefault); err == nil {
+	if busy, err := net.Listen("tcp", "127.0.0.1:9090"); err == nil {
 		defer busy.Close()
 	}
 	t.Run("default port taken", func(t *testing.T) {
@@ -527,7 +527,7 @@ func TestAdminListenerPlacement(t *testing.T) {
 		defer cancel()
 		s := startCommand(t, ctx, []string{"-listen", "127.0.0.1:0"}, "admin")
 		defer s.stop(t, cancel)
-		if s.admin == "" || s.admin == "http://"+adminDefault || !strings.HasPrefix(s.admin, "http://127.0.0.1:") {
+		if s.admin == "" || s.admin == "http://"+"127.0.0.1:9090" || !strings.HasPrefix(s.admin, "http://127.0.0.1:") {
 			t.Fatalf("admin at %q, want a free loopback port:\n%s", s.admin, s.printed)
 		}
 		resp, err := http.Get(s.admin + "/metrics")
@@ -549,9 +549,9 @@ func TestAdminListenerPlacement(t *testing.T) {
 		}
 	})
 	for arg, want := range map[string]string{
-		adminDefault: "-admin-listen " + adminDefault + ": listen tcp " + adminDefault + ": bind: address already in use",
-		"":           `-admin-listen: "" is not host:port (127.0.0.1:9090) or off`,
-		"9090":       `-admin-listen: "9090" is not host:port`,
+		"127.0.0.1:9090": "admin listener " + "127.0.0.1:9090" + ": listen tcp " + "127.0.0.1:9090" + ": bind: address already in use",
+		"":               `-admin-listen: "" is not host:port (127.0.0.1:9090) or off`,
+		"9090":           `-admin-listen: "9090" is not host:port`,
 	} {
 		t.Run("explicit "+arg, func(t *testing.T) {
 			err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-admin-listen", arg}, io.Discard, io.Discard)

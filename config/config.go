@@ -31,10 +31,14 @@ import (
 type Config struct {
 	// Demo is set when the config names no sources: the built-in
 	// simulators stand in for the three systems (see Demo).
-	Demo    bool    `yaml:"-"`
-	Listen  string  `yaml:"listen"`
-	Sources Sources `yaml:"sources"`
-	Cache   Cache   `yaml:"cache"`
+	Demo   bool   `yaml:"-"`
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin listener's address (metrics, readiness,
+	// pprof), or "off". Unset, it is 127.0.0.1:9090, or a free loopback
+	// port when another program holds that.
+	AdminListen string  `yaml:"adminListen"`
+	Sources     Sources `yaml:"sources"`
+	Cache       Cache   `yaml:"cache"`
 	// CollapseQueries runs identical queries in flight at the same time
 	// once and shares the response.
 	CollapseQueries bool `yaml:"collapseQueries"`
@@ -452,6 +456,9 @@ func (c *Config) validate() []error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("listen: %q is not a host:port address", c.Listen))
+	}
+	if _, port, err := net.SplitHostPort(c.AdminListen); c.AdminListen != "" && c.AdminListen != "off" && (err != nil || port == "") {
+		errs = append(errs, fmt.Errorf("adminListen: %q is not a host:port address or off", c.AdminListen))
 	}
 	for _, s := range []struct {
 		role string

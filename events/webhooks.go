@@ -48,6 +48,10 @@ type WebhookOptions struct {
 	Logger *slog.Logger
 }
 
+// webhookRetryAfter is the Retry-After, in seconds, of a webhook whose
+// changes were not taken.
+const webhookRetryAfter = 10
+
 // Webhooks receives the three systems' webhooks:
 //
 //	POST /webhooks/shop   WooCommerce, X-WC-Webhook-Signature
@@ -55,7 +59,8 @@ type WebhookOptions struct {
 //	POST /webhooks/erp    ERPNext, X-Frappe-Webhook-Signature
 //
 // A missing or wrong signature gets 401 and changes nothing, a malformed
-// body 400, a body over 1 MB 413. Changes the sink does not take get 503.
+// body 400, a body over 1 MB 413. Changes the sink does not take get 503
+// with Retry-After.
 type Webhooks struct {
 	WebhookOptions
 	now func() time.Time
@@ -124,6 +129,7 @@ func (w *Webhooks) receive(system model.System, parse func(r *http.Request, body
 		if len(changes) > 0 {
 			if err := w.Sink(r.Context(), changes); err != nil {
 				w.Logger.Error("webhook changes not taken", "system", system, "err", err)
+				rw.Header().Set("Retry-After", strconv.Itoa(webhookRetryAfter))
 				http.Error(rw, "changes could not be taken; retry", http.StatusServiceUnavailable)
 				return
 			}
