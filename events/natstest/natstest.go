@@ -11,7 +11,10 @@ import (
 
 // Start serves NATS with JetStream on a loopback port until the test ends
 // and returns its client URL.
-func Start(tb testing.TB) string {
+func Start(tb testing.TB) string { return StartServer(tb).ClientURL() }
+
+// StartServer is Start, returning the server, for a test that stops it.
+func StartServer(tb testing.TB) *server.Server {
 	tb.Helper()
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -25,5 +28,5 @@ func Start(tb testing.TB) string {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
-	return s.ClientURL()
+	return s
 }
