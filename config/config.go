@@ -514,11 +514,8 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
-	for name, d := range map[string]time.Duration{"initTimeout": c.WebSocket.InitTimeout, "keepAlive": c.WebSocket.KeepAlive, "writeTimeout": c.WebSocket.WriteTimeout} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("websocket.%s: must not be negative", name))
-		}
-	}
+	errs = append(errs, negative("websocket", []named[time.Duration]{{"initTimeout", c.WebSocket.InitTimeout},
+		{"keepAlive", c.WebSocket.KeepAlive}, {"writeTimeout", c.WebSocket.WriteTimeout}})...)
 	if !slices.Contains([]string{"", "text", "json"}, c.Log.Format) {
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
@@ -537,13 +534,9 @@ func (c *Config) validate() []error {
 		errs = append(errs, errors.New("trustedDocuments.file: required when only trusted documents run"))
 	}
 	l := c.Limits
-	for name, v := range map[string]int64{"depth": int64(l.Depth), "complexity": int64(l.Complexity), "aliases": int64(l.Aliases),
-		"rootFields": int64(l.RootFields), "tokens": int64(l.Tokens), "bodyBytes": l.BodyBytes,
-		"requestsPerMinute": int64(l.RequestsPerMinute), "complexityPerMinute": int64(l.ComplexityPerMinute)} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("limits.%s: must not be negative", name))
-		}
-	}
+	errs = append(errs, negative("limits", []named[int64]{{"depth", int64(l.Depth)}, {"complexity", int64(l.Complexity)},
+		{"aliases", int64(l.Aliases)}, {"rootFields", int64(l.RootFields)}, {"tokens", int64(l.Tokens)}, {"bodyBytes", l.BodyBytes},
+		{"requestsPerMinute", int64(l.RequestsPerMinute)}, {"complexityPerMinute", int64(l.ComplexityPerMinute)}})...)
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
 	}
@@ -653,17 +646,30 @@ func (s *Source) validate(path, role string) []error {
 	if r.Budget < 0 || r.Budget > 1 {
 		errs = append(errs, fmt.Errorf("%s.retry.budget: %v is not a share between 0 and 1", path, r.Budget))
 	}
-	for name, d := range map[string]time.Duration{"retry.backoff": r.Backoff, "retry.maxBackoff": r.MaxBackoff,
-		"retry.maxRetryAfter": r.MaxRetryAfter, "breaker.openFor": s.Breaker.OpenFor} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, name))
-		}
-	}
+	errs = append(errs, negative(path, []named[time.Duration]{{"retry.backoff", r.Backoff}, {"retry.maxBackoff", r.MaxBackoff},
+		{"retry.maxRetryAfter", r.MaxRetryAfter}, {"breaker.openFor", s.Breaker.OpenFor}})...)
 	if s.Breaker.Failures < 0 {
 		errs = append(errs, fmt.Errorf("%s.breaker.failures: must not be negative", path))
 	}
 	if rl := s.RateLimit; rl.Requests < 0 || (rl.Requests > 0) != (rl.Per > 0) {
 		errs = append(errs, fmt.Errorf("%s.rateLimit: want requests and per both set (100 per 10s), not %d per %v", path, rl.Requests, rl.Per))
+	}
+	return errs
+}
+
+// named is a value with the name of its key.
+type named[T int64 | time.Duration] struct {
+	name  string
+	value T
+}
+
+// negative reports, in order, each value under path that is below zero.
+func negative[T int64 | time.Duration](path string, values []named[T]) []error {
+	var errs []error
+	for _, v := range values {
+		if v.value < 0 {
+			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, v.name))
+		}
 	}
 	return errs
 }

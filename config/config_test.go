@@ -237,3 +237,25 @@ func TestAConfigWithoutSourcesChangesTheDemo(t *testing.T) {
 		t.Errorf("a config with sources: demo %v, origins %v, introspection %v, err %v; want none of the demo's", cfg.Demo, cfg.Origins, cfg.Introspection, err)
 	}
 }
+
+func TestProblemsComeInAStableOrder(t *testing.T) {
+	const bad = `
+websocket: { initTimeout: -1s, keepAlive: -1s, writeTimeout: -1s }
+limits: { depth: -1, complexity: -1, aliases: -1, rootFields: -1, tokens: -1, bodyBytes: -1 }
+sources:
+  shop: { kind: woocommerce, url: http://shop, consumerKey: k, consumerSecret: s,
+          retry: { backoff: -1s, maxBackoff: -1s, maxRetryAfter: -1s }, breaker: { openFor: -1s } }
+`
+	_, first := config.Parse(strings.NewReader(bad), env(nil))
+	if first == nil {
+		t.Fatal("no error")
+	}
+	for range 20 {
+		if _, err := config.Parse(strings.NewReader(bad), env(nil)); err == nil || err.Error() != first.Error() {
+			t.Fatalf("the problems came in another order:\n%v\nthen\n%v", first, err)
+		}
+	}
+	if i, j := strings.Index(first.Error(), "websocket.initTimeout"), strings.Index(first.Error(), "websocket.writeTimeout"); i < 0 || j < i {
+		t.Errorf("the websocket keys are not in the file's order:\n%v", first)
+	}
+}
