@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trestlehq/trestle/app"
 )
 
 // runStatic is the hidden `load static` subcommand: a plain HTTP server
@@ -37,21 +39,9 @@ func runStatic(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%shttp://%s\n", staticBanner, ln.Addr())
-	srv := &http.Server{Handler: staticHandler(body), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return err
+	// Served as the gateway serves, so the ceiling differs from it only in
+	// what is computed.
+	return app.Serve(ctx, ln, staticHandler(body), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // staticBanner starts the line `load static` prints its address on.
