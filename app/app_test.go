@@ -1,0 +1,108 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/trestlehq/trestle/app"
+	"github.com/trestlehq/trestle/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// demo is the demo's config on free ports.
+func demo() config.Config {
+	cfg := config.Demo()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	return cfg
+}
+
+func TestRunServesUntilShutdownAndShutdownIsIdempotent(t *testing.T) {
+	a, err := app.New(demo(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+
+	client := &http.Client{Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	body, _ := json.Marshal(map[string]string{"query": `{ orders(first: 2) { totalCount } }`})
+	resp, err := client.Post(a.URL()+"/query", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), `"totalCount":20000`) {
+		t.Fatalf("answer %s, want the demo's 20000 orders", answer)
+	}
+	resp, err = client.Get(a.AdminURL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := a.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after Shutdown", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+	client.CloseIdleConnections()
+	if _, err := client.Get(a.URL() + "/healthz"); err == nil {
+		t.Error("the listener still answers after Shutdown")
+	}
+}
+
+func TestShutdownWithoutRunClosesEverything(t *testing.T) {
+	a, err := app.New(demo(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// goleak (TestMain) checks that nothing New started is left.
+}
+
+func TestNewReportsAndUndoesAFailedStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for name, mod := range map[string]func(*config.Config){
+		"listen taken":       func(c *config.Config) { c.Listen = busy.Addr().String() },
+		"admin listen taken": func(c *config.Config) { c.AdminListen = busy.Addr().String() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := demo()
+			mod(&cfg)
+			if _, err := app.New(cfg, quiet); err == nil || !strings.Contains(err.Error(), "address already in use") {
+				t.Fatalf("err = %v, want the taken address reported", err)
+			}
+		})
+	}
+}
