@@ -85,7 +85,8 @@ func wrap(role string, err error) error {
 	return fmt.Errorf("sources.%s: %w", role, err)
 }
 
-// Close releases the adapters' idle connections.
+// Close ends the adapters' background probes and releases their idle
+// connections.
 func (s *Set) Close() {
 	s.Shop.Close()
 	s.CRM.Close()

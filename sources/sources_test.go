@@ -198,3 +198,56 @@ func TestProbeClasses(t *testing.T) {
 		t.Errorf("erp: %v", got[model.SystemERP])
 	}
 }
+
+func TestABreakerClosesOnItsOwnOnceTheUpstreamIsBack(t *testing.T) {
+	env := simtest.Start(t, small, func(s *config.Sources) {
+		for _, src := range []*config.Source{&s.Shop, &s.CRM, &s.ERP} {
+			src.Retry.Attempts = 1
+			src.Breaker.OpenFor = 200 * time.Millisecond
+		}
+	})
+	tests := []struct {
+		system model.System
+		read   func(context.Context) error
+		open   func() bool
+	}{
+		{model.SystemShop, func(ctx context.Context) error { _, err := env.Sources.Shop.Orders(ctx, []int64{1}); return err }, env.Sources.Shop.BreakerOpen},
+		{model.SystemCRM, func(ctx context.Context) error { _, err := env.Sources.CRM.Contacts(ctx, []string{"1"}); return err }, env.Sources.CRM.BreakerOpen},
+		{model.SystemERP, func(ctx context.Context) error { _, err := env.Sources.ERP.Customers(ctx, []string{"x"}); return err }, env.Sources.ERP.BreakerOpen},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.system), func(t *testing.T) {
+			up := env.Sim.Upstream(tt.system)
+			up.SetFaults(sim.Faults{Down: true})
+			for range 20 {
+				if tt.open() {
+					break
+				}
+				if err := tt.read(t.Context()); !errors.Is(err, rest.ErrUnavailable) {
+					t.Fatalf("err = %v while down, want unavailable", err)
+				}
+			}
+			if !tt.open() {
+				t.Fatal("the breaker did not open")
+			}
+			// While the upstream stays down, the client's probes find it
+			// so and the breaker stays open.
+			for probed, deadline := up.Requests()+2, time.Now().Add(10*time.Second); up.Requests() < probed; time.Sleep(20 * time.Millisecond) {
+				if !tt.open() {
+					t.Fatal("the breaker closed while the upstream is down")
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no probe reached the upstream in 10 s")
+				}
+			}
+			up.SetFaults(sim.Faults{})
+			// No call is made from here on: only the client's own probe
+			// can find the upstream back.
+			for deadline := time.Now().Add(10 * time.Second); tt.open(); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the breaker is still open 10 s after the upstream came back")
+				}
+			}
+		})
+	}
+}

@@ -103,6 +103,7 @@ func New(cfg Config) (*Client, error) {
 		Policy:    cfg.Policy,
 		Observe:   cfg.Observe,
 		RetryHint: retryHint,
+		Probe:     probeCall,
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -117,7 +118,8 @@ func New(cfg Config) (*Client, error) {
 	return &Client{rest: rc, loc: loc, company: cfg.Company, currency: cfg.Currency, parallel: parallel}, nil
 }
 
-// Close releases idle connections.
+// Close ends the background probes of an open breaker and releases idle
+// connections.
 func (c *Client) Close() { c.rest.Close() }
 
 // BreakerOpen reports whether calls fail fast for now, the upstream having
@@ -337,13 +339,16 @@ func (c *Client) count(ctx context.Context, route, doctype string, filters []fil
 // Probe lists one customer name with the configured key, once, to show that
 // the base URL is a Frappe site and that its API user may read customers.
 // It returns nil or a *rest.ProbeError saying what is wrong.
-func (c *Client) Probe(ctx context.Context) error {
+func (c *Client) Probe(ctx context.Context) error { return c.rest.Probe(ctx, probeCall()) }
+
+// probeCall is the probe, with a fresh answer to decode into.
+func probeCall() rest.ProbeCall {
 	var page struct {
 		Data []struct {
 			Name string `json:"name"`
 		} `json:"data"`
 	}
-	return c.rest.Probe(ctx, rest.ProbeCall{
+	return rest.ProbeCall{
 		Call: rest.Call{Route: "probe", Path: "/api/resource/Customer", Query: url.Values{
 			"fields": {`["name"]`}, "limit_page_length": {"1"},
 		}},
@@ -354,5 +359,5 @@ func (c *Client) Probe(ctx context.Context) error {
 		// Frappe runs a request whose Authorization it cannot read as Guest.
 		Forbidden: "the API user may not read Customer, or the request ran as Guest",
 		NotAPI:    "not a Frappe REST API here",
-	})
+	}
 }

@@ -83,6 +83,7 @@ func New(cfg Config) (*Client, error) {
 		Policy:    policy,
 		Observe:   cfg.Observe,
 		RetryHint: retryHint,
+		Probe:     probeCall,
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -97,7 +98,8 @@ func New(cfg Config) (*Client, error) {
 	return &Client{rest: rc, parallel: parallel}, nil
 }
 
-// Close releases idle connections.
+// Close ends the background probes of an open breaker and releases idle
+// connections.
 func (c *Client) Close() { c.rest.Close() }
 
 // BreakerOpen reports whether calls fail fast for now, the upstream having
@@ -276,11 +278,14 @@ func unique(keys []string, norm func(string) string) []string {
 // Probe lists one contact with the configured token, once, to show that the
 // base URL is HubSpot's API and that the token may read contacts. It returns
 // nil or a *rest.ProbeError saying what is wrong.
-func (c *Client) Probe(ctx context.Context) error {
+func (c *Client) Probe(ctx context.Context) error { return c.rest.Probe(ctx, probeCall()) }
+
+// probeCall is the probe, with a fresh answer to decode into.
+func probeCall() rest.ProbeCall {
 	var page struct {
 		Results []json.RawMessage `json:"results"`
 	}
-	return c.rest.Probe(ctx, rest.ProbeCall{
+	return rest.ProbeCall{
 		Call:         rest.Call{Route: "probe", Path: contactsPath, Query: url.Values{"limit": {"1"}}},
 		Out:          &page,
 		Valid:        func() bool { return page.Results != nil },
@@ -288,5 +293,5 @@ func (c *Client) Probe(ctx context.Context) error {
 		Unauthorized: "the private app token is refused",
 		Forbidden:    "the private app token lacks the crm.objects.contacts.read scope",
 		NotAPI:       "not the HubSpot API here",
-	})
+	}
 }

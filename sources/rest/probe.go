@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/trestlehq/trestle/graph/model"
@@ -97,12 +98,10 @@ func (c *Client) Probe(ctx context.Context, p ProbeCall) error {
 	ctx, span := tracing.Start(ctx, string(c.system)+" "+p.Call.Route, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	start := time.Now()
-	// Decoded in two steps, so that JSON of another shape reads as that
-	// rather than as Go types.
-	var raw json.RawMessage
-	r, err := c.attempt(ctx, p.Call, &raw)
-	if err == nil && (p.Out != nil && json.Unmarshal(raw, p.Out) != nil || p.Valid != nil && !p.Valid()) {
-		err = c.fail(p.Call, ErrBadResponse, r.Status, "JSON of another shape")
+	var r Response
+	err := c.turn(ctx, p.Call)
+	if err == nil {
+		r, err = c.probeOnce(ctx, p)
 	}
 	if c.observe != nil {
 		c.observe(c.system, p.Call.Route, Outcome(err), time.Since(start))
@@ -115,6 +114,81 @@ func (c *Client) Probe(ctx context.Context, p ProbeCall) error {
 		return err
 	}
 	return c.explain(p, r, e)
+}
+
+// probeOnce sends a probe and checks that the answer is the API's.
+func (c *Client) probeOnce(ctx context.Context, p ProbeCall) (Response, error) {
+	// Decoded in two steps, so that JSON of another shape reads as that
+	// rather than as Go types.
+	var raw json.RawMessage
+	r, err := c.send(ctx, p.Call, &raw)
+	if err == nil && (p.Out != nil && json.Unmarshal(raw, p.Out) != nil || p.Valid != nil && !p.Valid()) {
+		err = c.fail(p.Call, ErrBadResponse, r.Status, "JSON of another shape")
+	}
+	return r, err
+}
+
+// opened starts probing the upstream in the background once the circuit
+// breaker opens, unless it is probed already or the client is closed.
+func (c *Client) opened() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.probe == nil || c.closed || c.probing {
+		return
+	}
+	c.probing = true
+	c.loops.Add(1)
+	go c.recover()
+}
+
+// recover sends the probe through the breaker each time its open period
+// runs out, until the breaker closes or the client is closed: /readyz
+// reads the breaker, and must not wait for a caller to find the upstream
+// back.
+func (c *Client) recover() {
+	defer c.loops.Done()
+	for again := false; ; again = true {
+		wait := c.guard.breaker.RemainingDelay()
+		if wait == 0 && again {
+			// The last probe did not reach the upstream: a caller's call
+			// was the breaker's trial, or the probe was held back. It
+			// tries again in a period, rather than at once.
+			wait = c.guard.policy.BreakerOpen
+		}
+		if !sleep(c.life, wait) {
+			return
+		}
+		c.probeBreaker(c.life)
+		c.mu.Lock()
+		// Under mu, so that a breaker opening again after this check
+		// starts a loop of its own.
+		if c.guard.breaker.IsClosed() {
+			c.probing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// probeBreaker sends the probe once as the breaker's trial call: outside
+// the retries and their budget, so one probe is one call.
+func (c *Client) probeBreaker(ctx context.Context) {
+	p := c.probe()
+	// The turn is taken before the breaker lets the probe through: held
+	// back (by a Retry-After, the rate limit), it has not asked the
+	// upstream, and must neither close the breaker nor open it again.
+	if c.turn(ctx, p.Call) != nil {
+		return
+	}
+	start := time.Now()
+	_, err := c.guard.exec.WithContext(ctx).Get(func() (Response, error) { return c.probeOnce(ctx, p) })
+	if ctx.Err() != nil || errors.Is(err, circuitbreaker.ErrOpen) {
+		return
+	}
+	if c.observe != nil {
+		c.observe(c.system, p.Call.Route, Outcome(err), time.Since(start))
+	}
 }
 
 // explain turns a failed probe into what it means.

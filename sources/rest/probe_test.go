@@ -7,9 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sources/rest"
@@ -152,4 +157,79 @@ func TestProbeErrorLogsAttributes(t *testing.T) {
 	if b.String() != want {
 		t.Fatalf("\n got %s\nwant %s", b.String(), want)
 	}
+}
+
+// An open breaker is probed once per open period, one call each time,
+// until the upstream answers; then the probes stop.
+func TestAnOpenBreakerIsProbedUntilTheUpstreamIsBack(t *testing.T) {
+	const openFor = 200 * time.Millisecond
+	var healthy atomic.Bool
+	var mu sync.Mutex
+	var probes []time.Time
+	c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/orders" {
+			mu.Lock()
+			probes = append(probes, time.Now())
+			mu.Unlock()
+		}
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`[]`))
+	}), func(cfg *rest.Config) {
+		cfg.Policy = rest.Policy{Attempts: 3, Backoff: time.Millisecond, BreakerFailures: 2, BreakerOpen: openFor}
+		cfg.Probe = probeCall
+	})
+	probed := func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(probes)
+	}
+	_, _ = c.Do(context.Background(), rest.Call{Route: "x", Path: "/x"}, nil)
+	if !c.BreakerOpen() {
+		t.Fatal("the breaker is closed after 2 failures in a row")
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(probed()) < 3; time.Sleep(10 * time.Millisecond) {
+		if !c.BreakerOpen() || time.Now().After(deadline) {
+			t.Fatalf("%d probes, breaker open %v: want 3 failed probes with the breaker open", len(probed()), c.BreakerOpen())
+		}
+	}
+	// One call per open period: a probe is never retried.
+	for i, at := range probed()[1:3] {
+		if gap := at.Sub(probed()[i]); gap < openFor {
+			t.Fatalf("probes %s apart, want one per %s", gap, openFor)
+		}
+	}
+	healthy.Store(true)
+	for deadline := time.Now().Add(10 * time.Second); c.BreakerOpen(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker is still open 10 s after the upstream came back")
+		}
+	}
+	n := len(probed())
+	time.Sleep(3 * openFor)
+	if len(probed()) != n {
+		t.Fatalf("%d probes after the breaker closed, want none", len(probed())-n)
+	}
+}
+
+// Close ends the probes of an open breaker, even one that waits an hour.
+func TestCloseEndsTheProbes(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	srv := httptest.NewServer(status(http.StatusServiceUnavailable, ""))
+	defer srv.Close()
+	c, err := rest.New(rest.Config{System: model.SystemShop, BaseURL: srv.URL + "/api", Probe: probeCall,
+		Policy: rest.Policy{Attempts: 1, BreakerFailures: 1, BreakerOpen: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Do(context.Background(), rest.Call{Route: "x", Path: "/x"}, nil)
+	if !c.BreakerOpen() {
+		t.Fatal("the breaker is closed after a failure")
+	}
+	c.Close() // returns: no probe is left waiting
+	c.Close()
+	srv.Close()
+	goleak.VerifyNone(t, before)
 }

@@ -17,10 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/budget"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"go.opentelemetry.io/otel/attribute"
@@ -75,6 +75,11 @@ type Config struct {
 	// breaker, a client-side rate limit. MaxConns bounds the calls in
 	// flight; one more waits up to half the Timeout for a turn.
 	Policy Policy
+	// Probe, when set, builds the dialect's cheap read (see ProbeCall).
+	// While the circuit breaker is open the client sends it by itself,
+	// once every Policy.BreakerOpen, so that the breaker closes once the
+	// upstream is back even when no call comes. Optional.
+	Probe func() ProbeCall
 }
 
 // Client calls one upstream.
@@ -89,6 +94,17 @@ type Client struct {
 	http      *http.Client
 	guard     *guard
 	observe   func(system model.System, route, outcome string, took time.Duration)
+	probe     func() ProbeCall // nil for no probes in the background
+
+	// life ends with Close, and with it the background probes.
+	life context.Context
+	end  context.CancelFunc
+	// mu guards closed and probing: a breaker opening starts one loop of
+	// background probes, unless one runs or the client is closed.
+	mu      sync.Mutex
+	closed  bool
+	probing bool
+	loops   sync.WaitGroup
 }
 
 // New validates the config and builds a client with its own connection pool.
@@ -117,7 +133,7 @@ func New(cfg Config) (*Client, error) {
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &Client{
+	c := &Client{
 		system:    cfg.System,
 		base:      strings.TrimSuffix(cfg.BaseURL, "/"),
 		host:      u.Hostname(),
@@ -126,9 +142,12 @@ func New(cfg Config) (*Client, error) {
 		retryHint: cfg.RetryHint,
 		maxBody:   cfg.MaxBody,
 		http:      &http.Client{Transport: transport, CheckRedirect: noRedirects},
-		guard:     newGuard(cfg.Policy, cfg.MaxConns, cfg.Timeout/2),
 		observe:   cfg.Observe,
-	}, nil
+		probe:     cfg.Probe,
+	}
+	c.life, c.end = context.WithCancel(context.Background())
+	c.guard = newGuard(cfg.Policy, cfg.MaxConns, cfg.Timeout/2, c.opened)
+	return c, nil
 }
 
 // noRedirects keeps credentials from following a redirect to another host;
@@ -138,8 +157,16 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // System is the upstream this client calls.
 func (c *Client) System() model.System { return c.system }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close ends the background probes and releases idle connections. Calls
+// may still be made.
+func (c *Client) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.end()
+	c.loops.Wait()
+	c.http.CloseIdleConnections()
+}
 
 // Call is one request to the upstream.
 type Call struct {
@@ -225,16 +252,51 @@ func Outcome(err error) string {
 }
 
 func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
-	exec := c.guard.others
-	if call.Read || call.method() == http.MethodGet {
-		exec = c.guard.reads
+	if !call.Read && call.method() != http.MethodGet {
+		return c.guarded(ctx, call, out)
 	}
-	var last error // the last attempt's failure
-	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[Response]) (Response, error) {
-		if e.Attempts() > 1 {
-			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.request.resend_count", e.Attempts()-1))
+	p, budget := c.guard.policy, &c.guard.budget
+	budget.enter()
+	retrying := false
+	defer func() { budget.leave(retrying) }()
+	for n := 1; ; n++ {
+		if n > 1 {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.request.resend_count", n-1))
 		}
-		r, err := c.attempt(e.Context(), call, out)
+		r, err := c.guarded(ctx, call, out)
+		if err == nil || n >= p.Attempts || !p.retryable(err) {
+			return r, err
+		}
+		// Out of budget, or out of time before the retry is due: the
+		// last failure says what went wrong.
+		if !retrying && !budget.retry() {
+			return r, err
+		}
+		retrying = true
+		delay := p.retryDelay(n-1, err)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
+			return r, err
+		}
+		if !sleep(ctx, delay) {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return r, c.transportError(ctx, call, ctx.Err())
+			}
+			return r, err
+		}
+	}
+}
+
+// guarded is one attempt of a call: its turn, then through the circuit
+// breaker and the bound on calls in flight.
+func (c *Client) guarded(ctx context.Context, call Call, out any) (Response, error) {
+	// The turn is taken outside the breaker: a call held back has not
+	// asked the upstream and says nothing of its health.
+	if err := c.turn(ctx, call); err != nil {
+		return Response{}, err
+	}
+	var last error // the attempt's failure, when it ran
+	r, err := c.guard.exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[Response]) (Response, error) {
+		r, err := c.send(e.Context(), call, out)
 		last = err
 		return r, err
 	})
@@ -249,9 +311,9 @@ func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 		e := c.fail(call, ErrUnavailable, 0, "too many calls in flight")
 		e.Local = true
 		return r, e
-	case last != nil && (errors.Is(err, budget.ErrExceeded) || ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled)):
-		// Out of retries by the budget or the request's deadline: the
-		// last failure says what went wrong.
+	case last != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled):
+		// Out of the request's time: the attempt's failure says what
+		// went wrong.
 		return r, last
 	case ctx.Err() != nil:
 		return r, c.transportError(ctx, call, err)
@@ -259,17 +321,28 @@ func (c *Client) do(ctx context.Context, call Call, out any) (Response, error) {
 	return r, err
 }
 
-// attempt is one try of a call.
-func (c *Client) attempt(ctx context.Context, call Call, out any) (Response, error) {
-	metrics.CountCall(ctx, string(c.system))
-	if err := c.guard.wait(ctx, c.timeout); err != nil {
-		if ctx.Err() != nil {
-			return Response{}, c.transportError(ctx, call, ctx.Err())
-		}
-		e := c.fail(call, ErrRateLimited, 0, "client-side rate limit: no turn in time")
-		e.Local = true
-		return Response{}, e
+// turn waits for the call's turn to be sent (see guard.wait).
+func (c *Client) turn(ctx context.Context, call Call) error {
+	err := c.guard.wait(ctx, c.timeout)
+	if err == nil {
+		return nil
 	}
+	if ctx.Err() != nil {
+		return c.transportError(ctx, call, ctx.Err())
+	}
+	e := c.fail(call, ErrRateLimited, 0, "client-side rate limit: no turn in time")
+	var pe *pausedError
+	if errors.As(err, &pe) {
+		// In whole seconds, as Retry-After is given.
+		e.Detail, e.RetryAfter = "held back by the upstream's Retry-After", (pe.left + time.Second - 1).Truncate(time.Second)
+	}
+	e.Local = true
+	return e
+}
+
+// send makes the request once and reads its answer.
+func (c *Client) send(ctx context.Context, call Call, out any) (Response, error) {
+	metrics.CountCall(ctx, string(c.system))
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -288,7 +361,11 @@ func (c *Client) attempt(ctx context.Context, call Call, out any) (Response, err
 		// Drain a little so the connection can be reused; the body itself is
 		// never passed on, it may echo what was sent.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return r, c.statusError(call, resp)
+		e := c.statusError(call, resp)
+		if e.RetryAfter > 0 {
+			c.guard.pause(e.RetryAfter)
+		}
+		return r, e
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
@@ -326,6 +403,14 @@ func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: build request: %w", c.system, call.Route, err)
 	}
+	if body == nil && req.Method == http.MethodGet {
+		// Go's transport sends a GET again by itself when a reused
+		// connection fails before any answer, behind the policy's back.
+		// It never resends a body it cannot rewind (no GetBody); an
+		// "identity" one of no stated length goes out as no body at
+		// all, neither Content-Length nor chunked.
+		req.Body, req.TransferEncoding = noResend{}, []string{"identity"}
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "Trestle")
 	tracing.Inject(ctx, req.Header)
@@ -337,6 +422,12 @@ func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) 
 	}
 	return req, nil
 }
+
+// noResend is the empty body of a request without one: see request.
+type noResend struct{}
+
+func (noResend) Read([]byte) (int, error) { return 0, io.EOF }
+func (noResend) Close() error             { return nil }
 
 func (c *Client) fail(call Call, class error, status int, detail string) *Error {
 	return &Error{System: c.system, Route: call.Route, Class: class, Status: status, Detail: detail}

@@ -207,6 +207,9 @@ func TestDoSendsRequest(t *testing.T) {
 			if body != tt.wantBody {
 				t.Errorf("body %q, want %q", body, tt.wantBody)
 			}
+			if len(got.TransferEncoding) != 0 || got.ContentLength != int64(len(tt.wantBody)) {
+				t.Errorf("sent with Transfer-Encoding %q and Content-Length %d, want none and %d", got.TransferEncoding, got.ContentLength, len(tt.wantBody))
+			}
 		})
 	}
 }

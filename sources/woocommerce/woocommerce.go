@@ -95,6 +95,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Parallel < 0 {
 		errs = append(errs, fmt.Errorf("parallel %d must not be negative", cfg.Parallel))
 	}
+	plainHTTP := strings.HasPrefix(strings.ToLower(cfg.BaseURL), "http:")
 	rc, err := rest.New(rest.Config{
 		System:   model.SystemShop,
 		BaseURL:  cfg.BaseURL,
@@ -103,6 +104,7 @@ func New(cfg Config) (*Client, error) {
 		MaxConns: cfg.MaxConns,
 		Policy:   cfg.Policy,
 		Observe:  cfg.Observe,
+		Probe:    func() rest.ProbeCall { return probeCall(plainHTTP) },
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -114,11 +116,11 @@ func New(cfg Config) (*Client, error) {
 	if parallel == 0 {
 		parallel = 8
 	}
-	return &Client{rest: rc, parallel: parallel, currency: cfg.Currency,
-		plainHTTP: strings.HasPrefix(strings.ToLower(cfg.BaseURL), "http:")}, nil
+	return &Client{rest: rc, parallel: parallel, currency: cfg.Currency, plainHTTP: plainHTTP}, nil
 }
 
-// Close releases idle connections.
+// Close ends the background probes of an open breaker and releases idle
+// connections.
 func (c *Client) Close() { c.rest.Close() }
 
 // BreakerOpen reports whether calls fail fast for now, the upstream having
@@ -464,22 +466,26 @@ func uniqueBy[R any](records []R, id func(R) int64) []R {
 // Probe reads one order id with the configured key, once, to show that the
 // base URL is a shop's wc/v3 namespace and that the key may read it. It
 // returns nil or a *rest.ProbeError saying what is wrong.
-func (c *Client) Probe(ctx context.Context) error {
+func (c *Client) Probe(ctx context.Context) error { return c.rest.Probe(ctx, probeCall(c.plainHTTP)) }
+
+// probeCall is the probe, with a fresh answer to decode into. plainHTTP
+// says the base URL is http, not https.
+func probeCall(plainHTTP bool) rest.ProbeCall {
 	var page []struct {
 		ID int64 `json:"id"`
 	}
 	unauthorized := "the consumer key or secret is refused"
-	if c.plainHTTP {
+	if plainHTTP {
 		// WooCommerce reads Basic credentials over HTTPS only and wants
 		// OAuth 1.0a signatures otherwise.
 		unauthorized += ", or ignored: a shop takes them over https only"
 	}
-	return c.rest.Probe(ctx, rest.ProbeCall{
+	return rest.ProbeCall{
 		Call:         rest.Call{Route: "probe", Path: "/orders", Query: url.Values{"per_page": {"1"}, "_fields": {"id"}}},
 		Out:          &page,
 		NotFound:     "not a WooCommerce REST API here",
 		Unauthorized: unauthorized,
 		Forbidden:    "refused before WooCommerce: a firewall or security plugin blocks the call",
 		NotAPI:       "not a WooCommerce REST API here",
-	})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -589,5 +590,70 @@ func checkOptTime(t *testing.T, name string, got, want *time.Time) {
 		t.Errorf("%s = %v, want %v", name, got, want)
 	default:
 		checkTime(t, name, *got, *want)
+	}
+}
+
+func TestAResetConnectionIsSentOnlyAsThePolicyAllows(t *testing.T) {
+	ids := orderIDs(testWorld(), 1)
+	for _, attempts := range []int{1, 3} {
+		t.Run(strconv.Itoa(attempts)+" attempts", func(t *testing.T) {
+			c, up := newShop(t, sim.Faults{}, func(cfg *woocommerce.Config) {
+				cfg.Policy = rest.Policy{Attempts: attempts, Backoff: time.Millisecond}
+			})
+			// A first read leaves a keep-alive connection in the pool, the
+			// one Go's transport would send the read on again once reset.
+			if _, err := c.Orders(t.Context(), ids); err != nil {
+				t.Fatal(err)
+			}
+			up.ResetCounters()
+			up.SetFaults(sim.Faults{ResetRate: 1})
+			if _, err := c.Orders(t.Context(), ids); !errors.Is(err, rest.ErrUnavailable) {
+				t.Fatalf("err = %v, want unavailable", err)
+			}
+			if n := up.Routes()[ordersRoute]; n != int64(attempts) {
+				t.Fatalf("%d calls reached the shop, want the policy's %d attempts", n, attempts)
+			}
+		})
+	}
+}
+
+func TestRateLimitsAreNotAmplified(t *testing.T) {
+	const callers = 20
+	ids := orderIDs(testWorld(), callers)
+	// The default policy: 3 attempts, a retry budget of a fifth of the
+	// calls in flight (never fewer than 3), Retry-After waited up to 2 s.
+	c, up := newShop(t, sim.Faults{RateLimitRate: 1, RetryAfterS: 1}, nil)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if _, err := c.Orders(t.Context(), []int64{id}); !errors.Is(err, rest.ErrRateLimited) {
+				t.Errorf("err = %v, want rate limited", err)
+			}
+		})
+	}
+	wg.Wait()
+	// Every caller's first attempt, and the retries of the callers the
+	// budget lets retry: at most max(3, 20/5) = 4 of them, each with the
+	// policy's 2 retries.
+	const most = callers + 4*2
+	if n := up.Routes()[ordersRoute]; n > most {
+		t.Fatalf("%d calls reached the shop for %d callers, want at most %d", n, callers, most)
+	}
+}
+
+func TestRetryAfterHoldsBackEveryCaller(t *testing.T) {
+	ids := orderIDs(testWorld(), 10)
+	// A Retry-After longer than the policy waits (2 s) fails the call at
+	// once; the callers that follow within it are not sent at all.
+	c, up := newShop(t, sim.Faults{RateLimitRate: 1, RetryAfterS: 30}, nil)
+	for _, id := range ids {
+		_, err := c.Orders(t.Context(), []int64{id})
+		var e *rest.Error
+		if !errors.As(err, &e) || !errors.Is(err, rest.ErrRateLimited) || e.RetryAfter <= 0 || e.RetryAfter > 30*time.Second {
+			t.Fatalf("err = %v, want rate limited with the rest of the 30 s to wait", err)
+		}
+	}
+	if n := up.Requests(); n != 1 {
+		t.Fatalf("%d calls reached the shop, want 1: the rest wait out its Retry-After", n)
 	}
 }
