@@ -151,13 +151,14 @@ func (a *App) startDemo() error {
 		return err
 	}
 	a.simURL = "http://" + ln.Addr().String()
-	a.cfg.Sources = a.demo.Sources(a.simURL)
+	src := a.demo.Sources(a.simURL)
+	a.cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
 	// The simulators sign their webhooks with the demo secret; the CRM
 	// sends none and is polled, and so is the shop, as a shop should be:
 	// WooCommerce sends no webhook twice.
 	a.cfg.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: sim.DemoWebhookSecret, CRM: sim.DemoWebhookSecret, ERP: sim.DemoWebhookSecret}
-	a.cfg.Sources.CRM.Poll = config.Poll{Every: demoPollEvery}
-	a.cfg.Sources.Shop.Poll = config.Poll{Every: demoPollEvery}
+	a.cfg.Sources.CRM.Poll.Every = demoPollEvery
+	a.cfg.Sources.Shop.Poll.Every = demoPollEvery
 	a.servers = append(a.servers, a.newServer("sim", ln, a.demo.Handler()))
 	a.logger.Info("no sources configured: serving the built-in simulators of the shop, CRM and ERP", "url", a.simURL)
 	return nil

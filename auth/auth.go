@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/trestlehq/trestle/config"
 )
 
 // Principal is an authenticated client.
@@ -144,10 +147,7 @@ func (a *Authenticator) setJWT(ctx context.Context, j *JWT) error {
 	}
 	a.parser = jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithIssuer(j.Issuer), jwt.WithAudience(j.Audience),
 		jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
-	a.rolesIn = j.RolesClaim
-	if a.rolesIn == "" {
-		a.rolesIn = "roles"
-	}
+	a.rolesIn = cmp.Or(j.RolesClaim, config.DefaultJWT().RolesClaim)
 	return nil
 }
 

@@ -44,6 +44,13 @@ func DefaultTTL() map[Kind]time.Duration {
 	}
 }
 
+// The cache's bound and how long a not-found is remembered, unless
+// configured.
+const (
+	DefaultMaxBytes    = 256 << 20
+	DefaultNegativeTTL = 5 * time.Second
+)
+
 // ErrNotFound is the result for a key the upstream does not have.
 var ErrNotFound = errors.New("not found")
 
@@ -103,10 +110,10 @@ type kindCounters struct{ hits, misses, evictions, bytes atomic.Int64 }
 // New builds an entity cache.
 func New(cfg Config) (*Entities, error) {
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 256 << 20
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.NegativeTTL <= 0 {
-		cfg.NegativeTTL = 5 * time.Second
+		cfg.NegativeTTL = DefaultNegativeTTL
 	}
 	if cfg.StaleIfError < 0 {
 		return nil, fmt.Errorf("cache: stale-if-error grace must not be negative, not %v", cfg.StaleIfError)

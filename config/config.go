@@ -65,7 +65,7 @@ type Config struct {
 	// DebugHeader lets clients ask with X-Trestle-Debug: 1 how an
 	// operation was answered (extensions.trestle). Off unless set.
 	DebugHeader bool `yaml:"debugHeader"`
-	// WebSocket tunes graphql-transport-ws connections; 0 takes the default.
+	// WebSocket tunes graphql-transport-ws connections.
 	WebSocket WebSocket `yaml:"websocket"`
 	// TrustedDocuments are operations registered ahead, in a manifest
 	// file; with only, nothing else runs.
@@ -82,21 +82,21 @@ type Tracing struct {
 	// SampleRatio is the share of traces started here that are recorded;
 	// a caller's sampling decision (traceparent) is followed. Default 1.
 	SampleRatio float64 `yaml:"sampleRatio"`
-	ServiceName string  `yaml:"serviceName"` // default trestle
+	ServiceName string  `yaml:"serviceName"`
 }
 
 // Log says how the gateway logs: one line per operation and per upstream
 // failure, among others.
 type Log struct {
-	Format string `yaml:"format"` // text (default) or json
-	Level  string `yaml:"level"`  // debug, info (default), warn or error
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn or error
 }
 
 // WebSocket tunes graphql-transport-ws connections.
 type WebSocket struct {
-	InitTimeout  time.Duration `yaml:"initTimeout"`  // to send connection_init; default 10s
-	KeepAlive    time.Duration `yaml:"keepAlive"`    // ping an idle client this often; default 10s
-	WriteTimeout time.Duration `yaml:"writeTimeout"` // a client not reading this long is disconnected; default 10s
+	InitTimeout  time.Duration `yaml:"initTimeout"`  // to send connection_init
+	KeepAlive    time.Duration `yaml:"keepAlive"`    // ping an idle client this often
+	WriteTimeout time.Duration `yaml:"writeTimeout"` // a client not reading this long is disconnected
 }
 
 // TrustedDocuments names the manifest of registered operations.
@@ -105,14 +105,14 @@ type TrustedDocuments struct {
 	Only bool   `yaml:"only"`
 }
 
-// Limits bound what one request may ask for; 0 takes the default.
+// Limits bound what one request may ask for.
 type Limits struct {
-	Depth      int   `yaml:"depth"`      // default 10
-	Complexity int   `yaml:"complexity"` // default 50000
-	Aliases    int   `yaml:"aliases"`    // default 15
-	RootFields int   `yaml:"rootFields"` // default 20
-	Tokens     int   `yaml:"tokens"`     // default 5000
-	BodyBytes  int64 `yaml:"bodyBytes"`  // default 1048576
+	Depth      int   `yaml:"depth"`
+	Complexity int   `yaml:"complexity"`
+	Aliases    int   `yaml:"aliases"`
+	RootFields int   `yaml:"rootFields"`
+	Tokens     int   `yaml:"tokens"`
+	BodyBytes  int64 `yaml:"bodyBytes"`
 	// Each client (API key, token subject, or address when anonymous)
 	// may send this many requests, of this much complexity, a minute;
 	// 0 for no bound.
@@ -146,7 +146,7 @@ type JWT struct {
 	Secret     string `yaml:"secret"`
 	Issuer     string `yaml:"issuer"`
 	Audience   string `yaml:"audience"`
-	RolesClaim string `yaml:"rolesClaim"` // default roles
+	RolesClaim string `yaml:"rolesClaim"`
 }
 
 // Roles are the roles the graph knows (its Role enum).
@@ -165,15 +165,15 @@ type Events struct {
 
 // NATS configures the shared bus.
 type NATS struct {
-	URL    string `yaml:"url"`    // nats://host:4222
-	Stream string `yaml:"stream"` // default TRESTLE_CHANGES
+	URL    string `yaml:"url"` // nats://host:4222
+	Stream string `yaml:"stream"`
 }
 
 // Poll configures reading an upstream's changes by modification time, for
 // a system that sends no webhooks to the gateway.
 type Poll struct {
 	Every   time.Duration `yaml:"every"`   // how often; unset for no polling
-	Overlap time.Duration `yaml:"overlap"` // read back this far for clock skew; default 5s
+	Overlap time.Duration `yaml:"overlap"` // read back this far for clock skew
 }
 
 // Webhooks configures the receivers at /webhooks/{shop,crm,erp}.
@@ -238,17 +238,17 @@ type Source struct {
 // Retry configures retrying an idempotent read that failed in a way that
 // may pass: unavailable, or rate limited with a short Retry-After.
 type Retry struct {
-	Attempts      int           `yaml:"attempts"`      // tries, the first included; default 3, 1 for none
-	Backoff       time.Duration `yaml:"backoff"`       // before the first retry, doubling; default 100ms
-	MaxBackoff    time.Duration `yaml:"maxBackoff"`    // default 2s
-	Budget        float64       `yaml:"budget"`        // share of calls in flight that may be retries; default 0.2
-	MaxRetryAfter time.Duration `yaml:"maxRetryAfter"` // longest Retry-After waited for; default 2s
+	Attempts      int           `yaml:"attempts"` // tries, the first included
+	Backoff       time.Duration `yaml:"backoff"`  // before the first retry, doubling
+	MaxBackoff    time.Duration `yaml:"maxBackoff"`
+	Budget        float64       `yaml:"budget"`        // share of calls in flight that may be retries
+	MaxRetryAfter time.Duration `yaml:"maxRetryAfter"` // longest Retry-After waited for
 }
 
 // Breaker configures the circuit breaker in front of an upstream.
 type Breaker struct {
-	Failures int           `yaml:"failures"` // failures in a row that open it; default 5
-	OpenFor  time.Duration `yaml:"openFor"`  // failing fast before trying again; default 10s
+	Failures int           `yaml:"failures"` // failures in a row that open it
+	OpenFor  time.Duration `yaml:"openFor"`  // failing fast before trying again
 }
 
 // RateLimit is a client-side limit on the calls to an upstream.
@@ -278,15 +278,73 @@ var sourceKinds = map[string][]string{
 	"erp":  {"erpnext"},
 }
 
-// Default is the config with nothing set: defaults only, no sources.
+// Default is the config with nothing set: every default, no sources
+// (DefaultSource has a source's). This is the one place Trestle's defaults
+// are written; testdata/defaults.yaml shows them, and the packages a
+// setting goes to take their fallbacks from here.
 func Default() Config {
+	ttl := map[string]time.Duration{}
+	for kind, d := range cache.DefaultTTL() {
+		ttl[string(kind)] = d
+	}
 	return Config{
-		Listen:          "127.0.0.1:8080",
-		Cache:           Cache{MaxMB: 256, StaleIfError: 5 * time.Minute},
+		Listen: "127.0.0.1:8080",
+		Cache: Cache{MaxMB: cache.DefaultMaxBytes >> 20, TTL: ttl, NegativeTTL: cache.DefaultNegativeTTL,
+			StaleIfError: 5 * time.Minute},
 		CollapseQueries: true,
 		RequestTimeout:  30 * time.Second,
 		Join:            Join{Key: "email"},
-		Events:          Events{Replay: 10_000},
+		Events:          Events{Replay: 10_000, NATS: NATS{Stream: "TRESTLE_CHANGES"}},
+		Limits:          Limits{Depth: 10, Complexity: 50_000, Aliases: 15, RootFields: 20, Tokens: 5_000, BodyBytes: 1 << 20},
+		Log:             Log{Format: "text", Level: "info"},
+		WebSocket:       WebSocket{InitTimeout: 10 * time.Second, KeepAlive: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		Tracing:         Tracing{SampleRatio: 1, ServiceName: "trestle"},
+	}
+}
+
+// DefaultSource is what a source of the kind takes for what its config
+// leaves out.
+func DefaultSource(kind string) Source {
+	s := Source{
+		Timeout:  10 * time.Second,
+		MaxConns: 64,
+		Poll:     Poll{Overlap: 5 * time.Second},
+		Retry: Retry{Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Budget: 0.2,
+			MaxRetryAfter: 2 * time.Second},
+		Breaker: Breaker{Failures: 5, OpenFor: 10 * time.Second},
+	}
+	if kind == "hubspot" {
+		// A private app's ten-secondly limit on HubSpot's free and starter
+		// tiers; professional and enterprise accounts allow 190.
+		s.RateLimit = RateLimit{Requests: 100, Per: 10 * time.Second}
+	}
+	return s
+}
+
+// DefaultJWT is what a JWT section takes for what it leaves out.
+func DefaultJWT() JWT { return JWT{RolesClaim: "roles"} }
+
+// WithDefaults is the source with what it leaves out taken from
+// DefaultSource.
+func (s Source) WithDefaults() Source {
+	return fill(s, DefaultSource(s.Kind))
+}
+
+// fill sets every zero field of v, deeply, to def's.
+func fill[T any](v, def T) T {
+	fillValue(reflect.ValueOf(&v).Elem(), reflect.ValueOf(def))
+	return v
+}
+
+func fillValue(v, def reflect.Value) {
+	if v.Kind() == reflect.Struct {
+		for i := range v.NumField() {
+			fillValue(v.Field(i), def.Field(i))
+		}
+		return
+	}
+	if v.IsZero() {
+		v.Set(def)
 	}
 }
 
@@ -349,6 +407,14 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	errs = append(errs, env.expand(reflect.ValueOf(&cfg).Elem(), "")...)
+	for _, src := range []*Source{&cfg.Sources.Shop, &cfg.Sources.CRM, &cfg.Sources.ERP} {
+		if src.Kind != "" || src.URL != "" {
+			*src = src.WithDefaults()
+		}
+	}
+	if cfg.Auth.JWT != nil {
+		*cfg.Auth.JWT = fill(*cfg.Auth.JWT, DefaultJWT())
+	}
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
 		return cfg, Problems(errs)
@@ -500,7 +566,7 @@ func (c *Config) validate() []error {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "nats" && p.Scheme != "tls") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("events.nats.url: %q is not a nats:// or tls:// URL", u))
 		}
-	} else if c.Events.NATS.Stream != "" {
+	} else if c.Events.NATS.Stream != Default().Events.NATS.Stream {
 		errs = append(errs, fmt.Errorf("events.nats.stream: needs events.nats.url"))
 	}
 	for i, o := range c.Origins {

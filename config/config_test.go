@@ -1,10 +1,15 @@
 package config_test
 
 import (
+	"bytes"
+	"flag"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/trestlehq/trestle/config"
 )
@@ -113,7 +118,7 @@ listen: nowhere
 sources:
   shop: { kind: shopify, url: "ftp://x", consumerKey: k }
   crm:  { kind: hubspot, url: http://crm, apiKey: k, timeout: -1s, poll: { every: 10ms, overlap: -1s },
-          retry: { attempts: 11, budget: 1.5, backoff: -1s }, breaker: { failures: -1 }, rateLimit: { requests: 100 } }
+          retry: { attempts: 11, budget: 1.5, backoff: -1s }, breaker: { failures: -1 }, rateLimit: { requests: -1 } }
 cache: { maxMB: 0, ttl: { stock: 0s, widgets: 1s } }
 join: { key: customer_number }
 log: { format: xml }
@@ -257,5 +262,51 @@ sources:
 	}
 	if i, j := strings.Index(first.Error(), "websocket.initTimeout"), strings.Index(first.Error(), "websocket.writeTimeout"); i < 0 || j < i {
 		t.Errorf("the websocket keys are not in the file's order:\n%v", first)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/defaults.yaml from the defaults in the code")
+
+// TestDefaultsGolden keeps testdata/defaults.yaml, the effective defaults
+// as a config file would spell them, in step with the code: a change of a
+// default shows in review as a change of that file (go test ./config -update).
+func TestDefaultsGolden(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("# Trestle's effective defaults, as a config file spells them (go test ./config -update writes this file).\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	defaults := config.Default()
+	jwt := config.DefaultJWT()
+	defaults.Auth.JWT = &jwt
+	defaults.Sources = config.Sources{Shop: config.DefaultSource("woocommerce"), CRM: config.DefaultSource("hubspot"),
+		ERP: config.DefaultSource("erpnext")}
+	if err := enc.Encode(defaults); err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/defaults.yaml"
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("the defaults differ from %s (go test ./config -update rewrites it):\n%s", golden, b.String())
+	}
+	// A config that leaves everything out gets exactly these.
+	minimal := "sources:\n  shop: { kind: woocommerce, url: http://shop, consumerKey: k, consumerSecret: s }\n" +
+		"  crm: { kind: hubspot, url: http://crm, token: t }\n  erp: { kind: erpnext, url: http://erp, apiKey: k, apiSecret: s }\n" +
+		"auth: { anonymous: true, jwt: { secret: s, issuer: i, audience: a } }\n"
+	cfg, err := config.Parse(strings.NewReader(minimal), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sources.CRM.RateLimit != defaults.Sources.CRM.RateLimit || cfg.Sources.ERP.Retry != defaults.Sources.ERP.Retry ||
+		cfg.Sources.Shop.Poll.Overlap != defaults.Sources.Shop.Poll.Overlap || cfg.Limits != defaults.Limits ||
+		cfg.Auth.JWT.RolesClaim != "roles" || cfg.Cache.TTL["stock"] != defaults.Cache.TTL["stock"] {
+		t.Errorf("a minimal config did not get the defaults: %+v", cfg)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/trestlehq/trestle/config"
 )
 
 // JetStreamOptions configure the bus that replicas share.
@@ -89,7 +91,7 @@ func (r *recentIDs) take(id string) bool {
 // it from the start of the replay window.
 func NewJetStream(ctx context.Context, o JetStreamOptions) (*JetStream, error) {
 	if o.Stream == "" {
-		o.Stream = "TRESTLE_CHANGES"
+		o.Stream = config.Default().Events.NATS.Stream
 	}
 	nc, err := nats.Connect(o.URL, nats.Name("trestle"), nats.MaxReconnects(-1))
 	if err != nil {

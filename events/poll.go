@@ -36,7 +36,7 @@ func RunPoller(ctx context.Context, feeds []Feed, p config.Poll, sink Sink, logg
 		return
 	}
 	if p.Overlap == 0 {
-		p.Overlap = 5 * time.Second
+		p.Overlap = config.DefaultSource("").Poll.Overlap
 	}
 	marks := make([]time.Time, len(feeds))
 	for i := range marks {

@@ -6,6 +6,7 @@
 package tracing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/trestlehq/trestle/config"
 )
 
 // tracer starts Trestle's spans. Until Install it is a no-op tracer, at a
@@ -70,14 +73,9 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (shutdown func(
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	name := cfg.ServiceName
-	if name == "" {
-		name = "trestle"
-	}
-	ratio := cfg.SampleRatio
-	if ratio == 0 {
-		ratio = 1
-	}
+	def := config.Default().Tracing
+	name := cmp.Or(cfg.ServiceName, def.ServiceName)
+	ratio := cmp.Or(cfg.SampleRatio, def.SampleRatio)
 	provider := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exporter),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", name))),

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sources/rest"
 )
@@ -70,9 +71,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	policy := cfg.Policy
 	if policy.RateLimit == 0 {
-		// A private app's ten-secondly limit on HubSpot's free and starter
-		// tiers; professional and enterprise accounts allow 190.
-		policy.RateLimit, policy.RatePer = 100, 10*time.Second
+		limit := config.DefaultSource("hubspot").RateLimit
+		policy.RateLimit, policy.RatePer = limit.Requests, limit.Per
 	}
 	rc, err := rest.New(rest.Config{
 		System:    model.SystemCRM,

@@ -13,6 +13,8 @@ import (
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"golang.org/x/time/rate"
+
+	"github.com/trestlehq/trestle/config"
 )
 
 // Policy is how a client copes with an upstream that fails, is slow or
@@ -54,25 +56,27 @@ type Policy struct {
 	RatePer   time.Duration
 }
 
+// withDefaults takes what p leaves out from the config's defaults.
 func (p Policy) withDefaults() Policy {
+	d := config.DefaultSource("")
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
 	if p.Attempts <= 0 {
-		p.Attempts = 3
+		p.Attempts = d.Retry.Attempts
 	}
-	def(&p.Backoff, 100*time.Millisecond)
-	def(&p.MaxBackoff, 2*time.Second)
+	def(&p.Backoff, d.Retry.Backoff)
+	def(&p.MaxBackoff, d.Retry.MaxBackoff)
 	if p.RetryBudget <= 0 {
-		p.RetryBudget = 0.2
+		p.RetryBudget = d.Retry.Budget
 	}
-	def(&p.MaxRetryAfter, 2*time.Second)
+	def(&p.MaxRetryAfter, d.Retry.MaxRetryAfter)
 	if p.BreakerFailures <= 0 {
-		p.BreakerFailures = 5
+		p.BreakerFailures = d.Breaker.Failures
 	}
-	def(&p.BreakerOpen, 10*time.Second)
+	def(&p.BreakerOpen, d.Breaker.OpenFor)
 	return p
 }
 

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/tracing"
@@ -114,10 +115,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%s: base URL %q must be an absolute http or https URL", cfg.System, cfg.BaseURL)
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = config.DefaultSource("").Timeout
 	}
 	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 64
+		cfg.MaxConns = config.DefaultSource("").MaxConns
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 20
