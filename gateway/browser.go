@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/cors"
 )
@@ -75,9 +77,20 @@ func simpleContentType(ct string) bool {
 // request at all (no query, a query that is not a string) 400; with
 // application/graphql-response+json such an answer is 400 and has no data
 // entry.
+//
+// Before any of that, it refuses with a code what no transport takes, or
+// what gqlgen's would refuse in its own words: see admit.
 func graphQLOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		r, refused := admit(r)
+		if refused != nil {
+			for k, v := range refused.header {
+				w.Header().Set(k, v)
+			}
+			writeError(w, refused.status, refused.message, refused.code)
+			return
+		}
+		if r.Header.Get("Upgrade") != "" || r.Method == http.MethodPost && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			next.ServeHTTP(w, r) // WebSocket and server-sent events answer in their own way
 			return
 		}
@@ -85,6 +98,118 @@ func graphQLOverHTTP(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), plainHTTPKey{}, true)))
 		sw.finish()
 	})
+}
+
+// Codes of requests that are not GraphQL requests, in extensions.code.
+const (
+	CodeBadRequest           = "BAD_REQUEST"
+	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+)
+
+// refusal is the answer to a request refused before a transport has it.
+type refusal struct {
+	status        int
+	message, code string
+	header        map[string]string
+}
+
+func notGraphQL(why string) *refusal {
+	return &refusal{status: http.StatusBadRequest, message: "not a GraphQL request: " + why, code: CodeBadRequest}
+}
+
+// admit refuses a request that no transport of gqlgen's takes, which it
+// answers 400 "transport not supported", in plain text and without a
+// code; and one a transport would refuse without a code, or fail on:
+// gqlgen's GET takes a query string that is not UTF-8, its server-sent
+// events answer a body that is not JSON with an internal error, and a
+// WebSocket handshake that is not one gets a WebSocket library's text.
+// An Upgrade to anything but a WebSocket (curl --http2 asks for h2c) is
+// dropped, as a server may.
+func admit(r *http.Request) (*http.Request, *refusal) {
+	if up := r.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
+		r = r.Clone(r.Context())
+		r.Header.Del("Upgrade")
+	}
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodOptions:
+		return r, &refusal{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "GraphQL is sent by POST, or by GET for a query, not by " + r.Method,
+			header:  map[string]string{"Allow": "GET, POST, OPTIONS"}}
+	case r.Header.Get("Upgrade") != "":
+		return r, webSocketHandshake(r)
+	case r.Method == http.MethodPost:
+		if media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || media != "application/json" {
+			return r, &refusal{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+				message: "a POST must be Content-Type: application/json, not " + r.Header.Get("Content-Type")}
+		}
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			body, err := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if err == nil {
+				_, err = readParams(body)
+			}
+			if err != nil {
+				return r, notGraphQL(err.Error())
+			}
+		}
+	case r.Method == http.MethodGet:
+		return r, queryString(r.URL.RawQuery)
+	}
+	return r, nil
+}
+
+// queryString refuses a GET whose parameters are not a GraphQL request's.
+func queryString(raw string) *refusal {
+	params, err := url.ParseQuery(raw)
+	if err != nil {
+		return notGraphQL("the query string is not URL-encoded")
+	}
+	for name, values := range params {
+		for _, v := range values {
+			if !utf8.ValidString(name) || !utf8.ValidString(v) {
+				return notGraphQL("the query string is not UTF-8")
+			}
+		}
+	}
+	object := func(name string, into *map[string]any) bool {
+		v := params.Get(name)
+		return v == "" || json.Unmarshal([]byte(v), into) == nil
+	}
+	var variables, extensions map[string]any
+	switch {
+	case !object("variables", &variables):
+		return notGraphQL("variables is not a JSON object")
+	case !object("extensions", &extensions):
+		return notGraphQL("extensions is not a JSON object")
+	case params.Get("query") == "" && extensions["persistedQuery"] == nil:
+		return notGraphQL("query is missing")
+	}
+	return nil
+}
+
+// webSocketHandshake refuses an Upgrade: websocket request that is not a
+// WebSocket handshake (RFC 6455).
+func webSocketHandshake(r *http.Request) *refusal {
+	upgrade := false
+	for _, v := range r.Header.Values("Connection") {
+		for token := range strings.SplitSeq(v, ",") {
+			upgrade = upgrade || strings.EqualFold(strings.TrimSpace(token), "upgrade")
+		}
+	}
+	switch {
+	case r.Method != http.MethodGet:
+		return &refusal{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "a WebSocket handshake is a GET", header: map[string]string{"Allow": "GET"}}
+	case !upgrade:
+		return notGraphQL("an Upgrade: websocket without Connection: Upgrade")
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return &refusal{status: http.StatusBadRequest, code: CodeBadRequest,
+			message: "not a GraphQL request: the WebSocket version must be 13", header: map[string]string{"Sec-WebSocket-Version": "13"}}
+	case r.Header.Get("Sec-WebSocket-Key") == "":
+		return notGraphQL("a WebSocket handshake without Sec-WebSocket-Key")
+	}
+	return nil
 }
 
 // plainHTTPKey marks a request answered with one response: no
@@ -150,7 +275,7 @@ func (w *specWriter) finish() {
 func documentError(code string) bool {
 	switch code {
 	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", CodeTooDeep, CodeTooComplex, CodeTooManyAliases,
-		CodeTooManyRoots, CodeNoSubscription, CodeTrustedDocumentRequired, "PERSISTED_QUERY_NOT_FOUND":
+		CodeTooManyRoots, CodeTooManySelections, CodeNoSubscription, CodeTrustedDocumentRequired, "PERSISTED_QUERY_NOT_FOUND":
 		return true
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -74,22 +75,32 @@ const (
 // runs, like one that does not validate: 400 with
 // application/graphql-response+json.
 var registerCodes = sync.OnceFunc(func() {
-	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeNoSubscription,
-		CodeTrustedDocumentRequired, CodeIntrospectionDisabled} {
+	for _, code := range []string{CodeTooDeep, CodeTooComplex, CodeTooManyAliases, CodeTooManyRoots, CodeTooManySelections,
+		CodeNoSubscription, CodeTrustedDocumentRequired, CodeIntrospectionDisabled} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 })
 
-// limiter checks an operation against the limits once it has validated.
+// limiter checks a document's shape (checkShape) and its Int variables
+// before it is parsed and validated, and the operation against the limits
+// once it has.
 type limiter struct{ limits Limits }
 
 var _ interface {
 	graphql.HandlerExtension
+	graphql.OperationParameterMutator
 	graphql.OperationContextMutator
 } = limiter{}
 
 func (limiter) ExtensionName() string                          { return "Limits" }
 func (limiter) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (l limiter) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
+	if err := checkShape(params.Query, l.limits.Tokens); err != nil {
+		return err
+	}
+	return intVariables(params, l.limits.Tokens)
+}
 
 func (l limiter) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	if op.Operation.Operation == ast.Subscription && ctx.Value(plainHTTPKey{}) != nil {
@@ -97,7 +108,10 @@ func (l limiter) MutateOperationContext(ctx context.Context, op *graphql.Operati
 		err.Extensions = map[string]any{"code": CodeNoSubscription}
 		return err
 	}
-	m := measure(op.Operation.SelectionSet, op.Variables, "", 1)
+	if err := intLiterals(op.Operation); err != nil {
+		return err
+	}
+	m := (&measurer{vars: op.Variables}).measure(op.Operation.SelectionSet, "")
 	charge(ctx, m.complexity)
 	lim := l.limits
 	var err *gqlerror.Error
@@ -123,39 +137,83 @@ type measures struct {
 	depth, complexity, aliases, roots int
 }
 
-// measure walks a selection set at a depth, fragments expanded. parent is
-// the type the selections are on. Introspection is left out: whether it
-// is allowed at all is its own switch.
-func measure(set ast.SelectionSet, vars map[string]any, parent string, depth int) measures {
-	var m measures
+// measurer measures an operation's selections, every field counted
+// (__typename and introspection too), fragments expanded where they are
+// spread. A fragment is measured once for each type it is spread on: a
+// fragment spread twice in one that is spread twice... expands
+// exponentially, its measure does not.
+type measurer struct {
+	vars      map[string]any
+	fragments map[fragmentOn]measures
+}
+
+type fragmentOn struct{ name, parent string }
+
+// measure measures a selection set whose fields are parent's, its depth
+// counted from the set's own fields, 1.
+func (m *measurer) measure(set ast.SelectionSet, parent string) measures {
+	var total measures
 	for _, sel := range set {
 		var sub measures
 		switch s := sel.(type) {
 		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
-				continue
-			}
 			sub.roots = 1
 			if s.Alias != "" && s.Alias != s.Name {
 				sub.aliases = 1
 			}
-			child := measure(s.SelectionSet, vars, typeName(s), depth+1)
-			sub.depth = max(depth, child.depth)
-			sub.aliases += child.aliases
-			sub.complexity = 1 + multiplier(s, vars, parent)*child.complexity
+			child := m.measure(s.SelectionSet, typeName(s))
+			sub.depth = 1 + child.depth
+			if s.Name == "__schema" || s.Name == "__type" {
+				// How deep introspection nests is gqlparser's
+				// MaxIntrospectionDepth's to bound: an IDE's schema query
+				// nests deeper than data should.
+				sub.depth = 1
+			}
+			sub.aliases = capped(sub.aliases + child.aliases)
+			sub.complexity = capped(1 + cappedProduct(multiplier(s, m.vars, parent), child.complexity))
 		case *ast.InlineFragment:
-			sub = measure(s.SelectionSet, vars, parent, depth)
+			sub = m.measure(s.SelectionSet, parent)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				sub = measure(s.Definition.SelectionSet, vars, parent, depth)
+				sub = m.fragment(s.Definition, parent)
 			}
 		}
-		m.roots += sub.roots
-		m.depth = max(m.depth, sub.depth)
-		m.aliases += sub.aliases
-		m.complexity += sub.complexity
+		total.roots = capped(total.roots + sub.roots)
+		total.depth = max(total.depth, sub.depth)
+		total.aliases = capped(total.aliases + sub.aliases)
+		total.complexity = capped(total.complexity + sub.complexity)
 	}
-	return m
+	return total
+}
+
+func (m *measurer) fragment(def *ast.FragmentDefinition, parent string) measures {
+	key := fragmentOn{def.Name, parent}
+	if got, ok := m.fragments[key]; ok {
+		return got // a cycle, which validation refuses, counts nothing
+	}
+	if m.fragments == nil {
+		m.fragments = map[fragmentOn]measures{}
+	}
+	m.fragments[key] = measures{}
+	got := m.measure(def.SelectionSet, parent)
+	m.fragments[key] = got
+	return got
+}
+
+// maxMeasure is where measures stop growing, far over any limit, before
+// they could overflow: three lists of 2^21 items, nested, made the
+// complexity wrap below zero.
+const maxMeasure = 1 << 40
+
+func capped(n int) int { return min(n, maxMeasure) }
+
+// cappedProduct is a×b, for a and b from 0 to maxMeasure, no more than
+// maxMeasure.
+func cappedProduct(a, b int) int {
+	if a != 0 && b > maxMeasure/a {
+		return maxMeasure
+	}
+	return a * b
 }
 
 // multiplier is how many times a field's selections are resolved: a
@@ -206,9 +264,10 @@ func typeName(f *ast.Field) string {
 	return f.Definition.Type.Name()
 }
 
-// limitBody answers 413 for a request body over the limit, and 400 for a
-// batch (a JSON array of operations), which Trestle does not accept: one
-// request, one operation, so that every limit holds per request.
+// limitBody answers 413 for a request body over the limit, 400 for one
+// that is not UTF-8, and 400 for a batch (a JSON array of operations),
+// which Trestle does not accept: one request, one operation, so that
+// every limit holds per request.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodOptions {
@@ -223,10 +282,15 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 		r.Body.Close()
 		switch {
 		case err != nil:
-			writeError(w, http.StatusBadRequest, "the request body could not be read", "BAD_REQUEST")
+			writeError(w, http.StatusBadRequest, "the request body could not be read", CodeBadRequest)
 			return
 		case int64(len(body)) > limit:
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over the %d bytes allowed", limit), "REQUEST_TOO_LARGE")
+			return
+		case !utf8.Valid(body):
+			// JSON's decoder would make each bad byte U+FFFD: a query
+			// that does not parse, or a string that is not what was sent.
+			writeError(w, http.StatusBadRequest, "not a GraphQL request: the request body is not UTF-8", CodeBadRequest)
 			return
 		case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")):
 			writeError(w, http.StatusBadRequest, "batched operations are not accepted: send one operation per request", CodeBatchNotAllowed)

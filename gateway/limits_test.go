@@ -3,11 +3,13 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -182,5 +184,120 @@ func TestSchemaSDLIsServedToClientsThatMayIntrospect(t *testing.T) {
 	off := startLive(t)
 	if status, body := get(off.srv.URL, ""); status != http.StatusForbidden || !strings.Contains(body, gateway.CodeIntrospectionDisabled) {
 		t.Errorf("introspection off: HTTP %d %s, want 403 INTROSPECTION_DISABLED", status, body)
+	}
+}
+
+func TestTypenameAndIntrospectionCountTowardTheLimits(t *testing.T) {
+	g := startLive(t, func(o *gateway.Options) {
+		o.Introspection = true
+		o.Limits = gateway.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3}
+	})
+	const schema = `__schema { queryType { name } }`
+	for _, tc := range []struct {
+		name, query string
+		code        string // "" when it is answered
+	}{
+		{"aliased __typename", `{ a: __typename b: __typename c: __typename }`, "TOO_MANY_ALIASES"},
+		{"aliased __schema", `{ a: ` + schema + ` b: ` + schema + ` c: ` + schema + ` }`, "TOO_MANY_ALIASES"},
+		{"__typename at the top", `{ orders(first: 1) { totalCount } products(first: 1) { totalCount } customers(first: 1) { totalCount } __typename }`, "TOO_MANY_ROOT_FIELDS"},
+		{"__schema at the top", `{ orders(first: 1) { totalCount } products(first: 1) { totalCount } customers(first: 1) { totalCount } ` + schema + ` }`, "TOO_MANY_ROOT_FIELDS"},
+		{"__typename in a list", `{ orders(first: 99) { edges { node { number __typename } } } }`, "QUERY_TOO_COMPLEX"}, // 1 + 99×4 = 397
+		{"__typename through a fragment", `{ orders(first: 99) { edges { node { ...n } } } } fragment n on Order { number __typename }`, "QUERY_TOO_COMPLEX"},
+		{"introspection within the limits", `{ __schema { types { name } } }`, ""},
+		// How deep introspection nests is gqlparser's MaxIntrospectionDepth
+		// rule's to bound: an IDE's introspection query nests deeper than
+		// any data query should.
+		{"introspection deeper than data may nest", `{ __type(name: "Order") { fields { type { ofType { ofType { ofType { name } } } } } } }`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(tc.query))
+			if tc.code == "" {
+				if status != http.StatusOK || len(r.Errors) > 0 {
+					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
+				}
+				return
+			}
+			if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code {
+				t.Fatalf("HTTP %d %+v, want 400 with %s", status, r.Errors, tc.code)
+			}
+		})
+	}
+}
+
+// hostileDocument is a document built to cost the most before a limit
+// refuses it, and the code that refuses it.
+type hostileDocument struct {
+	name, query, code string
+}
+
+// hostileDocuments are the documents the default limits must refuse
+// cheaply: each cost seconds of CPU, or megabytes of answer, before.
+func hostileDocuments() []hostileDocument {
+	repeat := func(n int, f func(i int) string) string {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(f(i))
+		}
+		return b.String()
+	}
+	// A fragment spread twice a level, through aliases: 2^24 expansions.
+	bomb := `{ customers(first: 1) { edges { node { ...b0 } } } }` + repeat(24, func(i int) string {
+		return fmt.Sprintf(` fragment b%d on Customer { orders(first: 1) { edges { node { customer { ...b%d } } } } o: orders(first: 2) { edges { node { customer { ...b%d } } } } }`, i, i+1, i+1)
+	}) + ` fragment b24 on Customer { name }`
+	return []hostileDocument{
+		// 4,992 tokens, under the 5,000 allowed; validation compares every
+		// pair of the fields with one response name: 12 million pairs.
+		{"4990 __typename", "{" + strings.Repeat(" __typename", 4990) + " }", "TOO_MANY_SELECTIONS"},
+		// With introspection on: 200 schemas in one answer, 2 MB.
+		{"200 aliased __schema", "{" + repeat(200, func(i int) string {
+			return fmt.Sprintf(" s%d: __schema { types { name fields { name type { name } } } }", i)
+		}) + " }", "TOO_MANY_ROOT_FIELDS"},
+		{"50 copies of a list of 20 copies", `{ customers(first: 1) { edges { node {` +
+			strings.Repeat(` orders(first: 1) { edges { node {`+strings.Repeat(" id", 20)+` } } }`, 50) + ` } } } }`, "TOO_MANY_SELECTIONS"},
+		{"800 inline fragments", "{" + strings.Repeat(" ... on Query { __typename }", 800) + " }", "TOO_MANY_SELECTIONS"},
+		{"400 fragments spread together", "{" + repeat(400, func(i int) string { return fmt.Sprintf(" ...f%d", i) }) + " }" +
+			repeat(400, func(i int) string { return fmt.Sprintf(" fragment f%d on Query { x%d: __typename }", i, i) }), "TOO_MANY_SELECTIONS"},
+		{"a fragment bomb", bomb, "QUERY_TOO_DEEP"},
+		// 2^21 × 2^21 × 2^21 overflows: the complexity must not wrap.
+		{"lists whose product overflows", `{ orders(first: 2097152) { edges { node { customer { orders(first: 2097152) { edges { node { customer { orders(first: 2097152) { totalCount } } } } } } } } } }`, "QUERY_TOO_COMPLEX"},
+	}
+}
+
+func TestHostileDocumentsAreRefused(t *testing.T) {
+	g := startLive(t, func(o *gateway.Options) { o.Introspection = true })
+	client := &http.Client{Timeout: 20 * time.Second} // only so that a document that hangs the gateway fails the test
+	for _, doc := range hostileDocuments() {
+		t.Run(doc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, g.srv.URL+"/query", bytes.NewReader(jsonQuery(doc.query)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/graphql-response+json")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var r response
+			_ = json.Unmarshal(raw, &r)
+			if resp.StatusCode != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != doc.code {
+				t.Fatalf("HTTP %d, %d bytes, errors %.500v; want 400 with %s", resp.StatusCode, len(raw), r.Errors, doc.code)
+			}
+		})
+	}
+}
+
+func TestDocumentsThatMergeFieldsAreAnswered(t *testing.T) {
+	g := startLive(t)
+	for _, q := range []string{
+		// The same fields on each type a node may be.
+		`{ nodes(ids: []) { id ... on Order { id number } ... on Customer { id name } ... on Product { id name } ... on Invoice { id number } } }`,
+		// Fragments that ask for the same fields, as components' fragments do.
+		`{ orders(first: 2) { edges { node { id ...a ...b ...c } } } } fragment a on Order { id number customer { name } } ` +
+			`fragment b on Order { id status customer { name email } } fragment c on Order { number total { amount } }`,
+		deepQuery,
+	} {
+		if status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(q)); status != http.StatusOK || len(r.Errors) > 0 {
+			t.Errorf("%.80s: HTTP %d %+v, want it answered", q, status, r.Errors)
+		}
 	}
 }

@@ -37,25 +37,13 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	w.Header().Set("Content-Type", contentType)
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
-	var req struct {
-		graphql.RawParams
-		DocumentID string `json:"documentId"`
-	}
-	params := &req.RawParams
+	var params *graphql.RawParams
 	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		err = dec.Decode(&req) // a query, operationName, variables or extensions of the wrong type fail here
-	}
-	if err == nil && req.DocumentID != "" {
-		err = byDocumentID(params, req.DocumentID)
-	}
-	if err == nil && params.Query == "" && params.Extensions["persistedQuery"] == nil {
-		err = errors.New("query is missing")
+		params, err = readParams(body)
 	}
 	if err != nil {
 		// Not a GraphQL request at all: 400 whatever the response type.
-		writeErrorBody(w, http.StatusBadRequest, "not a GraphQL request: "+err.Error(), "BAD_REQUEST")
+		writeErrorBody(w, http.StatusBadRequest, "not a GraphQL request: "+err.Error(), CodeBadRequest)
 		return
 	}
 	params.Headers = r.Header
@@ -80,6 +68,29 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	// write fewer.
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
+}
+
+// readParams reads a GraphQL request from a POST's JSON body, or says why
+// it is not one.
+func readParams(body []byte) (*graphql.RawParams, error) {
+	var req struct {
+		graphql.RawParams
+		DocumentID string `json:"documentId"`
+	}
+	params := &req.RawParams
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	err := dec.Decode(&req) // a query, operationName, variables or extensions of the wrong type fail here
+	if err == nil && req.DocumentID != "" {
+		err = byDocumentID(params, req.DocumentID)
+	}
+	if err == nil && params.Query == "" && params.Extensions["persistedQuery"] == nil {
+		err = errors.New("query is missing")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return params, nil
 }
 
 // byDocumentID asks for a persisted document by its documentId, as the
