@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/auth"
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
@@ -37,8 +38,7 @@ type Options struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool
-	// RequestTimeout bounds each operation, and each subscription event
-	// (default 30s).
+	// RequestTimeout bounds each operation, and each subscription event.
 	RequestTimeout time.Duration
 	// Webhooks receives the upstreams' change notifications at /webhooks/;
 	// nil for none.
@@ -77,15 +77,14 @@ type Options struct {
 }
 
 // WebSocketOptions tune graphql-transport-ws connections; a zero value
-// takes its default.
+// takes the config's default.
 type WebSocketOptions struct {
-	// InitTimeout is how long a client has to send connection_init
-	// (default 10s).
+	// InitTimeout is how long a client has to send connection_init.
 	InitTimeout time.Duration
-	// KeepAlive is how often an idle client is pinged (default 10s).
+	// KeepAlive is how often an idle client is pinged.
 	KeepAlive time.Duration
 	// WriteTimeout is how long a message may wait for a client to read
-	// before the connection is closed (default 10s).
+	// before the connection is closed.
 	WriteTimeout time.Duration
 }
 
@@ -161,15 +160,17 @@ func build(opts Options, guarded bool) *Gateway {
 	// Subscriptions: graphql-transport-ws (webSocket) and the older
 	// graphql-ws (gqlgen's transport) over a WebSocket from the same origin
 	// or an allowed one, and server-sent events.
-	ws := opts.WebSocket
+	// Settings left zero take the config's defaults.
+	defaults := config.Default()
+	ws := WebSocketOptions{InitTimeout: orDefault(opts.WebSocket.InitTimeout, defaults.WebSocket.InitTimeout),
+		KeepAlive:    orDefault(opts.WebSocket.KeepAlive, defaults.WebSocket.KeepAlive),
+		WriteTimeout: orDefault(opts.WebSocket.WriteTimeout, defaults.WebSocket.WriteTimeout)}
 	srv.AddTransport(&webSocket{Origins: opts.Origins, ReadLimit: 1 << 20, closing: closing,
-		InitTimeout:  orDefault(ws.InitTimeout, 10*time.Second),
-		KeepAlive:    orDefault(ws.KeepAlive, 10*time.Second),
-		WriteTimeout: orDefault(ws.WriteTimeout, 10*time.Second),
+		InitTimeout: ws.InitTimeout, KeepAlive: ws.KeepAlive, WriteTimeout: ws.WriteTimeout,
 		Init: func(ctx context.Context, payload map[string]any, upgrade http.Header) (context.Context, error) {
 			return authenticateInit(ctx, opts.Auth, payload, upgrade)
 		}})
-	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitTimeout: 10 * time.Second,
+	srv.AddTransport(&transport.Websocket{KeepAlivePingInterval: ws.KeepAlive, InitTimeout: ws.InitTimeout,
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			authed, err := authenticateInit(ctx, opts.Auth, payload, upgradeHeaders(ctx))
 			if err != nil {
@@ -181,7 +182,7 @@ func build(opts Options, guarded bool) *Gateway {
 			return resolvers.OverWebSocket(authed), nil, nil
 		},
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.Origins}}})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: ws.KeepAlive})
 	srv.AddTransport(post{})
 	// Parsed and validated documents are kept, so a repeated query skips
 	// both; APQ lets clients send a query's hash instead of its text.
@@ -206,7 +207,7 @@ func build(opts Options, guarded bool) *Gateway {
 	// Loaders are per response, made when first used: once for a query,
 	// once for every event of a subscription, so no event reads another's
 	// cached results. Each response has RequestTimeout to be made in.
-	requestTimeout := orDefault(opts.RequestTimeout, 30*time.Second)
+	requestTimeout := orDefault(opts.RequestTimeout, defaults.RequestTimeout)
 	srv.AroundResponses(observe(opts, requestTimeout))
 	if opts.Metrics != nil {
 		srv.AroundOperations(countSubscriptions(opts.Metrics))

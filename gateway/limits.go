@@ -14,44 +14,48 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/trestlehq/trestle/config"
 )
 
-// Limits bound what one request may ask for. A zero field takes its
-// default.
+// Limits bound what one request may ask for. A zero field takes the
+// config's default.
 type Limits struct {
-	// Depth is how deeply fields may nest (default 10).
+	// Depth is how deeply fields may nest.
 	Depth int
 	// Complexity bounds the fields an operation may resolve, each list
 	// counted as many times as it may be long: its first: argument, the
-	// ids it is given, or listEstimate (default 50,000).
+	// ids it is given, or listEstimate.
 	Complexity int
-	// Aliases bounds the aliased fields (default 15).
+	// Aliases bounds the aliased fields.
 	Aliases int
-	// RootFields bounds the fields at the top of an operation (default 20).
+	// RootFields bounds the fields at the top of an operation.
 	RootFields int
 	// Tokens bounds the lexical tokens of a document, checked while it is
-	// parsed (default 5,000).
+	// parsed.
 	Tokens int
-	// BodyBytes bounds a request body; a larger one gets 413 (default 1 MiB).
+	// BodyBytes bounds a request body; a larger one gets 413.
 	BodyBytes int64
 	// RequestsPerMinute and ComplexityPerMinute bound each client (see
 	// clientLimits); 0 for no bound, the default.
 	RequestsPerMinute, ComplexityPerMinute int
 }
 
+// withDefaults takes what l leaves out from the config's defaults.
 func (l Limits) withDefaults() Limits {
+	d := config.Default().Limits
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&l.Depth, 10)
-	def(&l.Complexity, 50_000)
-	def(&l.Aliases, 15)
-	def(&l.RootFields, 20)
-	def(&l.Tokens, 5_000)
+	def(&l.Depth, d.Depth)
+	def(&l.Complexity, d.Complexity)
+	def(&l.Aliases, d.Aliases)
+	def(&l.RootFields, d.RootFields)
+	def(&l.Tokens, d.Tokens)
 	if l.BodyBytes <= 0 {
-		l.BodyBytes = 1 << 20
+		l.BodyBytes = d.BodyBytes
 	}
 	return l
 }
