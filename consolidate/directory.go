@@ -70,8 +70,35 @@ type Directory struct {
 	contacts  []model.Contact
 	shopCusts []model.ShopCustomer
 	erpCusts  []model.ERPCustomer
+	readAt    map[model.System]time.Time // when each list was last read whole
+	gaps      map[model.System]Gap       // the lists the last read of failed
+	reading   map[model.System]bool      // the lists a sync is reading now
+	// asked holds, while a list is missing, the addresses Resolve asked
+	// the systems about and which of them answered: what they said is
+	// known without their lists.
+	asked map[string][]model.System
 	index
 }
+
+// maxAsked bounds the addresses asked remembers.
+const maxAsked = 10_000
+
+// A Gap is a system's customer list that the directory failed to read at
+// its last try. Until a read succeeds, the directory may lack that system's
+// customers and their keys in it, so whether the system knows a customer is
+// open.
+type Gap struct {
+	System model.System
+	Err    error     // the failure of the last read
+	ReadAt time.Time // when the list was last read whole; zero when never
+}
+
+// Stale reports whether the directory holds the list as read at ReadAt,
+// rather than none of it.
+func (g Gap) Stale() bool { return !g.ReadAt.IsZero() }
+
+// systems are the three systems in the order the directory reports them.
+var systems = []model.System{model.SystemShop, model.SystemCRM, model.SystemERP}
 
 // index is the joined view, rebuilt from the record lists.
 type index struct {
@@ -89,7 +116,8 @@ func NewDirectory(crm CRM, shop Shop, erp ERP, join JoinKey, logger *slog.Logger
 	return &Directory{
 		crm: crm, shop: shop, erp: erp, join: join, logger: logger,
 		synced: make(chan struct{}),
-		index:  newIndex(),
+		readAt: map[model.System]time.Time{}, gaps: map[model.System]Gap{}, reading: map[model.System]bool{},
+		index: newIndex(),
 	}
 }
 
@@ -102,10 +130,16 @@ func newIndex() index {
 const directoryLimit = 1_000_000
 
 // Sync reads the three customer lists and rebuilds the directory. A system
-// that fails keeps its previous records; the error names every system that
-// failed.
+// that fails keeps its previous records and is reported by Gaps until a
+// read succeeds; the error names every system that failed.
 func (d *Directory) Sync(ctx context.Context) error {
 	defer d.syncOnce.Do(func() { close(d.synced) })
+	return d.readLists(ctx, systems)
+}
+
+// readLists reads the lists of the given systems and rebuilds the directory
+// with them and the lists it holds of the others.
+func (d *Directory) readLists(ctx context.Context, which []model.System) error {
 	start := time.Now()
 	var (
 		contacts  []model.Contact
@@ -114,65 +148,94 @@ func (d *Directory) Sync(ctx context.Context) error {
 		errs      = map[model.System]error{}
 		mu        sync.Mutex
 	)
-	fail := func(s model.System, err error) {
+	d.mu.Lock()
+	for _, s := range which {
+		d.reading[s] = true
+	}
+	d.mu.Unlock()
+	// done records how one list read ended.
+	done := func(s model.System, err error) {
 		mu.Lock()
-		errs[s] = err
+		if err != nil {
+			errs[s] = err
+		}
 		mu.Unlock()
+		d.mu.Lock()
+		delete(d.reading, s)
+		d.mu.Unlock()
 	}
 	var g errgroup.Group
-	g.Go(func() error {
-		var after string
-		for {
-			page, next, err := d.crm.ListContacts(ctx, after, 100)
-			if err != nil {
-				fail(model.SystemCRM, err)
-				contacts = nil
+	for _, s := range which {
+		switch s {
+		case model.SystemCRM:
+			g.Go(func() error {
+				var after string
+				for {
+					page, next, err := d.crm.ListContacts(ctx, after, 100)
+					if err != nil {
+						contacts = nil
+						done(s, err)
+						return nil
+					}
+					contacts = append(contacts, page...)
+					if next == "" || len(contacts) >= directoryLimit {
+						done(s, nil)
+						return nil
+					}
+					after = next
+				}
+			})
+		case model.SystemShop:
+			g.Go(func() error {
+				var err error
+				shopCusts, err = d.shop.ListCustomers(ctx, directoryLimit)
+				done(s, err)
 				return nil
-			}
-			contacts = append(contacts, page...)
-			if next == "" || len(contacts) >= directoryLimit {
+			})
+		default:
+			g.Go(func() error {
+				var err error
+				erpCusts, err = d.erp.CustomersModifiedSince(ctx, time.Time{}, directoryLimit)
+				done(s, err)
 				return nil
-			}
-			after = next
+			})
 		}
-	})
-	g.Go(func() error {
-		var err error
-		if shopCusts, err = d.shop.ListCustomers(ctx, directoryLimit); err != nil {
-			fail(model.SystemShop, err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		var err error
-		if erpCusts, err = d.erp.CustomersModifiedSince(ctx, time.Time{}, directoryLimit); err != nil {
-			fail(model.SystemERP, err)
-		}
-		return nil
-	})
+	}
 	_ = g.Wait()
 
+	read := time.Now()
 	d.mu.Lock()
-	if errs[model.SystemCRM] == nil {
-		d.contacts = contacts
-	}
-	if errs[model.SystemShop] == nil {
-		d.shopCusts = shopCusts
-	}
-	if errs[model.SystemERP] == nil {
-		d.erpCusts = erpCusts
+	for _, s := range which {
+		if err := errs[s]; err != nil {
+			d.gaps[s] = Gap{System: s, Err: err, ReadAt: d.readAt[s]}
+			continue
+		}
+		delete(d.gaps, s)
+		d.readAt[s] = read
+		switch s {
+		case model.SystemCRM:
+			d.contacts = contacts
+		case model.SystemShop:
+			d.shopCusts = shopCusts
+		default:
+			d.erpCusts = erpCusts
+		}
 	}
 	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
-	size := len(d.byKey)
+	if len(d.gaps) == 0 {
+		d.asked = nil
+	}
+	// What the directory holds now, of the lists read and of the others.
+	held := []any{"customers", len(d.byKey), "crm", len(d.contacts), "shop", len(d.shopCusts), "erp", len(d.erpCusts)}
 	d.mu.Unlock()
 
-	d.logger.Info("customer directory synced", "customers", size, "crm", len(contacts), "shop", len(shopCusts),
-		"erp", len(erpCusts), "failed", len(errs), "took", time.Since(start).Round(time.Millisecond))
+	d.logger.Info("customer directory synced", append(held, "read", which, "failed", len(errs),
+		"took", time.Since(start).Round(time.Millisecond))...)
 	if len(errs) == 0 {
 		return nil
 	}
 	var all []error
-	for _, s := range []model.System{model.SystemShop, model.SystemCRM, model.SystemERP} {
+	for _, s := range systems {
 		if err := errs[s]; err != nil {
 			all = append(all, fmt.Errorf("sync %s customers: %w", s, err))
 		}
@@ -180,17 +243,83 @@ func (d *Directory) Sync(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// Run syncs now and then every interval until ctx ends. A sync a system
-// failed is tried again sooner, after 5 s and then twice as long each time,
-// so a system that was down at start is joined in once it is back.
+// Gaps returns the systems whose customer lists the last read failed, in
+// the order shop, CRM, ERP; none when every list was read.
+func (d *Directory) Gaps() []Gap {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []Gap
+	for _, s := range systems {
+		if g, ok := d.gaps[s]; ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Reading returns the systems whose customer lists a sync is reading now:
+// what a caller of Wait still waits for.
+func (d *Directory) Reading() []model.System {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []model.System
+	for _, s := range systems {
+		if d.reading[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Unknown reports the gap that leaves open whether system s knows customer
+// c: the gap in s's own list, when c has no key of s's; or, for a customer
+// the directory does not hold, the gap in the list of a system that knows
+// them, since the record that would join them to s is missing. ok is false
+// when the directory can tell: c has a key of s's, or s's list was read and
+// c was joined against it.
+func (d *Directory) Unknown(c model.Customer, s model.System) (g Gap, ok bool) {
+	if Knows(c, s) {
+		return Gap{}, false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	byEmail := d.join.name == JoinByEmail.name && c.Email != ""
+	if g, ok := d.gaps[s]; ok {
+		if byEmail && slices.Contains(d.asked[c.Email], s) {
+			return Gap{}, false // s was asked about their address, and answered
+		}
+		return g, true
+	}
+	if byEmail {
+		return Gap{}, false // looked up by their address in s's list
+	}
+	if e := d.byKey[c.Key()]; e != nil && e.Customer == c {
+		return Gap{}, false // joined at the last build
+	}
+	for _, t := range systems {
+		if g, ok := d.gaps[t]; ok && Knows(c, t) {
+			return g, true
+		}
+	}
+	return Gap{}, false
+}
+
+// Run syncs now and then every interval until ctx ends. The lists a sync
+// failed to read are read again sooner, after 5 s and then twice as long
+// each time up to a minute, so a system that was down is joined in soon
+// after it is back; the lists read well are not read again until the
+// next full sync.
 func (d *Directory) Run(ctx context.Context, interval time.Duration) {
-	const firstRetry = 5 * time.Second
+	const firstRetry, maxRetry = 5 * time.Second, time.Minute
 	retry := firstRetry
+	next := time.Now().Add(interval) // the next full sync
+	err := d.Sync(ctx)
 	for {
-		wait := interval
-		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
-			d.logger.Warn("customer directory sync incomplete", "err", err, "retry_in", min(retry, interval))
-			wait, retry = min(retry, interval), retry*2
+		wait := time.Until(next)
+		if err != nil && ctx.Err() == nil {
+			wait = min(wait, retry)
+			d.logger.Warn("customer directory sync incomplete", "err", err, "retry_in", wait)
+			retry = min(retry*2, maxRetry)
 		} else {
 			retry = firstRetry
 		}
@@ -201,7 +330,22 @@ func (d *Directory) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		if failed := d.failed(); len(failed) > 0 && time.Now().Before(next) {
+			err = d.readLists(ctx, failed)
+			continue
+		}
+		next = time.Now().Add(interval)
+		err = d.Sync(ctx)
 	}
+}
+
+// failed returns the systems whose lists the last read failed.
+func (d *Directory) failed() []model.System {
+	var out []model.System
+	for _, g := range d.Gaps() {
+		out = append(out, g.System)
+	}
+	return out
 }
 
 // Wait blocks until the first sync has finished or ctx ends.
@@ -448,11 +592,12 @@ func (d *Directory) Resolve(ctx context.Context, emails []string) (map[string]En
 	wg.Go(func() { erpCusts, errERP = d.erp.CustomersByEmail(ctx, unknown) })
 	wg.Wait()
 
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.remember(unknown, map[model.System]error{model.SystemCRM: errCRM, model.SystemShop: errShop})
 	if len(contacts)+len(shopCusts)+len(erpCusts) == 0 {
 		return out, errors.Join(errCRM, errShop, errERP)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	merged := struct {
 		contacts  []model.Contact
 		shopCusts []model.ShopCustomer
@@ -474,6 +619,29 @@ func (d *Directory) Resolve(ctx context.Context, emails []string) (map[string]En
 		d.contacts, d.shopCusts, d.erpCusts, d.index = merged.contacts, merged.shopCusts, merged.erpCusts, ix
 	}
 	return out, errors.Join(errCRM, errShop, errERP)
+}
+
+// remember notes, while a list is missing, which systems answered for these
+// addresses (those whose error is nil). The ERP is never noted: its lookup
+// by address misses addresses stored with a leading space (see
+// erpnext.Client.CustomersByEmail), so only its list can tell.
+func (d *Directory) remember(addrs []string, errs map[model.System]error) {
+	if len(d.gaps) == 0 {
+		return
+	}
+	for _, addr := range addrs {
+		if len(d.asked) >= maxAsked {
+			return
+		}
+		if d.asked == nil {
+			d.asked = map[string][]model.System{}
+		}
+		for _, s := range systems {
+			if err, asked := errs[s]; asked && err == nil && !slices.Contains(d.asked[addr], s) {
+				d.asked[addr] = append(d.asked[addr], s)
+			}
+		}
+	}
 }
 
 // uniqueBy keeps the last record of each key, in first-seen order.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -304,5 +305,137 @@ func TestUpdateJoinsAChangedRecordAtOnce(t *testing.T) {
 	}
 	if old, _ := d.ByEmail(p.Email); old.ShopID != 0 || old.CRMID != p.CRM.ID {
 		t.Fatalf("the old address still joins the shop account: %+v", old.Customer)
+	}
+}
+
+func TestGapsSayWhatTheDirectoryCannotTell(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 17, Size: world.Size{People: 80, Orders: 160, Products: 10}})
+	w := env.Sim.World
+	var both, crmOnly *world.Person // known to the shop and the CRM; to the CRM alone
+	var shopOnly *world.Person      // known to the shop alone
+	var erpOnly *world.Person       // known to the ERP alone, without an address
+	for _, p := range w.People {
+		switch {
+		case p.CRM != nil && p.Shop != nil && both == nil:
+			both = p
+		case p.CRM != nil && p.Shop == nil && p.ERP == nil && crmOnly == nil:
+			crmOnly = p
+		case p.CRM == nil && p.Shop != nil && p.ERP == nil && shopOnly == nil:
+			shopOnly = p
+		case p.Email == "" && erpOnly == nil:
+			erpOnly = p
+		}
+	}
+	if both == nil || crmOnly == nil || shopOnly == nil || erpOnly == nil {
+		t.Fatal("the data set lacks a kind of customer")
+	}
+	d := newDirectory(env)
+	ctx := context.Background()
+
+	// The CRM fails the first sync: nothing tells whether it knows anyone.
+	env.Sim.CRM.SetFaults(sim.Faults{Down: true})
+	if err := d.Sync(ctx); err == nil {
+		t.Fatal("sync with the CRM down succeeded")
+	}
+	gaps := d.Gaps()
+	if len(gaps) != 1 || gaps[0].System != model.SystemCRM || gaps[0].Stale() || !errors.Is(gaps[0].Err, rest.ErrUnavailable) {
+		t.Fatalf("gaps %+v, want the CRM's list, never read", gaps)
+	}
+	e, ok := d.ByEmail(both.Email)
+	if !ok || e.CRMID != "" {
+		t.Fatalf("%s: %+v, want the shop's record alone", both.Email, e.Customer)
+	}
+	if g, open := d.Unknown(e.Customer, model.SystemCRM); !open || g.System != model.SystemCRM {
+		t.Errorf("whether the CRM knows %s: %+v, %t; want open", both.Email, g, open)
+	}
+	if _, open := d.Unknown(e.Customer, model.SystemERP); open {
+		t.Errorf("whether the ERP knows %s is open, though its list was read", both.Email)
+	}
+	if _, ok := d.ByEmail(crmOnly.Email); ok {
+		t.Fatalf("%s, known to the CRM alone, is in the directory", crmOnly.Email)
+	}
+
+	// Read once, the list is held as read when a later read fails: stale.
+	env.Sim.CRM.SetFaults(sim.Faults{})
+	if err := d.Sync(ctx); err != nil || len(d.Gaps()) != 0 {
+		t.Fatalf("sync with every system up: %v, gaps %+v", err, d.Gaps())
+	}
+	if e, _ := d.ByEmail(both.Email); e.CRMID != both.CRM.ID {
+		t.Fatalf("%s: %+v, want the CRM's key once it is read", both.Email, e.Customer)
+	}
+	env.Sim.CRM.SetFaults(sim.Faults{ErrorRate: 1})
+	_ = d.Sync(ctx)
+	if gaps := d.Gaps(); len(gaps) != 1 || !gaps[0].Stale() || gaps[0].System != model.SystemCRM {
+		t.Fatalf("gaps %+v, want the CRM's list, stale", gaps)
+	}
+
+	// A customer the directory does not hold, known by the key of a system
+	// whose list is missing, cannot be joined to the others.
+	env.Sim.CRM.SetFaults(sim.Faults{})
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	fresh := newDirectory(env)
+	_ = fresh.Sync(ctx)
+	bare := model.Customer{ERPID: erpOnly.ERP.Name}
+	if g, open := fresh.Unknown(bare, model.SystemCRM); !open || g.System != model.SystemERP {
+		t.Errorf("whether the CRM knows ERP customer %s: %+v, %t; want open for the ERP's list", bare.ERPID, g, open)
+	}
+	if _, open := fresh.Unknown(bare, model.SystemERP); open {
+		t.Error("whether the ERP knows a customer by its ERP key is open")
+	}
+
+	// Every list missing, an address Resolve asked the systems about is
+	// told by the CRM and the shop, which match addresses exactly; not by
+	// the ERP, whose lookup misses some. (Systems of their own: these
+	// breakers have seen no failure.)
+	env = simtest.Start(t, world.Options{Seed: 17, Size: world.Size{People: 80, Orders: 160, Products: 10}})
+	for _, u := range env.Sim.Upstreams() {
+		u.SetFaults(sim.Faults{Down: true})
+	}
+	none := newDirectory(env)
+	_ = none.Sync(ctx)
+	for _, u := range env.Sim.Upstreams() {
+		u.SetFaults(sim.Faults{})
+	}
+	found, err := none.Resolve(ctx, []string{shopOnly.Email})
+	if err != nil || found[shopOnly.Email].ShopID != shopOnly.Shop.ID {
+		t.Fatalf("Resolve(%s) = %+v, %v", shopOnly.Email, found, err)
+	}
+	c := found[shopOnly.Email].Customer
+	if g, open := none.Unknown(c, model.SystemCRM); open {
+		t.Errorf("whether the CRM, asked, knows %s is open: %+v", shopOnly.Email, g)
+	}
+	if _, open := none.Unknown(c, model.SystemERP); !open {
+		t.Errorf("whether the ERP knows %s is told by its lookup by address", shopOnly.Email)
+	}
+}
+
+func TestRunReadsAgainOnlyTheListsThatFailed(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 18, Size: world.Size{People: 40, Orders: 80, Products: 10}})
+	d := newDirectory(env)
+	env.Sim.CRM.SetFaults(sim.Faults{Down: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Run(ctx, time.Hour)
+	}()
+	defer func() { cancel(); <-done }()
+	if err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Gaps()) != 1 {
+		t.Fatalf("gaps %+v, want the CRM's", d.Gaps())
+	}
+	env.Sim.CRM.SetFaults(sim.Faults{})
+	env.Sim.Shop.ResetCounters()
+	env.Sim.ERP.ResetCounters()
+	// The retry comes after about 5 s; a busy machine gets a minute.
+	for deadline := time.Now().Add(time.Minute); len(d.Gaps()) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the CRM's list was not read again once the CRM was back")
+		}
+	}
+	if n := env.Sim.Shop.Requests() + env.Sim.ERP.Requests(); n != 0 {
+		t.Errorf("%d calls to the shop and the ERP, whose lists were read well", n)
 	}
 }

@@ -100,15 +100,18 @@ func handlerWith(env *simtest.Env, dir *consolidate.Directory, entities *cache.E
 // response is a GraphQL response with its data left raw for each test to
 // decode into its own shape.
 type response struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Path       []any          `json:"path"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
+	Data       json.RawMessage `json:"data"`
+	Errors     []responseError `json:"errors"`
 	Extensions struct {
 		Stale []loaders.StaleRead `json:"stale"`
 	} `json:"extensions"`
+}
+
+// responseError is one error of a GraphQL response.
+type responseError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
 }
 
 func (g *gw) query(t testing.TB, q string, vars map[string]any, into any) response {
@@ -467,15 +470,35 @@ func TestDeepQueryBatchesOneCallPerUpstreamPerLevel(t *testing.T) {
 	}
 }
 
-// TestFaultMatrix fails each upstream in each way it can fail and checks
-// that the answer is partial, with the failure's code and source where the
-// failing system's fields were, that the failing upstream was not called
-// more than its retries allow, that the breaker then answers for it, and
-// that all is well again once it recovers.
+// TestFaultMatrix fails each upstream in each way it can fail, once after
+// the customer directory has synced and once from start (the directory's
+// first sync already finds it failing), and checks that the answer is
+// partial, with the failure's code and source where the failing system's
+// fields were, that the failing upstream was not called more than its
+// retries allow, that the breaker then answers for it, that no null the
+// failure caused is silent, all over the graph, and that all is well again
+// once it recovers.
 func TestFaultMatrix(t *testing.T) {
 	const q = `{
 		orders(first: 5) { edges { node { number total { amount } customer { name } invoices { number } lines { product { name stock { onHand } } } } } }
 		invoices(first: 3) { totalCount edges { node { number } } }
+	}`
+	// The whole customer, as every way to reach one shows it.
+	const everywhere = `query($all: String!, $crmOnly: String!, $notInCRM: String!, $noEmail: ID!) {
+		orders(first: 5) { edges { node { number customer { ...C } invoices { number } lines { product { name stock { onHand } } } } } }
+		invoices(first: 3) { totalCount edges { node { number customer { name lifecycleStage sourceIds { crm shop erp } } } } }
+		customers(first: 4) { totalCount edges { node { ...C } } }
+		all: customerByEmail(email: $all) { ...C }
+		crmOnly: customerByEmail(email: $crmOnly) { ...C }
+		notInCRM: customerByEmail(email: $notInCRM) { ...C }
+		noEmail: customer(id: $noEmail) { ...C }
+		nodes(ids: [$noEmail]) { ... on Customer { name sourceIds { crm shop erp } } }
+	}
+	fragment C on Customer {
+		id email name company phone lifecycleStage owner sourceIds { crm shop erp }
+		lifetimeValue { amount } openBalance { amount } creditLimit { amount }
+		orders(first: 2) { totalCount edges { node { number } } }
+		invoices(first: 2) { totalCount edges { node { number } } }
 	}`
 	systems := []struct {
 		system   model.System
@@ -508,83 +531,164 @@ func TestFaultMatrix(t *testing.T) {
 			src.Breaker.OpenFor = 300 * time.Millisecond
 		}
 	}
-	// How many calls the query makes to each system on a cold cache.
+	// How many calls the query makes to each system on a cold cache, and
+	// what the queries answer when every system is well: a null there is
+	// no failure's doing.
 	baseline := start(t, size, fast)
+	vars := matrixCustomers(t, baseline.env.Sim.World)
 	baseline.env.Sim.ResetCounters()
-	noErrors(t, baseline.query(t, q, nil, nil))
+	healthy := baseline.query(t, q, nil, nil)
+	noErrors(t, healthy)
 	calls := map[model.System]int64{}
 	for _, u := range baseline.env.Sim.Upstreams() {
 		calls[u.System()] = u.Requests()
 	}
+	healthyEverywhere := baseline.query(t, everywhere, vars, nil)
+	noErrors(t, healthyEverywhere)
 
-	for _, sys := range systems {
-		for _, f := range faults {
-			t.Run(fmt.Sprintf("%s %s", sys.system, f.name), func(t *testing.T) {
-				t.Parallel()
-				// A gateway of its own, so the cache is cold; the directory
-				// is synced before the fault, as it would be at start.
-				g := start(t, size, fast)
-				u := g.env.Sim.Upstream(sys.system)
-				u.ResetCounters()
-				u.SetFaults(f.faults)
-				began := time.Now()
-				r := g.query(t, q, nil, nil)
-				// Within one 300ms timeout when idle; the bound leaves a busy
-				// machine room, and still catches waiting for a 30 s answer.
-				if took := time.Since(began); took > 10*time.Second {
-					t.Errorf("answered after %v, want within about one 300ms timeout", took)
+	for _, fromStart := range []bool{false, true} {
+		for _, sys := range systems {
+			for _, f := range faults {
+				name := fmt.Sprintf("%s %s", sys.system, f.name)
+				if fromStart {
+					name += " from start"
 				}
-				checkFailure(t, r, sys.system, f.code, sys.nullPath)
-				if !strings.Contains(string(r.Data), sys.answered) {
-					t.Errorf("the rest was not answered: %s", r.Data)
-				}
-				// No retry storm: at most the query's calls, each tried at
-				// most three times when the failure may pass.
-				most := calls[sys.system]
-				if f.retried {
-					most *= 3
-				}
-				made := u.Requests()
-				if made > most || made == 0 {
-					t.Errorf("%d calls to the failing %s, want 1 to %d", made, sys.system, most)
-				}
-
-				// With five failures in a row the breaker is open: the next
-				// query answers for the failing system without calling it.
-				if f.code != "UPSTREAM_RATE_LIMITED" && made >= 5 {
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					// A gateway of its own, so the cache is cold. Its
+					// directory syncs before the fault, as it would at
+					// start, or, from start, while the upstream fails.
+					env := simtest.Start(t, size, fast)
+					u := env.Sim.Upstream(sys.system)
+					dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
+					if fromStart {
+						u.SetFaults(f.faults)
+						if err := dir.Sync(context.Background()); err == nil {
+							t.Fatalf("the directory synced with %s failing", sys.system)
+						}
+					} else if err := dir.Sync(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					srv := httptest.NewServer(newHandler(t, env, dir, false))
+					t.Cleanup(srv.Close)
+					g := &gw{env: env, url: srv.URL}
 					u.ResetCounters()
-					began = time.Now()
-					r = g.query(t, q, nil, nil)
-					checkFailure(t, r, sys.system, "UPSTREAM_UNAVAILABLE", sys.nullPath)
-					if n := u.Requests(); n != 0 {
-						t.Errorf("%d calls to %s with its breaker open, want none", n, sys.system)
+					u.SetFaults(f.faults)
+					began := time.Now()
+					r := g.query(t, q, nil, nil)
+					// Within one 300ms timeout when idle; the bound leaves a busy
+					// machine room, and still catches waiting for a 30 s answer.
+					if took := time.Since(began); took > 10*time.Second {
+						t.Errorf("answered after %v, want within about one 300ms timeout", took)
 					}
-					if !strings.Contains(r.Errors[0].Message, "circuit breaker") {
-						t.Errorf("error %q does not say the breaker is open", r.Errors[0].Message)
+					checkFailure(t, r, sys.system, []string{f.code}, sys.nullPath)
+					if !strings.Contains(string(r.Data), sys.answered) {
+						t.Errorf("the rest was not answered: %s", r.Data)
 					}
-				}
+					// No retry storm: at most the query's calls, each tried at
+					// most three times when the failure may pass. From start,
+					// the directory knows no key of the failing system's, so
+					// the query may have nothing to ask it.
+					most := calls[sys.system]
+					if f.retried {
+						most *= 3
+					}
+					made := u.Requests()
+					if made > most || made == 0 && !fromStart {
+						t.Errorf("%d calls to the failing %s, want 1 to %d", made, sys.system, most)
+					}
 
-				// Once the upstream is back and the breaker lets a call
-				// through, the answer is whole again.
-				u.SetFaults(sim.Faults{})
-				time.Sleep(350 * time.Millisecond)
-				noErrors(t, g.query(t, q, nil, nil))
-			})
+					// With five failures in a row the breaker is open: the next
+					// query answers for the failing system without calling it.
+					// A list the directory could not read at its sync is still
+					// reported as it failed then.
+					if f.code != "UPSTREAM_RATE_LIMITED" && made >= 5 {
+						u.ResetCounters()
+						r = g.query(t, q, nil, nil)
+						codes := []string{"UPSTREAM_UNAVAILABLE"}
+						if fromStart {
+							codes = append(codes, f.code)
+						}
+						checkFailure(t, r, sys.system, codes, sys.nullPath)
+						if n := u.Requests(); n != 0 {
+							t.Errorf("%d calls to %s with its breaker open, want none", n, sys.system)
+						}
+						if !slices.ContainsFunc(r.Errors, func(e responseError) bool { return strings.Contains(e.Message, "circuit breaker") }) {
+							t.Errorf("no error says the breaker is open: %+v", r.Errors)
+						}
+					}
+					for _, p := range silentNulls(t, r, healthy.Data) {
+						t.Errorf("%s is null without an error or a stale notice", p)
+					}
+
+					// No silent null anywhere a customer is shown.
+					for _, p := range silentNulls(t, g.query(t, everywhere, vars, nil), healthyEverywhere.Data) {
+						t.Errorf("%s is null or empty without an error or a stale notice", p)
+					}
+
+					// Once the upstream is back, the breaker lets a call
+					// through (and a Retry-After has run out) and the
+					// directory has read it again (as Run would, a few
+					// times on a busy machine), the answer is whole.
+					u.SetFaults(sim.Faults{})
+					time.Sleep(max(350*time.Millisecond, time.Duration(f.faults.RetryAfterS)*time.Second))
+					for try := 1; ; try++ {
+						err := dir.Sync(context.Background())
+						if err == nil {
+							break
+						}
+						if try == 3 {
+							t.Fatal(err)
+						}
+						time.Sleep(350 * time.Millisecond)
+					}
+					noErrors(t, g.query(t, q, nil, nil))
+					noErrors(t, g.query(t, everywhere, vars, nil))
+				})
+			}
 		}
 	}
 }
 
+// matrixCustomers picks the customers the fault matrix looks up: one known
+// to all three systems, one known to the CRM alone, one the CRM does not
+// know, and an ERP customer without an e-mail address.
+func matrixCustomers(t *testing.T, w *world.World) map[string]any {
+	t.Helper()
+	vars := map[string]any{}
+	for _, p := range w.People {
+		switch {
+		case p.CRM != nil && p.Shop != nil && p.ERP != nil && vars["all"] == nil:
+			vars["all"] = p.Email
+		case p.CRM != nil && p.Shop == nil && p.ERP == nil && vars["crmOnly"] == nil:
+			vars["crmOnly"] = p.Email
+		case p.CRM == nil && p.Shop != nil && vars["notInCRM"] == nil:
+			vars["notInCRM"] = p.Email
+		case p.Email == "" && vars["noEmail"] == nil:
+			vars["noEmail"] = model.GlobalID("Customer", "erp:"+p.ERP.Name)
+		}
+	}
+	if len(vars) != 4 {
+		t.Fatalf("the data set lacks a kind of customer: %v", vars)
+	}
+	return vars
+}
+
 // checkFailure checks that a response carries a system's failure, with
-// its code and source, at the path it nulls, and no upstream details.
-func checkFailure(t *testing.T, r response, system model.System, code, nullPath string) {
+// one of the codes (or the breaker's, once the failures opened it) and the
+// source, at the path it nulls, and no upstream details.
+func checkFailure(t *testing.T, r response, system model.System, codes []string, nullPath string) {
 	t.Helper()
 	if len(r.Errors) == 0 {
 		t.Fatalf("no errors with %s failing: %s", system, r.Data)
 	}
-	var sawPath bool
+	var sawPath, sawCode bool
 	for _, e := range r.Errors {
-		if e.Extensions["code"] != code || e.Extensions["source"] != string(system) {
-			t.Errorf("error %q has extensions %v, want code %s and source %s", e.Message, e.Extensions, code, system)
+		code, _ := e.Extensions["code"].(string)
+		breaker := code == "UPSTREAM_UNAVAILABLE" && strings.Contains(e.Message, "circuit breaker")
+		sawCode = sawCode || slices.Contains(codes, code)
+		if !slices.Contains(codes, code) && !breaker || e.Extensions["source"] != string(system) {
+			t.Errorf("error %q at %s has extensions %v, want code %v and source %s", e.Message, pathString(e.Path), e.Extensions, codes, system)
 		}
 		if len(e.Path) == 0 {
 			t.Errorf("error %q has no path", e.Message)
@@ -597,13 +701,126 @@ func checkFailure(t *testing.T, r response, system model.System, code, nullPath 
 				t.Errorf("error %q leaks %q", e.Message, leak)
 			}
 		}
-		if code == "UPSTREAM_RATE_LIMITED" && e.Extensions["retryAfterSeconds"] != 7.0 {
-			t.Errorf("retryAfterSeconds = %v, want 7", e.Extensions["retryAfterSeconds"])
+		// A Retry-After the client holds calls back for counts down.
+		if after, _ := e.Extensions["retryAfterSeconds"].(float64); code == "UPSTREAM_RATE_LIMITED" && (after < 1 || after > 7) {
+			t.Errorf("retryAfterSeconds = %v, want 7 or what is left of it", e.Extensions["retryAfterSeconds"])
 		}
+	}
+	if !sawCode {
+		t.Errorf("no error has the code %v: %+v", codes, r.Errors)
 	}
 	if !sawPath {
 		t.Errorf("no error at %s: %+v", nullPath, r.Errors)
 	}
+}
+
+// silentNulls walks a response's data and returns the path of every null
+// a failure caused (the healthy answer has a value there, or has no such
+// path), and of every list a failure emptied, that is not explained: by an
+// error with a code and a source at its path or a parent's, or by a stale
+// notice naming its path or a parent's.
+func silentNulls(t *testing.T, r response, healthy json.RawMessage) []string {
+	t.Helper()
+	decode := func(raw json.RawMessage) any {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("decode data: %v", err)
+		}
+		return v
+	}
+	want := decode(healthy)
+	var explained [][]any
+	for _, e := range r.Errors {
+		code, _ := e.Extensions["code"].(string)
+		source, _ := e.Extensions["source"].(string)
+		if code != "" && source != "" {
+			explained = append(explained, e.Path)
+		}
+	}
+	var stale []string
+	for _, s := range r.Extensions.Stale {
+		stale = append(stale, s.Paths...)
+	}
+	covered := func(p []any) bool {
+		for _, ep := range explained {
+			if len(ep) <= len(p) && pathString(ep) == pathString(p[:len(ep)]) {
+				return true
+			}
+		}
+		for i := 1; i <= len(p); i++ {
+			if slices.Contains(stale, gqlPath(p[:i])) {
+				return true
+			}
+		}
+		return false
+	}
+	var silent []string
+	var walk func(v any, p []any)
+	walk = func(v any, p []any) {
+		switch v := v.(type) {
+		case nil:
+			if w, ok := at(want, p); (!ok || w != nil) && !covered(p) {
+				silent = append(silent, pathString(p))
+			}
+		case map[string]any:
+			for k, child := range v {
+				walk(child, append(slices.Clip(p), k))
+			}
+		case []any:
+			if w, _ := at(want, p); len(v) == 0 && !covered(p) {
+				if l, ok := w.([]any); ok && len(l) > 0 {
+					silent = append(silent, pathString(p))
+				}
+			}
+			for i, child := range v {
+				walk(child, append(slices.Clip(p), float64(i)))
+			}
+		}
+	}
+	walk(decode(r.Data), nil)
+	slices.Sort(silent)
+	return silent
+}
+
+// at is the value at a path of decoded JSON, and whether there is one.
+func at(v any, p []any) (any, bool) {
+	for _, step := range p {
+		switch s := step.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[s]; !ok {
+				return nil, false
+			}
+		case float64:
+			l, ok := v.([]any)
+			if !ok || int(s) >= len(l) {
+				return nil, false
+			}
+			v = l[int(s)]
+		}
+	}
+	return v, true
+}
+
+// gqlPath writes a response path as gqlgen does in field paths:
+// orders.edges[0].node.
+func gqlPath(p []any) string {
+	var b strings.Builder
+	for i, step := range p {
+		switch s := step.(type) {
+		case float64:
+			fmt.Fprintf(&b, "[%d]", int(s))
+		default:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, s)
+		}
+	}
+	return b.String()
 }
 
 func pathString(p []any) string {

@@ -70,9 +70,19 @@ func (s *staleReads) shown(ctx context.Context, system model.System, kind cache.
 	if !ok {
 		return
 	}
-	if fc := graphql.GetFieldContext(ctx); fc != nil {
-		r.Paths = append(r.Paths, fc.Path().String())
+	if path := graphql.GetPath(ctx); path != nil {
+		r.Paths = append(r.Paths, path.String())
 	}
+}
+
+// StaleList records that the field at ctx's path was answered from a
+// system's customer list as the customer directory last read it, at
+// readAt, because reading it again failed: a customer the system gained
+// since may be missing from the answer, or missing that system's part.
+// The notice names the whole list (key "*") of the system's customers.
+func (l *Loaders) StaleList(ctx context.Context, system model.System, readAt time.Time, cause error) {
+	l.stale.add(system, cache.Customers, "*", readAt, cause)
+	l.stale.shown(ctx, system, cache.Customers, "*")
 }
 
 // Stale returns what the operation was served stale, nil when nothing.

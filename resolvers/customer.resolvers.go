@@ -17,27 +17,27 @@ import (
 
 // Name is the resolver for the name field.
 func (r *customerResolver) Name(ctx context.Context, obj *model.Customer) (*string, error) {
-	return ruleValue(ctx, obj, consolidate.Name)
+	return r.ruleValue(ctx, obj, consolidate.Name)
 }
 
 // Company is the resolver for the company field.
 func (r *customerResolver) Company(ctx context.Context, obj *model.Customer) (*string, error) {
-	return ruleValue(ctx, obj, consolidate.Company)
+	return r.ruleValue(ctx, obj, consolidate.Company)
 }
 
 // Phone is the resolver for the phone field.
 func (r *customerResolver) Phone(ctx context.Context, obj *model.Customer) (*string, error) {
-	return ruleValue(ctx, obj, consolidate.Phone)
+	return r.ruleValue(ctx, obj, consolidate.Phone)
 }
 
 // LifecycleStage is the resolver for the lifecycleStage field.
 func (r *customerResolver) LifecycleStage(ctx context.Context, obj *model.Customer) (*string, error) {
-	return ruleValue(ctx, obj, consolidate.LifecycleStage)
+	return r.ruleValue(ctx, obj, consolidate.LifecycleStage)
 }
 
 // Owner is the resolver for the owner field.
 func (r *customerResolver) Owner(ctx context.Context, obj *model.Customer) (*string, error) {
-	return ruleValue(ctx, obj, consolidate.Owner)
+	return r.ruleValue(ctx, obj, consolidate.Owner)
 }
 
 // Orders is the resolver for the orders field.
@@ -51,27 +51,29 @@ func (r *customerResolver) Orders(ctx context.Context, obj *model.Customer, filt
 
 // LifetimeValue is the resolver for the lifetimeValue field.
 func (r *customerResolver) LifetimeValue(ctx context.Context, obj *model.Customer) (*model.Money, error) {
-	switch {
-	case obj.ShopID != 0:
+	if obj.ShopID != 0 {
 		return loaders.Found(loaders.For(ctx).LifetimeValue.Load(ctx, obj.ShopID)())
-	case obj.Email != "":
-		history, err := loaders.For(ctx).GuestOrders(ctx, obj.Email)
-		if err != nil || len(history) == 0 {
-			return nil, err
-		}
-		sum, err := consolidate.LifetimeValue(history)
-		if sum == nil && err == nil {
-			sum = &model.Money{Currency: history[0].Currency}
-		}
-		return sum, err
-	default:
-		return nil, nil
 	}
+	if err := r.unjoined(ctx, obj, model.SystemShop); err != nil || obj.Email == "" {
+		return nil, err
+	}
+	history, err := loaders.For(ctx).GuestOrders(ctx, obj.Email)
+	if err != nil || len(history) == 0 {
+		return nil, err
+	}
+	sum, err := consolidate.LifetimeValue(history)
+	if sum == nil && err == nil {
+		sum = &model.Money{Currency: history[0].Currency}
+	}
+	return sum, err
 }
 
 // Invoices is the resolver for the invoices field.
 func (r *customerResolver) Invoices(ctx context.Context, obj *model.Customer, filter *model.CustomerInvoiceFilter, first *int, after *string) (*model.InvoiceConnection, error) {
 	if obj.ERPID == "" {
+		if err := r.unjoined(ctx, obj, model.SystemERP); err != nil {
+			return nil, err
+		}
 		return &model.InvoiceConnection{PageInfo: &model.PageInfo{}}, nil
 	}
 	f := &model.InvoiceFilter{}
@@ -84,7 +86,7 @@ func (r *customerResolver) Invoices(ctx context.Context, obj *model.Customer, fi
 // OpenBalance is the resolver for the openBalance field.
 func (r *customerResolver) OpenBalance(ctx context.Context, obj *model.Customer) (*model.Money, error) {
 	if obj.ERPID == "" {
-		return nil, nil
+		return nil, r.unjoined(ctx, obj, model.SystemERP)
 	}
 	invs, err := loaders.For(ctx).CustomerInvoices.Load(ctx, obj.ERPID)()
 	if err != nil {
@@ -96,7 +98,7 @@ func (r *customerResolver) OpenBalance(ctx context.Context, obj *model.Customer)
 // CreditLimit is the resolver for the creditLimit field.
 func (r *customerResolver) CreditLimit(ctx context.Context, obj *model.Customer) (*model.Money, error) {
 	if obj.ERPID == "" {
-		return nil, nil
+		return nil, r.unjoined(ctx, obj, model.SystemERP)
 	}
 	c, err := loaders.Found(loaders.For(ctx).ERPCustomer.Load(ctx, obj.ERPID)())
 	if c == nil || err != nil {
@@ -111,7 +113,9 @@ func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 	if err != nil {
 		return nil, err
 	}
-	return r.customerByKey(ctx, key)
+	c, err := r.customerByKey(ctx, key)
+	r.sourceIDGaps(ctx, c)
+	return c, err
 }
 
 // CustomerByEmail is the resolver for the customerByEmail field.
@@ -119,7 +123,9 @@ func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*mod
 	if !strings.Contains(email, "@") {
 		return nil, badInput("%q is not an e-mail address", email)
 	}
-	return r.customerByEmail(ctx, email)
+	c, err := r.customerByEmail(ctx, email)
+	r.sourceIDGaps(ctx, c)
+	return c, err
 }
 
 // Customers is the resolver for the customers field.

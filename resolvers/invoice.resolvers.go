@@ -15,10 +15,12 @@ import (
 
 // Customer is the resolver for the customer field.
 func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*model.Customer, error) {
-	if err := r.Directory.Wait(ctx); err != nil {
+	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
-	return r.Directory.InvoiceCustomer(obj), nil
+	c := r.Directory.InvoiceCustomer(obj)
+	r.sourceIDGaps(ctx, c)
+	return c, nil
 }
 
 // Order is the resolver for the order field.
@@ -47,7 +49,13 @@ func (r *queryResolver) Invoices(ctx context.Context, filter *model.InvoiceFilte
 		if err != nil {
 			return nil, err
 		}
-		if c == nil || c.ERPID == "" {
+		if c == nil {
+			return &model.InvoiceConnection{PageInfo: &model.PageInfo{}}, nil
+		}
+		if c.ERPID == "" {
+			if err := r.unjoined(ctx, c, model.SystemERP); err != nil {
+				return nil, err
+			}
 			return &model.InvoiceConnection{PageInfo: &model.PageInfo{}}, nil
 		}
 		customer = c.ERPID

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -77,9 +79,13 @@ func (r *Resolver) customers(ctx context.Context, f consolidate.Filter, first *i
 		}
 		start = string(raw)
 	}
-	if err := r.Directory.Wait(ctx); err != nil {
+	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
+	// A list the directory failed to read leaves its customers out, and
+	// the others without their keys in it: the list says so, and is
+	// answered with what the directory holds.
+	graphql.AddError(ctx, reportGaps(ctx, r.Directory.Gaps()))
 	p := r.Directory.List(f, start, n)
 	conn := &model.CustomerConnection{TotalCount: p.Total, PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}}
 	customers := make([]*model.Customer, len(p.Entries))
@@ -93,7 +99,7 @@ func (r *Resolver) customers(ctx context.Context, f consolidate.Filter, first *i
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	var pre prefetch
-	prefetchCustomers(&pre, ctx, customers, selectionOf(ctx).at("edges", "node"))
+	r.prefetchCustomers(&pre, ctx, customers, selectionOf(ctx).at("edges", "node"))
 	pre.run()
 	return conn, nil
 }
@@ -107,11 +113,16 @@ func (r *Resolver) customerOrders(ctx context.Context, c *model.Customer, filter
 		return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
 	case c.ShopID != 0:
 		return r.orders(ctx, c.ShopID, filter, orderBy, first, after)
-	case c.Email != "":
-		return r.guestOrders(ctx, c.Email, filter, orderBy, first, after)
-	default:
-		return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
 	}
+	// Without a shop account the orders are a guest's, unless the shop's
+	// list could not be read to tell.
+	if err := r.unjoined(ctx, c, model.SystemShop); err != nil {
+		return nil, err
+	}
+	if c.Email != "" {
+		return r.guestOrders(ctx, c.Email, filter, orderBy, first, after)
+	}
+	return &model.OrderConnection{PageInfo: &model.PageInfo{}}, nil
 }
 
 // guestOrders answers an order connection from a guest's whole order

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,20 +101,24 @@ func records(ctx context.Context, c *model.Customer, s model.System) (consolidat
 
 // ruleValue answers a customer field by its ownership rule: the first owner
 // that knows the customer and has a value answers; an owner that fails
-// fails the field.
-func ruleValue(ctx context.Context, c *model.Customer, rule consolidate.Rule) (*string, error) {
+// fails the field, and so does one the directory cannot tell knows the
+// customer, as its list could not be read.
+func (r *Resolver) ruleValue(ctx context.Context, c *model.Customer, rule consolidate.Rule) (*string, error) {
 	for _, s := range rule.Owners {
 		if !consolidate.Knows(*c, s) {
+			if err := r.unjoined(ctx, c, s); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		r, err := records(ctx, c, s)
+		recs, err := records(ctx, c, s)
 		if err != nil {
 			return nil, err
 		}
-		if !r.Has(s) {
+		if !recs.Has(s) {
 			continue // the record is gone upstream since the directory saw it
 		}
-		if v := rule.Value(r, s); v != "" {
+		if v := rule.Value(recs, s); v != "" {
 			return &v, nil
 		}
 	}
@@ -132,9 +137,11 @@ func parseID(id, want string) (string, error) {
 	return key, nil
 }
 
-// customerByKey finds a customer by the key of its global ID.
+// customerByKey finds a customer by the key of its global ID. A key the
+// directory does not hold is null only when no list it failed to read may
+// hold it.
 func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Customer, error) {
-	if err := r.Directory.Wait(ctx); err != nil {
+	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
 	if e, ok := r.Directory.ByKey(key); ok {
@@ -146,7 +153,13 @@ func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Custom
 	if strings.Contains(key, "@") {
 		return r.customerByEmail(ctx, key)
 	}
-	return nil, nil
+	// A system's own key ("erp:…") only that system's list holds; a join
+	// key any of them may.
+	gaps := r.Directory.Gaps()
+	if prefix, _, ok := strings.Cut(key, ":"); ok {
+		gaps = slices.DeleteFunc(gaps, func(g consolidate.Gap) bool { return string(g.System) != prefix })
+	}
+	return nil, reportGaps(ctx, gaps)
 }
 
 // guestCustomer is a customer known by the e-mail address of shop orders
@@ -166,7 +179,7 @@ func (r *Resolver) guestCustomer(ctx context.Context, addr string) (*model.Custo
 // customerByEmail finds a customer by e-mail address, asking the systems
 // when the directory does not know the address yet.
 func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Customer, error) {
-	if err := r.Directory.Wait(ctx); err != nil {
+	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
 	addr := model.NormalizeEmail(email)

@@ -16,10 +16,12 @@ import (
 
 // Customer is the resolver for the customer field.
 func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.Customer, error) {
-	if err := r.Directory.Wait(ctx); err != nil {
+	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
-	return r.Directory.OrderCustomer(obj), nil
+	c := r.Directory.OrderCustomer(obj)
+	r.sourceIDGaps(ctx, c)
+	return c, nil
 }
 
 // Invoices is the resolver for the invoices field.

@@ -128,7 +128,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 				customers = append(customers, c)
 			}
 		}
-		prefetchCustomers(&p, ctx, customers, customer)
+		r.prefetchCustomers(&p, ctx, customers, customer)
 	}
 	p.run()
 }
@@ -136,7 +136,7 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 // prefetchCustomers queues the loads the selected fields of these customers
 // need: each rule's owning record, balances, lifetime values and credit
 // limits.
-func prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Customer, sel selection) {
+func (r *Resolver) prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Customer, sel selection) {
 	l := loaders.For(ctx)
 	// What the selection asks for is the same for every customer.
 	var rules []consolidate.Rule
@@ -154,8 +154,13 @@ func prefetchCustomers(p *prefetch, ctx context.Context, customers []*model.Cust
 		for _, rule := range rules {
 			// The first owner that knows the customer is asked; the next
 			// ones only when it has no value, which is rare enough to be
-			// left to the field's own load.
+			// left to the field's own load. None is asked past an owner
+			// the directory cannot tell knows the customer: the field
+			// fails there (ruleValue).
 			for _, s := range rule.Owners {
+				if g, open := r.Directory.Unknown(*c, s); open && !g.Stale() {
+					break
+				}
 				if consolidate.Knows(*c, s) {
 					switch s {
 					case model.SystemCRM:
@@ -206,7 +211,7 @@ func (r *Resolver) prefetchInvoices(ctx context.Context, invs []*model.Invoice, 
 		for i, inv := range invs {
 			customers[i] = r.Directory.InvoiceCustomer(inv)
 		}
-		prefetchCustomers(&p, ctx, customers, customer)
+		r.prefetchCustomers(&p, ctx, customers, customer)
 	}
 	p.run()
 }

@@ -25,6 +25,11 @@ type Directory interface {
 	InvoiceCustomer(inv *model.Invoice) *model.Customer
 	Resolve(ctx context.Context, emails []string) (map[string]consolidate.Entry, error)
 	List(f consolidate.Filter, after string, first int) consolidate.Page
+	// Gaps, Unknown and Reading say what the directory lacks while reading
+	// a system's customer list fails, or is still under way.
+	Gaps() []consolidate.Gap
+	Unknown(c model.Customer, s model.System) (consolidate.Gap, bool)
+	Reading() []model.System
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come

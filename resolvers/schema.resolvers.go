@@ -24,7 +24,9 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 	}
 	switch typ {
 	case "Customer":
-		if c, err := r.customerByKey(ctx, key); c != nil || err != nil {
+		c, err := r.customerByKey(ctx, key)
+		r.sourceIDGaps(ctx, c)
+		if c != nil || err != nil {
 			return c, err
 		}
 	case "Order":
@@ -64,9 +66,10 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, 
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		wg.Go(func() {
-			n, err := r.Node(ctx, id)
+			at := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+			n, err := r.Node(at, id)
 			if err != nil {
-				graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i)), err)
+				graphql.AddError(at, err)
 				return
 			}
 			out[i] = n

@@ -55,6 +55,13 @@ func (r *subscriptionResolver) OrderChanged(ctx context.Context, customerID *str
 		if customer == nil {
 			return nil, badInput("no customer has the id %s", *customerID)
 		}
+		// Without a shop account only guest orders match, unless the
+		// shop's list could not be read to tell.
+		if customer.ShopID == 0 {
+			if err := r.unjoined(ctx, customer, model.SystemShop); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return subscribe(ctx, r.Resolver, after, func(ctx context.Context, c events.Change) (*model.OrderChange, bool) {
 		id, err := strconv.ParseInt(c.Key, 10, 64)
@@ -92,6 +99,9 @@ func (r *subscriptionResolver) InvoiceChanged(ctx context.Context, customerID *s
 		}
 		erpID = customer.ERPID
 		if erpID == "" {
+			if err := r.unjoined(ctx, customer, model.SystemERP); err != nil {
+				return nil, err
+			}
 			erpID = "\x00" // unknown to the ERP: no invoice of theirs can change
 		}
 	}
