@@ -291,11 +291,17 @@ func (a *App) openBus(apply func(events.Change)) (events.Bus, error) {
 }
 
 // ready reports whether the gateway can answer: every upstream checked
-// and its breaker closed, and the bus up.
+// and its breaker closed, every customer list read at least once, and the
+// bus up.
 func (a *App) ready() map[string]string {
-	states := map[string]string{"bus": "ok"}
+	states := map[string]string{"bus": "ok", "directory": "ok"}
 	if !a.pipeline.Bus().Connected() {
 		states["bus"] = "not connected"
+	}
+	for _, g := range a.dir.Gaps() {
+		if !g.Stale() {
+			states["directory"] = fmt.Sprintf("the %s customer list has not been read: %v", g.System, g.Err)
+		}
 	}
 	for system, open := range map[model.System]bool{model.SystemShop: a.sources.Shop.BreakerOpen(),
 		model.SystemCRM: a.sources.CRM.BreakerOpen(), model.SystemERP: a.sources.ERP.BreakerOpen()} {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/trestlehq/trestle/app"
 	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -105,4 +107,59 @@ func TestNewReportsAndUndoesAFailedStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readyz is the gateway's /readyz: its status and checks.
+func readyz(t *testing.T, a *app.App) (int, map[string]string) {
+	t.Helper()
+	resp, err := http.Get(a.AdminURL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Checks map[string]string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body.Checks
+}
+
+func TestReadinessFollowsAnUpstreamDownFromStartAndBackWithoutTraffic(t *testing.T) {
+	a, err := app.New(demo(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm := a.Sim().Upstream(model.SystemCRM)
+	crm.SetFaults(sim.Faults{Down: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	waitFor := func(what string, cond func(status int, checks map[string]string) bool) map[string]string {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			status, checks := readyz(t, a)
+			if cond(status, checks) {
+				return checks
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /readyz still says %d %v", what, status, checks)
+			}
+		}
+	}
+	checks := waitFor("the CRM down", func(status int, checks map[string]string) bool {
+		return status == http.StatusServiceUnavailable && strings.Contains(checks["directory"], "crm customer list has not been read")
+	})
+	if checks["crm"] == "ok" || checks["shop"] != "ok" || checks["erp"] != "ok" {
+		t.Errorf("checks %v, want only the CRM failing", checks)
+	}
+	// Back, with no client traffic: the gateway's own checks find it.
+	crm.SetFaults(sim.Faults{})
+	waitFor("the CRM back", func(status int, _ map[string]string) bool { return status == http.StatusOK })
 }
