@@ -42,9 +42,9 @@ type Config struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once and shares the response.
 	CollapseQueries bool `yaml:"collapseQueries"`
-	// RequestTimeout bounds the whole of an operation (a query, or one
-	// subscription event), however many upstream calls and retries it
-	// makes.
+	// RequestTimeout bounds the whole of a query, however many upstream
+	// calls and retries it makes. A subscription waits for its next
+	// change as long as it takes.
 	RequestTimeout time.Duration `yaml:"requestTimeout"`
 	Join           Join          `yaml:"join"`
 	Events         Events        `yaml:"events"`

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -38,7 +39,8 @@ type Options struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool
-	// RequestTimeout bounds each operation, and each subscription event.
+	// RequestTimeout bounds each query (a subscription lasts until its
+	// client leaves).
 	RequestTimeout time.Duration
 	// Webhooks receives the upstreams' change notifications at /webhooks/;
 	// nil for none.
@@ -103,6 +105,42 @@ func markStale(ctx context.Context, next graphql.ResponseHandler) *graphql.Respo
 			r.Extensions = map[string]any{}
 		}
 		r.Extensions["stale"] = stale
+	}
+	return r
+}
+
+// subscriptionPaths puts a subscription's field at the head of the paths
+// of each event's errors and stale notices. gqlgen resolves an event's
+// fields in the event's context, without the subscription field's
+// (graphql.ResolveFieldStream), so their paths would start below it:
+// ["order"] for what is at ["orderChanged", "order"].
+func subscriptionPaths(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	r := next(ctx)
+	if r == nil || !graphql.HasOperationContext(ctx) {
+		return r
+	}
+	op := graphql.GetOperationContext(ctx)
+	if op.Operation == nil || op.Operation.Operation != ast.Subscription {
+		return r
+	}
+	fields := graphql.CollectFields(op, op.Operation.SelectionSet, []string{"Subscription"})
+	if len(fields) != 1 {
+		return r // a subscription has one root field; a document that does not never ran
+	}
+	root := fields[0].Alias
+	for _, e := range r.Errors {
+		if len(e.Path) > 0 && e.Path[0] != ast.PathName(root) {
+			e.Path = append(ast.Path{ast.PathName(root)}, e.Path...)
+		}
+	}
+	if stale, ok := r.Extensions["stale"].([]loaders.StaleRead); ok {
+		for i := range stale {
+			for j, p := range stale[i].Paths {
+				if p != root && !strings.HasPrefix(p, root+".") {
+					stale[i].Paths[j] = root + "." + p
+				}
+			}
+		}
 	}
 	return r
 }
@@ -222,6 +260,7 @@ func build(opts Options, guarded bool) *Gateway {
 		srv.AroundOperations(c.aroundOperations)
 		srv.AroundResponses(c.aroundResponses)
 	}
+	srv.AroundResponses(subscriptionPaths)
 	srv.AroundResponses(markStale)
 	srv.SetErrorPresenter(resolvers.ErrorPresenter(opts.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

@@ -22,12 +22,20 @@ import (
 )
 
 // observe is the outermost response middleware: it gives each response
-// (a query's, or a subscription event's) its deadline, its loaders and its
-// trace, then counts, logs, traces and, when asked, explains it.
+// (a query's, or a subscription event's) its loaders and its trace, and a
+// query's its deadline, then counts, logs, traces and, when asked,
+// explains it. A subscription event gets no deadline: its response is
+// made as it waits for the next change, however long that takes (the
+// upstream calls it makes have their own timeouts).
 func observe(opts Options, requestTimeout time.Duration) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		var cancel context.CancelFunc
+		if op := graphql.GetOperationContext(ctx); op.Operation != nil && op.Operation.Operation == ast.Subscription {
+			ctx, cancel = context.WithCancel(ctx)
+		} else {
+			ctx, cancel = context.WithTimeout(ctx, requestTimeout)
+		}
 		ctx, t := metrics.WithTrace(loaders.WithNew(ctx, opts.Loaders))
 		ctx, span := startOperation(ctx)
 		r := next(ctx)

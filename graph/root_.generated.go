@@ -24,8 +24,11 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Customer() CustomerResolver
+	CustomerChange() CustomerChangeResolver
 	Invoice() InvoiceResolver
+	InvoiceChange() InvoiceChangeResolver
 	Order() OrderResolver
+	OrderChange() OrderChangeResolver
 	OrderLine() OrderLineResolver
 	Product() ProductResolver
 	Query() QueryResolver

@@ -17,6 +17,15 @@ import (
 
 // region    ************************** generated!.gotpl **************************
 
+type CustomerChangeResolver interface {
+	Customer(ctx context.Context, obj *model.CustomerChange) (*model.Customer, error)
+}
+type InvoiceChangeResolver interface {
+	Invoice(ctx context.Context, obj *model.InvoiceChange) (*model.Invoice, error)
+}
+type OrderChangeResolver interface {
+	Order(ctx context.Context, obj *model.OrderChange) (*model.Order, error)
+}
 type StockChangeResolver interface {
 	Stock(ctx context.Context, obj *model.StockChange) ([]model.StockLevel, error)
 }
@@ -232,7 +241,7 @@ func (ec *executionContext) _CustomerChange_customer(ctx context.Context, field 
 			return ec.fieldContext_CustomerChange_customer(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Customer, nil
+			return ec.Resolvers.CustomerChange().Customer(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Customer) graphql.Marshaler {
@@ -246,8 +255,8 @@ func (ec *executionContext) fieldContext_CustomerChange_customer(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "CustomerChange",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Customer(ctx, field)
 		},
@@ -333,7 +342,7 @@ func (ec *executionContext) _InvoiceChange_invoice(ctx context.Context, field gr
 			return ec.fieldContext_InvoiceChange_invoice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Invoice, nil
+			return ec.Resolvers.InvoiceChange().Invoice(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Invoice) graphql.Marshaler {
@@ -347,8 +356,8 @@ func (ec *executionContext) fieldContext_InvoiceChange_invoice(_ context.Context
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceChange",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Invoice(ctx, field)
 		},
@@ -434,7 +443,7 @@ func (ec *executionContext) _OrderChange_order(ctx context.Context, field graphq
 			return ec.fieldContext_OrderChange_order(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Order, nil
+			return ec.Resolvers.OrderChange().Order(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Order) graphql.Marshaler {
@@ -448,8 +457,8 @@ func (ec *executionContext) fieldContext_OrderChange_order(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "OrderChange",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Order(ctx, field)
 		},
@@ -778,28 +787,29 @@ func (ec *executionContext) _CustomerChange(ctx context.Context, sel ast.Selecti
 		case "cursor":
 			out.Values[i] = ec._CustomerChange_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "op":
 			out.Values[i] = ec._CustomerChange_op(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._CustomerChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "source":
 			out.Values[i] = ec._CustomerChange_source(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "customer":
-			out.Values[i] = ec._CustomerChange_customer(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerChange_customer(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -831,23 +841,24 @@ func (ec *executionContext) _InvoiceChange(ctx context.Context, sel ast.Selectio
 		case "cursor":
 			out.Values[i] = ec._InvoiceChange_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "op":
 			out.Values[i] = ec._InvoiceChange_op(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._InvoiceChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "invoice":
-			out.Values[i] = ec._InvoiceChange_invoice(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._InvoiceChange_invoice(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -879,23 +890,24 @@ func (ec *executionContext) _OrderChange(ctx context.Context, sel ast.SelectionS
 		case "cursor":
 			out.Values[i] = ec._OrderChange_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "op":
 			out.Values[i] = ec._OrderChange_op(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._OrderChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "order":
-			out.Values[i] = ec._OrderChange_order(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrderChange_order(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

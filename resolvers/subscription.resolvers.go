@@ -17,6 +17,32 @@ import (
 	"github.com/trestlehq/trestle/loaders"
 )
 
+// Customer is the resolver for the customer field.
+func (r *customerChangeResolver) Customer(ctx context.Context, obj *model.CustomerChange) (*model.Customer, error) {
+	r.sourceIDGaps(ctx, obj.Customer)
+	return obj.Customer, nil
+}
+
+// Invoice is the resolver for the invoice field.
+func (r *invoiceChangeResolver) Invoice(ctx context.Context, obj *model.InvoiceChange) (*model.Invoice, error) {
+	seq, err := changeSeq(&obj.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	// The change's loaders, which read it for the event's filters.
+	return loaders.Found(r.changeLoaders(seq).Invoice.Load(context.WithoutCancel(ctx), obj.InvoiceID)())
+}
+
+// Order is the resolver for the order field.
+func (r *orderChangeResolver) Order(ctx context.Context, obj *model.OrderChange) (*model.Order, error) {
+	seq, err := changeSeq(&obj.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	// The change's loaders, which read it for the event's filters.
+	return loaders.Found(r.changeLoaders(seq).Order.Load(context.WithoutCancel(ctx), obj.OrderID)())
+}
+
 // Stock is the resolver for the stock field.
 func (r *stockChangeResolver) Stock(ctx context.Context, obj *model.StockChange) ([]model.StockLevel, error) {
 	seq, err := changeSeq(&obj.Cursor)
@@ -71,8 +97,12 @@ func (r *subscriptionResolver) OrderChanged(ctx context.Context, customerID *str
 		order, err := loaders.Found(loaders.For(ctx).Order.Load(ctx, id)())
 		switch {
 		case err != nil:
-			r.Logger.WarnContext(ctx, "order change not delivered: the order could not be read", "err", err)
-			return nil, false
+			// Its filters cannot be checked: the event goes out unless the
+			// change itself names another customer, and its order field
+			// carries the failure.
+			if customer != nil && c.Customer != "" && strconv.FormatInt(customer.ShopID, 10) != c.Customer {
+				return nil, false
+			}
 		case order == nil:
 			// Gone: only a subscription whose filters need no order sees it.
 			if len(statuses) > 0 || customer != nil && strconv.FormatInt(customer.ShopID, 10) != c.Customer {
@@ -82,7 +112,7 @@ func (r *subscriptionResolver) OrderChanged(ctx context.Context, customerID *str
 			customer != nil && !placedBy(order, customer):
 			return nil, false
 		}
-		return &model.OrderChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, Order: order}, true
+		return &model.OrderChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, OrderID: id}, true
 	})
 }
 
@@ -110,18 +140,18 @@ func (r *subscriptionResolver) InvoiceChanged(ctx context.Context, customerID *s
 			return nil, false
 		}
 		inv, err := loaders.Found(loaders.For(ctx).Invoice.Load(ctx, c.Key)())
-		if err != nil {
-			r.Logger.WarnContext(ctx, "invoice change not delivered: the invoice could not be read", "err", err)
-			return nil, false
-		}
 		owner := c.Customer
 		if inv != nil {
 			owner = inv.CustomerID
 		}
-		if erpID != "" && owner != erpID {
+		// An invoice that could not be read is told of all the same, its
+		// invoice field carrying the failure, unless the change itself
+		// names another customer.
+		unread := err != nil && owner == ""
+		if erpID != "" && owner != erpID && !unread {
 			return nil, false
 		}
-		return &model.InvoiceChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, Invoice: inv}, true
+		return &model.InvoiceChange{Cursor: changeCursor(c.Seq), Op: changeOp(c.Op), At: c.At, InvoiceID: c.Key}, true
 	})
 }
 
@@ -147,6 +177,15 @@ func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string, 
 	})
 }
 
+// CustomerChange returns graph.CustomerChangeResolver implementation.
+func (r *Resolver) CustomerChange() graph.CustomerChangeResolver { return &customerChangeResolver{r} }
+
+// InvoiceChange returns graph.InvoiceChangeResolver implementation.
+func (r *Resolver) InvoiceChange() graph.InvoiceChangeResolver { return &invoiceChangeResolver{r} }
+
+// OrderChange returns graph.OrderChangeResolver implementation.
+func (r *Resolver) OrderChange() graph.OrderChangeResolver { return &orderChangeResolver{r} }
+
 // StockChange returns graph.StockChangeResolver implementation.
 func (r *Resolver) StockChange() graph.StockChangeResolver { return &stockChangeResolver{r} }
 
@@ -154,6 +193,9 @@ func (r *Resolver) StockChange() graph.StockChangeResolver { return &stockChange
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
-	stockChangeResolver  struct{ *Resolver }
-	subscriptionResolver struct{ *Resolver }
+	customerChangeResolver struct{ *Resolver }
+	invoiceChangeResolver  struct{ *Resolver }
+	orderChangeResolver    struct{ *Resolver }
+	stockChangeResolver    struct{ *Resolver }
+	subscriptionResolver   struct{ *Resolver }
 )

@@ -16,16 +16,6 @@ type Node interface {
 	GetID() string
 }
 
-// A change to a customer's record in one system.
-type CustomerChange struct {
-	Cursor string          `json:"cursor"`
-	Op     ChangeOperation `json:"op"`
-	At     time.Time       `json:"at"`
-	// The system whose record changed.
-	Source   SourceSystem `json:"source"`
-	Customer *Customer    `json:"customer,omitempty"`
-}
-
 type CustomerConnection struct {
 	Edges      []CustomerEdge `json:"edges"`
 	PageInfo   *PageInfo      `json:"pageInfo"`
@@ -68,15 +58,6 @@ type DateTimeRange struct {
 	To   *time.Time `json:"to,omitempty"`
 }
 
-// A change to an ERP invoice, with the invoice read again after it.
-type InvoiceChange struct {
-	Cursor string          `json:"cursor"`
-	Op     ChangeOperation `json:"op"`
-	At     time.Time       `json:"at"`
-	// The invoice after the change; null when it is gone.
-	Invoice *Invoice `json:"invoice,omitempty"`
-}
-
 type InvoiceConnection struct {
 	Edges      []InvoiceEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
@@ -97,15 +78,6 @@ type InvoiceFilter struct {
 	DueBefore *time.Time `json:"dueBefore,omitempty"`
 	// Only invoices with something outstanding.
 	Outstanding *bool `json:"outstanding,omitempty"`
-}
-
-// A change to a shop order, with the order read again after it.
-type OrderChange struct {
-	Cursor string          `json:"cursor"`
-	Op     ChangeOperation `json:"op"`
-	At     time.Time       `json:"at"`
-	// The order after the change; null when it is gone.
-	Order *Order `json:"order,omitempty"`
 }
 
 type OrderConnection struct {
