@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +83,9 @@ type App struct {
 	pipeline *events.Pipeline
 	metrics  *metrics.Metrics
 	handler  *gateway.Gateway
+	// listsRead is closed when the customer directory's first read of the
+	// three lists has ended, well or not.
+	listsRead chan struct{}
 
 	url, adminURL, simURL string
 	servers               []*server // the clients', the admin and the simulators', in the order they stop
@@ -104,7 +109,7 @@ type server struct {
 // unreachable NATS) is reported here, and nothing is left open when it is.
 // A config that names no sources (cfg.Demo) gets the built-in simulators.
 func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger, metrics: metrics.New(), stopped: make(chan struct{})}
+	a := &App{cfg: cfg, logger: logger, metrics: metrics.New(), stopped: make(chan struct{}), listsRead: make(chan struct{})}
 	a.life, a.end = context.WithCancel(context.Background())
 	a.looping, a.stopLoops = context.WithCancel(a.life)
 	defer func() {
@@ -257,7 +262,7 @@ func (a *App) build() error {
 		WebSocket: gateway.WebSocketOptions{InitTimeout: cfg.WebSocket.InitTimeout, KeepAlive: cfg.WebSocket.KeepAlive,
 			WriteTimeout: cfg.WebSocket.WriteTimeout},
 		Directory:       a.dir,
-		Changes:         a.pipeline.Bus(),
+		Changes:         countedChanges{a.pipeline.Bus(), a.metrics},
 		Loaders:         factory,
 		Webhooks:        webhooks.Handler(),
 		Origins:         cfg.Origins,
@@ -271,6 +276,26 @@ func (a *App) build() error {
 	})
 	a.closers = append(a.closers, a.handler.Close)
 	return nil
+}
+
+// countedChanges counts the bus subscriptions open: one for each running
+// subscription execution, however many clients share it.
+type countedChanges struct {
+	bus     events.Bus
+	metrics *metrics.Metrics
+}
+
+func (c countedChanges) Subscribe(ctx context.Context, after uint64) (*events.Subscription, error) {
+	sub, err := c.bus.Subscribe(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics.Executing(1)
+	go func() {
+		_ = sub.Err() // returns once the subscription has ended: its context, falling behind, or the bus closing
+		c.metrics.Executing(-1)
+	}()
+	return sub, nil
 }
 
 // openBus is the in-process bus, or with events.nats.url the JetStream
@@ -298,9 +323,21 @@ func (a *App) ready() map[string]string {
 	if !a.pipeline.Bus().Connected() {
 		states["bus"] = "not connected"
 	}
-	for _, g := range a.dir.Gaps() {
-		if !g.Stale() {
-			states["directory"] = fmt.Sprintf("the %s customer list has not been read: %v", g.System, g.Err)
+	select {
+	case <-a.listsRead:
+		for _, g := range a.dir.Gaps() {
+			if !g.Stale() {
+				states["directory"] = fmt.Sprintf("the %s customer list has not been read: %v", g.System, g.Err)
+			}
+		}
+	default:
+		states["directory"] = "reading the customer lists"
+		if reading := a.dir.Reading(); len(reading) > 0 {
+			names := make([]string, len(reading))
+			for i, s := range reading {
+				names[i] = string(s)
+			}
+			states["directory"] += ": " + strings.Join(names, ", ")
 		}
 	}
 	for system, open := range map[model.System]bool{model.SystemShop: a.sources.Shop.BreakerOpen(),
@@ -360,19 +397,35 @@ func listenAdmin(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// adminHandler serves what operators look at, away from the clients'
-// listener: metrics, liveness, readiness and pprof.
+// adminHandler serves what operators look at and do, away from the
+// clients' listener: metrics, liveness, readiness, pprof, and reading the
+// customer directory again.
 func (a *App) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.Handle("GET /healthz", gateway.Healthz())
 	mux.Handle("GET /readyz", gateway.Readyz(a.ready))
+	mux.HandleFunc("POST /directory/sync", a.syncDirectory)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// syncDirectory reads the three customer lists again now, rather than at
+// the next refresh: for an operator who has just brought a system back, or
+// changed its customers in bulk. It answers once the read has ended: 200,
+// or 503 with what failed.
+func (a *App) syncDirectory(w http.ResponseWriter, r *http.Request) {
+	status, body := http.StatusOK, map[string]string{"status": "read"}
+	if err := a.dir.Sync(r.Context()); err != nil {
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "incomplete", "error": err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func (a *App) newServer(name string, ln net.Listener, h http.Handler) *server {
@@ -428,6 +481,17 @@ func (a *App) Config() config.Config { return a.cfg }
 // Sim is the demo's simulators; nil when the config names sources.
 func (a *App) Sim() *sim.Sim { return a.demo }
 
+// Handler is the clients' HTTP handler, which the clients' listener
+// serves: for serving the gateway on a listener of the caller's own, or
+// measuring it without one. What needs the customer directory waits for
+// Run to read it.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// ChangeSeq is the sequence number of the latest change the gateway's bus
+// has numbered (with NATS, read here): the cursor a subscription resumes
+// after to get every later change.
+func (a *App) ChangeSeq() uint64 { return a.pipeline.Bus().Seq() }
+
 // Run serves and runs the gateway's loops (the source checks, the customer
 // directory, the change pipeline, the pollers, the demo's changes) until
 // ctx ends, a listener fails or Shutdown is called; then it shuts down,
@@ -445,6 +509,11 @@ func (a *App) Run(ctx context.Context) error {
 		a.checks.run(ctx, a.sources, sourceRecheck, a.logger.With("component", "sources"))
 	})
 	a.loop(func(ctx context.Context) { a.dir.Run(ctx, directoryRefresh) })
+	a.loop(func(ctx context.Context) {
+		if a.dir.Wait(ctx) == nil {
+			close(a.listsRead)
+		}
+	})
 	a.loop(a.pipeline.Run)
 	logger := a.logger.With("component", "poller")
 	sink := a.pipeline.Sink()

@@ -18,6 +18,8 @@ import (
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -162,4 +164,106 @@ func TestReadinessFollowsAnUpstreamDownFromStartAndBackWithoutTraffic(t *testing
 	// Back, with no client traffic: the gateway's own checks find it.
 	crm.SetFaults(sim.Faults{})
 	waitFor("the CRM back", func(status int, _ map[string]string) bool { return status == http.StatusOK })
+}
+
+// simulated is the config of a gateway over the simulators of env, on free
+// ports, open to anonymous requests.
+func simulated(env *simtest.Env) config.Config {
+	cfg := config.Default()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	src := env.Sim.Sources(env.URL)
+	cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
+	cfg.Auth = config.Auth{Anonymous: true}
+	return cfg
+}
+
+// running is a gateway built from cfg and run until the test ends.
+func running(t *testing.T, cfg config.Config) *app.App {
+	t.Helper()
+	a, err := app.New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	t.Cleanup(func() {
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return a
+}
+
+// awaitReadyz polls /readyz until cond holds, for up to 30 seconds.
+func awaitReadyz(t *testing.T, a *app.App, what string, cond func(status int, checks map[string]string) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		status, checks := readyz(t, a)
+		if cond(status, checks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: /readyz still says %d %v", what, status, checks)
+		}
+	}
+}
+
+func TestNotReadyUntilTheCustomerListsHaveBeenRead(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 3, Size: world.Size{People: 20, Orders: 20, Products: 5}})
+	env.Sim.CRM.SetFaults(sim.Faults{LatencyMS: 1000})
+	a := running(t, simulated(env))
+	// The sources' checks pass, and the shop's and the ERP's lists are
+	// read, long before the CRM's: the directory alone holds readiness
+	// back, naming the list it waits for.
+	awaitReadyz(t, a, "the CRM's list being read", func(status int, checks map[string]string) bool {
+		return status == http.StatusServiceUnavailable && checks["directory"] == "reading the customer lists: crm"
+	})
+	awaitReadyz(t, a, "every list read", func(status int, checks map[string]string) bool {
+		return status == http.StatusOK && checks["directory"] == "ok"
+	})
+}
+
+func TestTheAdminListenerReadsTheCustomerListsAgainOnRequest(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 3, Size: world.Size{People: 20, Orders: 20, Products: 5}})
+	a := running(t, simulated(env))
+	awaitReadyz(t, a, "ready", func(status int, _ map[string]string) bool { return status == http.StatusOK })
+	sync := func() (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Post(a.AdminURL()+"/directory/sync", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+
+	env.Sim.CRM.SetFaults(sim.Faults{ErrorRate: 1})
+	env.Sim.CRM.ResetCounters()
+	if status, body := sync(); status != http.StatusServiceUnavailable || body["status"] != "incomplete" ||
+		!strings.Contains(body["error"], "sync crm customers") || env.Sim.CRM.Requests() == 0 {
+		t.Errorf("HTTP %d %v after %d CRM calls, want 503 naming the CRM's list, read again", status, body, env.Sim.CRM.Requests())
+	}
+	// The list read before is still held: the gateway stays ready.
+	if status, checks := readyz(t, a); status != http.StatusOK {
+		t.Errorf("/readyz: %d %v, want ready on the list read before", status, checks)
+	}
+	env.Sim.CRM.SetFaults(sim.Faults{})
+	if status, body := sync(); status != http.StatusOK || body["status"] != "read" {
+		t.Errorf("HTTP %d %v, want 200 read", status, body)
+	}
+	resp, err := http.Get(a.AdminURL() + "/directory/sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /directory/sync: HTTP %d, want 405", resp.StatusCode)
+	}
 }

@@ -34,6 +34,10 @@ type Bus interface {
 	Close()
 	// Connected reports whether changes can be published now.
 	Connected() bool
+	// Seq is the sequence number of the latest change the bus has
+	// numbered or, shared by replicas, read here: a subscription after it
+	// gets every later change.
+	Seq() uint64
 }
 
 // Memory is the in-process bus of a single replica: it numbers the changes

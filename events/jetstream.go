@@ -221,10 +221,14 @@ func (b *JetStream) Subscribe(ctx context.Context, after uint64) (*Subscription,
 	return b.log.subscribe(ctx, after, true)
 }
 
-// Close stops reading, disconnects and ends every subscription.
 // Connected reports whether the NATS connection is up.
 func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
 
+// Seq is the sequence of the latest change this replica has read from the
+// stream.
+func (b *JetStream) Seq() uint64 { return b.log.latest() }
+
+// Close stops reading, disconnects and ends every subscription.
 func (b *JetStream) Close() {
 	b.consume.Stop()
 	b.nc.Close()

@@ -67,6 +67,11 @@ func TestJetStreamEveryReplicaSeesEveryChange(t *testing.T) {
 			t.Fatalf("replica %s got %v, want 1 2 3 numbered by the stream", name, got)
 		}
 	}
+	for name, r := range map[string]*replica{"a": a, "b": b} {
+		if seq := r.Seq(); seq != 3 {
+			t.Errorf("replica %s: latest change %d, want the stream's 3", name, seq)
+		}
+	}
 	// Each replica applied each change to its cache once: those it
 	// published as it published them, the others from the stream.
 	for name, r := range map[string]*replica{"a": a, "b": b} {

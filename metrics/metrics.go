@@ -29,6 +29,8 @@ type Metrics struct {
 	upstreamCalls     *prometheus.CounterVec
 	upstreamDuration  *prometheus.HistogramVec
 	subscriptions     prometheus.Gauge
+	executions        prometheus.Gauge
+	executionsStarted prometheus.Counter
 	batchSizes        *prometheus.HistogramVec
 	changes           *prometheus.CounterVec
 	changeLag         *prometheus.HistogramVec
@@ -62,6 +64,12 @@ func New() *Metrics {
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "trestle_subscriptions_active", Help: "Subscriptions clients hold open.",
 		}),
+		executions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trestle_subscription_executions_active", Help: "Subscription executions running, each reading the change bus: clients with identical subscriptions (the same document, variables and roles) share one.",
+		}),
+		executionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trestle_subscription_executions_total", Help: "Subscription executions started.",
+		}),
 		batchSizes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "trestle_loader_batch_keys", Help: "Keys per loader batch, by loader.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
@@ -75,7 +83,7 @@ func New() *Metrics {
 		}, []string{"system"}),
 		names: map[string]bool{},
 	}
-	m.registry.MustRegister(m.operations, m.operationDuration, m.collapsed, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.changes, m.changeLag, m.batchSizes,
+	m.registry.MustRegister(m.operations, m.operationDuration, m.collapsed, m.upstreamCalls, m.upstreamDuration, m.subscriptions, m.executions, m.executionsStarted, m.changes, m.changeLag, m.batchSizes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,6 +134,14 @@ func (m *Metrics) Batch(loader string, keys int) {
 
 // Subscribed counts a subscription opening (+1) or ending (-1).
 func (m *Metrics) Subscribed(delta int) { m.subscriptions.Add(float64(delta)) }
+
+// Executing counts a subscription execution starting (+1) or ending (-1).
+func (m *Metrics) Executing(delta int) {
+	if delta > 0 {
+		m.executionsStarted.Add(float64(delta))
+	}
+	m.executions.Add(float64(delta))
+}
 
 // Change counts changes at a stage.
 func (m *Metrics) Change(system, kind, stage string, n int) {
