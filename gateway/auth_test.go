@@ -13,23 +13,23 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/trestlehq/trestle/auth"
-	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 )
 
-// keys admits two clients: one with the FINANCE role, one without.
-func keys(t testing.TB) *auth.Authenticator {
-	t.Helper()
-	hash := func(k string) string { s := sha256.Sum256([]byte(k)); return hex.EncodeToString(s[:]) }
-	a, err := auth.New(context.Background(), auth.Config{APIKeys: []auth.APIKey{
-		{Name: "finance", SHA256: hash("trk_finance"), Roles: []string{"FINANCE"}},
-		{Name: "sales", SHA256: hash("trk_sales")},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+// withKeys admits two clients, and no request without a key: trk_finance
+// with the FINANCE role, trk_sales without.
+func withKeys(c *config.Config) {
+	c.Auth = config.Auth{APIKeys: []config.APIKey{
+		{Name: "finance", SHA256: sha256Hex("trk_finance"), Roles: []string{"FINANCE"}},
+		{Name: "sales", SHA256: sha256Hex("trk_sales")},
+	}}
+}
+
+// sha256Hex is a key as a config holds it.
+func sha256Hex(key string) string {
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
 }
 
 // post sends a query with an API key and decodes the answer.
@@ -54,7 +54,7 @@ func post(t *testing.T, url, key, query string) (int, response) {
 }
 
 func TestFieldsNeedTheirRole(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.Auth = keys(t) })
+	g := startLive(t, withKeys)
 	inv := g.env.Sim.World.Invoices[0]
 	q := `{
 		orders(first: 2) { edges { node { number invoices { number } } } }
@@ -64,12 +64,12 @@ func TestFieldsNeedTheirRole(t *testing.T) {
 	}`
 
 	for _, key := range []string{"", "trk_guess"} {
-		if status, r := post(t, g.srv.URL, key, q); status != http.StatusUnauthorized || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+		if status, r := post(t, g.url, key, q); status != http.StatusUnauthorized || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
 			t.Errorf("key %q: HTTP %d %+v, want 401 UNAUTHENTICATED", key, status, r.Errors)
 		}
 	}
 
-	status, r := post(t, g.srv.URL, "trk_finance", q)
+	status, r := post(t, g.url, "trk_finance", q)
 	if status != http.StatusOK {
 		t.Fatalf("HTTP %d", status)
 	}
@@ -77,7 +77,7 @@ func TestFieldsNeedTheirRole(t *testing.T) {
 
 	// Without the role the guarded fields are null, each with FORBIDDEN,
 	// and the rest is answered.
-	status, r = post(t, g.srv.URL, "trk_sales", q)
+	status, r = post(t, g.url, "trk_sales", q)
 	if status != http.StatusOK {
 		t.Fatalf("HTTP %d", status)
 	}
@@ -118,12 +118,12 @@ func TestFieldsNeedTheirRole(t *testing.T) {
 }
 
 func TestWebSocketsAuthenticateInConnectionInit(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.Auth = keys(t) })
+	g := startLive(t, withKeys)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	for _, payload := range []map[string]any{nil, {"apiKey": "trk_guess"}} {
-		c := dialRaw(t, ctx, g.srv.URL)
+		c := dialRaw(t, ctx, g.url)
 		c.send(t, ctx, map[string]any{"type": "connection_init", "payload": payload})
 		if code, reason := c.closedWith(t, ctx); code != 4403 {
 			t.Errorf("init with %v: closed with %d %q, want 4403", payload, code, reason)
@@ -131,7 +131,7 @@ func TestWebSocketsAuthenticateInConnectionInit(t *testing.T) {
 	}
 
 	connect := func(init map[string]any) *wsClient {
-		c := dialRaw(t, ctx, g.srv.URL)
+		c := dialRaw(t, ctx, g.url)
 		c.send(t, ctx, map[string]any{"type": "connection_init", "payload": init})
 		if m := c.next(t, ctx); m.Type != "connection_ack" {
 			t.Fatalf("init %v: got %+v, want connection_ack", init, m)
@@ -153,7 +153,7 @@ func TestWebSocketsAuthenticateInConnectionInit(t *testing.T) {
 	const orderSub = `subscription { orderChanged { cursor order { number invoices { number } } } }`
 	fin.subscribe(t, ctx, "o", orderSub, nil)
 	sales.subscribe(t, ctx, "o", orderSub, nil)
-	eventually(t, "one execution per role", func() bool { return g.subs.open.Load() == 2 })
+	eventually(t, "one execution per role", func() bool { return g.executions(t) == 2 })
 	o := g.env.Sim.World.Orders[0]
 	g.setOrderStatus(t, o, "completed")
 	finEvent, salesEvent := fin.nextOf(t, ctx, "o"), sales.nextOf(t, ctx, "o")
@@ -178,11 +178,11 @@ func (c *wsClient) nextOf(t *testing.T, ctx context.Context, id string) wsMessag
 }
 
 func TestLegacyWebSocketsAuthenticateWithUpgradeHeaders(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.Auth = keys(t) })
+	g := startLive(t, withKeys)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for key, want := range map[string]string{"trk_sales": "connection_ack", "trk_guess": "connection_error"} {
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.srv.URL, "http")+"/query",
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.url, "http")+"/query",
 			&websocket.DialOptions{Subprotocols: []string{"graphql-ws"}, HTTPHeader: http.Header{"X-Api-Key": {key}}})
 		if err != nil {
 			t.Fatal(err)

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/trestlehq/trestle/auth"
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
-	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/metrics"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
@@ -29,14 +30,15 @@ const benchQuery = `{ orders(first: 100) { edges { node {
 } } } }`
 
 // BenchmarkDeepQueryCold runs the 100-order deep query against a cold cache
-// each time: every entity comes from the simulators, as on a first request.
-// Budgets: under 15 ms at 0 ms upstream latency; under levels × 20 ms + 10 ms
-// at 20 ms. It reports the upstream calls each query makes.
+// each time: every entity comes from the simulators, as on a first request
+// (the cache disabled, the gateway reads every entity upstream). Budgets:
+// under 15 ms at 0 ms upstream latency; under levels × 20 ms + 10 ms at
+// 20 ms. It reports the upstream calls each query makes.
 //
 //	go test -run '^$' -bench DeepQueryCold -benchtime 50x ./gateway/
 func BenchmarkDeepQueryCold(b *testing.B) {
-	env := simtest.Start(b, world.Options{Seed: 1})
-	dir := syncedDirectory(b, env)
+	g := start(b, world.Options{Seed: 1}, func(c *config.Config) { c.Cache.Disabled = true })
+	env, h := g.env, g.app.Handler()
 	body, _ := json.Marshal(map[string]string{"query": benchQuery})
 	for _, latency := range []float64{0, 20} {
 		b.Run("latency="+time.Duration(latency*float64(time.Millisecond)).String(), func(b *testing.B) {
@@ -46,11 +48,7 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 			var calls int64
 			for b.Loop() {
 				b.StopTimer()
-				entities := newCache(b) // a cold cache each time
-				h := handlerWith(env, dir, entities, false)
-				env.Sim.Shop.ResetCounters()
-				env.Sim.CRM.ResetCounters()
-				env.Sim.ERP.ResetCounters()
+				env.Sim.ResetCounters()
 				b.StartTimer()
 
 				rec := httptest.NewRecorder()
@@ -64,7 +62,6 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 				}
 				s := env.Sim.Stats()
 				calls += s.Shop + s.CRM + s.ERP
-				entities.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(calls)/float64(b.N), "upstream-calls/op")
@@ -72,18 +69,14 @@ func BenchmarkDeepQueryCold(b *testing.B) {
 	}
 }
 
-// warmCache is a cache whose TTLs outlast any run, so warm stays warm.
-func warmCache(b *testing.B) *cache.Entities {
+// longTTL is a TTL for every kind that outlasts any run, so warm stays
+// warm.
+func longTTL() map[cache.Kind]time.Duration {
 	long := map[cache.Kind]time.Duration{}
 	for kind := range cache.DefaultTTL() {
 		long[kind] = time.Hour
 	}
-	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, TTL: long})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(entities.Close)
-	return entities
+	return long
 }
 
 // serveWarm posts a query body to h, with an API key unless it is empty,
@@ -106,9 +99,12 @@ func serveWarm(b *testing.B, h http.Handler, body []byte, key string) {
 //
 //	go test -run '^$' -bench Warm ./gateway/
 func BenchmarkWarm(b *testing.B) {
-	env := simtest.Start(b, world.Options{Seed: 1})
-	entities := warmCache(b)
-	h := handlerWith(env, syncedDirectory(b, env), entities, false)
+	g := start(b, world.Options{Seed: 1}, func(c *config.Config) {
+		for kind, ttl := range longTTL() {
+			c.Cache.TTL[string(kind)] = ttl
+		}
+	})
+	env, h := g.env, g.app.Handler()
 	for _, q := range []struct{ name, query string }{
 		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
 		{"deep", benchQuery},
@@ -136,13 +132,13 @@ func BenchmarkWarm(b *testing.B) {
 // BenchmarkGuards measures what the query limits, client authentication
 // (an API key, hashed per request) and field authorization cost: the warm
 // queries with them (guards=on) and without (guards=off). Budget: under 5 %.
+// gateway.New: no config builds the gateway unguarded.
 //
 //	go test -run '^$' -bench Guards -count 6 ./gateway/
 func BenchmarkGuards(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	entities := warmCache(b)
-	opts := gateway.Options{Directory: syncedDirectory(b, env), Logger: quiet, Auth: keys(b),
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
+	opts := options(b, env, newCache(b, longTTL()))
+	opts.Auth = keys(b)
 	handlers := map[string]http.Handler{"on": gateway.New(opts), "off": gateway.NewUnguarded(opts)}
 	for _, q := range []struct{ name, query string }{
 		{"orders", `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`},
@@ -164,22 +160,36 @@ func BenchmarkGuards(b *testing.B) {
 	}
 }
 
+// keys authenticates the clients withKeys admits.
+func keys(b *testing.B) *auth.Authenticator {
+	var c config.Config
+	withKeys(&c)
+	var keys []auth.APIKey
+	for _, k := range c.Auth.APIKeys {
+		keys = append(keys, auth.APIKey{Name: k.Name, SHA256: k.SHA256, Roles: k.Roles})
+	}
+	a, err := auth.New(context.Background(), auth.Config{APIKeys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
+
 // BenchmarkOneUpstreamDown: with the ERP down and its breaker open, a
 // query that does not need the ERP keeps its latency (against erp=up), and
 // one that does is answered at once, the breaker failing the ERP's part.
-// Cold cache: every entity is read upstream.
+// Cold cache (disabled): every entity is read upstream.
 //
 //	go test -run '^$' -bench OneUpstreamDown ./gateway/
 func BenchmarkOneUpstreamDown(b *testing.B) {
-	env := simtest.Start(b, world.Options{Seed: 1}, func(s *config.Sources) { s.ERP.Breaker.OpenFor = time.Hour })
-	dir := syncedDirectory(b, env)
+	g := start(b, world.Options{Seed: 1}, func(c *config.Config) {
+		c.Sources.ERP.Breaker.OpenFor = time.Hour
+		c.Cache.Disabled = true
+	})
+	h := g.app.Handler()
 	run := func(b *testing.B, query string, wantErrors bool) {
 		body, _ := json.Marshal(map[string]string{"query": query})
 		for b.Loop() {
-			b.StopTimer()
-			entities := newCache(b)
-			h := handlerWith(env, dir, entities, false)
-			b.StartTimer()
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
@@ -188,19 +198,22 @@ func BenchmarkOneUpstreamDown(b *testing.B) {
 			if hasErrors := bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)); rec.Code != http.StatusOK || hasErrors != wantErrors {
 				b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
 			}
-			entities.Close()
 			b.StartTimer()
 		}
 	}
 	const orders = `{ orders(first: 100) { edges { node { id total { amount currency } customer { name email } } } } }`
 	const invoices = `{ invoices(first: 20) { totalCount edges { node { number outstanding { amount } } } } }`
 	b.Run("erp=up/orders", func(b *testing.B) { run(b, orders, false) })
-	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
-	for range 5 { // five failures in a row open the breaker
-		_, _ = env.Sources.ERP.Stock(context.Background(), []string{"TD-10001"})
-	}
-	if !env.Sources.ERP.BreakerOpen() {
-		b.Fatal("the ERP's breaker did not open")
+	g.env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	// Five failures in a row open the breaker: each query's ERP call
+	// fails up to three times.
+	for try := 0; g.metric(b, `trestle_upstream_breaker_open{system="erp"}`) != 1; try++ {
+		if try == 5 {
+			b.Fatal("the ERP's breaker did not open")
+		}
+		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"{ stock(skus: [\"TD-10001\"]) { onHand } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	b.Run("erp=down/orders", func(b *testing.B) { run(b, orders, false) })
 	b.Run("erp=down/invoices", func(b *testing.B) { run(b, invoices, true) })
@@ -208,14 +221,13 @@ func BenchmarkOneUpstreamDown(b *testing.B) {
 
 // BenchmarkMetrics measures what counting operations for Prometheus costs:
 // the warm queries with metrics (metrics=on) and without (off). Budget,
-// with tracing: under 3 %.
+// with tracing: under 3 %. gateway.New: a gateway that app.New builds
+// always counts.
 //
 //	go test -run '^$' -bench Metrics -count 8 ./gateway/
 func BenchmarkMetrics(b *testing.B) {
 	env := simtest.Start(b, world.Options{Seed: 1})
-	entities := warmCache(b)
-	opts := gateway.Options{Directory: syncedDirectory(b, env), Logger: quiet, Auth: finance,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
+	opts := options(b, env, newCache(b, longTTL()))
 	off := gateway.New(opts)
 	opts.Metrics = metrics.New()
 	handlers := map[string]http.Handler{"on": gateway.New(opts), "off": off}

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
-	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -23,16 +23,16 @@ import (
 func TestSimplePOSTsAreRefused(t *testing.T) {
 	g := startLive(t)
 	for _, ct := range []string{"text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
-		status, r := postRaw(t, g.srv.URL, ct, jsonQuery(`{ __typename }`))
+		status, r := postRaw(t, g.url, ct, jsonQuery(`{ __typename }`))
 		if status != http.StatusUnsupportedMediaType || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "CSRF_REFUSED" {
 			t.Errorf("Content-Type %q: HTTP %d %+v, want 415 CSRF_REFUSED", ct, status, r.Errors)
 		}
 	}
-	if status, r := postRaw(t, g.srv.URL, "application/json; charset=utf-8", jsonQuery(`{ __typename }`)); status != http.StatusOK || len(r.Errors) > 0 {
+	if status, r := postRaw(t, g.url, "application/json; charset=utf-8", jsonQuery(`{ __typename }`)); status != http.StatusOK || len(r.Errors) > 0 {
 		t.Errorf("JSON: HTTP %d %+v", status, r.Errors)
 	}
 	// GET runs queries only.
-	req, _ := http.NewRequest(http.MethodGet, g.srv.URL+"/query?query="+url.QueryEscape(`mutation { x }`), nil)
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/query?query="+url.QueryEscape(`mutation { x }`), nil)
 	req.Header.Set("Accept", "application/graphql-response+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -45,9 +45,9 @@ func TestSimplePOSTsAreRefused(t *testing.T) {
 }
 
 func TestCORSAllowsOnlyTheConfiguredOrigins(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.Origins = []string{"app.example.com", "*.reports.example.com"} })
+	g := startLive(t, func(c *config.Config) { c.Origins = []string{"app.example.com", "*.reports.example.com"} })
 	preflight := func(origin string) *http.Response {
-		req, _ := http.NewRequest(http.MethodOptions, g.srv.URL+"/query", nil)
+		req, _ := http.NewRequest(http.MethodOptions, g.url+"/query", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "content-type, x-api-key")
@@ -77,7 +77,7 @@ func TestCORSAllowsOnlyTheConfiguredOrigins(t *testing.T) {
 
 func TestASubscriptionOverPlainHTTPIsRefused(t *testing.T) {
 	g := startLive(t)
-	status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(`subscription { stockChanged { cursor } }`))
+	status, r := postRaw(t, g.url, "application/json", jsonQuery(`subscription { stockChanged { cursor } }`))
 	if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "SUBSCRIPTION_NEEDS_STREAM" {
 		t.Fatalf("HTTP %d %+v, want 400 SUBSCRIPTION_NEEDS_STREAM", status, r.Errors)
 	}
@@ -88,7 +88,7 @@ func TestSubscriptionOverServerSentEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p := g.env.Sim.World.Products[2]
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.srv.URL+"/query",
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.url+"/query",
 		bytes.NewReader(jsonQuery(`subscription { stockChanged(skus: ["`+p.SKU+`"]) { sku stock { warehouse onHand } } }`)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
@@ -100,7 +100,7 @@ func TestSubscriptionOverServerSentEvents(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	eventually(t, "the subscription is in place", func() bool { return g.subs.open.Load() == 1 })
+	eventually(t, "the subscription is in place", func() bool { return g.executions(t) == 1 })
 	g.moveStock(t, p, 77)
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
@@ -134,12 +134,8 @@ func TestReadyz(t *testing.T) {
 func TestOneLogLinePerOperationWithoutPersonalData(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
 	var buf syncBuffer
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Auth: finance,
-		Logger:  slog.New(slog.NewJSONHandler(&buf, nil)),
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
-	t.Cleanup(srv.Close)
+	g := startApp(t, env, slog.New(slog.NewJSONHandler(&buf, nil)))
+	g.settle(t)
 	var p *world.Person
 	for _, q := range env.Sim.World.People {
 		if q.Email != "" && q.ERP != nil {
@@ -147,16 +143,30 @@ func TestOneLogLinePerOperationWithoutPersonalData(t *testing.T) {
 			break
 		}
 	}
-	g := &gw{env: env, url: srv.URL}
 	g.query(t, `query Who($email: String!) { customerByEmail(email: $email) { name invoices(first: 1) { totalCount } } }`,
 		map[string]any{"email": p.Email}, nil)
+	// The handler's own lines: the rest of the gateway has its say at
+	// start.
+	var graph []string
+	for l := range strings.Lines(buf.String()) {
+		var c struct{ Component string }
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if c.Component == "graph" {
+			graph = append(graph, l)
+		}
+	}
+	if len(graph) != 1 {
+		t.Fatalf("the handler logged %d lines for one operation, want 1: %q", len(graph), graph)
+	}
 	var line struct {
 		Msg, Name, Type        string
 		Calls                  map[string]int
 		CacheHits, CacheMisses int
 	}
-	if err := json.Unmarshal([]byte(strings.TrimSpace(buf.String())), &line); err != nil {
-		t.Fatalf("log %q: %v", buf.String(), err)
+	if err := json.Unmarshal([]byte(graph[0]), &line); err != nil {
+		t.Fatalf("log %q: %v", graph[0], err)
 	}
 	if line.Msg != "operation" || line.Name != "Who" || line.Type != "query" || line.Calls["erp"] == 0 || line.CacheMisses == 0 {
 		t.Errorf("log line %+v, want the operation with its ERP calls and cache misses", line)
@@ -186,13 +196,10 @@ func (b *syncBuffer) String() string {
 
 func TestDebugHeaderExplainsTheAnswer(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
 	build := func(debug bool) string {
-		srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Auth: finance, Logger: quiet,
-			DebugHeader: debug, Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
-		t.Cleanup(srv.Close)
-		return srv.URL
+		g := startApp(t, env, quiet, func(c *config.Config) { c.DebugHeader = debug })
+		g.settle(t)
+		return g.url
 	}
 	ask := func(url string, header bool) map[string]json.RawMessage {
 		req, _ := http.NewRequest(http.MethodPost, url+"/query", bytes.NewReader(jsonQuery(deepQuery)))

@@ -3,7 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -13,11 +13,7 @@ import (
 
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
-	"github.com/trestlehq/trestle/consolidate"
-	"github.com/trestlehq/trestle/events"
-	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
-	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -27,11 +23,8 @@ import (
 // served as read, with a stale notice wherever it answers for the failing
 // system: a customer that system gained since may be missing.
 func TestAListReadBeforeIsServedStaleAndSaidSo(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 19, Size: world.Size{People: 60, Orders: 120, Products: 10}})
-	dir := syncedDirectory(t, env)
-	srv := httptest.NewServer(newHandler(t, env, dir, false))
-	t.Cleanup(srv.Close)
-	g := &gw{env: env, url: srv.URL}
+	g := start(t, world.Options{Seed: 19, Size: world.Size{People: 60, Orders: 120, Products: 10}})
+	env := g.env
 	var p *world.Person // in the shop, not in the CRM
 	for _, q := range env.Sim.World.People {
 		if q.CRM == nil && q.Shop != nil {
@@ -48,8 +41,8 @@ func TestAListReadBeforeIsServedStaleAndSaidSo(t *testing.T) {
 	noErrors(t, healthy)
 
 	env.Sim.CRM.SetFaults(sim.Faults{ErrorRate: 1})
-	if err := dir.Sync(context.Background()); err == nil {
-		t.Fatal("sync with the CRM failing succeeded")
+	if status, body := g.syncDirectory(t); status == http.StatusOK {
+		t.Fatalf("the directory read the customer lists with the CRM failing: %s", body)
 	}
 	var data struct {
 		CustomerByEmail struct{ Name *string }
@@ -79,29 +72,17 @@ func TestAListReadBeforeIsServedStaleAndSaidSo(t *testing.T) {
 // A query that runs out of time waiting for the directory's first sync
 // says which system's customer list it was waiting for.
 func TestAQueryWaitingForTheFirstSyncNamesTheListItWaitsFor(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 20, Size: world.Size{People: 40, Orders: 80, Products: 10}},
-		func(s *config.Sources) { s.CRM.Timeout = time.Second })
+	env := simtest.Start(t, world.Options{Seed: 20, Size: world.Size{People: 40, Orders: 80, Products: 10}})
 	env.Sim.CRM.SetFaults(sim.Faults{LatencyMS: 30_000})
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
-	synced := make(chan struct{})
-	go func() {
-		defer close(synced)
-		_ = dir.Sync(context.Background())
-	}()
-	t.Cleanup(func() { <-synced })
-	for !slices.Equal(dir.Reading(), []model.System{model.SystemCRM}) {
-		select {
-		case <-synced:
-			t.Fatal("the first sync ended before the CRM's list was read")
-		case <-time.After(time.Millisecond):
+	g := startApp(t, env, quiet, func(c *config.Config) {
+		c.Sources.CRM.Timeout, c.RequestTimeout = time.Second, 100*time.Millisecond
+	})
+	g.await(t, "the first read waiting for the CRM's list alone", func(checks map[string]string) bool {
+		if !strings.HasPrefix(checks["directory"], "reading the customer lists") {
+			t.Fatalf("the first read ended before the CRM's list was read: %s", checks["directory"])
 		}
-	}
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: dir, Logger: quiet, Auth: finance, RequestTimeout: 100 * time.Millisecond,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
-	t.Cleanup(srv.Close)
-	g := &gw{env: env, url: srv.URL}
+		return checks["directory"] == "reading the customer lists: crm"
+	})
 
 	r := g.query(t, `{ orders(first: 2) { edges { node { number customer { name } } } } }`, nil, nil)
 	if len(r.Errors) != 2 {
@@ -123,17 +104,11 @@ func TestAQueryWaitingForTheFirstSyncNamesTheListItWaitsFor(t *testing.T) {
 func TestSubscribingToACustomerTheDirectoryCannotJoinIsAnError(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 21, Size: world.Size{People: 40, Orders: 80, Products: 10}})
 	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
-	if err := dir.Sync(context.Background()); err == nil {
-		t.Fatal("sync with the ERP down succeeded")
+	g := startApp(t, env, quiet)
+	if read := g.settle(t)["directory"]; read == "ok" {
+		t.Fatal("the directory read the customer lists with the ERP down")
 	}
 	env.Sim.ERP.SetFaults(sim.Faults{})
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	factory := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
-	bus := events.NewMemory(100, 100, factory.Invalidate)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: dir, Changes: bus, Loaders: factory, Logger: quiet, Auth: finance}))
-	t.Cleanup(srv.Close)
 	var p *world.Person // known to the ERP too, which the directory cannot tell
 	for _, q := range env.Sim.World.People {
 		if q.CRM != nil && q.ERP != nil {
@@ -144,7 +119,7 @@ func TestSubscribingToACustomerTheDirectoryCannotJoinIsAnError(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := dialWS(t, ctx, srv.URL)
+	c := dialWS(t, ctx, g.url)
 	defer c.conn.Close(websocket.StatusNormalClosure, "")
 	c.send(t, ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
 		"query":     `subscription($c: ID) { invoiceChanged(customerId: $c) { cursor } }`,

@@ -33,7 +33,7 @@ func exchange(t *testing.T, method, target string, header map[string]string, bod
 
 func TestEveryRefusalHasACode(t *testing.T) {
 	g := startLive(t)
-	q := g.srv.URL + "/query"
+	q := g.url + "/query"
 	typename := `{"query":"{ __typename }"}`
 	jsonType := map[string]string{"Content-Type": "application/json"}
 	sse := map[string]string{"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -95,7 +95,7 @@ func TestEveryRefusalHasACode(t *testing.T) {
 
 func TestInvalidUTF8IsRefused(t *testing.T) {
 	g := startLive(t)
-	q := g.srv.URL + "/query"
+	q := g.url + "/query"
 	for _, tc := range []struct {
 		name, method, url string
 		header            map[string]string
@@ -141,7 +141,7 @@ func TestIntsOutsideTheInt32RangeAreNamed(t *testing.T) {
 		{"written in the document", http.MethodPost, "", post(`{ orders(first: 1099511627776) { totalCount } }`, `{}`), []string{"first", "1099511627776", "32-bit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, raw, r := exchange(t, tc.method, g.srv.URL+"/query"+tc.url, graphQLResponse, tc.body)
+			resp, raw, r := exchange(t, tc.method, g.url+"/query"+tc.url, graphQLResponse, tc.body)
 			if resp.StatusCode != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" {
 				t.Fatalf("HTTP %d %.300s; want 400 GRAPHQL_VALIDATION_FAILED", resp.StatusCode, raw)
 			}
@@ -153,7 +153,7 @@ func TestIntsOutsideTheInt32RangeAreNamed(t *testing.T) {
 		})
 	}
 	// The largest Int is one, and goes on to the limits.
-	resp, raw, r := exchange(t, http.MethodPost, g.srv.URL+"/query", graphQLResponse, post(first, `{"n": 2147483647}`))
+	resp, raw, r := exchange(t, http.MethodPost, g.url+"/query", graphQLResponse, post(first, `{"n": 2147483647}`))
 	if resp.StatusCode != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "QUERY_TOO_COMPLEX" {
 		t.Fatalf("first: 2147483647: HTTP %d %.300s; want QUERY_TOO_COMPLEX", resp.StatusCode, raw)
 	}

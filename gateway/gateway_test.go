@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path"
 	"slices"
 	"strconv"
@@ -20,6 +20,7 @@ import (
 	"github.com/govalues/decimal"
 	"go.uber.org/goleak"
 
+	"github.com/trestlehq/trestle/app"
 	"github.com/trestlehq/trestle/auth"
 	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
@@ -34,67 +35,170 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// gw is a gateway over in-process simulators, as the no-config start runs it.
+// gw is a gateway as app.New builds it from a config, over simulators
+// served on a loopback port, running until the test ends.
 type gw struct {
 	env *simtest.Env
-	url string
+	app *app.App
+	url string // the clients' listener
 }
 
-func start(t testing.TB, opts world.Options, mods ...func(*config.Sources)) *gw {
-	t.Helper()
-	env := simtest.Start(t, opts, mods...)
-	srv := httptest.NewServer(newHandler(t, env, syncedDirectory(t, env), false))
-	t.Cleanup(srv.Close)
-	return &gw{env: env, url: srv.URL}
+// testConfig is a test gateway's config over the simulators of env: its
+// listener and admin listener on free loopback ports, every role for a
+// request without credentials, and a 64 MB cache.
+func testConfig(env *simtest.Env) config.Config {
+	cfg := config.Default()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	src := env.Sim.Sources(env.URL)
+	cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
+	cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: []string{"FINANCE"}}
+	cfg.Cache.MaxMB = 64
+	return cfg
+}
+
+// startApp builds a gateway with app.New over the simulators of env, from
+// testConfig as mods change it, logging to logger, and runs it until the
+// test ends. It returns at once; settle waits for its first checks.
+func startApp(tb testing.TB, env *simtest.Env, logger *slog.Logger, mods ...func(*config.Config)) *gw {
+	tb.Helper()
+	cfg := testConfig(env)
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	a, err := app.New(cfg, logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			tb.Error(err)
+		}
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	return &gw{env: env, app: a, url: a.URL()}
+}
+
+// start is a settled gateway over new simulators of a world built from
+// opts.
+func start(tb testing.TB, opts world.Options, mods ...func(*config.Config)) *gw {
+	tb.Helper()
+	g := startApp(tb, simtest.Start(tb, opts), quiet, mods...)
+	g.settle(tb)
+	return g
+}
+
+// settle waits until the gateway's first checks of the sources and its
+// first read of the customer lists have ended, well or not, and returns
+// its readiness checks: the upstream calls a test counts from then on are
+// its own.
+func (g *gw) settle(tb testing.TB) map[string]string {
+	tb.Helper()
+	return g.await(tb, "the first checks and reads", func(checks map[string]string) bool {
+		for _, state := range checks {
+			if state == "checking" || strings.HasPrefix(state, "reading the customer lists") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// await waits until the gateway's readiness checks, as /readyz shows them
+// on the admin listener, satisfy cond, for up to 30 seconds.
+func (g *gw) await(tb testing.TB, what string, cond func(checks map[string]string) bool) map[string]string {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		resp, err := http.Get(g.app.AdminURL() + "/readyz")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var body struct{ Checks map[string]string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if cond(body.Checks) {
+			return body.Checks
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: /readyz still says %v after 30s", what, body.Checks)
+		}
+	}
+}
+
+// syncDirectory asks the gateway to read the customer lists again, on its
+// admin listener, and returns the answer.
+func (g *gw) syncDirectory(tb testing.TB) (int, string) {
+	tb.Helper()
+	resp, err := http.Post(g.app.AdminURL()+"/directory/sync", "", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// metric is the value of a sample on the admin listener's /metrics, named
+// as it is written there (trestle_cache_misses_total{kind="orders"}); 0
+// when there is none.
+func (g *gw) metric(tb testing.TB, sample string) float64 {
+	tb.Helper()
+	resp, err := http.Get(g.app.AdminURL() + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if value, ok := strings.CutPrefix(lines.Text(), sample+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				tb.Fatalf("%s: %v", lines.Text(), err)
+			}
+			return v
+		}
+	}
+	return 0
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// finance lets every request in with the FINANCE role.
-var finance = func() *auth.Authenticator {
-	a, err := auth.New(context.Background(), auth.Config{Anonymous: true, AnonymousRoles: []string{"FINANCE"}})
-	if err != nil {
-		panic(err)
-	}
-	return a
-}()
-
-// syncedDirectory is a customer directory over the simulators, synced.
-func syncedDirectory(tb testing.TB, env *simtest.Env) *consolidate.Directory {
+// options are gateway.New's options over the simulators of env, for the
+// tests and benchmarks that build the handler alone: a customer directory
+// synced, loaders over entities, and every role for a request without
+// credentials.
+func options(tb testing.TB, env *simtest.Env, entities *cache.Entities) gateway.Options {
 	tb.Helper()
 	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
 	if err := dir.Sync(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	return dir
-}
-
-// newHandler is the gateway over the simulators with a cache of its own, as
-// server.go wires it.
-func newHandler(tb testing.TB, env *simtest.Env, dir *consolidate.Directory, collapse bool) http.Handler {
-	tb.Helper()
-	entities := newCache(tb)
-	tb.Cleanup(entities.Close)
-	return handlerWith(env, dir, entities, collapse)
-}
-
-func newCache(tb testing.TB) *cache.Entities {
-	tb.Helper()
-	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, EntrySize: loaders.EntrySize})
+	finance, err := auth.New(context.Background(), auth.Config{Anonymous: true, AnonymousRoles: []string{"FINANCE"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return entities
+	return gateway.Options{Directory: dir, Auth: finance, Logger: quiet,
+		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}
 }
 
-func handlerWith(env *simtest.Env, dir *consolidate.Directory, entities *cache.Entities, collapse bool) http.Handler {
-	return gateway.New(gateway.Options{
-		Auth:            finance,
-		Directory:       dir,
-		Loaders:         loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
-		Logger:          quiet,
-		CollapseQueries: collapse,
-	})
+// newCache is an entity cache for a handler built alone, closed when the
+// test ends.
+func newCache(tb testing.TB, ttl map[cache.Kind]time.Duration) *cache.Entities {
+	tb.Helper()
+	entities, err := cache.New(cache.Config{MaxBytes: 64 << 20, EntrySize: loaders.EntrySize, TTL: ttl})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(entities.Close)
+	return entities
 }
 
 // response is a GraphQL response with its data left raw for each test to
@@ -524,8 +628,8 @@ func TestFaultMatrix(t *testing.T) {
 		{"connection reset", sim.Faults{ResetRate: 1}, "UPSTREAM_UNAVAILABLE", true},
 	}
 	size := world.Options{Seed: 5, Size: world.Size{People: 60, Orders: 120, Products: 12}}
-	fast := func(s *config.Sources) {
-		for _, src := range []*config.Source{&s.Shop, &s.CRM, &s.ERP} {
+	fast := func(c *config.Config) {
+		for _, src := range []*config.Source{&c.Sources.Shop, &c.Sources.CRM, &c.Sources.ERP} {
 			src.Timeout = 300 * time.Millisecond
 			src.Retry.Backoff = 5 * time.Millisecond
 			src.Breaker.OpenFor = 300 * time.Millisecond
@@ -556,22 +660,21 @@ func TestFaultMatrix(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					// A gateway of its own, so the cache is cold. Its
-					// directory syncs before the fault, as it would at
-					// start, or, from start, while the upstream fails.
-					env := simtest.Start(t, size, fast)
+					// directory reads the customer lists before the fault,
+					// as it does at start, or, from start, while the
+					// upstream fails.
+					env := simtest.Start(t, size)
 					u := env.Sim.Upstream(sys.system)
-					dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
 					if fromStart {
 						u.SetFaults(f.faults)
-						if err := dir.Sync(context.Background()); err == nil {
-							t.Fatalf("the directory synced with %s failing", sys.system)
-						}
-					} else if err := dir.Sync(context.Background()); err != nil {
-						t.Fatal(err)
 					}
-					srv := httptest.NewServer(newHandler(t, env, dir, false))
-					t.Cleanup(srv.Close)
-					g := &gw{env: env, url: srv.URL}
+					g := startApp(t, env, quiet, fast)
+					switch read := g.settle(t)["directory"]; {
+					case fromStart && read == "ok":
+						t.Fatalf("the directory read every customer list with %s failing", sys.system)
+					case !fromStart && read != "ok":
+						t.Fatalf("directory: %s", read)
+					}
 					u.ResetCounters()
 					u.SetFaults(f.faults)
 					began := time.Now()
@@ -628,17 +731,18 @@ func TestFaultMatrix(t *testing.T) {
 
 					// Once the upstream is back, the breaker lets a call
 					// through (and a Retry-After has run out) and the
-					// directory has read it again (as Run would, a few
-					// times on a busy machine), the answer is whole.
+					// directory has read it again (asked to, as an
+					// operator would, a few times on a busy machine), the
+					// answer is whole.
 					u.SetFaults(sim.Faults{})
 					time.Sleep(max(350*time.Millisecond, time.Duration(f.faults.RetryAfterS)*time.Second))
 					for try := 1; ; try++ {
-						err := dir.Sync(context.Background())
-						if err == nil {
+						status, body := g.syncDirectory(t)
+						if status == http.StatusOK {
 							break
 						}
 						if try == 3 {
-							t.Fatal(err)
+							t.Fatalf("directory sync: HTTP %d %s", status, body)
 						}
 						time.Sleep(350 * time.Millisecond)
 					}
@@ -939,7 +1043,7 @@ func TestHealthzAndPlayground(t *testing.T) {
 
 func TestUpstreamTimeout(t *testing.T) {
 	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
-		func(s *config.Sources) { s.ERP.Timeout = 50 * time.Millisecond })
+		func(c *config.Config) { c.Sources.ERP.Timeout = 50 * time.Millisecond })
 	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 30_000})
 	start := time.Now()
 	r := g.query(t, `{ orders(first: 2) { edges { node { number invoices { number } } } } }`, nil, nil)
@@ -955,15 +1059,8 @@ func TestUpstreamTimeout(t *testing.T) {
 }
 
 func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
-		func(s *config.Sources) { s.ERP.Timeout = 3 * time.Second })
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
-		Loaders:        loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
-		RequestTimeout: 200 * time.Millisecond}))
-	t.Cleanup(srv.Close)
-	g := &gw{env: env, url: srv.URL}
+	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 50, Orders: 100, Products: 10}},
+		func(c *config.Config) { c.Sources.ERP.Timeout, c.RequestTimeout = 3*time.Second, 200*time.Millisecond })
 	g.env.Sim.ERP.SetFaults(sim.Faults{LatencyMS: 30_000})
 	start := time.Now()
 	r := g.query(t, `{ orders(first: 2) { edges { node { number invoices { number } } } } }`, nil, nil)
@@ -979,17 +1076,8 @@ func TestRequestTimeoutBoundsTheWholeQuery(t *testing.T) {
 }
 
 func TestStaleIfErrorIsServedAndSaidSo(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
-	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20, EntrySize: loaders.EntrySize,
-		TTL: map[cache.Kind]time.Duration{cache.Invoices: 50 * time.Millisecond}, StaleIfError: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
-	t.Cleanup(srv.Close)
-	g := &gw{env: env, url: srv.URL}
+	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}}, staleInvoices)
+	env := g.env
 	const q = `{ orders(first: 3) { edges { node { number invoices { number } } } } }`
 	var before, after struct {
 		Orders struct {
@@ -1019,6 +1107,13 @@ func TestStaleIfErrorIsServedAndSaidSo(t *testing.T) {
 			t.Errorf("stale[%d] = %+v", i, s)
 		}
 	}
+}
+
+// staleInvoices keeps invoices for 50ms, and serves them for a minute
+// past that while the ERP fails.
+func staleInvoices(c *config.Config) {
+	c.Cache.TTL[string(cache.Invoices)] = 50 * time.Millisecond
+	c.Cache.StaleIfError = time.Minute
 }
 
 func TestProductsAndStock(t *testing.T) {
@@ -1092,14 +1187,10 @@ func TestProductsAndStock(t *testing.T) {
 
 func TestIdenticalConcurrentQueriesRunOnce(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 10, Size: world.Size{People: 60, Orders: 200, Products: 12}})
-	dir := syncedDirectory(t, env)
 	for _, collapse := range []bool{true, false} {
 		t.Run(fmt.Sprintf("collapse=%t", collapse), func(t *testing.T) {
-			entities := newCache(t)
-			defer entities.Close()
-			srv := httptest.NewServer(handlerWith(env, dir, entities, collapse))
-			defer srv.Close()
-			g := &gw{env: env, url: srv.URL}
+			g := startApp(t, env, quiet, func(c *config.Config) { c.CollapseQueries = collapse })
+			g.settle(t)
 			env.Sim.Shop.SetFaults(sim.Faults{LatencyMS: 200})
 			defer env.Sim.Shop.SetFaults(sim.Faults{})
 			env.Sim.Shop.ResetCounters()
@@ -1136,9 +1227,9 @@ func TestIdenticalConcurrentQueriesRunOnce(t *testing.T) {
 			// Each execution asks the cache for its order page once: 2 with
 			// collapsing (two distinct operations), 12 without. The cache's
 			// in-flight dedupe sends 2 list calls upstream either way.
-			executions := entities.Stats()[cache.Orders].Misses
-			if want := map[bool]int64{true: 2, false: 12}[collapse]; executions != want {
-				t.Errorf("%d executions, want %d", executions, want)
+			executions := g.metric(t, `trestle_cache_misses_total{kind="orders"}`)
+			if want := map[bool]float64{true: 2, false: 12}[collapse]; executions != want {
+				t.Errorf("%v executions, want %v", executions, want)
 			}
 			if calls := env.Sim.Shop.Routes()["GET /wp-json/wc/v3/orders"]; calls != 2 {
 				t.Errorf("%d order list calls, want 2", calls)
@@ -1166,21 +1257,18 @@ func TestNodesAnswersEachIDAlone(t *testing.T) {
 
 func TestCustomersTheDirectoryHasNotSeen(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 12, Size: world.Size{People: 60, Orders: 150, Products: 10}})
-	// The first sync finds every system down: the directory is empty, and
+	// The first read finds every system down: the directory is empty, and
 	// each order's customer is known by its e-mail address alone.
 	for _, u := range env.Sim.Upstreams() {
 		u.SetFaults(sim.Faults{Down: true})
 	}
-	dir := consolidate.NewDirectory(env.Sources.CRM, env.Sources.Shop, env.Sources.ERP, consolidate.JoinByEmail, quiet)
-	if err := dir.Sync(context.Background()); err == nil {
-		t.Fatal("sync with every system down succeeded")
+	g := startApp(t, env, quiet)
+	if read := g.settle(t)["directory"]; read == "ok" {
+		t.Fatal("the directory read the customer lists with every system down")
 	}
 	for _, u := range env.Sim.Upstreams() {
 		u.SetFaults(sim.Faults{})
 	}
-	srv := httptest.NewServer(newHandler(t, env, dir, false))
-	defer srv.Close()
-	g := &gw{env: env, url: srv.URL}
 
 	var data struct {
 		Orders struct {
@@ -1230,13 +1318,12 @@ func personByEmail(w *world.World, email string) *world.Person {
 
 func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
 	g := startLive(t)
-	gq := &gw{env: g.env, url: g.srv.URL}
 	p := g.env.Sim.World.Products[2]
 	onHand := func() string {
 		var data struct {
 			Stock []struct{ Warehouse, OnHand string }
 		}
-		noErrors(t, gq.query(t, `query($s: [String!]!) { stock(skus: $s) { warehouse onHand } }`, map[string]any{"s": []string{p.SKU}}, &data))
+		noErrors(t, g.query(t, `query($s: [String!]!) { stock(skus: $s) { warehouse onHand } }`, map[string]any{"s": []string{p.SKU}}, &data))
 		for _, s := range data.Stock {
 			if s.Warehouse == p.Bins[0].Warehouse {
 				return s.OnHand
@@ -1259,8 +1346,8 @@ func TestSignedWebhookServesTheNewValueRightAfter(t *testing.T) {
 	if got := onHand(); got != "777" {
 		t.Fatalf("on hand %s right after the webhook, want 777", got)
 	}
-	if g.bus.Seq() != 1 {
-		t.Errorf("%d changes published, want 1", g.bus.Seq())
+	if seq := g.app.ChangeSeq(); seq != 1 {
+		t.Errorf("%d changes published, want 1", seq)
 	}
 }
 

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 // BenchmarkRefusal measures how long the gateway takes to refuse each of
@@ -19,7 +20,9 @@ import (
 //
 //	go test -run '^$' -bench Refusal ./gateway/
 func BenchmarkRefusal(b *testing.B) {
-	h := gateway.New(gateway.Options{Logger: quiet, Introspection: true})
+	g := start(b, world.Options{Seed: 1, Size: world.Size{People: 10, Orders: 10, Products: 5}},
+		func(c *config.Config) { c.Introspection = true })
+	h := g.app.Handler()
 	for _, doc := range hostileDocuments() {
 		b.Run(doc.name, func(b *testing.B) {
 			var r struct {

@@ -14,7 +14,9 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/sim/simtest"
 )
 
 // postRaw posts a body as it is and returns the status and the decoded
@@ -43,8 +45,8 @@ func jsonQuery(q string) []byte {
 }
 
 func TestLimitsOneUnderAndOneOver(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) {
-		o.Limits = gateway.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3, Tokens: 60, BodyBytes: 4000}
+	g := startLive(t, func(c *config.Config) {
+		c.Limits = config.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3, Tokens: 60, BodyBytes: 4000}
 	})
 	// orders(first: n) { edges { node { number } } } costs 1 + n×(edges 1 + node 1 + number 1).
 	for _, tc := range []struct {
@@ -66,7 +68,7 @@ func TestLimitsOneUnderAndOneOver(t *testing.T) {
 		{"tokens over", `{ orders(first: 1) { totalCount` + strings.Repeat(" totalCount", 60) + ` } }`, "GRAPHQL_PARSE_FAILED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(tc.query))
+			status, r := postRaw(t, g.url, "application/json", jsonQuery(tc.query))
 			if tc.code == "" {
 				if status != http.StatusOK || len(r.Errors) > 0 {
 					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
@@ -89,21 +91,21 @@ func TestLimitsOneUnderAndOneOver(t *testing.T) {
 	if len(under) != 4000 {
 		t.Fatalf("padded to %d bytes", len(under))
 	}
-	if status, r := postRaw(t, g.srv.URL, "application/json", under); status != http.StatusOK || len(r.Errors) > 0 {
+	if status, r := postRaw(t, g.url, "application/json", under); status != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("a body of 4000 bytes: HTTP %d %+v, want it answered", status, r.Errors)
 	}
-	if status, r := postRaw(t, g.srv.URL, "application/json", pad(4001-len(pad(0)))); status != http.StatusRequestEntityTooLarge || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
+	if status, r := postRaw(t, g.url, "application/json", pad(4001-len(pad(0)))); status != http.StatusRequestEntityTooLarge || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
 		t.Fatalf("a body of 4001 bytes: HTTP %d %+v, want 413", status, r.Errors)
 	}
 	// A batch is refused, whatever is in it.
-	if status, r := postRaw(t, g.srv.URL, "application/json", []byte(` [{"query":"{ __typename }"}]`)); status != http.StatusBadRequest || r.Errors[0].Extensions["code"] != "BATCH_NOT_ACCEPTED" {
+	if status, r := postRaw(t, g.url, "application/json", []byte(` [{"query":"{ __typename }"}]`)); status != http.StatusBadRequest || r.Errors[0].Extensions["code"] != "BATCH_NOT_ACCEPTED" {
 		t.Fatalf("a batch: HTTP %d %+v, want 400", status, r.Errors)
 	}
 }
 
 func TestTheDeepQueryIsWithinTheDefaultLimits(t *testing.T) {
 	g := startLive(t)
-	if status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(deepQuery)); status != http.StatusOK || len(r.Errors) > 0 {
+	if status, r := postRaw(t, g.url, "application/json", jsonQuery(deepQuery)); status != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("HTTP %d %+v", status, r.Errors)
 	}
 }
@@ -111,35 +113,41 @@ func TestTheDeepQueryIsWithinTheDefaultLimits(t *testing.T) {
 func TestIntrospectionAndSuggestionsAreOffUnlessEnabled(t *testing.T) {
 	const typo = `{ ordrs(first: 1) { totalCount } }`
 	var logged syncBuffer
-	off := startLive(t, func(o *gateway.Options) {
-		o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	off := startApp(t, simtest.Start(t, liveWorld), slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	off.settle(t)
 	for _, introspect := range []string{
 		`{ __schema { queryType { name } } }`,
 		`{ __type(name: "Order") { name } }`,
 		`query Q { ...F } fragment F on Query { __schema { types { name } } }`,
 	} {
-		status, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(introspect))
+		status, r := postRaw(t, off.url, "application/json", jsonQuery(introspect))
 		if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != gateway.CodeIntrospectionDisabled ||
 			!strings.Contains(r.Errors[0].Message, "introspection: true") || r.Data != nil {
 			t.Errorf("%s while off: HTTP %d %s %+v, want 400 INTROSPECTION_DISABLED saying how to turn it on", introspect, status, r.Data, r.Errors)
 		}
 	}
-	if status, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(`{ __typename }`)); status != http.StatusOK || len(r.Errors) > 0 {
+	if status, r := postRaw(t, off.url, "application/json", jsonQuery(`{ __typename }`)); status != http.StatusOK || len(r.Errors) > 0 {
 		t.Errorf("__typename while introspection is off: HTTP %d %+v", status, r.Errors)
 	}
-	if strings.Contains(logged.String(), "level=ERROR") || strings.Contains(logged.String(), "level=WARN") ||
-		!strings.Contains(logged.String(), "level=DEBUG") {
-		t.Errorf("a refused introspection is logged at debug level at most, and is:\n%s", logged.String())
+	// The handler's own lines: the rest of the gateway has its say at start.
+	var graph strings.Builder
+	for line := range strings.Lines(logged.String()) {
+		if strings.Contains(line, " component=graph") {
+			graph.WriteString(line)
+		}
 	}
-	if _, r := postRaw(t, off.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
+	if strings.Contains(graph.String(), "level=ERROR") || strings.Contains(graph.String(), "level=WARN") ||
+		!strings.Contains(graph.String(), "level=DEBUG") {
+		t.Errorf("a refused introspection is logged at debug level at most, and is:\n%s", graph.String())
+	}
+	if _, r := postRaw(t, off.url, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
 		t.Errorf("errors %+v, want the unknown field without a suggestion", r.Errors)
 	}
-	on := startLive(t, func(o *gateway.Options) { o.Introspection = true })
-	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(`{ __schema { queryType { name } } }`)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"Query"`) {
+	on := startLive(t, func(c *config.Config) { c.Introspection = true })
+	if _, r := postRaw(t, on.url, "application/json", jsonQuery(`{ __schema { queryType { name } } }`)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"Query"`) {
 		t.Errorf("introspection: %s %+v", r.Data, r.Errors)
 	}
-	if _, r := postRaw(t, on.srv.URL, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, `Did you mean "orders"`) {
+	if _, r := postRaw(t, on.url, "application/json", jsonQuery(typo)); len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, `Did you mean "orders"`) {
 		t.Errorf("errors %+v, want a suggestion", r.Errors)
 	}
 }
@@ -159,8 +167,8 @@ func TestSchemaSDLIsServedToClientsThatMayIntrospect(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	on := startLive(t, func(o *gateway.Options) { o.Introspection, o.Auth = true, keys(t) })
-	status, sdl := get(on.srv.URL, "trk_sales")
+	on := startLive(t, func(c *config.Config) { withKeys(c); c.Introspection = true })
+	status, sdl := get(on.url, "trk_sales")
 	if status != http.StatusOK {
 		t.Fatalf("HTTP %d %s", status, sdl)
 	}
@@ -178,19 +186,19 @@ func TestSchemaSDLIsServedToClientsThatMayIntrospect(t *testing.T) {
 	if schema.Directives["auth"] == nil || !strings.Contains(sdl, "@auth(requires: FINANCE)") {
 		t.Errorf("the SDL does not show which fields need a role")
 	}
-	if status, _ := get(on.srv.URL, ""); status != http.StatusUnauthorized {
+	if status, _ := get(on.url, ""); status != http.StatusUnauthorized {
 		t.Errorf("without a key: HTTP %d, want 401", status)
 	}
 	off := startLive(t)
-	if status, body := get(off.srv.URL, ""); status != http.StatusForbidden || !strings.Contains(body, gateway.CodeIntrospectionDisabled) {
+	if status, body := get(off.url, ""); status != http.StatusForbidden || !strings.Contains(body, gateway.CodeIntrospectionDisabled) {
 		t.Errorf("introspection off: HTTP %d %s, want 403 INTROSPECTION_DISABLED", status, body)
 	}
 }
 
 func TestTypenameAndIntrospectionCountTowardTheLimits(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) {
-		o.Introspection = true
-		o.Limits = gateway.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3}
+	g := startLive(t, func(c *config.Config) {
+		c.Introspection = true
+		c.Limits = config.Limits{Depth: 5, Complexity: 300, Aliases: 2, RootFields: 3}
 	})
 	const schema = `__schema { queryType { name } }`
 	for _, tc := range []struct {
@@ -210,7 +218,7 @@ func TestTypenameAndIntrospectionCountTowardTheLimits(t *testing.T) {
 		{"introspection deeper than data may nest", `{ __type(name: "Order") { fields { type { ofType { ofType { ofType { name } } } } } } }`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(tc.query))
+			status, r := postRaw(t, g.url, "application/json", jsonQuery(tc.query))
 			if tc.code == "" {
 				if status != http.StatusOK || len(r.Errors) > 0 {
 					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
@@ -264,11 +272,11 @@ func hostileDocuments() []hostileDocument {
 }
 
 func TestHostileDocumentsAreRefused(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.Introspection = true })
+	g := startLive(t, func(c *config.Config) { c.Introspection = true })
 	client := &http.Client{Timeout: 20 * time.Second} // only so that a document that hangs the gateway fails the test
 	for _, doc := range hostileDocuments() {
 		t.Run(doc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, g.srv.URL+"/query", bytes.NewReader(jsonQuery(doc.query)))
+			req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(jsonQuery(doc.query)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/graphql-response+json")
 			resp, err := client.Do(req)
@@ -296,7 +304,7 @@ func TestDocumentsThatMergeFieldsAreAnswered(t *testing.T) {
 			`fragment b on Order { id status customer { name email } } fragment c on Order { number total { amount } }`,
 		deepQuery,
 	} {
-		if status, r := postRaw(t, g.srv.URL, "application/json", jsonQuery(q)); status != http.StatusOK || len(r.Errors) > 0 {
+		if status, r := postRaw(t, g.url, "application/json", jsonQuery(q)); status != http.StatusOK || len(r.Errors) > 0 {
 			t.Errorf("%.80s: HTTP %d %+v, want it answered", q, status, r.Errors)
 		}
 	}

@@ -27,18 +27,17 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/trestlehq/trestle/auth"
-	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/config"
 )
 
 // TestPlaygroundAssets checks how the page and its assets are served: the
 // page is asked for again each time, under a policy that keeps it to the
 // gateway; the assets, named by a version, are kept for good.
 func TestPlaygroundAssets(t *testing.T) {
-	srv := startLive(t).srv
+	g := startLive(t)
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
+		resp, err := http.Get(g.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,12 +164,12 @@ func TestPlaygroundInABrowser(t *testing.T) {
 		t.Fatalf("the playground's browser test needs Chromium: apt-get install chromium (%v)", err)
 	}
 	const key = "trk_playground"
-	g := startLive(t, func(o *gateway.Options) {
-		o.Introspection = true
-		o.Auth = keyOnly(t, key)
+	g := startLive(t, func(c *config.Config) {
+		c.Introspection = true
+		c.Auth = config.Auth{APIKeys: []config.APIKey{{Name: "playground", SHA256: sha256Hex(key), Roles: []string{"FINANCE"}}}}
 	})
-	gatewayHost := g.srv.Listener.Addr().String()
-	newest := newestOrder(t, g.srv.URL, key)
+	gatewayHost := strings.TrimPrefix(g.url, "http://")
+	newest := newestOrder(t, g.url, key)
 
 	// Every request for another host goes to this proxy, which answers
 	// none, and no host name resolves: the page has the gateway (on a
@@ -253,7 +252,7 @@ func TestPlaygroundInABrowser(t *testing.T) {
 	resultShows := func(what string, texts ...string) { t.Helper(); shows(what, ".result-window", texts...) }
 	run := chromedp.Click(chromedp.CSS(".graphiql-execute-button"), chromedp.NodeVisible)
 
-	step("open the playground", chromedp.Navigate(g.srv.URL+"/"),
+	step("open the playground", chromedp.Navigate(g.url+"/"),
 		chromedp.WaitVisible(tab("NewestOrders")), chromedp.WaitVisible(tab("StockChanges")))
 	// The schema came back 401 without the key; with it, GraphiQL asks
 	// again and its docs show the root types.
@@ -266,13 +265,13 @@ func TestPlaygroundInABrowser(t *testing.T) {
 
 	step("open the subscription's tab", chromedp.Click(tab("StockChanges"), chromedp.NodeVisible), headers(key))
 	step("run the subscription", run)
-	waitFor(t, "the subscription is in place", func() bool { return g.subs.open.Load() == 1 })
+	waitFor(t, "the subscription is in place", func() bool { return g.executions(t) == 1 })
 	p := g.env.Sim.World.Products[2]
 	g.moveStock(t, p, 77)
 	resultShows("the stock change", `"sku": "`+p.SKU+`"`, `"onHand": "77"`)
 	screenshot("subscription")
 	step("stop the subscription", run)
-	waitFor(t, "the subscription has ended", func() bool { return g.subs.open.Load() == 0 })
+	waitFor(t, "the subscription has ended", func() bool { return g.executions(t) == 0 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -291,20 +290,6 @@ func TestPlaygroundInABrowser(t *testing.T) {
 		t.Errorf("the browser saw the page ask for %d URLs (a WebSocket to /query among them: %t), want the page, its 7 assets and a WebSocket to /query at least",
 			len(requests), sawSocket)
 	}
-}
-
-// keyOnly lets in requests with this API key, with every role, and no
-// others.
-func keyOnly(t *testing.T, key string) *auth.Authenticator {
-	t.Helper()
-	s := sha256.Sum256([]byte(key))
-	a, err := auth.New(context.Background(), auth.Config{APIKeys: []auth.APIKey{
-		{Name: "playground", SHA256: hex.EncodeToString(s[:]), Roles: []string{"FINANCE"}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // newestOrder is the number of the order the orders query lists first.

@@ -3,16 +3,11 @@ package gateway_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/trestlehq/trestle/cache"
-	"github.com/trestlehq/trestle/gateway"
-	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/sim"
-	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -20,23 +15,14 @@ import (
 // paths, which the README shows: the response names from the top, joined
 // by dots, list indexes in brackets, as gqlparser writes a path.
 func TestStalePathsAreResponsePaths(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}})
-	entities, err := cache.New(cache.Config{MaxBytes: 16 << 20, EntrySize: loaders.EntrySize,
-		TTL: map[cache.Kind]time.Duration{cache.Invoices: 50 * time.Millisecond}, StaleIfError: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Logger: quiet, Auth: finance,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
-	t.Cleanup(srv.Close)
+	g := start(t, world.Options{Seed: 7, Size: world.Size{People: 30, Orders: 60, Products: 10}}, staleInvoices)
 	const q = `{ orders(first: 2) { edges { node { number bills: invoices { number } } } } }`
-	if status, r := postRaw(t, srv.URL, "application/json", jsonQuery(q)); status != http.StatusOK || len(r.Errors) > 0 {
+	if status, r := postRaw(t, g.url, "application/json", jsonQuery(q)); status != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("HTTP %d %+v", status, r.Errors)
 	}
 	time.Sleep(100 * time.Millisecond) // past the invoices' TTL
-	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
-	_, raw, _ := exchange(t, http.MethodPost, srv.URL+"/query", map[string]string{"Content-Type": "application/json"}, string(jsonQuery(q)))
+	g.env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	_, raw, _ := exchange(t, http.MethodPost, g.url+"/query", map[string]string{"Content-Type": "application/json"}, string(jsonQuery(q)))
 	var r struct {
 		Extensions struct {
 			Stale []map[string]json.RawMessage `json:"stale"`

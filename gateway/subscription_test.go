@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/gateway"
 	"github.com/trestlehq/trestle/graph/model"
-	"github.com/trestlehq/trestle/loaders"
 	simerp "github.com/trestlehq/trestle/sim/erpnext"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
@@ -34,51 +32,32 @@ const (
 	crmSecret  = "hs-client-secret"
 )
 
-// liveGateway is a gateway whose ERP webhooks reach a bus that its
-// subscriptions read.
-type liveGateway struct {
-	env     *simtest.Env
-	srv     *httptest.Server
-	handler http.Handler
-	bus     *events.Memory
-	subs    *countedChanges
+// liveWorld is the world of the tests that watch changes.
+var liveWorld = world.Options{Seed: 15, Size: world.Size{People: 40, Orders: 80, Products: 10}}
+
+// live takes the upstreams' signed webhooks and keeps the latest 100
+// changes for subscribers that resume.
+func live(c *config.Config) {
+	c.Events.Webhooks.Secrets = config.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret}
+	c.Events.Replay = 100
 }
 
-// countedChanges counts the bus subscriptions the gateway makes.
-type countedChanges struct {
-	*events.Memory
-	made, open atomic.Int64
-}
-
-func (c *countedChanges) Subscribe(ctx context.Context, after uint64) (*events.Subscription, error) {
-	c.made.Add(1)
-	c.open.Add(1)
-	context.AfterFunc(ctx, func() { c.open.Add(-1) })
-	return c.Memory.Subscribe(ctx, after)
-}
-
-func startLive(t *testing.T, mods ...func(*gateway.Options)) *liveGateway {
+// startLive is a settled gateway whose webhooks reach the subscriptions,
+// over new simulators.
+func startLive(t *testing.T, mods ...func(*config.Config)) *gw {
 	t.Helper()
-	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 40, Orders: 80, Products: 10}})
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	factory := loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)
-	bus := events.NewMemory(100, 100, factory.Invalidate)
-	hooks := events.NewWebhooks(events.WebhookOptions{Secrets: config.WebhookSecrets{Shop: shopSecret, CRM: crmSecret, ERP: erpSecret},
-		ERPZone: env.Sources.ERP.Zone(), Sink: events.NewDedupe(1000).Sink(bus.Publish), Logger: quiet})
-	subs := &countedChanges{Memory: bus}
-	opts := gateway.Options{Directory: syncedDirectory(t, env), Changes: subs, Loaders: factory, Logger: quiet, Webhooks: hooks.Handler(), Auth: finance}
-	for _, mod := range mods {
-		mod(&opts)
-	}
-	handler := gateway.New(opts)
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-	return &liveGateway{env: env, srv: srv, handler: handler, bus: bus, subs: subs}
+	return start(t, liveWorld, append([]func(*config.Config){live}, mods...)...)
+}
+
+// executions is how many subscription executions the gateway runs, each
+// with a bus subscription of its own.
+func (g *gw) executions(t *testing.T) float64 {
+	t.Helper()
+	return g.metric(t, "trestle_subscription_executions_active")
 }
 
 // moveStock changes a bin in the ERP and sends the ERP's signed webhook.
-func (g *liveGateway) moveStock(t *testing.T, p *world.Product, onHand int64) {
+func (g *gw) moveStock(t *testing.T, p *world.Product, onHand int64) {
 	t.Helper()
 	g.env.Sim.World.Lock()
 	p.Bins[0].Actual = decimal.MustNew(onHand, 0)
@@ -184,9 +163,9 @@ func TestStockChangeReachesAWebSocketSubscriberFresh(t *testing.T) {
 	// A first change gives a cursor to subscribe behind, so the test does not
 	// race the subscription's start.
 	g.moveStock(t, p, 100)
-	first := changeCursorOf(t, g.bus.Seq())
+	first := changeCursorOf(t, g.app.ChangeSeq())
 
-	c := dialWS(t, ctx, g.srv.URL)
+	c := dialWS(t, ctx, g.url)
 	c.send(t, ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
 		"query": stockSubscription, "variables": map[string]any{"skus": []string{p.SKU}, "after": first}}})
 
@@ -205,7 +184,7 @@ func TestStockChangeReachesAWebSocketSubscriberFresh(t *testing.T) {
 	c.conn.Close(websocket.StatusNormalClosure, "")
 	g.moveStock(t, p, 801)
 	g.moveStock(t, p, 802)
-	c = dialWS(t, ctx, g.srv.URL)
+	c = dialWS(t, ctx, g.url)
 	c.send(t, ctx, map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
 		"query": stockSubscription, "variables": map[string]any{"skus": []string{p.SKU}, "after": last}}})
 	seen := map[string]bool{}
@@ -231,7 +210,7 @@ func TestSubscribingBehindTheWindowIsAnError(t *testing.T) {
 	for i := range 105 { // the window keeps the latest 100: 6 to 105
 		g.moveStock(t, p, int64(i))
 	}
-	c := dialWS(t, ctx, g.srv.URL)
+	c := dialWS(t, ctx, g.url)
 	defer c.conn.Close(websocket.StatusNormalClosure, "")
 	c.send(t, ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
 		"query": stockSubscription, "variables": map[string]any{"after": changeCursorOf(t, 2)}}})
@@ -257,9 +236,9 @@ func changeCursorOf(t *testing.T, seq uint64) string {
 }
 
 // webhook posts a body with its signature headers to the gateway.
-func (g *liveGateway) webhook(t *testing.T, path, body string, header map[string]string) {
+func (g *gw) webhook(t *testing.T, path, body string, header map[string]string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, g.srv.URL+path, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, g.url+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -283,7 +262,7 @@ func hmacB64(secret string, parts ...string) string {
 }
 
 // setOrderStatus changes an order in the shop and sends WooCommerce's webhook.
-func (g *liveGateway) setOrderStatus(t *testing.T, o *world.Order, status string) {
+func (g *gw) setOrderStatus(t *testing.T, o *world.Order, status string) {
 	t.Helper()
 	g.env.Sim.World.Lock()
 	o.Status = status
@@ -298,7 +277,7 @@ func (g *liveGateway) setOrderStatus(t *testing.T, o *world.Order, status string
 }
 
 // payInvoice marks an invoice paid in the ERP and sends its webhook.
-func (g *liveGateway) payInvoice(t *testing.T, inv *world.Invoice) {
+func (g *gw) payInvoice(t *testing.T, inv *world.Invoice) {
 	t.Helper()
 	g.env.Sim.World.Lock()
 	inv.Status, inv.Outstanding = "Paid", decimal.Zero
@@ -351,10 +330,10 @@ func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
 		}
 	}
 	g.moveStock(t, w.Products[0], 1) // a change to subscribe behind
-	from := changeCursorOf(t, g.bus.Seq())
+	from := changeCursorOf(t, g.app.ChangeSeq())
 	buyerID := model.GlobalID("Customer", buyer.Email)
 
-	c := dialWS(t, ctx, g.srv.URL)
+	c := dialWS(t, ctx, g.url)
 	defer c.conn.Close(websocket.StatusNormalClosure, "")
 	c.subscribe(t, ctx, "orders", `subscription($c: ID, $after: String) { orderChanged(customerId: $c, status: [COMPLETED], after: $after) {
 		cursor op order { number status customer { email } } } }`, map[string]any{"c": buyerID, "after": from})
@@ -389,7 +368,7 @@ func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
 		}
 	}
 	c.subscribe(t, ctx, "invoices", `subscription($c: ID, $after: String) { invoiceChanged(customerId: $c, after: $after) {
-		invoice { number status outstanding { amount } } } }`, map[string]any{"c": model.GlobalID("Customer", payer.Email), "after": changeCursorOf(t, g.bus.Seq())})
+		invoice { number status outstanding { amount } } } }`, map[string]any{"c": model.GlobalID("Customer", payer.Email), "after": changeCursorOf(t, g.app.ChangeSeq())})
 	g.payInvoice(t, notTheirs)
 	g.payInvoice(t, theirs)
 	var ie struct {
@@ -416,14 +395,14 @@ func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
 		}
 	}
 	c.subscribe(t, ctx, "customers", `subscription($id: ID, $after: String) { customerChanged(id: $id, after: $after) {
-		source customer { email name } } }`, map[string]any{"id": model.GlobalID("Customer", lead.Email), "after": changeCursorOf(t, g.bus.Seq())})
+		source customer { email name } } }`, map[string]any{"id": model.GlobalID("Customer", lead.Email), "after": changeCursorOf(t, g.app.ChangeSeq())})
 	w.Lock()
 	lead.FirstName = "Renamed"
 	w.Unlock()
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	body := `[{"eventId":7,"subscriptionType":"contact.propertyChange","objectId":` + lead.CRM.ID + `,"occurredAt":` + ts + `}]`
 	g.webhook(t, "/webhooks/crm", body, map[string]string{"X-HubSpot-Request-Timestamp": ts,
-		"X-HubSpot-Signature-v3": hmacB64(crmSecret, "POST", g.srv.URL+"/webhooks/crm", body, ts)})
+		"X-HubSpot-Signature-v3": hmacB64(crmSecret, "POST", g.url+"/webhooks/crm", body, ts)})
 	var ce struct {
 		CustomerChanged struct {
 			Source   string
@@ -440,15 +419,9 @@ func TestOrderInvoiceAndCustomerSubscriptions(t *testing.T) {
 }
 
 func TestWebSocketOrigins(t *testing.T) {
-	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 10, Orders: 10, Products: 5}})
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	bus := events.NewMemory(10, 10, func(events.Change) {})
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet, Auth: finance,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond),
-		Origins: []string{"*.example.com"}}))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	g := start(t, world.Options{Seed: 15, Size: world.Size{People: 10, Orders: 10, Products: 5}},
+		func(c *config.Config) { c.Origins = []string{"*.example.com"} })
+	host := strings.TrimPrefix(g.url, "http://")
 	tests := []struct {
 		origin string
 		ok     bool
@@ -485,15 +458,16 @@ func TestManySubscribersReadAChangeOnce(t *testing.T) {
 	defer cancel()
 	p := g.env.Sim.World.Products[2]
 	g.moveStock(t, p, 10)
-	first := changeCursorOf(t, g.bus.Seq())
+	first := changeCursorOf(t, g.app.ChangeSeq())
 	clients := make([]*wsClient, 20)
 	for i := range clients {
-		clients[i] = dialWS(t, ctx, g.srv.URL)
+		clients[i] = dialWS(t, ctx, g.url)
 		defer clients[i].conn.Close(websocket.StatusNormalClosure, "")
 		clients[i].send(t, ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
 			"query": stockSubscription, "variables": map[string]any{"skus": []string{p.SKU}, "after": first}}})
 	}
-	time.Sleep(50 * time.Millisecond) // the subscriptions are in place
+	// Each resumes behind the first change, so runs alone.
+	eventually(t, "the 20 subscriptions in place", func() bool { return g.executions(t) == 20 })
 	g.env.Sim.ERP.ResetCounters()
 	g.moveStock(t, p, 20)
 	for _, c := range clients {
@@ -506,13 +480,14 @@ func TestManySubscribersReadAChangeOnce(t *testing.T) {
 	}
 }
 
+// gateway.New: the test needs a bus with no room for a subscriber to fall
+// behind in, which no config sets.
 func TestASubscriberThatFallsBehindIsToldWhereToResume(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 15, Size: world.Size{People: 10, Orders: 10, Products: 5}})
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
+	opts := options(t, env, newCache(t, nil))
 	bus := events.NewMemory(1000, 0, func(events.Change) {}) // no room: a subscriber not waiting falls behind
-	srv := httptest.NewServer(gateway.New(gateway.Options{Directory: syncedDirectory(t, env), Changes: bus, Logger: quiet, Auth: finance,
-		Loaders: loaders.NewFactory(env.Sources.Shop, env.Sources.CRM, env.Sources.ERP, entities, time.Millisecond)}))
+	opts.Changes = bus
+	srv := httptest.NewServer(gateway.New(opts))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -578,14 +553,14 @@ func TestIdenticalSubscriptionsRunOnce(t *testing.T) {
 	p, other := g.env.Sim.World.Products[3], g.env.Sim.World.Products[4]
 	same := make([]*wsClient, 5)
 	for i := range same {
-		same[i] = dialWS(t, ctx, g.srv.URL)
+		same[i] = dialWS(t, ctx, g.url)
 		defer same[i].conn.Close(websocket.StatusNormalClosure, "")
 		same[i].subscribe(t, ctx, "1", stockSubscription, map[string]any{"skus": []string{p.SKU}})
 	}
-	apart := dialWS(t, ctx, g.srv.URL)
+	apart := dialWS(t, ctx, g.url)
 	defer apart.conn.Close(websocket.StatusNormalClosure, "")
 	apart.subscribe(t, ctx, "1", stockSubscription, map[string]any{"skus": []string{p.SKU, other.SKU}})
-	eventually(t, "two bus subscriptions, one per distinct subscription", func() bool { return g.subs.open.Load() == 2 })
+	eventually(t, "two bus subscriptions, one per distinct subscription", func() bool { return g.executions(t) == 2 })
 
 	g.env.Sim.ERP.ResetCounters()
 	g.moveStock(t, p, 31)
@@ -611,12 +586,12 @@ func TestIdenticalSubscriptionsRunOnce(t *testing.T) {
 		t.Fatalf("event %+v, want 32 on hand", e.Data.StockChanged)
 	}
 	same[0].send(t, ctx, map[string]any{"id": "1", "type": "complete"})
-	eventually(t, "one bus subscription left", func() bool { return g.subs.open.Load() == 1 })
+	eventually(t, "one bus subscription left", func() bool { return g.executions(t) == 1 })
 
 	// A client subscribing again after all left starts a new one.
 	same[0].subscribe(t, ctx, "2", stockSubscription, map[string]any{"skus": []string{p.SKU}})
-	eventually(t, "two bus subscriptions again", func() bool { return g.subs.open.Load() == 2 })
-	if made := g.subs.made.Load(); made != 3 {
-		t.Errorf("%d bus subscriptions made, want 3", made)
+	eventually(t, "two bus subscriptions again", func() bool { return g.executions(t) == 2 })
+	if made := g.metric(t, "trestle_subscription_executions_total"); made != 3 {
+		t.Errorf("%v bus subscriptions made, want 3", made)
 	}
 }

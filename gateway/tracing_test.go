@@ -18,10 +18,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
-	"github.com/trestlehq/trestle/sources"
 	"github.com/trestlehq/trestle/tracing"
 )
 
@@ -65,7 +65,7 @@ var sink = sync.OnceValue(func() *spanSink {
 })
 
 // recordingEnv is simulators that record every request they get: its URL
-// and headers.
+// and headers. Its Sources are nil: the gateway opens its own.
 func recordingEnv(t *testing.T) (*simtest.Env, func() []*http.Request) {
 	s := sim.New(sim.Options{World: world.Options{Seed: 12, Size: world.Size{People: 30, Orders: 60, Products: 10}}})
 	var mu sync.Mutex
@@ -77,12 +77,7 @@ func recordingEnv(t *testing.T) (*simtest.Env, func() []*http.Request) {
 		s.Handler().ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
-	set, err := sources.Open(s.Sources(up.URL), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(set.Close)
-	return &simtest.Env{Sim: s, URL: up.URL, Sources: set}, func() []*http.Request {
+	return &simtest.Env{Sim: s, URL: up.URL}, func() []*http.Request {
 		mu.Lock()
 		defer mu.Unlock()
 		out := got
@@ -91,16 +86,14 @@ func recordingEnv(t *testing.T) (*simtest.Env, func() []*http.Request) {
 	}
 }
 
-// recordingGateway is a gateway over recording simulators, its customer
-// directory synced and the sync's requests dropped.
+// recordingGateway is a settled gateway over recording simulators, the
+// requests of its first checks and reads dropped.
 func recordingGateway(t *testing.T, collapse bool) (*gw, func() []*http.Request) {
 	env, requests := recordingEnv(t)
-	entities := newCache(t)
-	t.Cleanup(entities.Close)
-	srv := httptest.NewServer(handlerWith(env, syncedDirectory(t, env), entities, collapse))
-	t.Cleanup(srv.Close)
+	g := startApp(t, env, quiet, func(c *config.Config) { c.CollapseQueries = collapse })
+	g.settle(t)
 	requests()
-	return &gw{env: env, url: srv.URL}, requests
+	return g, requests
 }
 
 // postTraced sends a query with a client's traceparent.

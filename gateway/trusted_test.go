@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/sim/simtest"
 )
 
 func TestTrustedDocuments(t *testing.T) {
@@ -21,10 +23,6 @@ func TestTrustedDocuments(t *testing.T) {
 	if err := os.WriteFile(path, manifest, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	docs, err := gateway.LoadTrustedDocuments(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	byHash := func(h, query string) []byte {
 		b, _ := json.Marshal(map[string]any{"query": query, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": h}}})
 		return b
@@ -33,6 +31,7 @@ func TestTrustedDocuments(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"documentId": id})
 		return b
 	}
+	env := simtest.Start(t, liveWorld)
 	for _, tc := range []struct {
 		only bool
 		body []byte
@@ -53,8 +52,8 @@ func TestTrustedDocuments(t *testing.T) {
 		{false, byID(hash(known)), "BAD_REQUEST"},
 		{false, []byte(`{"documentId": "sha256:` + hash(known) + `", "query": "{ __typename }"}`), "BAD_REQUEST"},
 	} {
-		g := startLive(t, func(o *gateway.Options) { o.Trusted = gateway.TrustedDocuments{Docs: docs, Only: tc.only} })
-		status, r := postRaw(t, g.srv.URL, "application/json", tc.body)
+		g := startApp(t, env, quiet, func(c *config.Config) { c.TrustedDocuments = config.TrustedDocuments{File: path, Only: tc.only} })
+		status, r := postRaw(t, g.url, "application/json", tc.body)
 		switch {
 		case tc.code == "" && (status != http.StatusOK || len(r.Errors) > 0):
 			t.Errorf("only %v, %s: HTTP %d %+v, want it answered", tc.only, tc.body, status, r.Errors)

@@ -15,9 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/trestlehq/trestle/events"
-	"github.com/trestlehq/trestle/gateway"
-	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/config"
 )
 
 // dialRaw opens a graphql-transport-ws socket without initialising it.
@@ -50,7 +48,7 @@ func (c *wsClient) closedWith(t *testing.T, ctx context.Context) (websocket.Stat
 }
 
 func TestWebSocketProtocolViolationsCloseTheSocket(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.WebSocket.InitTimeout = 100 * time.Millisecond })
+	g := startLive(t, func(c *config.Config) { c.WebSocket.InitTimeout = 100 * time.Millisecond })
 	init := map[string]any{"type": "connection_init"}
 	subscribe := map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `subscription { stockChanged { cursor } }`}}
 	for _, tc := range []struct {
@@ -69,7 +67,7 @@ func TestWebSocketProtocolViolationsCloseTheSocket(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c := dialRaw(t, ctx, g.srv.URL)
+			c := dialRaw(t, ctx, g.url)
 			for _, m := range tc.send {
 				if raw, ok := m.(string); ok {
 					if err := c.conn.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
@@ -90,7 +88,7 @@ func TestWebSocketPingQueryErrorAndComplete(t *testing.T) {
 	g := startLive(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := dialWS(t, ctx, g.srv.URL)
+	c := dialWS(t, ctx, g.url)
 	defer c.conn.Close(websocket.StatusNormalClosure, "")
 
 	c.send(t, ctx, map[string]any{"type": "ping", "payload": map[string]any{"n": 7}})
@@ -120,19 +118,16 @@ func TestWebSocketPingQueryErrorAndComplete(t *testing.T) {
 
 	// A subscription the client completes sends nothing more, and its id
 	// can be used again.
-	sku := g.env.Sim.World.Products[0].SKU
-	publish := func() {
-		_ = g.bus.Publish(ctx, []events.Change{{System: model.SystemERP, Kind: events.KindStock, Key: sku, Op: events.OpUpdated}})
-	}
+	p := g.env.Sim.World.Products[0]
 	c.subscribe(t, ctx, "s", `subscription { stockChanged { sku } }`, nil)
-	eventually(t, "the subscription is in place", func() bool { return g.subs.open.Load() == 1 })
-	publish()
+	eventually(t, "the subscription is in place", func() bool { return g.executions(t) == 1 })
+	g.moveStock(t, p, 41)
 	if m := c.next(t, ctx); m.ID != "s" || m.Type != "next" {
 		t.Fatalf("got %+v, want an event", m)
 	}
 	c.send(t, ctx, map[string]any{"id": "s", "type": "complete"})
-	eventually(t, "the subscription has ended", func() bool { return g.subs.open.Load() == 0 })
-	publish()
+	eventually(t, "the subscription has ended", func() bool { return g.executions(t) == 0 })
+	g.moveStock(t, p, 42)
 	c.subscribe(t, ctx, "s", `{ __typename }`, nil)
 	if m := c.next(t, ctx); m.ID != "s" || m.Type != "next" || !strings.Contains(string(m.Payload), "Query") {
 		t.Fatalf("got %s %s, want the query's result and no event of the completed subscription", m.Type, m.Payload)
@@ -160,8 +155,9 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 }
 
 func TestAClientThatStopsReadingIsDisconnected(t *testing.T) {
-	g := startLive(t, func(o *gateway.Options) { o.WebSocket.WriteTimeout, o.Introspection = 200*time.Millisecond, true })
-	srv := httptest.NewUnstartedServer(g.handler)
+	g := start(t, liveWorld, func(c *config.Config) { c.WebSocket.WriteTimeout, c.Introspection = 200*time.Millisecond, true })
+	// The gateway's handler, served on a listener of the test's own.
+	srv := httptest.NewUnstartedServer(g.app.Handler())
 	srv.Listener = smallBuffers{srv.Listener}
 	srv.Start()
 	defer srv.Close()
