@@ -38,7 +38,7 @@ type mark struct {
 
 // NewDedupe remembers up to size records.
 func NewDedupe(size int) *Dedupe {
-	return &Dedupe{marks: make(map[string]mark, size), order: make([]string, size)}
+	return &Dedupe{marks: map[string]mark{}, order: make([]string, size)} // the map grows with the records seen, not ahead of them
 }
 
 // Sink passes the changes not seen before on to next. If next does not take

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -35,28 +36,35 @@ func handlePlayground(mux *http.ServeMux) {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	assets := map[string][]byte{}
+	// The assets are served from the binary's own data, not copied onto
+	// the heap (1.5 MB, which GOGC=400 would make 7.5 MB of peak memory).
+	assets := map[string]bool{}
 	digest := sha256.New()
 	err = fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(static, name)
+		f, err := static.Open(name)
 		if err != nil {
 			return err
 		}
-		assets[name] = b
+		defer f.Close()
+		assets[name] = true
 		digest.Write([]byte(name))
-		digest.Write(b)
-		return nil
+		_, err = io.Copy(digest, f)
+		return err
 	})
 	if err != nil {
 		panic(err)
 	}
 	version := hex.EncodeToString(digest.Sum(nil))[:16]
 
+	index, err := fs.ReadFile(static, "index.html")
+	if err != nil {
+		panic(err)
+	}
 	var page bytes.Buffer
-	tmpl := template.Must(template.New("index.html").Parse(string(assets["index.html"])))
+	tmpl := template.Must(template.New("index.html").Parse(string(index)))
 	if err := tmpl.Execute(&page, "playground/"+version+"/"); err != nil {
 		panic(err)
 	}
@@ -71,13 +79,13 @@ func handlePlayground(mux *http.ServeMux) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page.Bytes()))
 	})
 	mux.HandleFunc("GET /playground/{version}/{file...}", func(w http.ResponseWriter, r *http.Request) {
-		b, ok := assets[r.PathValue("file")]
-		if !ok {
+		name := r.PathValue("file")
+		if !assets[name] {
 			http.NotFound(w, r)
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Type", contentType(r.PathValue("file")))
+		h.Set("Content-Type", contentType(name))
 		h.Set("X-Content-Type-Options", "nosniff")
 		if r.PathValue("version") == version {
 			h.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -86,7 +94,13 @@ func handlePlayground(mux *http.ServeMux) {
 			// file, but not to be kept under that version.
 			h.Set("Cache-Control", "no-cache")
 		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+		f, err := static.Open(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "", time.Time{}, f.(io.ReadSeeker))
 	})
 }
 
