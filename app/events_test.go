@@ -16,7 +16,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
-	"github.com/trestlehq/trestle/app"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim"
@@ -40,20 +39,9 @@ func TestAnEventWhoseRecordCannotBeReadCarriesTheFailure(t *testing.T) {
 	cfg.Events.Webhooks.Secrets.Shop = shopSecret
 	cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}
 	cfg.RequestTimeout = time.Second
-	a, err := app.New(cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := running(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
 
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/query",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
