@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// customerFields are the customer fields the customers view draws from the
+// systems' records, each by its consolidation rule: a record stores what
+// the rule's Value gives for each field its system owns (customer_*), and
+// the view takes the first owner, in the rule's order, with a value.
+var customerFields = []struct {
+	column string
+	rule   consolidate.Rule
+}{
+	{"name", consolidate.Name},
+	{"company", consolidate.Company},
+	{"phone", consolidate.Phone},
+	{"lifecycle_stage", consolidate.LifecycleStage},
+	{"owner", consolidate.Owner},
+}
+
+// customerTables are the customer record tables by system, with how a
+// record is ordered among its system's records with the same join key: the
+// oldest joins, the others stand alone, as in the directory.
+var customerTables = []struct {
+	system model.System
+	table  string
+}{
+	{model.SystemCRM, "crm_contacts"},
+	{model.SystemShop, "shop_customers"},
+	{model.SystemERP, "erp_customers"},
+}
+
+// ownedValues gives what one system's record answers for each customer
+// field, in customerFields order: the rule's value where the system owns
+// the field, NULL where it does not.
+func ownedValues(r consolidate.Records, s model.System) []any {
+	vs := make([]any, len(customerFields))
+	for i, f := range customerFields {
+		for _, o := range f.rule.Owners {
+			if o == s {
+				vs[i] = f.rule.Value(r, s)
+			}
+		}
+	}
+	return vs
+}
+
+// customersView joins the customer records of the three systems on their
+// join key: one row per customer with each system's key, the normalised
+// e-mail address (first of CRM, shop, ERP) and each field from its owning
+// system. A record without a join key, or a later one of a system's
+// duplicates, is a customer of its own keyed "crm:…", "shop:…" or "erp:…".
+// It is made from consolidate's rules when the store opens, so it follows
+// them without a migration.
+func customersView() string {
+	var b strings.Builder
+	b.WriteString("CREATE VIEW customers AS\nWITH ")
+	for i, t := range customerTables {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `%[1]s AS (SELECT *, CASE WHEN join_key <> '' AND ROW_NUMBER() OVER (PARTITION BY join_key ORDER BY created_at, id) = 1 THEN join_key ELSE '%[1]s:' || id END AS customer_key FROM %[2]s)`, t.system, t.table)
+	}
+	b.WriteString(",\nk AS (")
+	for i, t := range customerTables {
+		if i > 0 {
+			b.WriteString(" UNION ")
+		}
+		fmt.Fprintf(&b, "SELECT customer_key FROM %s", t.system)
+	}
+	b.WriteString(")\nSELECT k.customer_key AS key")
+	for _, t := range customerTables {
+		fmt.Fprintf(&b, ", %[1]s.id AS %[1]s_id", t.system)
+	}
+	b.WriteString(", " + coalesce("email_normalized", model.SystemCRM, model.SystemShop, model.SystemERP) + " AS email")
+	for _, f := range customerFields {
+		fmt.Fprintf(&b, ", %s AS %s", coalesce("customer_"+f.column, f.rule.Owners...), f.column)
+	}
+	b.WriteString("\nFROM k")
+	for _, t := range customerTables {
+		fmt.Fprintf(&b, " LEFT JOIN %[1]s ON %[1]s.customer_key = k.customer_key", t.system)
+	}
+	return b.String()
+}
+
+// coalesce is the first non-empty value of a column among the systems.
+func coalesce(column string, systems ...model.System) string {
+	parts := make([]string, len(systems))
+	for i, s := range systems {
+		parts[i] = fmt.Sprintf("NULLIF(%s.%s, '')", s, column)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "COALESCE(" + strings.Join(parts, ", ") + ")"
+}
+
+// createViews (re)creates the views, which follow the code rather than the
+// data.
+func createViews(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create views: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS customers`); err != nil {
+		return fmt.Errorf("create views: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, customersView()); err != nil {
+		return fmt.Errorf("create customers view: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create views: %w", err)
+	}
+	return nil
+}

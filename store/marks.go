@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// Mark is the sync's position for one system and kind: where a backfill
+// resumes, how far it is, and up to which upstream time the store is
+// complete.
+type Mark struct {
+	System     model.System
+	Kind       Kind
+	Checkpoint string // the backfill's resume point, opaque to the store
+	Done       int64  // records read by the backfill so far
+	Total      int64  // records the upstream reported; 0 when unknown
+	Watermark  time.Time
+	UpdatedAt  time.Time
+}
+
+// Mark returns the mark of a system and kind; a zero Mark (with the system
+// and kind set) when none was set.
+func (s *Store) Mark(ctx context.Context, system model.System, kind Kind) (Mark, error) {
+	m := Mark{System: system, Kind: kind}
+	var watermark, updated sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT checkpoint, done, total, watermark, updated_at FROM marks WHERE system = ? AND kind = ?`, system, kind).
+		Scan(&m.Checkpoint, &m.Done, &m.Total, &watermark, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("read mark %s %s: %w", system, kind, err)
+	}
+	m.Watermark, m.UpdatedAt = timeOf(watermark), timeOf(updated)
+	return m, nil
+}
+
+// SetMark stores a mark, replacing the one of its system and kind; its
+// UpdatedAt is set to now.
+func (s *Store) SetMark(ctx context.Context, m Mark) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, watermark, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (system, kind) DO UPDATE SET checkpoint = excluded.checkpoint, done = excluded.done, total = excluded.total,
+	watermark = excluded.watermark, updated_at = excluded.updated_at`,
+		m.System, m.Kind, m.Checkpoint, m.Done, m.Total, ns(m.Watermark), time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("set mark %s %s: %w", m.System, m.Kind, err)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations are the schema's versions in order: migrations[i] takes a file
+// from version i to i+1. Released entries never change; a change to the
+// schema is a new entry.
+//
+// Amounts (*_e4) are INTEGER in 1/10000 of the currency unit, decimal
+// quantities likewise; times (*_at, *_date) are UTC unix nanoseconds, NULL
+// when unknown. modified_at is the upstream's modification time, read_at
+// when Trestle read the row.
+var migrations = []string{
+	// 1: the records of the three systems and their deletions.
+	`
+CREATE TABLE orders (
+	id                INTEGER PRIMARY KEY,
+	number            TEXT    NOT NULL,
+	status            TEXT    NOT NULL,
+	currency          TEXT    NOT NULL,
+	total_e4          INTEGER NOT NULL,
+	total_tax_e4      INTEGER NOT NULL,
+	shipping_total_e4 INTEGER NOT NULL,
+	discount_total_e4 INTEGER NOT NULL,
+	customer_id       INTEGER NOT NULL, -- the shop customer; 0 for a guest order
+	billing_email     TEXT    NOT NULL,
+	billing_name      TEXT    NOT NULL,
+	created_at        INTEGER,
+	paid_at           INTEGER,
+	completed_at      INTEGER,
+	modified_at       INTEGER NOT NULL,
+	read_at           INTEGER NOT NULL
+) STRICT;
+CREATE INDEX orders_created_at ON orders (created_at);
+CREATE INDEX orders_customer_id ON orders (customer_id);
+
+CREATE TABLE order_lines (
+	order_id     INTEGER NOT NULL,
+	id           INTEGER NOT NULL,
+	product_id   INTEGER NOT NULL,
+	sku          TEXT    NOT NULL,
+	name         TEXT    NOT NULL,
+	currency     TEXT    NOT NULL,
+	quantity     INTEGER NOT NULL,
+	price_e4     INTEGER NOT NULL,
+	subtotal_e4  INTEGER NOT NULL,
+	total_e4     INTEGER NOT NULL,
+	total_tax_e4 INTEGER NOT NULL,
+	modified_at  INTEGER NOT NULL, -- the order's
+	read_at      INTEGER NOT NULL,
+	PRIMARY KEY (order_id, id)
+) STRICT;
+CREATE INDEX order_lines_sku ON order_lines (sku);
+
+CREATE TABLE products (
+	id               INTEGER PRIMARY KEY,
+	sku              TEXT    NOT NULL,
+	name             TEXT    NOT NULL,
+	status           TEXT    NOT NULL,
+	currency         TEXT    NOT NULL,
+	price_e4         INTEGER NOT NULL,
+	regular_price_e4 INTEGER NOT NULL,
+	sale_price_e4    INTEGER,
+	manage_stock     INTEGER NOT NULL,
+	stock_quantity   INTEGER,
+	stock_status     TEXT    NOT NULL,
+	modified_at      INTEGER NOT NULL,
+	read_at          INTEGER NOT NULL
+) STRICT;
+CREATE INDEX products_sku ON products (sku);
+
+CREATE TABLE stock (
+	sku          TEXT    NOT NULL,
+	warehouse    TEXT    NOT NULL,
+	on_hand_e4   INTEGER NOT NULL,
+	reserved_e4  INTEGER NOT NULL,
+	ordered_e4   INTEGER NOT NULL,
+	projected_e4 INTEGER NOT NULL,
+	modified_at  INTEGER NOT NULL,
+	read_at      INTEGER NOT NULL,
+	PRIMARY KEY (sku, warehouse)
+) STRICT;
+
+CREATE TABLE invoices (
+	id                   TEXT    PRIMARY KEY,
+	customer_id          TEXT    NOT NULL, -- the ERP customer
+	status               TEXT    NOT NULL,
+	doc_status           INTEGER NOT NULL,
+	issue_date           INTEGER,
+	due_date             INTEGER,
+	currency             TEXT    NOT NULL,
+	total_e4             INTEGER NOT NULL,
+	outstanding_currency TEXT    NOT NULL,
+	outstanding_e4       INTEGER NOT NULL,
+	order_ref            TEXT    NOT NULL,
+	sales_order          TEXT    NOT NULL,
+	modified_at          INTEGER NOT NULL,
+	read_at              INTEGER NOT NULL
+) STRICT;
+CREATE INDEX invoices_customer_id ON invoices (customer_id);
+CREATE INDEX invoices_order_ref ON invoices (order_ref);
+
+-- Each system's customer records carry the join key (computed by the
+-- consolidation rule), the normalised e-mail address and, in the columns
+-- customer_*, what the record gives each customer field it owns by
+-- consolidate's rules (NULL where the system owns no such field); the
+-- customers view joins them.
+CREATE TABLE crm_contacts (
+	id                       TEXT    PRIMARY KEY,
+	email                    TEXT    NOT NULL,
+	first_name               TEXT    NOT NULL,
+	last_name                TEXT    NOT NULL,
+	phone                    TEXT    NOT NULL,
+	company                  TEXT    NOT NULL,
+	lifecycle_stage          TEXT    NOT NULL,
+	owner_id                 TEXT    NOT NULL,
+	created_at               INTEGER,
+	join_key                 TEXT    NOT NULL,
+	email_normalized         TEXT    NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              INTEGER NOT NULL,
+	read_at                  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX crm_contacts_join_key ON crm_contacts (join_key);
+
+CREATE TABLE shop_customers (
+	id                       INTEGER PRIMARY KEY,
+	email                    TEXT    NOT NULL,
+	first_name               TEXT    NOT NULL,
+	last_name                TEXT    NOT NULL,
+	company                  TEXT    NOT NULL,
+	phone                    TEXT    NOT NULL,
+	is_paying_customer       INTEGER NOT NULL,
+	created_at               INTEGER,
+	join_key                 TEXT    NOT NULL,
+	email_normalized         TEXT    NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              INTEGER NOT NULL,
+	read_at                  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX shop_customers_join_key ON shop_customers (join_key);
+
+CREATE TABLE erp_customers (
+	id                       TEXT    PRIMARY KEY,
+	name                     TEXT    NOT NULL,
+	email                    TEXT    NOT NULL,
+	phone                    TEXT    NOT NULL,
+	type                     TEXT    NOT NULL,
+	customer_group           TEXT    NOT NULL,
+	territory                TEXT    NOT NULL,
+	currency                 TEXT    NOT NULL,
+	credit_limit_currency    TEXT,
+	credit_limit_e4          INTEGER,
+	disabled                 INTEGER NOT NULL,
+	created_at               INTEGER,
+	join_key                 TEXT    NOT NULL,
+	email_normalized         TEXT    NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              INTEGER NOT NULL,
+	read_at                  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX erp_customers_join_key ON erp_customers (join_key);
+
+-- Deletions, so that an older write never brings a deleted record back.
+CREATE TABLE deletions (
+	system     TEXT    NOT NULL,
+	kind       TEXT    NOT NULL,
+	key        TEXT    NOT NULL,
+	deleted_at INTEGER NOT NULL,
+	PRIMARY KEY (system, kind, key)
+) STRICT;
+`,
+	// 2: the sync's marks.
+	`
+CREATE TABLE marks (
+	system     TEXT    NOT NULL,
+	kind       TEXT    NOT NULL,
+	checkpoint TEXT    NOT NULL, -- the backfill's resume point, opaque
+	done       INTEGER NOT NULL,
+	total      INTEGER NOT NULL,
+	watermark  INTEGER,          -- complete up to this upstream time
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (system, kind)
+) STRICT;
+`,
+}
+
+// migrate brings the file's schema up to version, one transaction per
+// migration, and returns how many it applied. A file at a newer version is
+// refused.
+func migrate(ctx context.Context, db *sql.DB, version int) (applied int, err error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
+		return 0, fmt.Errorf("create schema_version: %w", err)
+	}
+	for {
+		done, err := step(ctx, db, version)
+		if err != nil || done {
+			return applied, err
+		}
+		applied++
+	}
+}
+
+// step applies the next migration, if any, in one transaction; the version
+// is read inside it, so two processes opening one file do not both apply it.
+func step(ctx context.Context, db *sql.DB, version int) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	var current int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&current); {
+	case errors.Is(err, sql.ErrNoRows):
+		var others int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'`).Scan(&others); err != nil {
+			return false, fmt.Errorf("read schema: %w", err)
+		}
+		if others > 0 {
+			return false, ErrNotStore
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return false, fmt.Errorf("write schema_version: %w", err)
+		}
+	case err != nil:
+		return false, fmt.Errorf("read schema_version: %w", err)
+	}
+	switch {
+	case current > version:
+		return false, fmt.Errorf("version %d, this binary knows up to %d: %w", current, version, ErrNewerSchema)
+	case current == version:
+		return true, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, migrations[current]); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", current+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, current+1); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", current+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", current+1, err)
+	}
+	return false, nil
+}
