@@ -239,11 +239,14 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 		src.ERP.URL, src.ERP.APIKey, src.ERP.APISecret)
 	fmt.Fprintf(stdout, "  admin                     %[1]s/_sim/stats  POST %[1]s/_sim/reset  POST %[1]s/_sim/faults\n", base)
 	fmt.Fprintf(stdout, `
-The sources of a config for them (each url is the system's site root):
+A config for them (each url is the system's site root; the last two lines open
+the gateway as the demo does: give real clients API keys instead):
 sources:
   shop: { kind: %s, url: %s, consumerKey: %s, consumerSecret: %s }
   crm:  { kind: %s, url: %s, token: %s }
   erp:  { kind: %s, url: %s, apiKey: %s, apiSecret: %s, timeZone: %s }
+auth: { anonymous: true, anonymousRoles: [FINANCE] }
+introspection: true
 `, src.Shop.Kind, src.Shop.URL, src.Shop.ConsumerKey, src.Shop.ConsumerSecret,
 		src.CRM.Kind, src.CRM.URL, src.CRM.Token,
 		src.ERP.Kind, src.ERP.URL, src.ERP.APIKey, src.ERP.APISecret, src.ERP.TimeZone)

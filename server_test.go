@@ -98,7 +98,7 @@ func (s *started) stop(t testing.TB, cancel context.CancelFunc) {
 func TestSimCommandServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := startRun(t, ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, "timeZone")
+	s := startRun(t, ctx, []string{"sim", "-listen", "127.0.0.1:0", "-seed", "3", "-faults", `{"erp":{"latency_ms":1}}`}, "introspection: true")
 	for _, want := range []string{"API under /wp-json/wc/v3", "ck_demo:cs_demo", "Bearer pat-demo", "token demo:demo"} {
 		if !strings.Contains(s.printed, want) {
 			t.Errorf("banner does not show %q:\n%s", want, s.printed)
@@ -110,10 +110,10 @@ func TestSimCommandServesAndShutsDown(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	// The sources it prints are a config that works as it is.
-	sources := s.printed[strings.Index(s.printed, "sources:"):]
+	// The config it prints works as it is.
+	printed := s.printed[strings.Index(s.printed, "sources:"):]
 	path := filepath.Join(t.TempDir(), "trestle.yaml")
-	if err := os.WriteFile(path, []byte(sources+"auth: { anonymous: true }\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(printed), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	gwCtx, stopGateway := context.WithCancel(context.Background())
@@ -121,6 +121,18 @@ func TestSimCommandServesAndShutsDown(t *testing.T) {
 	g := startRun(t, gwCtx, []string{"-config", path, "-listen", "127.0.0.1:0"}, "GraphQL")
 	if n := queryTotal(t, g.base, ""); n == 0 {
 		t.Errorf("no orders through the printed config")
+	}
+	// As open as the demo: the FINANCE fields and the schema answer.
+	resp = postQuery(t, g.base, "", `{ invoices(first: 1) { totalCount } }`)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), `"totalCount"`) || strings.Contains(string(answer), "FORBIDDEN") {
+		t.Errorf("invoices through the printed config: %s", answer)
+	}
+	if resp, err := http.Get(g.base + "/schema.graphql"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/schema.graphql through the printed config: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	g.stop(t, stopGateway)
 	s.stop(t, cancel)

@@ -229,11 +229,12 @@ func (d *Directory) readLists(ctx context.Context, which []model.System) error {
 	held := []any{"customers", len(d.byKey), "crm", len(d.contacts), "shop", len(d.shopCusts), "erp", len(d.erpCusts)}
 	d.mu.Unlock()
 
-	d.logger.Info("customer directory synced", append(held, "read", which, "failed", len(errs),
-		"took", time.Since(start).Round(time.Millisecond))...)
+	attrs := append(held, "read", which, "failed", len(errs), "took", time.Since(start).Round(time.Millisecond))
 	if len(errs) == 0 {
+		d.logger.Info("customer directory synced", attrs...)
 		return nil
 	}
+	d.logger.Warn("customer directory read in part: a customer list failed", attrs...)
 	var all []error
 	for _, s := range systems {
 		if err := errs[s]; err != nil {
