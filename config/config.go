@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trestlehq/trestle/cache"
@@ -403,7 +404,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
 		// The decoder went on past these; what it could decode is checked
 		// too, so every problem is reported at once.
 		for _, e := range te.Errors {
-			errs = append(errs, errors.New(env.restore(strings.TrimPrefix(e, "yaml: "))))
+			errs = append(errs, errors.New(env.restore(unknownKey(strings.TrimPrefix(e, "yaml: ")))))
 		}
 	}
 	errs = append(errs, env.expand(reflect.ValueOf(&cfg).Elem(), "")...)
@@ -421,6 +422,53 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// notFound is how the YAML decoder reports a key the config does not have.
+var notFound = regexp.MustCompile(`^(line \d+): field (\S+) not found in type config\.(\w+)$`)
+
+// unknownKey says of a key the config does not have just that, with the
+// key it most likely means, rather than the decoder's Go type names.
+func unknownKey(msg string) string {
+	m := notFound.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	out := fmt.Sprintf("%s: %s is not a key here", m[1], m[2])
+	if t, ok := sectionTypes[m[3]]; ok {
+		best, bestDist := "", 3 // at most two edits away
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if d := levenshtein.ComputeDistance(strings.ToLower(name), strings.ToLower(m[2])); name != "-" && d < bestDist {
+				best, bestDist = name, d
+			}
+		}
+		if best != "" {
+			out += " (did you mean " + best + "?)"
+		}
+	}
+	return out
+}
+
+// sectionTypes are the config's sections by their Go type name, as the
+// YAML decoder names them.
+var sectionTypes = func() map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t.PkgPath() != reflect.TypeFor[Config]().PkgPath() || out[t.Name()] != nil {
+			return
+		}
+		out[t.Name()] = t
+		for i := range t.NumField() {
+			walk(t.Field(i).Type)
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	return out
+}()
 
 // Problems is every problem found in a config, each naming its key.
 type Problems []error

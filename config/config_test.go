@@ -73,7 +73,12 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "unknown keys, with lines",
 			yaml: "listen: 127.0.0.1:8080\nlisten_addr: x\ncache: { maxMB: 1, ttls: {} }\n",
-			want: []string{"line 2: field listen_addr not found", "line 3: field ttls not found"},
+			want: []string{"line 2: listen_addr is not a key here", "line 3: ttls is not a key here (did you mean ttl?)"},
+		},
+		{
+			name: "typos of keys",
+			yaml: "origin: [app.example.com]\nauth: { anonymus: true }\n",
+			want: []string{"line 1: origin is not a key here (did you mean origins?)", "line 2: anonymus is not a key here (did you mean anonymous?)"},
 		},
 		{
 			name: "variable in a number field",
@@ -83,7 +88,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "unknown keys and invalid values together",
 			yaml: "listen: nowhere\nextra: 1\ncache: { maxMB: 0 }\n",
-			want: []string{"field extra not found", `listen: "nowhere"`, "cache.maxMB: must be positive"},
+			want: []string{"extra is not a key here", `listen: "nowhere"`, "cache.maxMB: must be positive"},
 		},
 		{
 			name: "no way in",
