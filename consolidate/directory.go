@@ -368,7 +368,7 @@ func build(join JoinKey, contacts []model.Contact, shopCusts []model.ShopCustome
 	ix := newIndex()
 	for i := range contacts {
 		c := &contacts[i]
-		e := ix.join(model.SystemCRM, join.normalize(join.crm(c)), c.ID, func(e *Entry) bool { return e.CRMID == "" })
+		e := ix.join(model.SystemCRM, join.Contact(c), c.ID, func(e *Entry) bool { return e.CRMID == "" })
 		e.CRMID = c.ID
 		ix.byCRM[c.ID] = e
 		e.Name = fullName(c.FirstName, c.LastName)
@@ -378,7 +378,7 @@ func build(join JoinKey, contacts []model.Contact, shopCusts []model.ShopCustome
 	for i := range shopCusts {
 		s := &shopCusts[i]
 		id := strconv.FormatInt(s.ID, 10)
-		e := ix.join(model.SystemShop, join.normalize(join.shop(s)), id, func(e *Entry) bool { return e.ShopID == 0 })
+		e := ix.join(model.SystemShop, join.ShopCustomer(s), id, func(e *Entry) bool { return e.ShopID == 0 })
 		e.ShopID = s.ID
 		ix.byShop[s.ID] = e
 		e.Name = cmp.Or(e.Name, fullName(s.FirstName, s.LastName))
@@ -387,7 +387,7 @@ func build(join JoinKey, contacts []model.Contact, shopCusts []model.ShopCustome
 	}
 	for i := range erpCusts {
 		r := &erpCusts[i]
-		e := ix.join(model.SystemERP, join.normalize(join.erp(r)), r.ID, func(e *Entry) bool { return e.ERPID == "" })
+		e := ix.join(model.SystemERP, join.ERPCustomer(r), r.ID, func(e *Entry) bool { return e.ERPID == "" })
 		e.ERPID = r.ID
 		ix.byERP[r.ID] = e
 		e.Name = cmp.Or(e.Name, r.Name)

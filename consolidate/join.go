@@ -40,6 +40,16 @@ var JoinKeys = map[string]JoinKey{"email": JoinByEmail, "phone": JoinByPhone}
 
 func (k JoinKey) String() string { return k.name }
 
+// Contact is a CRM contact's join key value, normalised; empty when it has
+// none.
+func (k JoinKey) Contact(c *model.Contact) string { return k.normalize(k.crm(c)) }
+
+// ShopCustomer is a shop account's join key value, normalised.
+func (k JoinKey) ShopCustomer(c *model.ShopCustomer) string { return k.normalize(k.shop(c)) }
+
+// ERPCustomer is an ERP customer's join key value, normalised.
+func (k JoinKey) ERPCustomer(c *model.ERPCustomer) string { return k.normalize(k.erp(c)) }
+
 // NormalizePhone reduces a phone number to its digits, with a leading "+"
 // when it is written internationally ("+49 (30) 1234-5678" and
 // "0049 30 12345678" both become "+493012345678"). Numbers of fewer than six

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/govalues/decimal"
+
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 )
@@ -199,10 +200,9 @@ func (s *Store) PutInvoices(ctx context.Context, readAt time.Time, invoices []mo
 
 // PutContacts writes CRM contacts.
 func (s *Store) PutContacts(ctx context.Context, readAt time.Time, contacts []model.Contact) error {
-	keys, _ := keyOf(s.join)
 	return s.put(ctx, contactsTable, readAt, len(contacts), func(i int) (row, error) {
 		c := &contacts[i]
-		vs := []any{c.ID, c.Email, c.FirstName, c.LastName, c.Phone, c.Company, c.LifecycleStage, c.OwnerID, ns(c.CreatedAt), keys.crm(c), model.NormalizeEmail(c.Email)}
+		vs := []any{c.ID, c.Email, c.FirstName, c.LastName, c.Phone, c.Company, c.LifecycleStage, c.OwnerID, ns(c.CreatedAt), s.join.Contact(c), model.NormalizeEmail(c.Email)}
 		vs = append(vs, ownedValues(consolidate.Records{Contact: c}, model.SystemCRM)...)
 		return row{values: vs, modified: c.UpdatedAt, key: c.ID}, nil
 	}, nil)
@@ -210,10 +210,9 @@ func (s *Store) PutContacts(ctx context.Context, readAt time.Time, contacts []mo
 
 // PutShopCustomers writes shop customer accounts.
 func (s *Store) PutShopCustomers(ctx context.Context, readAt time.Time, customers []model.ShopCustomer) error {
-	keys, _ := keyOf(s.join)
 	return s.put(ctx, shopCustTable, readAt, len(customers), func(i int) (row, error) {
 		c := &customers[i]
-		vs := []any{c.ID, c.Email, c.FirstName, c.LastName, c.Company, c.Phone, c.IsPayingCustomer, ns(c.CreatedAt), keys.shop(c), model.NormalizeEmail(c.Email)}
+		vs := []any{c.ID, c.Email, c.FirstName, c.LastName, c.Company, c.Phone, c.IsPayingCustomer, ns(c.CreatedAt), s.join.ShopCustomer(c), model.NormalizeEmail(c.Email)}
 		vs = append(vs, ownedValues(consolidate.Records{Shop: c}, model.SystemShop)...)
 		return row{values: vs, modified: c.ModifiedAt, key: strconv.FormatInt(c.ID, 10)}, nil
 	}, nil)
@@ -221,7 +220,6 @@ func (s *Store) PutShopCustomers(ctx context.Context, readAt time.Time, customer
 
 // PutERPCustomers writes ERP customers.
 func (s *Store) PutERPCustomers(ctx context.Context, readAt time.Time, customers []model.ERPCustomer) error {
-	keys, _ := keyOf(s.join)
 	return s.put(ctx, erpCustTable, readAt, len(customers), func(i int) (row, error) {
 		c := &customers[i]
 		r := row{modified: c.ModifiedAt, key: c.ID}
@@ -233,7 +231,7 @@ func (s *Store) PutERPCustomers(ctx context.Context, readAt time.Time, customers
 			}
 			limitCur, limit = c.CreditLimit.Currency, v
 		}
-		r.values = []any{c.ID, c.Name, c.Email, c.Phone, c.Type, c.Group, c.Territory, c.Currency, limitCur, limit, c.Disabled, ns(c.CreatedAt), keys.erp(c), model.NormalizeEmail(c.Email)}
+		r.values = []any{c.ID, c.Name, c.Email, c.Phone, c.Type, c.Group, c.Territory, c.Currency, limitCur, limit, c.Disabled, ns(c.CreatedAt), s.join.ERPCustomer(c), model.NormalizeEmail(c.Email)}
 		r.values = append(r.values, ownedValues(consolidate.Records{ERP: c}, model.SystemERP)...)
 		return r, nil
 	}, nil)

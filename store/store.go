@@ -18,7 +18,6 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/trestlehq/trestle/consolidate"
-	"github.com/trestlehq/trestle/graph/model"
 )
 
 // Kind is the kind of record a row holds; with the system it names a
@@ -76,10 +75,6 @@ func open(ctx context.Context, path string, logger *slog.Logger, join consolidat
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, join: join, logger: logger}
-	if _, err := keyOf(join); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
 	applied, err := migrate(ctx, db, version)
 	if err == nil {
 		err = createViews(ctx, db)
@@ -95,33 +90,4 @@ func open(ctx context.Context, path string, logger *slog.Logger, join consolidat
 // Close closes the file. It is safe to call more than once.
 func (s *Store) Close() error {
 	return s.db.Close()
-}
-
-// keyFuncs compute a customer record's join key.
-type keyFuncs struct {
-	crm  func(*model.Contact) string
-	shop func(*model.ShopCustomer) string
-	erp  func(*model.ERPCustomer) string
-}
-
-// keyOf gives the join key's value for each system's record. consolidate
-// keeps how a JoinKey reads a record unexported, so the store names the
-// fields here and takes the normalising functions from consolidate; a test
-// checks that the store joins as the directory does.
-func keyOf(k consolidate.JoinKey) (keyFuncs, error) {
-	switch k.String() {
-	case consolidate.JoinByEmail.String():
-		return keyFuncs{
-			crm:  func(c *model.Contact) string { return model.NormalizeEmail(c.Email) },
-			shop: func(c *model.ShopCustomer) string { return model.NormalizeEmail(c.Email) },
-			erp:  func(c *model.ERPCustomer) string { return model.NormalizeEmail(c.Email) },
-		}, nil
-	case consolidate.JoinByPhone.String():
-		return keyFuncs{
-			crm:  func(c *model.Contact) string { return consolidate.NormalizePhone(c.Phone) },
-			shop: func(c *model.ShopCustomer) string { return consolidate.NormalizePhone(c.Phone) },
-			erp:  func(c *model.ERPCustomer) string { return consolidate.NormalizePhone(c.Phone) },
-		}, nil
-	}
-	return keyFuncs{}, fmt.Errorf("join key %q is not one the store knows", k.String())
 }
