@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +36,7 @@ import (
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
+	"github.com/trestlehq/trestle/store"
 	"github.com/trestlehq/trestle/tracing"
 )
 
@@ -78,6 +81,7 @@ type App struct {
 
 	demo     *sim.Sim // the simulators, when the config names no sources
 	sources  *sources.Set
+	store    *store.Store // nil when the config names none, or an optional one did not open
 	checks   *sourceChecks
 	dir      *consolidate.Directory
 	pipeline *events.Pipeline
@@ -141,6 +145,9 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 	if err := a.openSources(); err != nil {
 		return nil, err
 	}
+	if err := a.openStore(); err != nil {
+		return nil, err
+	}
 	if err := a.build(); err != nil {
 		return nil, err
 	}
@@ -166,6 +173,41 @@ func (a *App) startDemo() error {
 	a.cfg.Sources.Shop.Poll.Every = demoPollEvery
 	a.servers = append(a.servers, a.newServer("sim", ln, a.demo.Handler()))
 	a.logger.Info("no sources configured: serving the built-in simulators of the shop, CRM and ERP", "url", a.simURL)
+	return nil
+}
+
+// openStore opens the reporting store the config names; the demo keeps a
+// store of its own in a temporary directory, removed when the gateway
+// stops, as its world is made anew at each start. A store that cannot be
+// opened fails the start, naming the file, unless it is optional.
+func (a *App) openStore() error {
+	path := a.cfg.Store.Path
+	if path == "" && a.cfg.Demo {
+		dir, err := os.MkdirTemp("", "trestle-demo-")
+		if err != nil {
+			return fmt.Errorf("the demo's store: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = os.RemoveAll(dir) })
+		path = filepath.Join(dir, "store.db")
+	}
+	if path == "" {
+		return nil
+	}
+	st, err := store.Open(a.life, path, a.logger.With("component", "store"))
+	switch {
+	case err == nil:
+		a.store = st
+		a.closers = append(a.closers, func() {
+			if err := st.Close(); err != nil {
+				a.logger.Error("the store did not close cleanly", "path", path, "err", err)
+			}
+		})
+		a.cfg.Store.Path = path
+	case a.cfg.Store.Optional:
+		a.logger.Error("the store is not open: the live graph starts without it (store.optional)", "err", err)
+	default:
+		return fmt.Errorf("store.path: %w (store.optional: true starts the live graph without it)", err)
+	}
 	return nil
 }
 

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +269,43 @@ func TestTheAdminListenerReadsTheCustomerListsAgainOnRequest(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /directory/sync: HTTP %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestTheStoreOpensAtStart(t *testing.T) {
+	// The demo keeps a store of its own, gone when the gateway stops.
+	a, err := app.New(demo(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := a.Config().Store.Path
+	if _, err := os.Stat(path); path == "" || err != nil {
+		t.Fatalf("the demo's store %q: %v", path, err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the demo's store is left behind after Shutdown: %v", err)
+	}
+
+	// A file that is no store fails the start, naming it, unless the
+	// store is optional.
+	corrupt := filepath.Join(t.TempDir(), "reports.db")
+	if err := os.WriteFile(corrupt, bytes.Repeat([]byte("not sqlite "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := demo()
+	cfg.Store.Path = corrupt
+	if _, err := app.New(cfg, quiet); err == nil || !strings.Contains(err.Error(), corrupt) || !strings.Contains(err.Error(), "store.optional") {
+		t.Fatalf("err = %v, want the file named and store.optional suggested", err)
+	}
+	cfg.Store.Optional = true
+	a, err = app.New(cfg, quiet)
+	if err != nil {
+		t.Fatalf("an optional store that does not open stopped the start: %v", err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

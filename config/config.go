@@ -73,6 +73,19 @@ type Config struct {
 	TrustedDocuments TrustedDocuments `yaml:"trustedDocuments"`
 	// Tracing exports OpenTelemetry traces; off unless an endpoint is set.
 	Tracing Tracing `yaml:"tracing"`
+	// Store is the reporting store: a consolidated copy of the three
+	// systems that reports read. Off unless a path is set (the demo keeps
+	// one of its own).
+	Store Store `yaml:"store"`
+}
+
+// Store configures the reporting store.
+type Store struct {
+	// Path is the store's SQLite file, made when missing.
+	Path string `yaml:"path"`
+	// Optional starts the live graph even when the store cannot be opened
+	// (the reports are then off, and say so).
+	Optional bool `yaml:"optional"`
 }
 
 // Tracing sends a span per operation, loader batch and upstream call to an
