@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trestlehq/trestle/graph/model"
+)
+
+// ShopReader reads the shop's records for a backfill.
+type ShopReader interface {
+	OrdersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Order, error)
+	ProductsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Product, error)
+	ListCustomers(ctx context.Context, limit int) ([]model.ShopCustomer, error)
+}
+
+// CRMReader reads the CRM's records for a backfill.
+type CRMReader interface {
+	ContactsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Contact, error)
+}
+
+// ERPReader reads the ERP's records for a backfill.
+type ERPReader interface {
+	InvoicesModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Invoice, error)
+	StockModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.StockLevel, error)
+	CustomersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.ERPCustomer, error)
+}
+
+// Sources are the upstreams a backfill reads; a nil one is skipped. The
+// adapters apply their own timeouts, retries, breaker and rate limits.
+type Sources struct {
+	Shop ShopReader
+	CRM  CRMReader
+	ERP  ERPReader
+	Page int // records a read takes; 0 means 500
+}
+
+// Progress is what a backfill did for one system and kind.
+type Progress struct {
+	System    model.System
+	Kind      Kind
+	Read      int       // records read, including those read again
+	New       int       // records not read by an earlier backfill
+	Watermark time.Time // the newest modification time written
+	Took      time.Duration
+	Err       error // why it stopped early; nil when it caught up
+}
+
+const (
+	backfillPage = 500
+	// maxGrowth bounds how far a page grows to get past a full page of
+	// records that all changed at the mark's time (a bulk update).
+	maxGrowth = 16
+	// backfillOverlap is read again before the mark: ERPNext's filter is
+	// exclusive and WooCommerce's counts whole seconds, and a page cut
+	// between records of one time must not lose the rest.
+	backfillOverlap = time.Second
+)
+
+// epoch is where a new store's backfill starts: a zero time does not
+// survive every dialect's date format.
+var epoch = time.Unix(0, 0).UTC()
+
+// Backfill fills the store from the sources by modification time, each
+// system and kind from its mark's watermark, page by page, and returns what
+// it did for each. The systems are read side by side, the kinds of one
+// system one after another. An upstream failure stops that system and kind
+// only; a later call resumes it from its mark, and records read again are
+// written again harmlessly. The error joins the failures.
+func (s *Store) Backfill(ctx context.Context, src Sources) ([]Progress, error) {
+	page := src.Page
+	if page <= 0 {
+		page = backfillPage
+	}
+	var runs [][]func(context.Context) Progress
+	if src.Shop != nil {
+		runs = append(runs, []func(context.Context) Progress{
+			feed[model.Order]{ordersTable.system, KindOrder, src.Shop.OrdersModifiedSince, nil, s.PutOrders,
+				func(o model.Order) string { return strconv.FormatInt(o.ID, 10) }, func(o model.Order) time.Time { return o.ModifiedAt }}.run(s, page),
+			feed[model.Product]{productsTable.system, KindProduct, src.Shop.ProductsModifiedSince, nil, s.PutProducts,
+				func(p model.Product) string { return strconv.FormatInt(p.ID, 10) }, func(p model.Product) time.Time { return p.ModifiedAt }}.run(s, page),
+			// WooCommerce has no modified filter for customers: they are
+			// read whole each time, as the customer directory reads them.
+			feed[model.ShopCustomer]{shopCustTable.system, KindCustomer, nil, src.Shop.ListCustomers, s.PutShopCustomers,
+				func(c model.ShopCustomer) string { return strconv.FormatInt(c.ID, 10) }, func(c model.ShopCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
+		})
+	}
+	if src.CRM != nil {
+		runs = append(runs, []func(context.Context) Progress{
+			feed[model.Contact]{contactsTable.system, KindCustomer, src.CRM.ContactsModifiedSince, nil, s.PutContacts,
+				func(c model.Contact) string { return c.ID }, func(c model.Contact) time.Time { return c.UpdatedAt }}.run(s, page),
+		})
+	}
+	if src.ERP != nil {
+		runs = append(runs, []func(context.Context) Progress{
+			feed[model.Invoice]{invoicesTable.system, KindInvoice, src.ERP.InvoicesModifiedSince, nil, s.PutInvoices,
+				func(i model.Invoice) string { return i.ID }, func(i model.Invoice) time.Time { return i.ModifiedAt }}.run(s, page),
+			feed[model.StockLevel]{stockTable.system, KindStock, src.ERP.StockModifiedSince, nil, s.PutStock,
+				func(l model.StockLevel) string { return l.SKU + "\t" + l.Warehouse }, func(l model.StockLevel) time.Time { return l.ModifiedAt }}.run(s, page),
+			feed[model.ERPCustomer]{erpCustTable.system, KindCustomer, src.ERP.CustomersModifiedSince, nil, s.PutERPCustomers,
+				func(c model.ERPCustomer) string { return c.ID }, func(c model.ERPCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
+		})
+	}
+	results := make([][]Progress, len(runs))
+	var wg sync.WaitGroup
+	for i, kinds := range runs {
+		wg.Go(func() {
+			for _, run := range kinds {
+				results[i] = append(results[i], run(ctx))
+			}
+		})
+	}
+	wg.Wait()
+	var out []Progress
+	var errs []error
+	for _, ps := range results {
+		for _, p := range ps {
+			out = append(out, p)
+			if p.Err != nil {
+				errs = append(errs, p.Err)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// feed is how one system and kind is read and written. Exactly one of
+// since and list is set: list reads everything at once.
+type feed[R any] struct {
+	system   model.System
+	kind     Kind
+	since    func(ctx context.Context, since time.Time, limit int) ([]R, error)
+	list     func(ctx context.Context, limit int) ([]R, error)
+	put      func(ctx context.Context, readAt time.Time, rs []R) error
+	key      func(R) string
+	modified func(R) time.Time
+}
+
+func (f feed[R]) run(s *Store, page int) func(context.Context) Progress {
+	return func(ctx context.Context) Progress {
+		start := time.Now()
+		p, err := f.fill(ctx, s, page)
+		p.Took = time.Since(start)
+		if err != nil {
+			p.Err = fmt.Errorf("backfill %s %s: %w", f.system, f.kind, err)
+			s.logger.Warn("backfill stopped; the next one resumes it", "system", f.system, "kind", f.kind, "new", p.New, "err", err)
+		} else {
+			s.logger.Info("backfill caught up", "system", f.system, "kind", f.kind, "new", p.New, "read", p.Read,
+				"watermark", p.Watermark, "took", p.Took)
+		}
+		return p
+	}
+}
+
+// fill reads pages from the mark until one brings nothing newer, as the
+// change path's poller does: a full page that does not get past the mark
+// is read again twice as large. The mark is set after each page is written; the rows are
+// written first, so a crash between the two reads the page again.
+func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error) {
+	p := Progress{System: f.system, Kind: f.kind}
+	m, err := s.Mark(ctx, f.system, f.kind)
+	if err != nil {
+		return p, err
+	}
+	p.Watermark = m.Watermark
+	// The keys already written at the watermark's time tell a record read
+	// again in the overlap from a new one; the checkpoint keeps them
+	// across calls. There are at most a page of them.
+	atMark := map[string]bool{}
+	if m.Checkpoint != "" {
+		for _, k := range strings.Split(m.Checkpoint, "\n") {
+			atMark[k] = true
+		}
+	}
+	limit := page
+	for {
+		since := epoch
+		if !m.Watermark.IsZero() {
+			since = m.Watermark.Add(-backfillOverlap)
+		}
+		var rs []R
+		if f.list != nil {
+			rs, err = f.list(ctx, 0)
+		} else {
+			rs, err = f.since(ctx, since, limit)
+		}
+		if err != nil {
+			return p, err
+		}
+		if err := f.put(ctx, time.Now(), rs); err != nil {
+			return p, err
+		}
+		prev, newest, fresh := m.Watermark, m.Watermark, 0
+		for _, r := range rs {
+			at := f.modified(r)
+			if at.After(prev) || at.Equal(prev) && !atMark[f.key(r)] {
+				fresh++
+			}
+			if at.After(newest) {
+				newest = at
+			}
+		}
+		if newest.After(prev) {
+			clear(atMark)
+		}
+		for _, r := range rs {
+			if f.modified(r).Equal(newest) {
+				atMark[f.key(r)] = true
+			}
+		}
+		m.Watermark, m.Done = newest, m.Done+int64(fresh)
+		m.Checkpoint = checkpoint(atMark)
+		if err := s.SetMark(ctx, m); err != nil {
+			return p, err
+		}
+		p.Read += len(rs)
+		p.New += fresh
+		p.Watermark = newest
+		switch {
+		case f.list != nil:
+			return p, nil
+		case newest.After(prev):
+			// Even a short page reads on: ERPNext's reader leaves out the
+			// records sharing the last one's time, to read them whole next.
+			limit = page
+		case len(rs) < limit:
+			return p, nil
+		case limit < maxGrowth*page:
+			limit *= 2
+		default:
+			// Not even the largest page gets past them: go on after them
+			// rather than read the same page for ever.
+			s.logger.Warn("more records changed at one time than a backfill page holds; going on past them",
+				"system", f.system, "kind", f.kind, "records", limit, "at", newest)
+			m.Watermark = newest.Add(backfillOverlap + time.Second)
+			clear(atMark)
+			m.Checkpoint = ""
+			if err := s.SetMark(ctx, m); err != nil {
+				return p, err
+			}
+			limit = page
+		}
+	}
+}
+
+func checkpoint(keys map[string]bool) string {
+	ks := make([]string, 0, len(keys))
+	for k := range keys {
+		ks = append(ks, k)
+	}
+	return strings.Join(ks, "\n")
+}
