@@ -163,8 +163,7 @@ func (a *App) startDemo() error {
 		return err
 	}
 	a.simURL = "http://" + ln.Addr().String()
-	src := a.demo.Sources(a.simURL)
-	a.cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
+	a.cfg.Sources = a.demo.Sources(a.simURL)
 	// The simulators sign their webhooks with the demo secret; the CRM
 	// sends none and is polled, and so is the shop, as a shop should be:
 	// WooCommerce sends no webhook twice.
@@ -227,8 +226,7 @@ func (a *App) openSources() error {
 	a.sources = set
 	a.closers = append(a.closers, set.Close)
 	a.checks = &sourceChecks{}
-	for system, open := range map[model.System]func() bool{model.SystemShop: set.Shop.BreakerOpen,
-		model.SystemCRM: set.CRM.BreakerOpen, model.SystemERP: set.ERP.BreakerOpen} {
+	for system, open := range set.Breakers() {
 		a.metrics.Breaker(string(system), open)
 	}
 	return nil
@@ -382,10 +380,9 @@ func (a *App) ready() map[string]string {
 			states["directory"] += ": " + strings.Join(names, ", ")
 		}
 	}
-	for system, open := range map[model.System]bool{model.SystemShop: a.sources.Shop.BreakerOpen(),
-		model.SystemCRM: a.sources.CRM.BreakerOpen(), model.SystemERP: a.sources.ERP.BreakerOpen()} {
+	for system, open := range a.sources.Breakers() {
 		states[string(system)] = a.checks.state(system)
-		if open {
+		if open() {
 			states[string(system)] = "circuit breaker open"
 		}
 	}

@@ -175,8 +175,7 @@ func TestReadinessFollowsAnUpstreamDownFromStartAndBackWithoutTraffic(t *testing
 func simulated(env *simtest.Env) config.Config {
 	cfg := config.Default()
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	src := env.Sim.Sources(env.URL)
-	cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
+	cfg.Sources = env.Sim.Sources(env.URL)
 	cfg.Auth = config.Auth{Anonymous: true}
 	return cfg
 }

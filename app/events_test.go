@@ -33,8 +33,7 @@ func TestAnEventWhoseRecordCannotBeReadCarriesTheFailure(t *testing.T) {
 	defer upstreams.Close()
 	cfg := config.Default()
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "off"
-	src := s.Sources(upstreams.URL)
-	cfg.Sources = config.Sources{Shop: src.Shop.WithDefaults(), CRM: src.CRM.WithDefaults(), ERP: src.ERP.WithDefaults()}
+	cfg.Sources = s.Sources(upstreams.URL)
 	cfg.Sources.Shop.Breaker.Failures = 1000 // the failure itself, not the breaker's
 	cfg.Events.Webhooks.Secrets.Shop = shopSecret
 	cfg.Auth = config.Auth{Anonymous: true, AnonymousRoles: config.Roles}

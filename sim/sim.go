@@ -232,17 +232,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Sources is the config that points the gateway at these simulators served
-// at base (as Handler serves them), with the demo credentials.
+// at base (as Handler serves them), with the demo credentials and the
+// defaults of everything else.
 func (s *Sim) Sources(base string) config.Sources {
 	return config.Sources{
 		Shop: config.Source{Kind: "woocommerce", URL: base + "/shop", ConsumerKey: woocommerce.ConsumerKey,
-			ConsumerSecret: woocommerce.ConsumerSecret, Currency: s.World.Currency},
+			ConsumerSecret: woocommerce.ConsumerSecret, Currency: s.World.Currency}.WithDefaults(),
 		// The simulated CRM announces HubSpot's ten-secondly limit but does
 		// not enforce it, so the gateway need not hold back for it: load
 		// runs measure the gateway, not the limit.
 		CRM: config.Source{Kind: "hubspot", URL: base + "/crm", Token: hubspot.Token,
-			RateLimit: config.RateLimit{Requests: 1_000_000, Per: 10 * time.Second}},
+			RateLimit: config.RateLimit{Requests: 1_000_000, Per: 10 * time.Second}}.WithDefaults(),
 		ERP: config.Source{Kind: "erpnext", URL: base + "/erp", APIKey: erpnext.APIKey, APISecret: erpnext.APISecret,
-			TimeZone: erpnext.TimeZone, Currency: s.World.Currency},
+			TimeZone: erpnext.TimeZone, Currency: s.World.Currency}.WithDefaults(),
 	}
 }

@@ -93,6 +93,12 @@ func (s *Set) Close() {
 	s.ERP.Close()
 }
 
+// Breakers tells, for each system, whether its circuit breaker is open.
+func (s *Set) Breakers() map[model.System]func() bool {
+	return map[model.System]func() bool{model.SystemShop: s.Shop.BreakerOpen,
+		model.SystemCRM: s.CRM.BreakerOpen, model.SystemERP: s.ERP.BreakerOpen}
+}
+
 // Probe asks each upstream once, all three at the same time, for one record
 // with the configured URL and credentials. The map holds every system: nil
 // when it answered, else a *rest.ProbeError that names the URL asked, the
