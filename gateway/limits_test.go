@@ -39,6 +39,22 @@ func postRaw(t *testing.T, url, contentType string, body []byte) (int, response)
 	return resp.StatusCode, r
 }
 
+// answeredOrRefused posts query and checks that it is answered without
+// errors when code is "", else refused with 400 and that one code.
+func answeredOrRefused(t *testing.T, url, query, code string) {
+	t.Helper()
+	status, r := postRaw(t, url, "application/json", jsonQuery(query))
+	if code == "" {
+		if status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
+		}
+		return
+	}
+	if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != code {
+		t.Fatalf("HTTP %d %+v, want 400 with %s", status, r.Errors, code)
+	}
+}
+
 func jsonQuery(q string) []byte {
 	b, _ := json.Marshal(map[string]string{"query": q})
 	return b
@@ -67,18 +83,7 @@ func TestLimitsOneUnderAndOneOver(t *testing.T) {
 		{"tokens under", `{ orders(first: 1) { totalCount } }`, ""},
 		{"tokens over", `{ orders(first: 1) { totalCount` + strings.Repeat(" totalCount", 60) + ` } }`, "GRAPHQL_PARSE_FAILED"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			status, r := postRaw(t, g.url, "application/json", jsonQuery(tc.query))
-			if tc.code == "" {
-				if status != http.StatusOK || len(r.Errors) > 0 {
-					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
-				}
-				return
-			}
-			if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code {
-				t.Fatalf("HTTP %d %+v, want 400 with %s", status, r.Errors, tc.code)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { answeredOrRefused(t, g.url, tc.query, tc.code) })
 	}
 
 	// The body: at the limit it is read, one byte over it is 413.
@@ -217,18 +222,7 @@ func TestTypenameAndIntrospectionCountTowardTheLimits(t *testing.T) {
 		// any data query should.
 		{"introspection deeper than data may nest", `{ __type(name: "Order") { fields { type { ofType { ofType { ofType { name } } } } } } }`, ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			status, r := postRaw(t, g.url, "application/json", jsonQuery(tc.query))
-			if tc.code == "" {
-				if status != http.StatusOK || len(r.Errors) > 0 {
-					t.Fatalf("HTTP %d %+v, want it answered", status, r.Errors)
-				}
-				return
-			}
-			if status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != tc.code {
-				t.Fatalf("HTTP %d %+v, want 400 with %s", status, r.Errors, tc.code)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { answeredOrRefused(t, g.url, tc.query, tc.code) })
 	}
 }
 
