@@ -85,7 +85,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		if f.Name != "admin-listen" {
 			return
 		}
-		if _, port, err := net.SplitHostPort(*adminListen); *adminListen != "off" && (err != nil || port == "") {
+		if *adminListen != "off" && !config.IsHostPort(*adminListen) {
 			adminErr = fmt.Errorf("-admin-listen: %q is not host:port (127.0.0.1:9090) or off", *adminListen)
 		}
 		cfg.AdminListen = *adminListen

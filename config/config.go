@@ -581,10 +581,10 @@ func join(path, name string) string {
 
 func (c *Config) validate() []error {
 	var errs []error
-	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+	if !IsHostPort(c.Listen) {
 		errs = append(errs, fmt.Errorf("listen: %q is not a host:port address", c.Listen))
 	}
-	if _, port, err := net.SplitHostPort(c.AdminListen); c.AdminListen != "" && c.AdminListen != "off" && (err != nil || port == "") {
+	if c.AdminListen != "" && c.AdminListen != "off" && !IsHostPort(c.AdminListen) {
 		errs = append(errs, fmt.Errorf("adminListen: %q is not a host:port address or off", c.AdminListen))
 	}
 	for _, s := range []struct {
@@ -799,6 +799,13 @@ func negative[T int64 | time.Duration](path string, values []named[T]) []error {
 		}
 	}
 	return errs
+}
+
+// IsHostPort reports whether addr is a listen address, host:port (the host
+// may be empty, for every interface).
+func IsHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != ""
 }
 
 // ParseProxy reads a trusted proxy: an address (10.0.0.7) or a CIDR range
