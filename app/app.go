@@ -33,6 +33,7 @@ import (
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/metrics"
+	"github.com/trestlehq/trestle/resolvers"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
@@ -81,7 +82,9 @@ type App struct {
 
 	demo     *sim.Sim // the simulators, when the config names no sources
 	sources  *sources.Set
-	store    *store.Store // nil when the config names none, or an optional one did not open
+	store    *store.Store  // nil when the config names none, or an optional one did not open
+	sync     *store.Syncer // the store's, when there is one
+	storeErr error         // why an optional store did not open
 	checks   *sourceChecks
 	dir      *consolidate.Directory
 	pipeline *events.Pipeline
@@ -192,7 +195,7 @@ func (a *App) openStore() error {
 	if path == "" {
 		return nil
 	}
-	st, err := store.Open(a.life, path, a.logger.With("component", "store"))
+	st, err := store.Open(a.life, path, consolidate.JoinKeys[a.cfg.Join.Key], a.logger.With("component", "store"))
 	switch {
 	case err == nil:
 		a.store = st
@@ -203,6 +206,7 @@ func (a *App) openStore() error {
 		})
 		a.cfg.Store.Path = path
 	case a.cfg.Store.Optional:
+		a.storeErr = err
 		a.logger.Error("the store is not open: the live graph starts without it (store.optional)", "err", err)
 	default:
 		return fmt.Errorf("store.path: %w (store.optional: true starts the live graph without it)", err)
@@ -253,11 +257,22 @@ func (a *App) build() error {
 	factory := loaders.NewFactory(set.Shop, set.CRM, set.ERP, entities, loaderWait)
 	factory.ObserveBatches(a.metrics.Batch)
 
+	var follow []*events.Queue
+	var storeSync resolvers.StoreSync
+	if a.store != nil {
+		changes := store.Changes()
+		follow = append(follow, changes)
+		a.sync = store.NewSyncer(a.store, store.SyncOptions{Sources: store.Sources{Shop: set.Shop, CRM: set.CRM, ERP: set.ERP},
+			Changes: changes, Sweep: cfg.Store.Sweep, Logger: a.logger.With("component", "store")})
+		a.metrics.Register(a.sync)
+		storeSync = a.sync
+	}
 	a.pipeline, err = events.NewPipeline(events.PipelineOptions{
 		OpenBus:    func(apply func(events.Change)) (events.Bus, error) { return a.openBus(apply) },
 		Remember:   dedupeRecords,
 		Invalidate: factory.Invalidate,
 		Refresh:    a.dir.Update,
+		Follow:     follow,
 		Observe: func(c events.Change, stage string) {
 			a.metrics.Change(string(c.System), string(c.Kind), stage, 1)
 		},
@@ -302,6 +317,7 @@ func (a *App) build() error {
 		WebSocket: gateway.WebSocketOptions{InitTimeout: cfg.WebSocket.InitTimeout, KeepAlive: cfg.WebSocket.KeepAlive,
 			WriteTimeout: cfg.WebSocket.WriteTimeout},
 		Directory:       a.dir,
+		Store:           storeSync,
 		Changes:         countedChanges{a.pipeline.Bus(), a.metrics},
 		Loaders:         factory,
 		Webhooks:        webhooks.Handler(),
@@ -380,6 +396,9 @@ func (a *App) ready() map[string]string {
 			states["directory"] += ": " + strings.Join(names, ", ")
 		}
 	}
+	if s := a.storeState(); s != "" {
+		states["store"] = s
+	}
 	for system, open := range a.sources.Breakers() {
 		states[string(system)] = a.checks.state(system)
 		if open() {
@@ -387,6 +406,28 @@ func (a *App) ready() map[string]string {
 		}
 	}
 	return states
+}
+
+// storeState is the store's part of the readiness: the live graph does not
+// need the store, so a store that is behind or failing leaves the gateway
+// ready, degraded. Empty when the config names no store.
+func (a *App) storeState() string {
+	switch {
+	case a.storeErr != nil:
+		return "degraded: not open: " + a.storeErr.Error()
+	case a.sync == nil:
+		return ""
+	}
+	st, err := a.sync.Status(a.life)
+	switch {
+	case err != nil:
+		return "degraded: status unreadable: " + err.Error()
+	case st.State == store.StateFailing:
+		return fmt.Sprintf("degraded: sync stopped at %s: %s", st.FailedAt.Format(time.RFC3339), st.Error)
+	case st.State == store.StateBackfilling:
+		return "ok, backfilling"
+	}
+	return "ok"
 }
 
 // listen opens the clients' listener and the admin listener.
@@ -554,6 +595,9 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	})
 	a.loop(a.pipeline.Run)
+	if a.sync != nil {
+		a.loop(a.sync.Run)
+	}
 	logger := a.logger.With("component", "poller")
 	sink := a.pipeline.Sink()
 	for _, p := range []struct {

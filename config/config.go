@@ -86,6 +86,10 @@ type Store struct {
 	// Optional starts the live graph even when the store cannot be opened
 	// (the reports are then off, and say so).
 	Optional bool `yaml:"optional"`
+	// Sweep is how often the store reads what changed upstream since the
+	// last sweep, to repair what the change path missed (WooCommerce sends
+	// no webhook twice). The store is complete up to the last sweep.
+	Sweep time.Duration `yaml:"sweep"`
 }
 
 // Tracing sends a span per operation, loader batch and upstream call to an
@@ -313,6 +317,7 @@ func Default() Config {
 		Log:             Log{Format: "text", Level: "info"},
 		WebSocket:       WebSocket{InitTimeout: 10 * time.Second, KeepAlive: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Tracing:         Tracing{SampleRatio: 1, ServiceName: "trestle"},
+		Store:           Store{Sweep: 24 * time.Hour},
 	}
 }
 
@@ -374,6 +379,9 @@ func Demo() Config {
 	c.Introspection = true
 	c.DebugHeader = true
 	c.Origins = []string{"localhost:*", "127.0.0.1:*"}
+	// The demo's world changes every few seconds: its store catches up
+	// often, so that its watermark stays near the present.
+	c.Store.Sweep = time.Minute
 	return c
 }
 
@@ -666,6 +674,9 @@ func (c *Config) validate() []error {
 		{"requestsPerMinute", int64(l.RequestsPerMinute)}, {"complexityPerMinute", int64(l.ComplexityPerMinute)}})...)
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
+	}
+	if c.Store.Sweep < time.Second {
+		errs = append(errs, fmt.Errorf("store.sweep: must be at least 1s, not %v", c.Store.Sweep))
 	}
 	if c.Cache.StaleIfError < 0 {
 		errs = append(errs, fmt.Errorf("cache.staleIfError: must not be negative"))

@@ -27,17 +27,19 @@ var ErrNotDurable = errors.New("the change bus did not store the changes")
 //     (ErrNotDurable) and forgotten by the de-duplication stage, so that
 //     its retry counts;
 //  4. apply, on every replica, before any subscriber sees the change: the
-//     cache entries it makes stale are dropped at once (Invalidate), and a
+//     cache entries it makes stale are dropped at once (Invalidate); a
 //     changed customer is queued to be read again into the directory
-//     (Refresh), merged per record and run off this path, so that no
-//     upstream call ever holds up the bus;
+//     (Refresh), and every change is queued for the followers (Follow:
+//     the reporting store), merged per record and acted on off this path,
+//     so that no upstream call ever holds up the bus;
 //  5. deliver: the bus hands the change to the subscribers, in order.
 type Pipeline struct {
 	bus            Bus
 	sink           Sink
 	invalidate     func(Change)
 	refresh        func(ctx context.Context, system model.System, key string) error
-	refreshes      refreshQueue
+	refreshes      *Queue
+	follow         []*Queue
 	publishTimeout time.Duration
 	logger         *slog.Logger
 }
@@ -56,6 +58,9 @@ type PipelineOptions struct {
 	Invalidate func(Change)
 	// Refresh reads a changed customer record again into the directory.
 	Refresh func(ctx context.Context, system model.System, key string) error
+	// Follow are the queues of the other followers of the changes, which
+	// the apply stage fills and the followers empty.
+	Follow []*Queue
 	// Observe, when set, counts the changes each stage is handed:
 	// "received" and "published".
 	Observe func(c Change, stage string)
@@ -65,7 +70,8 @@ type PipelineOptions struct {
 // NewPipeline opens the bus and builds the stages in front of it.
 func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	p := &Pipeline{invalidate: o.Invalidate, refresh: o.Refresh, logger: o.Logger,
-		publishTimeout: o.PublishTimeout, refreshes: refreshQueue{wake: make(chan struct{}, 1)}}
+		publishTimeout: o.PublishTimeout, follow: o.Follow,
+		refreshes: NewQueue(func(c Change) bool { return c.Kind == KindCustomer })}
 	if p.publishTimeout <= 0 {
 		p.publishTimeout = 1500 * time.Millisecond
 	}
@@ -113,8 +119,9 @@ func (p *Pipeline) publish(ctx context.Context, changes []Change) error {
 // It runs under the bus's lock: nothing here waits for an upstream.
 func (p *Pipeline) apply(c Change) {
 	p.invalidate(c)
-	if c.Kind == KindCustomer {
-		p.refreshes.add(refreshKey{c.System, c.Key})
+	p.refreshes.Add(c)
+	for _, q := range p.follow {
+		q.Add(c)
 	}
 }
 
@@ -124,11 +131,11 @@ func (p *Pipeline) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.refreshes.wake:
+		case <-p.refreshes.Ready():
 		}
-		for _, k := range p.refreshes.take() {
-			if err := p.refresh(ctx, k.system, k.key); err != nil && ctx.Err() == nil {
-				p.logger.Warn("customer directory not updated after a change", "system", k.system, "err", err)
+		for _, c := range p.refreshes.Take() {
+			if err := p.refresh(ctx, c.System, c.Key); err != nil && ctx.Err() == nil {
+				p.logger.Warn("customer directory not updated after a change", "system", c.System, "err", err)
 			}
 		}
 	}
@@ -137,43 +144,61 @@ func (p *Pipeline) Run(ctx context.Context) {
 // Close closes the bus, ending every subscription.
 func (p *Pipeline) Close() { p.bus.Close() }
 
-// refreshKey is a customer record to read again.
-type refreshKey struct {
-	system model.System
-	key    string
-}
-
-// refreshQueue holds the customer records to read again, each once however
-// many changes named it while it waited.
-type refreshQueue struct {
+// Queue holds the changes a follower of the change path has yet to act
+// on, off the bus's path: one per record, the latest, in the order the
+// records were first queued, so that a record changed many times while the
+// follower was busy is acted on once.
+type Queue struct {
+	wants   func(Change) bool
 	mu      sync.Mutex
-	pending []refreshKey
-	queued  map[refreshKey]bool
-	wake    chan struct{}
+	pending []Change
+	at      map[string]int // record → index in pending
+	ready   chan struct{}
 }
 
-func (q *refreshQueue) add(k refreshKey) {
+// NewQueue makes a queue for the changes wants accepts (nil: all).
+func NewQueue(wants func(Change) bool) *Queue {
+	return &Queue{wants: wants, at: map[string]int{}, ready: make(chan struct{}, 1)}
+}
+
+// Add queues a change, replacing a queued one of its record that is not
+// newer. It never blocks.
+func (q *Queue) Add(c Change) {
+	if q.wants != nil && !q.wants(c) {
+		return
+	}
 	q.mu.Lock()
-	if !q.queued[k] {
-		if q.queued == nil {
-			q.queued = map[refreshKey]bool{}
+	if i, ok := q.at[c.record()]; ok {
+		if !q.pending[i].At.After(c.At) {
+			q.pending[i] = c
 		}
-		q.queued[k] = true
-		q.pending = append(q.pending, k)
+	} else {
+		q.at[c.record()] = len(q.pending)
+		q.pending = append(q.pending, c)
 	}
 	q.mu.Unlock()
 	select {
-	case q.wake <- struct{}{}:
-	default: // already woken
+	case q.ready <- struct{}{}:
+	default: // already signalled
 	}
 }
 
-// take empties the queue, in the order the records were queued.
-func (q *refreshQueue) take() []refreshKey {
+// Ready is signalled when changes were added since the last Take.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Take empties the queue, in the order the records were queued.
+func (q *Queue) Take() []Change {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.pending
 	q.pending = nil
-	clear(q.queued)
+	clear(q.at)
 	return out
+}
+
+// Len is how many records are queued.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending)
 }

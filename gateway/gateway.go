@@ -33,6 +33,8 @@ import (
 // Options configure New.
 type Options struct {
 	Directory resolvers.Directory
+	// Store is the reporting store's sync; nil when no store is open.
+	Store resolvers.StoreSync
 	Changes   resolvers.Changes
 	Loaders   *loaders.Factory
 	Logger    *slog.Logger
@@ -182,6 +184,7 @@ func build(opts Options, guarded bool) *Gateway {
 	}
 	r := &resolvers.Resolver{
 		Directory: opts.Directory,
+		Store:     opts.Store,
 		Changes:   opts.Changes,
 		Loaders:   opts.Loaders,
 		Logger:    opts.Logger,

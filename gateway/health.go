@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 )
 
 // Healthz answers that the process lives.
@@ -14,7 +15,9 @@ func Healthz() http.Handler {
 }
 
 // Readyz answers whether the gateway can answer: 200 when every check
-// says ok, else 503; the body names each check's state.
+// says "ok" (or "ok, " and more), 200 with status "degraded" when one says
+// "degraded: " and why (a part the live graph does without), else 503;
+// the body names each check's state.
 func Readyz(ready func() map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		checks := map[string]string{}
@@ -23,7 +26,13 @@ func Readyz(ready func() map[string]string) http.Handler {
 		}
 		status, code := "ready", http.StatusOK
 		for _, state := range checks {
-			if state != "ok" {
+			switch {
+			case state == "ok", strings.HasPrefix(state, "ok, "):
+			case strings.HasPrefix(state, "degraded: "):
+				if code == http.StatusOK {
+					status = "degraded"
+				}
+			default:
 				status, code = "unready", http.StatusServiceUnavailable
 			}
 		}

@@ -205,6 +205,7 @@ type ComplexityRoot struct {
 		Product         func(childComplexity int, sku string) int
 		Products        func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
 		Stock           func(childComplexity int, skus []string) int
+		StoreStatus     func(childComplexity int) int
 	}
 
 	SourceIds struct {
@@ -229,6 +230,39 @@ type ComplexityRoot struct {
 		Reserved   func(childComplexity int) int
 		SKU        func(childComplexity int) int
 		Warehouse  func(childComplexity int) int
+	}
+
+	StoreBackfill struct {
+		Done  func(childComplexity int) int
+		Read  func(childComplexity int) int
+		Total func(childComplexity int) int
+	}
+
+	StoreChange struct {
+		AppliedAt  func(childComplexity int) int
+		At         func(childComplexity int) int
+		Cursor     func(childComplexity int) int
+		LagSeconds func(childComplexity int) int
+	}
+
+	StoreKindStatus struct {
+		Backfill       func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		LastChange     func(childComplexity int) int
+		NewestModified func(childComplexity int) int
+		Rows           func(childComplexity int) int
+		Source         func(childComplexity int) int
+		Watermark      func(childComplexity int) int
+	}
+
+	StoreStatus struct {
+		Error     func(childComplexity int) int
+		FailedAt  func(childComplexity int) int
+		Kinds     func(childComplexity int) int
+		NextSweep func(childComplexity int) int
+		Queued    func(childComplexity int) int
+		State     func(childComplexity int) int
+		Watermark func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -996,6 +1030,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Stock(childComplexity, args["skus"].([]string)), true
+	case "Query.storeStatus":
+		if e.ComplexityRoot.Query.StoreStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.StoreStatus(childComplexity), true
 
 	case "SourceIds.crm":
 		if e.ComplexityRoot.SourceIds.Crm == nil {
@@ -1089,6 +1129,136 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockLevel.Warehouse(childComplexity), true
+
+	case "StoreBackfill.done":
+		if e.ComplexityRoot.StoreBackfill.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreBackfill.Done(childComplexity), true
+	case "StoreBackfill.read":
+		if e.ComplexityRoot.StoreBackfill.Read == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreBackfill.Read(childComplexity), true
+	case "StoreBackfill.total":
+		if e.ComplexityRoot.StoreBackfill.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreBackfill.Total(childComplexity), true
+
+	case "StoreChange.appliedAt":
+		if e.ComplexityRoot.StoreChange.AppliedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreChange.AppliedAt(childComplexity), true
+	case "StoreChange.at":
+		if e.ComplexityRoot.StoreChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreChange.At(childComplexity), true
+	case "StoreChange.cursor":
+		if e.ComplexityRoot.StoreChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreChange.Cursor(childComplexity), true
+	case "StoreChange.lagSeconds":
+		if e.ComplexityRoot.StoreChange.LagSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreChange.LagSeconds(childComplexity), true
+
+	case "StoreKindStatus.backfill":
+		if e.ComplexityRoot.StoreKindStatus.Backfill == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.Backfill(childComplexity), true
+	case "StoreKindStatus.kind":
+		if e.ComplexityRoot.StoreKindStatus.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.Kind(childComplexity), true
+	case "StoreKindStatus.lastChange":
+		if e.ComplexityRoot.StoreKindStatus.LastChange == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.LastChange(childComplexity), true
+	case "StoreKindStatus.newestModified":
+		if e.ComplexityRoot.StoreKindStatus.NewestModified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.NewestModified(childComplexity), true
+	case "StoreKindStatus.rows":
+		if e.ComplexityRoot.StoreKindStatus.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.Rows(childComplexity), true
+	case "StoreKindStatus.source":
+		if e.ComplexityRoot.StoreKindStatus.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.Source(childComplexity), true
+	case "StoreKindStatus.watermark":
+		if e.ComplexityRoot.StoreKindStatus.Watermark == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreKindStatus.Watermark(childComplexity), true
+
+	case "StoreStatus.error":
+		if e.ComplexityRoot.StoreStatus.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Error(childComplexity), true
+	case "StoreStatus.failedAt":
+		if e.ComplexityRoot.StoreStatus.FailedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.FailedAt(childComplexity), true
+	case "StoreStatus.kinds":
+		if e.ComplexityRoot.StoreStatus.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Kinds(childComplexity), true
+	case "StoreStatus.nextSweep":
+		if e.ComplexityRoot.StoreStatus.NextSweep == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.NextSweep(childComplexity), true
+	case "StoreStatus.queued":
+		if e.ComplexityRoot.StoreStatus.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Queued(childComplexity), true
+	case "StoreStatus.state":
+		if e.ComplexityRoot.StoreStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.State(childComplexity), true
+	case "StoreStatus.watermark":
+		if e.ComplexityRoot.StoreStatus.Watermark == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Watermark(childComplexity), true
 
 	case "Subscription.customerChanged":
 		if e.ComplexityRoot.Subscription.CustomerChanged == nil {
@@ -1230,7 +1400,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "schema.graphqls" "subscription.graphqls"
+//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1247,6 +1417,7 @@ var sources = []*ast.Source{
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
 	{Name: "product.graphqls", Input: sourceData("product.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
+	{Name: "store.graphqls", Input: sourceData("store.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1603,6 +1774,72 @@ func (ec *executionContext) childFields_StockLevel(ctx context.Context, field gr
 		return ec.fieldContext_StockLevel_modifiedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StockLevel", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreBackfill(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "read":
+		return ec.fieldContext_StoreBackfill_read(ctx, field)
+	case "total":
+		return ec.fieldContext_StoreBackfill_total(ctx, field)
+	case "done":
+		return ec.fieldContext_StoreBackfill_done(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreBackfill", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_StoreChange_cursor(ctx, field)
+	case "at":
+		return ec.fieldContext_StoreChange_at(ctx, field)
+	case "appliedAt":
+		return ec.fieldContext_StoreChange_appliedAt(ctx, field)
+	case "lagSeconds":
+		return ec.fieldContext_StoreChange_lagSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreChange", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreKindStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_StoreKindStatus_source(ctx, field)
+	case "kind":
+		return ec.fieldContext_StoreKindStatus_kind(ctx, field)
+	case "rows":
+		return ec.fieldContext_StoreKindStatus_rows(ctx, field)
+	case "backfill":
+		return ec.fieldContext_StoreKindStatus_backfill(ctx, field)
+	case "watermark":
+		return ec.fieldContext_StoreKindStatus_watermark(ctx, field)
+	case "newestModified":
+		return ec.fieldContext_StoreKindStatus_newestModified(ctx, field)
+	case "lastChange":
+		return ec.fieldContext_StoreKindStatus_lastChange(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreKindStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "state":
+		return ec.fieldContext_StoreStatus_state(ctx, field)
+	case "error":
+		return ec.fieldContext_StoreStatus_error(ctx, field)
+	case "failedAt":
+		return ec.fieldContext_StoreStatus_failedAt(ctx, field)
+	case "watermark":
+		return ec.fieldContext_StoreStatus_watermark(ctx, field)
+	case "nextSweep":
+		return ec.fieldContext_StoreStatus_nextSweep(ctx, field)
+	case "queued":
+		return ec.fieldContext_StoreStatus_queued(ctx, field)
+	case "kinds":
+		return ec.fieldContext_StoreStatus_kinds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreStatus", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

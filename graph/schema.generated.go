@@ -33,6 +33,7 @@ type QueryResolver interface {
 	Product(ctx context.Context, sku string) (*model.Product, error)
 	Products(ctx context.Context, filter *model.ProductFilter, first *int, after *string) (*model.ProductConnection, error)
 	Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
+	StoreStatus(ctx context.Context) (*model.StoreStatus, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1013,6 +1014,38 @@ func (ec *executionContext) fieldContext_Query_stock(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_storeStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_storeStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().StoreStatus(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StoreStatus) graphql.Marshaler {
+			return ec.marshalOStoreStatus2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStoreStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_storeStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StoreStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1410,6 +1443,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_stock(ctx, field)
+				})
+		case "storeStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_storeStatus(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {

@@ -200,3 +200,9 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cacheBytes, prometheus.GaugeValue, float64(n.Bytes), kind)
 	}
 }
+
+// Register adds a collector of another part's figures, such as the
+// reporting store's.
+func (m *Metrics) Register(c prometheus.Collector) {
+	m.registry.MustRegister(c)
+}

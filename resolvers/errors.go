@@ -22,8 +22,13 @@ const (
 	CodeUpstreamBadResponse  = "UPSTREAM_BAD_RESPONSE"
 	CodeUpstreamUnauthorized = "UPSTREAM_UNAUTHORIZED"
 	CodeBadUserInput         = "BAD_USER_INPUT"
+	CodeStoreUnavailable     = "STORE_UNAVAILABLE"
 	CodeInternal             = "INTERNAL_SERVER_ERROR"
 )
+
+// ErrNoStore answers what reads the reporting store in a gateway without
+// one.
+var ErrNoStore = errors.New("no reporting store is open: set store.path in the config (see the start-up log for why one did not open)")
 
 func badInput(format string, args ...any) error {
 	return model.InputError{Msg: fmt.Sprintf(format, args...)}
@@ -56,6 +61,9 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.Is(err, model.ErrBadID):
 			gerr.Message = "the id is not a Trestle global ID"
 			setExt(gerr, "code", CodeBadUserInput)
+		case errors.Is(err, ErrNoStore):
+			gerr.Message = err.Error()
+			setExt(gerr, "code", CodeStoreUnavailable)
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			gerr.Message = "the request was cancelled or ran out of time"
 			setExt(gerr, "code", CodeUpstreamTimeout)

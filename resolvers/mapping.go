@@ -6,11 +6,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/store"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -196,4 +199,37 @@ func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Cu
 		return customerFor(e), nil
 	}
 	return nil, err
+}
+
+// storeStatus maps the store's status into the graph's.
+func storeStatus(st store.Status) *model.StoreStatus {
+	out := &model.StoreStatus{State: model.StoreState(strings.ToUpper(st.State)), Error: optString(st.Error),
+		FailedAt: optTime(st.FailedAt), Watermark: optTime(st.Watermark), NextSweep: optTime(st.NextSweep), Queued: st.Queued}
+	for _, k := range st.Kinds {
+		ks := model.StoreKindStatus{Source: model.SourceSystem(strings.ToUpper(string(k.System))), Kind: model.RecordKind(strings.ToUpper(string(k.Kind))),
+			Rows: int(k.Rows), Backfill: &model.StoreBackfill{Read: int(k.Done), Done: !k.CaughtUp.IsZero()},
+			Watermark: optTime(k.CaughtUp), NewestModified: optTime(k.Newest)}
+		if k.Total > 0 {
+			ks.Backfill.Total = ptr(int(k.Total))
+		}
+		if c := k.LastChange; c != nil {
+			ks.LastChange = &model.StoreChange{Cursor: changeCursor(c.Seq), At: c.At, AppliedAt: c.AppliedAt, LagSeconds: k.Lag().Seconds()}
+		}
+		out.Kinds = append(out.Kinds, ks)
+	}
+	return out
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

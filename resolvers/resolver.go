@@ -11,6 +11,7 @@ import (
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
+	"github.com/trestlehq/trestle/store"
 )
 
 // Directory is the customer directory the resolvers join customers with.
@@ -32,11 +33,18 @@ type Directory interface {
 	Reading() []model.System
 }
 
+// StoreSync is the reporting store's sync, which storeStatus reports.
+type StoreSync interface {
+	Status(ctx context.Context) (store.Status, error)
+}
+
 // Resolver holds what every resolver needs. The operation's loaders come
 // from the context (loaders.For), put there for each operation.
 type Resolver struct {
 	Directory Directory
 	Changes   Changes
+	// Store is the reporting store's sync; nil when no store is open.
+	Store StoreSync
 	// Loaders makes the loaders of each subscription event, which the
 	// event's filters read through.
 	Loaders *loaders.Factory

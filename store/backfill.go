@@ -9,26 +9,37 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 )
 
-// ShopReader reads the shop's records for a backfill.
+// ShopReader reads the shop's records: by modification time for a
+// backfill, by key for a change. A read by key leaves out the keys the
+// shop does not have.
 type ShopReader interface {
 	OrdersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Order, error)
 	ProductsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Product, error)
 	ListCustomers(ctx context.Context, limit int) ([]model.ShopCustomer, error)
+	Orders(ctx context.Context, ids []int64) ([]model.Order, error)
+	Products(ctx context.Context, ids []int64) ([]model.Product, error)
+	Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
 }
 
-// CRMReader reads the CRM's records for a backfill.
+// CRMReader reads the CRM's records, as ShopReader the shop's.
 type CRMReader interface {
 	ContactsModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Contact, error)
+	Contacts(ctx context.Context, ids []string) ([]model.Contact, error)
 }
 
-// ERPReader reads the ERP's records for a backfill.
+// ERPReader reads the ERP's records, as ShopReader the shop's; stock by
+// SKU, in every warehouse.
 type ERPReader interface {
 	InvoicesModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.Invoice, error)
 	StockModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.StockLevel, error)
 	CustomersModifiedSince(ctx context.Context, since time.Time, limit int) ([]model.ERPCustomer, error)
+	Invoices(ctx context.Context, names []string) ([]model.Invoice, error)
+	Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
+	Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error)
 }
 
 // Sources are the upstreams a backfill reads; a nil one is skipped. The
@@ -80,29 +91,29 @@ func (s *Store) Backfill(ctx context.Context, src Sources) ([]Progress, error) {
 	var runs [][]func(context.Context) Progress
 	if src.Shop != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Order]{ordersTable.system, KindOrder, src.Shop.OrdersModifiedSince, nil, s.PutOrders,
+			feed[model.Order]{ordersTable.system, events.KindOrder, src.Shop.OrdersModifiedSince, nil, s.PutOrders,
 				func(o model.Order) string { return strconv.FormatInt(o.ID, 10) }, func(o model.Order) time.Time { return o.ModifiedAt }}.run(s, page),
-			feed[model.Product]{productsTable.system, KindProduct, src.Shop.ProductsModifiedSince, nil, s.PutProducts,
+			feed[model.Product]{productsTable.system, events.KindProduct, src.Shop.ProductsModifiedSince, nil, s.PutProducts,
 				func(p model.Product) string { return strconv.FormatInt(p.ID, 10) }, func(p model.Product) time.Time { return p.ModifiedAt }}.run(s, page),
 			// WooCommerce has no modified filter for customers: they are
 			// read whole each time, as the customer directory reads them.
-			feed[model.ShopCustomer]{shopCustTable.system, KindCustomer, nil, src.Shop.ListCustomers, s.PutShopCustomers,
+			feed[model.ShopCustomer]{shopCustTable.system, events.KindCustomer, nil, src.Shop.ListCustomers, s.PutShopCustomers,
 				func(c model.ShopCustomer) string { return strconv.FormatInt(c.ID, 10) }, func(c model.ShopCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
 		})
 	}
 	if src.CRM != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Contact]{contactsTable.system, KindCustomer, src.CRM.ContactsModifiedSince, nil, s.PutContacts,
+			feed[model.Contact]{contactsTable.system, events.KindCustomer, src.CRM.ContactsModifiedSince, nil, s.PutContacts,
 				func(c model.Contact) string { return c.ID }, func(c model.Contact) time.Time { return c.UpdatedAt }}.run(s, page),
 		})
 	}
 	if src.ERP != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Invoice]{invoicesTable.system, KindInvoice, src.ERP.InvoicesModifiedSince, nil, s.PutInvoices,
+			feed[model.Invoice]{invoicesTable.system, events.KindInvoice, src.ERP.InvoicesModifiedSince, nil, s.PutInvoices,
 				func(i model.Invoice) string { return i.ID }, func(i model.Invoice) time.Time { return i.ModifiedAt }}.run(s, page),
-			feed[model.StockLevel]{stockTable.system, KindStock, src.ERP.StockModifiedSince, nil, s.PutStock,
+			feed[model.StockLevel]{stockTable.system, events.KindStock, src.ERP.StockModifiedSince, nil, s.PutStock,
 				func(l model.StockLevel) string { return l.SKU + "\t" + l.Warehouse }, func(l model.StockLevel) time.Time { return l.ModifiedAt }}.run(s, page),
-			feed[model.ERPCustomer]{erpCustTable.system, KindCustomer, src.ERP.CustomersModifiedSince, nil, s.PutERPCustomers,
+			feed[model.ERPCustomer]{erpCustTable.system, events.KindCustomer, src.ERP.CustomersModifiedSince, nil, s.PutERPCustomers,
 				func(c model.ERPCustomer) string { return c.ID }, func(c model.ERPCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
 		})
 	}
@@ -183,6 +194,7 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		if !m.Watermark.IsZero() {
 			since = m.Watermark.Add(-backfillOverlap)
 		}
+		began := time.Now()
 		var rs []R
 		if f.list != nil {
 			rs, err = f.list(ctx, 0)
@@ -215,6 +227,13 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		}
 		m.Watermark, m.Done = newest, m.Done+int64(fresh)
 		m.Checkpoint = checkpoint(atMark)
+		// The end of the list: a whole list read, or a page with nothing
+		// newer that is not full. Every change made before the read began
+		// is in the store.
+		end := f.list != nil || !newest.After(prev) && len(rs) < limit
+		if end {
+			m.CaughtUp = began
+		}
 		if err := s.SetMark(ctx, m); err != nil {
 			return p, err
 		}
@@ -222,14 +241,12 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		p.New += fresh
 		p.Watermark = newest
 		switch {
-		case f.list != nil:
+		case end:
 			return p, nil
 		case newest.After(prev):
 			// Even a short page reads on: ERPNext's reader leaves out the
 			// records sharing the last one's time, to read them whole next.
 			limit = page
-		case len(rs) < limit:
-			return p, nil
 		case limit < maxGrowth*page:
 			limit *= 2
 		default:

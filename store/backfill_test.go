@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
@@ -164,7 +165,7 @@ func TestBackfillResumesAfterUpstreamDown(t *testing.T) {
 		if p.System != model.SystemERP && p.New != 0 {
 			t.Errorf("%s %s: %d new records on resuming, want none", p.System, p.Kind, p.New)
 		}
-		if p.Kind == KindInvoice && p.New != len(env.Sim.World.Invoices)-before {
+		if p.Kind == events.KindInvoice && p.New != len(env.Sim.World.Invoices)-before {
 			t.Errorf("invoices: %d new on resuming, want %d", p.New, len(env.Sim.World.Invoices)-before)
 		}
 	}

@@ -200,6 +200,10 @@ CREATE TABLE marks (
 	PRIMARY KEY (system, kind)
 ) STRICT;
 `,
+	// 3: when each system and kind last caught up with its upstream.
+	`
+ALTER TABLE marks ADD COLUMN caught_up_at INTEGER; -- Trestle's clock; NULL until the first backfill caught up
+`,
 }
 
 // migrate brings the file's schema up to version, one transaction per

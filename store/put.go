@@ -11,6 +11,7 @@ import (
 	"github.com/govalues/decimal"
 
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 )
 
@@ -25,14 +26,14 @@ type table struct {
 }
 
 var (
-	ordersTable   = table{"orders", model.SystemShop, KindOrder, []string{"id"}, []string{"id", "number", "status", "currency", "total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4", "customer_id", "billing_email", "billing_name", "created_at", "paid_at", "completed_at"}}
-	productsTable = table{"products", model.SystemShop, KindProduct, []string{"id"}, []string{"id", "sku", "name", "status", "currency", "price_e4", "regular_price_e4", "sale_price_e4", "manage_stock", "stock_quantity", "stock_status"}}
-	stockTable    = table{"stock", model.SystemERP, KindStock, []string{"sku", "warehouse"}, []string{"sku", "warehouse", "on_hand_e4", "reserved_e4", "ordered_e4", "projected_e4"}}
-	invoicesTable = table{"invoices", model.SystemERP, KindInvoice, []string{"id"}, []string{"id", "customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4", "outstanding_currency", "outstanding_e4", "order_ref", "sales_order"}}
+	ordersTable   = table{"orders", model.SystemShop, events.KindOrder, []string{"id"}, []string{"id", "number", "status", "currency", "total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4", "customer_id", "billing_email", "billing_name", "created_at", "paid_at", "completed_at"}}
+	productsTable = table{"products", model.SystemShop, events.KindProduct, []string{"id"}, []string{"id", "sku", "name", "status", "currency", "price_e4", "regular_price_e4", "sale_price_e4", "manage_stock", "stock_quantity", "stock_status"}}
+	stockTable    = table{"stock", model.SystemERP, events.KindStock, []string{"sku", "warehouse"}, []string{"sku", "warehouse", "on_hand_e4", "reserved_e4", "ordered_e4", "projected_e4"}}
+	invoicesTable = table{"invoices", model.SystemERP, events.KindInvoice, []string{"id"}, []string{"id", "customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4", "outstanding_currency", "outstanding_e4", "order_ref", "sales_order"}}
 	customerCols  = []string{"join_key", "email_normalized", "customer_name", "customer_company", "customer_phone", "customer_lifecycle_stage", "customer_owner"}
-	contactsTable = table{"crm_contacts", model.SystemCRM, KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "phone", "company", "lifecycle_stage", "owner_id", "created_at"}, customerCols...)}
-	shopCustTable = table{"shop_customers", model.SystemShop, KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "company", "phone", "is_paying_customer", "created_at"}, customerCols...)}
-	erpCustTable  = table{"erp_customers", model.SystemERP, KindCustomer, []string{"id"}, append([]string{"id", "name", "email", "phone", "type", "customer_group", "territory", "currency", "credit_limit_currency", "credit_limit_e4", "disabled", "created_at"}, customerCols...)}
+	contactsTable = table{"crm_contacts", model.SystemCRM, events.KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "phone", "company", "lifecycle_stage", "owner_id", "created_at"}, customerCols...)}
+	shopCustTable = table{"shop_customers", model.SystemShop, events.KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "company", "phone", "is_paying_customer", "created_at"}, customerCols...)}
+	erpCustTable  = table{"erp_customers", model.SystemERP, events.KindCustomer, []string{"id"}, append([]string{"id", "name", "email", "phone", "type", "customer_group", "territory", "currency", "credit_limit_currency", "credit_limit_e4", "disabled", "created_at"}, customerCols...)}
 	tables        = []table{ordersTable, productsTable, stockTable, invoicesTable, contactsTable, shopCustTable, erpCustTable}
 )
 

@@ -18,21 +18,13 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/events"
 )
 
-// Kind is the kind of record a row holds; with the system it names a
-// record's table. The names are the change path's.
-type Kind string
-
-// The kinds of record the store keeps. A customer is a CRM contact, a shop
-// customer or an ERP customer, by its system.
-const (
-	KindOrder    Kind = "order"
-	KindProduct  Kind = "product"
-	KindStock    Kind = "stock"
-	KindInvoice  Kind = "invoice"
-	KindCustomer Kind = "customer"
-)
+// Kind is the kind of record a row holds, as the change path names it;
+// with the system it names a record's table. A customer is a CRM contact,
+// a shop customer or an ERP customer, by its system.
+type Kind = events.Kind
 
 var (
 	// ErrNewerSchema is returned by Open for a file written by a newer
@@ -59,10 +51,10 @@ type Store struct {
 
 // Open opens the store file at path, creating it when missing, and brings
 // its schema up to this binary's version. An unwritable, corrupt or
-// incompatible file gives an error naming it. Customer records are joined by
-// the e-mail address, consolidate's default join key.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
-	return open(ctx, path, logger, consolidate.JoinByEmail, len(migrations))
+// incompatible file gives an error naming it. Customer records are joined
+// on join, as the customer directory joins them.
+func Open(ctx context.Context, path string, join consolidate.JoinKey, logger *slog.Logger) (*Store, error) {
+	return open(ctx, path, logger, join, len(migrations))
 }
 
 func open(ctx context.Context, path string, logger *slog.Logger, join consolidate.JoinKey, version int) (*Store, error) {

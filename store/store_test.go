@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/govalues/decimal"
+
 	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
 )
 
@@ -25,7 +27,7 @@ var (
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "store.db"), logger)
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestDelete(t *testing.T) {
 			if err := s.PutOrders(ctx, t0, []model.Order{order(t0, "1.00")}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Delete(ctx, model.SystemShop, KindOrder, "4711", c.deleteAt); err != nil {
+			if err := s.Delete(ctx, model.SystemShop, events.KindOrder, "4711", c.deleteAt); err != nil {
 				t.Fatal(err)
 			}
 			if c.thenPut != nil {
@@ -212,15 +214,15 @@ func TestDelete(t *testing.T) {
 		ctx := t.Context()
 		must(t, s.PutStock(ctx, t0, []model.StockLevel{{SKU: "A", Warehouse: "W1", ModifiedAt: t0}, {SKU: "A", Warehouse: "W2", ModifiedAt: t0}}))
 		must(t, s.PutContacts(ctx, t0, []model.Contact{{ID: "1", UpdatedAt: t0}}))
-		must(t, s.Delete(ctx, model.SystemERP, KindStock, "A", t0))
-		must(t, s.Delete(ctx, model.SystemCRM, KindCustomer, "1", t0))
+		must(t, s.Delete(ctx, model.SystemERP, events.KindStock, "A", t0))
+		must(t, s.Delete(ctx, model.SystemCRM, events.KindCustomer, "1", t0))
 		if _, ok := readStock(t, s, "A", "W2"); ok {
 			t.Error("stock of a deleted SKU is still there")
 		}
 		if _, ok := readContact(t, s, "1"); ok {
 			t.Error("deleted contact is still there")
 		}
-		if err := s.Delete(ctx, model.SystemCRM, KindOrder, "1", t0); !errors.Is(err, ErrUnknownKind) {
+		if err := s.Delete(ctx, model.SystemCRM, events.KindOrder, "1", t0); !errors.Is(err, ErrUnknownKind) {
 			t.Errorf("delete of a CRM order: %v, want ErrUnknownKind", err)
 		}
 	})
@@ -243,7 +245,7 @@ func TestMigrations(t *testing.T) {
 		must(t, err)
 		must(t, old.PutContacts(ctx, t0, []model.Contact{{ID: "1", UpdatedAt: t0}}))
 		old.Close()
-		s, err := Open(ctx, path, logger)
+		s, err := Open(ctx, path, consolidate.JoinByEmail, logger)
 		must(t, err)
 		defer s.Close()
 		var v int
@@ -251,19 +253,19 @@ func TestMigrations(t *testing.T) {
 		if v != len(migrations) {
 			t.Errorf("version %d, want %d", v, len(migrations))
 		}
-		must(t, s.SetMark(ctx, Mark{System: model.SystemCRM, Kind: KindCustomer, Checkpoint: "after=1", Done: 1, Total: 2500, Watermark: t0}))
+		must(t, s.SetMark(ctx, Mark{System: model.SystemCRM, Kind: events.KindCustomer, Checkpoint: "after=1", Done: 1, Total: 2500, Watermark: t0}))
 		if _, ok := readContact(t, s, "1"); !ok {
 			t.Error("the older file's rows are gone")
 		}
 	})
 	t.Run("a newer file is refused", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := Open(ctx, path, logger)
+		s, err := Open(ctx, path, consolidate.JoinByEmail, logger)
 		must(t, err)
 		_, err = s.db.Exec(`UPDATE schema_version SET version = version + 1`)
 		must(t, err)
 		s.Close()
-		_, err = Open(ctx, path, logger)
+		_, err = Open(ctx, path, consolidate.JoinByEmail, logger)
 		if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), path) {
 			t.Errorf("open: %v, want ErrNewerSchema naming %s", err, path)
 		}
@@ -279,7 +281,7 @@ func TestOpenErrors(t *testing.T) {
 	notDir := filepath.Join(dir, "file")
 	must(t, os.WriteFile(notDir, nil, 0o600))
 	other := filepath.Join(dir, "other.db")
-	s, err := Open(t.Context(), other, logger)
+	s, err := Open(t.Context(), other, consolidate.JoinByEmail, logger)
 	must(t, err)
 	_, err = s.db.Exec(`DROP TABLE schema_version; CREATE TABLE notes (body TEXT)`)
 	must(t, err)
@@ -298,7 +300,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := Open(t.Context(), c.path, logger)
+			s, err := Open(t.Context(), c.path, consolidate.JoinByEmail, logger)
 			if err == nil {
 				s.Close()
 				t.Fatal("opened")
@@ -316,17 +318,17 @@ func TestOpenErrors(t *testing.T) {
 func TestMarks(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
-	m, err := s.Mark(ctx, model.SystemShop, KindOrder)
+	m, err := s.Mark(ctx, model.SystemShop, events.KindOrder)
 	must(t, err)
 	if m.Checkpoint != "" || !m.Watermark.IsZero() || m.System != model.SystemShop {
 		t.Errorf("unset mark %+v", m)
 	}
 	for _, want := range []Mark{
-		{System: model.SystemShop, Kind: KindOrder, Checkpoint: "page=3", Done: 200, Total: 20000},
-		{System: model.SystemShop, Kind: KindOrder, Checkpoint: "", Done: 20000, Total: 20000, Watermark: t0},
+		{System: model.SystemShop, Kind: events.KindOrder, Checkpoint: "page=3", Done: 200, Total: 20000},
+		{System: model.SystemShop, Kind: events.KindOrder, Checkpoint: "", Done: 20000, Total: 20000, Watermark: t0},
 	} {
 		must(t, s.SetMark(ctx, want))
-		got, err := s.Mark(ctx, model.SystemShop, KindOrder)
+		got, err := s.Mark(ctx, model.SystemShop, events.KindOrder)
 		must(t, err)
 		if got.UpdatedAt.IsZero() {
 			t.Error("no UpdatedAt")

@@ -151,6 +151,61 @@ type StockChange struct {
 	Stock []StockLevel `json:"stock,omitempty"`
 }
 
+// A backfill's progress: the records read from the system's list.
+type StoreBackfill struct {
+	// Records read by the backfills so far.
+	Read int `json:"read"`
+	// Records the system holds, where it says; null when it does not.
+	Total *int `json:"total,omitempty"`
+	// Whether the list was read to its end once.
+	Done bool `json:"done"`
+}
+
+// A change the store applied.
+type StoreChange struct {
+	// The change's position on the change stream (as a subscription's cursor).
+	Cursor string `json:"cursor"`
+	// When the system made the change.
+	At time.Time `json:"at"`
+	// When the store had it.
+	AppliedAt time.Time `json:"appliedAt"`
+	// Seconds from the change to the store having it.
+	LagSeconds float64 `json:"lagSeconds"`
+}
+
+// One system's records of one kind in the store.
+type StoreKindStatus struct {
+	Source   SourceSystem   `json:"source"`
+	Kind     RecordKind     `json:"kind"`
+	Rows     int            `json:"rows"`
+	Backfill *StoreBackfill `json:"backfill"`
+	// Every change of these records made before this time is in the store; null while the first backfill runs.
+	Watermark *time.Time `json:"watermark,omitempty"`
+	// The newest modification time the system gave a record read.
+	NewestModified *time.Time `json:"newestModified,omitempty"`
+	// The last change applied; null when none was since the start.
+	LastChange *StoreChange `json:"lastChange,omitempty"`
+}
+
+// How far the reporting store is: the consolidated copy of the three systems that reports and exports read.
+type StoreStatus struct {
+	State StoreState `json:"state"`
+	// Why the sync stopped, while it is FAILING.
+	Error *string `json:"error,omitempty"`
+	// When the sync last failed, while it is FAILING.
+	FailedAt *time.Time `json:"failedAt,omitempty"`
+	// Every change the three systems made before this time is in the store (the
+	// oldest of the kinds' watermarks); null while a first backfill runs. Changes
+	// after it are applied as they come, but only the next sweep vouches for them.
+	Watermark *time.Time `json:"watermark,omitempty"`
+	// When the store next reads what changed since its last sweep.
+	NextSweep *time.Time `json:"nextSweep,omitempty"`
+	// Changes received and not yet applied.
+	Queued int `json:"queued"`
+	// Each system and kind of record.
+	Kinds []StoreKindStatus `json:"kinds"`
+}
+
 type Subscription struct {
 }
 
@@ -417,6 +472,68 @@ func (e OrderStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// The kinds of record the store keeps.
+type RecordKind string
+
+const (
+	RecordKindOrder    RecordKind = "ORDER"
+	RecordKindProduct  RecordKind = "PRODUCT"
+	RecordKindStock    RecordKind = "STOCK"
+	RecordKindInvoice  RecordKind = "INVOICE"
+	RecordKindCustomer RecordKind = "CUSTOMER"
+)
+
+var AllRecordKind = []RecordKind{
+	RecordKindOrder,
+	RecordKindProduct,
+	RecordKindStock,
+	RecordKindInvoice,
+	RecordKindCustomer,
+}
+
+func (e RecordKind) IsValid() bool {
+	switch e {
+	case RecordKindOrder, RecordKindProduct, RecordKindStock, RecordKindInvoice, RecordKindCustomer:
+		return true
+	}
+	return false
+}
+
+func (e RecordKind) String() string {
+	return string(e)
+}
+
+func (e *RecordKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RecordKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RecordKind", str)
+	}
+	return nil
+}
+
+func (e RecordKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RecordKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RecordKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // A role a client holds, from its API key or its token's roles claim.
 type Role string
 
@@ -580,6 +697,70 @@ func (e *SourceSystem) UnmarshalJSON(b []byte) error {
 }
 
 func (e SourceSystem) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What the store's sync is doing.
+type StoreState string
+
+const (
+	// A kind has not yet been read to its end: its totals are partial.
+	StoreStateBackfilling StoreState = "BACKFILLING"
+	// Reading what changed since the last sweep.
+	StoreStateSweeping StoreState = "SWEEPING"
+	// Following the changes as they come.
+	StoreStateCurrent StoreState = "CURRENT"
+	// Stopped by a failure (an upstream down, a write refused); trying again until it catches up.
+	StoreStateFailing StoreState = "FAILING"
+)
+
+var AllStoreState = []StoreState{
+	StoreStateBackfilling,
+	StoreStateSweeping,
+	StoreStateCurrent,
+	StoreStateFailing,
+}
+
+func (e StoreState) IsValid() bool {
+	switch e {
+	case StoreStateBackfilling, StoreStateSweeping, StoreStateCurrent, StoreStateFailing:
+		return true
+	}
+	return false
+}
+
+func (e StoreState) String() string {
+	return string(e)
+}
+
+func (e *StoreState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StoreState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StoreState", str)
+	}
+	return nil
+}
+
+func (e StoreState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StoreState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StoreState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
