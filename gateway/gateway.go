@@ -34,10 +34,10 @@ import (
 type Options struct {
 	Directory resolvers.Directory
 	// Store is the reporting store's sync; nil when no store is open.
-	Store resolvers.StoreSync
-	Changes   resolvers.Changes
-	Loaders   *loaders.Factory
-	Logger    *slog.Logger
+	Store   resolvers.StoreSync
+	Changes resolvers.Changes
+	Loaders *loaders.Factory
+	Logger  *slog.Logger
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool

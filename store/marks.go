@@ -16,9 +16,9 @@ import (
 type Mark struct {
 	System     model.System
 	Kind       Kind
-	Checkpoint string // the backfill's resume point, opaque to the store
-	Done       int64  // records read by the backfill so far
-	Total      int64  // records the upstream reported; 0 when unknown
+	Checkpoint string    // the backfill's resume point, opaque to the store
+	Done       int64     // records read by the backfill so far
+	Total      int64     // records the upstream reported; 0 when unknown
 	Watermark  time.Time // the newest upstream modification time read
 	// CaughtUp is when a backfill last read to the end of the upstream's
 	// list: every change the upstream made before it is in the store.
