@@ -33,7 +33,6 @@ import (
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/metrics"
-	"github.com/trestlehq/trestle/resolvers"
 	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/world"
 	"github.com/trestlehq/trestle/sources"
@@ -258,14 +257,14 @@ func (a *App) build() error {
 	factory.ObserveBatches(a.metrics.Batch)
 
 	var follow []*events.Queue
-	var storeSync resolvers.StoreSync
+	var reporting gateway.Store
 	if a.store != nil {
 		changes := store.Changes()
 		follow = append(follow, changes)
 		a.sync = store.NewSyncer(a.store, store.SyncOptions{Sources: store.Sources{Shop: set.Shop, CRM: set.CRM, ERP: set.ERP},
 			Changes: changes, Sweep: cfg.Store.Sweep, Logger: a.logger.With("component", "store")})
 		a.metrics.Register(a.sync)
-		storeSync = a.sync
+		reporting = storeReader{a.store, a.sync}
 	}
 	a.pipeline, err = events.NewPipeline(events.PipelineOptions{
 		OpenBus:    func(apply func(events.Change)) (events.Bus, error) { return a.openBus(apply) },
@@ -317,7 +316,7 @@ func (a *App) build() error {
 		WebSocket: gateway.WebSocketOptions{InitTimeout: cfg.WebSocket.InitTimeout, KeepAlive: cfg.WebSocket.KeepAlive,
 			WriteTimeout: cfg.WebSocket.WriteTimeout},
 		Directory:       a.dir,
-		Store:           storeSync,
+		Store:           reporting,
 		Changes:         countedChanges{a.pipeline.Bus(), a.metrics},
 		Loaders:         factory,
 		Webhooks:        webhooks.Handler(),
@@ -332,6 +331,13 @@ func (a *App) build() error {
 	})
 	a.closers = append(a.closers, a.handler.Close)
 	return nil
+}
+
+// storeReader is the store as the gateway reads it: its rows, and its
+// sync's status.
+type storeReader struct {
+	*store.Store
+	*store.Syncer
 }
 
 // countedChanges counts the bus subscriptions open: one for each running

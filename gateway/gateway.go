@@ -33,8 +33,8 @@ import (
 // Options configure New.
 type Options struct {
 	Directory resolvers.Directory
-	// Store is the reporting store's sync; nil when no store is open.
-	Store   resolvers.StoreSync
+	// Store is the reporting store; nil when none is open.
+	Store   Store
 	Changes resolvers.Changes
 	Loaders *loaders.Factory
 	Logger  *slog.Logger
@@ -159,6 +159,7 @@ func orDefault(d, def time.Duration) time.Duration {
 //	GET  /          the GraphQL playground
 //	POST /query     GraphQL over HTTP (GET for queries too)
 //	GET  /schema.graphql the schema (SDL), when introspection is on
+//	GET  /export/orders.csv, .ndjson the orders, from the reporting store
 //	POST /webhooks/ the upstreams' change notifications
 //	GET  /healthz   liveness
 func New(opts Options) *Gateway { return build(opts, true) }
@@ -283,6 +284,11 @@ func build(opts Options, guarded bool) *Gateway {
 		sdl = authenticate(opts.Auth, sdl)
 	}
 	mux.Handle("GET /schema.graphql", corsFor(opts.Origins, sdl))
+	export := exportOrders(opts.Store, opts.Logger)
+	if opts.Auth != nil && guarded {
+		export = authenticate(opts.Auth, export)
+	}
+	mux.Handle("GET /export/{file}", corsFor(opts.Origins, export))
 	if opts.Webhooks != nil {
 		mux.Handle("/webhooks/", opts.Webhooks)
 	}

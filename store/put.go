@@ -26,7 +26,7 @@ type table struct {
 }
 
 var (
-	ordersTable   = table{"orders", model.SystemShop, events.KindOrder, []string{"id"}, []string{"id", "number", "status", "currency", "total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4", "customer_id", "billing_email", "billing_name", "created_at", "paid_at", "completed_at"}}
+	ordersTable   = table{"orders", model.SystemShop, events.KindOrder, []string{"id"}, []string{"id", "number", "status", "currency", "total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4", "customer_id", "billing_email", "billing_name", "created_at", "paid_at", "completed_at", "billing_email_normalized"}}
 	productsTable = table{"products", model.SystemShop, events.KindProduct, []string{"id"}, []string{"id", "sku", "name", "status", "currency", "price_e4", "regular_price_e4", "sale_price_e4", "manage_stock", "stock_quantity", "stock_status"}}
 	stockTable    = table{"stock", model.SystemERP, events.KindStock, []string{"sku", "warehouse"}, []string{"sku", "warehouse", "on_hand_e4", "reserved_e4", "ordered_e4", "projected_e4"}}
 	invoicesTable = table{"invoices", model.SystemERP, events.KindInvoice, []string{"id"}, []string{"id", "customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4", "outstanding_currency", "outstanding_e4", "order_ref", "sales_order"}}
@@ -136,7 +136,7 @@ func (s *Store) PutOrders(ctx context.Context, readAt time.Time, orders []model.
 		if err != nil {
 			return r, err
 		}
-		r.values = []any{o.ID, o.Number, o.Status, o.Currency, a[0], a[1], a[2], a[3], o.CustomerID, o.BillingEmail, o.BillingName, ns(o.CreatedAt), optNs(o.PaidAt), optNs(o.CompletedAt)}
+		r.values = []any{o.ID, o.Number, o.Status, o.Currency, a[0], a[1], a[2], a[3], o.CustomerID, o.BillingEmail, o.BillingName, ns(o.CreatedAt), optNs(o.PaidAt), optNs(o.CompletedAt), model.NormalizeEmail(o.BillingEmail)}
 		return r, nil
 	}, func(tx *sql.Tx, i int) error {
 		o := &orders[i]

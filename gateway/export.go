@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trestlehq/trestle/resolvers"
+	"github.com/trestlehq/trestle/store"
+)
+
+// Store is the reporting store as the gateway reads it: its sync's status
+// and its rows.
+type Store interface {
+	resolvers.StoreSync
+	EachOrder(ctx context.Context, q store.OrderQuery, each func(*store.OrderRow) error) error
+}
+
+// Headers of every export: how complete the store is. Trestle-Watermark
+// is absent while a first backfill runs.
+const (
+	headerWatermark  = "Trestle-Watermark"
+	headerStoreState = "Trestle-Store-State"
+)
+
+// exportFormat writes rows of one kind in one format.
+type exportFormat struct {
+	contentType string
+	open        func(w io.Writer) rowWriter
+}
+
+// rowWriter writes an export's rows after its header, if any.
+type rowWriter interface {
+	row(fields []exportField) error
+	flush() error
+}
+
+// exportField is one column of a row: its name and its text, or for JSON
+// its value (a string, or null when absent).
+type exportField struct {
+	name  string
+	value string
+	null  bool
+}
+
+var exportFormats = map[string]exportFormat{
+	"csv":    {"text/csv; charset=utf-8", func(w io.Writer) rowWriter { return &csvRows{w: csv.NewWriter(w)} }},
+	"ndjson": {"application/x-ndjson", func(w io.Writer) rowWriter { return &ndjsonRows{w: bufio.NewWriterSize(w, 64<<10)} }},
+}
+
+// csvRows writes RFC 4180 CSV: a header row, CRLF line ends, quotes where
+// needed; an absent value is an empty field.
+type csvRows struct {
+	w      *csv.Writer
+	header bool
+	rec    []string
+}
+
+func (c *csvRows) row(fields []exportField) error {
+	c.w.UseCRLF = true
+	if !c.header {
+		c.header = true
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = f.name
+		}
+		if err := c.w.Write(names); err != nil {
+			return err
+		}
+	}
+	c.rec = c.rec[:0]
+	for _, f := range fields {
+		c.rec = append(c.rec, f.value)
+	}
+	return c.w.Write(c.rec)
+}
+
+func (c *csvRows) flush() error {
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// ndjsonRows writes one JSON object per line; amounts are strings, so that
+// no reader rounds them through a float.
+type ndjsonRows struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+func (n *ndjsonRows) row(fields []exportField) error {
+	b := append(n.buf[:0], '{')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, f.name)
+		b = append(b, ':')
+		if f.null {
+			b = append(b, "null"...)
+		} else {
+			v, _ := json.Marshal(f.value) // a string always marshals
+			b = append(b, v...)
+		}
+	}
+	b = append(b, '}', '\n')
+	n.buf = b
+	_, err := n.w.Write(b)
+	return err
+}
+
+func (n *ndjsonRows) flush() error { return n.w.Flush() }
+
+// exportOrders serves GET /export/orders.{csv,ndjson}: every order created
+// in [from, to] (dates, or times in RFC 3339; in the time zone tz, UTC by
+// default), oldest first, streamed from the store. While the store's first
+// backfill runs the export is refused (503), as its rows would be silently
+// partial, unless partial=true asks for what the store holds.
+func exportOrders(st Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ext, _ := strings.Cut(r.PathValue("file"), ".")
+		format, ok := exportFormats[ext]
+		if name != "orders" || !ok {
+			writeError(w, http.StatusNotFound, "no such export: /export/orders.csv and /export/orders.ndjson are", "NOT_FOUND")
+			return
+		}
+		if st == nil {
+			writeError(w, http.StatusServiceUnavailable, resolvers.ErrNoStore.Error(), resolvers.CodeStoreUnavailable)
+			return
+		}
+		q, err := exportRange(r.URL.Query())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error(), "BAD_REQUEST")
+			return
+		}
+		status, err := st.Status(r.Context())
+		if err != nil {
+			logger.ErrorContext(r.Context(), "store status unreadable", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "the store's status is unreadable", resolvers.CodeStoreUnavailable)
+			return
+		}
+		partial := r.URL.Query().Get("partial") == "true"
+		if status.Watermark.IsZero() && !partial {
+			w.Header().Set("Retry-After", "10")
+			writeError(w, http.StatusServiceUnavailable, "the store is still backfilling, so an export now would be partial: "+
+				"ask again later (storeStatus shows the progress), or add partial=true to take what it holds", "STORE_BACKFILLING")
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", format.contentType)
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="orders.%s"`, ext))
+		h.Set("Cache-Control", "no-store")
+		h.Set(headerStoreState, status.State)
+		if !status.Watermark.IsZero() {
+			h.Set(headerWatermark, status.Watermark.UTC().Format(time.RFC3339))
+		}
+		var out io.Writer = w
+		if acceptsGzip(r) {
+			h.Set("Content-Encoding", "gzip")
+			h.Add("Vary", "Accept-Encoding")
+			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			defer gz.Close()
+			out = gz
+		}
+		rows := format.open(out)
+		fields := make([]exportField, 0, 13)
+		loc := q.loc
+		err = st.EachOrder(r.Context(), q.OrderQuery, func(o *store.OrderRow) error {
+			fields = append(fields[:0],
+				exportField{name: "id", value: strconv.FormatInt(o.ID, 10)},
+				exportField{name: "number", value: o.Number},
+				exportField{name: "status", value: o.Status},
+				timeField("created", &o.Created, loc),
+				timeField("paid", o.Paid, loc),
+				timeField("completed", o.Completed, loc),
+				exportField{name: "currency", value: o.Currency},
+				exportField{name: "total", value: o.Total.String()},
+				exportField{name: "tax", value: o.Tax.String()},
+				exportField{name: "shipping", value: o.Shipping.String()},
+				exportField{name: "discount", value: o.Discount.String()},
+				exportField{name: "customer_name", value: o.CustomerName},
+				exportField{name: "customer_email", value: o.CustomerEmail},
+			)
+			return rows.row(fields)
+		})
+		if err == nil {
+			err = rows.flush()
+		}
+		if err != nil && r.Context().Err() == nil {
+			// The status is sent: cut the transfer, so that the client sees
+			// it fail rather than take a short file for a whole one.
+			logger.ErrorContext(r.Context(), "export cut short", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	})
+}
+
+// timeField is a time in RFC 3339 in loc; empty (null) when absent.
+func timeField(name string, t *time.Time, loc *time.Location) exportField {
+	if t == nil || t.IsZero() {
+		return exportField{name: name, null: true}
+	}
+	return exportField{name: name, value: t.In(loc).Format(time.RFC3339)}
+}
+
+// exportQuery is an export's range and the zone its dates and times are in.
+type exportQuery struct {
+	store.OrderQuery
+	loc *time.Location
+}
+
+// exportRange reads from, to and tz. A date means the whole day in tz: to
+// includes its day; a time as to is the first instant left out.
+func exportRange(v map[string][]string) (exportQuery, error) {
+	get := func(k string) string {
+		if vs := v[k]; len(vs) > 0 {
+			return vs[0]
+		}
+		return ""
+	}
+	q := exportQuery{loc: time.UTC}
+	if tz := get("tz"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || strings.HasPrefix(tz, "/") {
+			return q, fmt.Errorf("tz: %q is not an IANA time zone (such as Europe/Berlin)", tz)
+		}
+		q.loc = loc
+	}
+	var err error
+	if q.From, err = exportTime("from", get("from"), q.loc, false); err != nil {
+		return q, err
+	}
+	if q.To, err = exportTime("to", get("to"), q.loc, true); err != nil {
+		return q, err
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
+		return q, errors.New("to: must not be before from")
+	}
+	return q, nil
+}
+
+// exportTime reads a date (YYYY-MM-DD) or a time (RFC 3339); a date as an
+// end bound means the end of its day.
+func exportTime(name, s string, loc *time.Location, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is neither a date (2026-01-31) nor a time in RFC 3339 (2026-01-31T08:00:00+01:00)", name, s)
+	}
+	return t, nil
+}
+
+// acceptsGzip reports whether the client asked for gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.TrimSpace(q) != "q=0" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trestlehq/trestle/consolidate"
+	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
+)
+
+// demoWorld is the demo's world: 2,500 people, 20,000 orders.
+var demoWorld = world.Options{Seed: 1}
+
+// BenchmarkBackfill fills a new store with the demo's world from the
+// simulators at 0 ms latency (go test -run - -bench Backfill ./store).
+func BenchmarkBackfill(b *testing.B) {
+	env := simtest.Start(b, demoWorld)
+	for b.Loop() {
+		s, err := Open(b.Context(), filepath.Join(b.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Backfill(b.Context(), sources(env, 0)); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkEachOrder reads every order of the demo's world with its
+// consolidated customer, as the export does.
+func BenchmarkEachOrder(b *testing.B) {
+	env := simtest.Start(b, demoWorld)
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Backfill(b.Context(), sources(env, 0)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		n := 0
+		if err := s.EachOrder(b.Context(), OrderQuery{}, func(*OrderRow) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != len(env.Sim.World.Orders) {
+			b.Fatalf("%d orders, want %d", n, len(env.Sim.World.Orders))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/export")
+	_ = time.Now
+}
