@@ -39,6 +39,8 @@ type Syncer struct {
 	now     func() time.Time
 	// catchUp asks the sweeping loop for a sweep now.
 	catchUp chan struct{}
+	// retry is the first wait before a failed sync is tried again.
+	retry time.Duration
 
 	mu       sync.Mutex
 	sweeping bool
@@ -73,7 +75,7 @@ type SyncOptions struct {
 // NewSyncer makes the sync of a store; Run runs it.
 func NewSyncer(s *Store, o SyncOptions) *Syncer {
 	return &Syncer{store: s, src: o.Sources, changes: o.Changes, sweep: o.Sweep, logger: o.Logger, now: time.Now,
-		catchUp: make(chan struct{}, 1), applied: map[kindKey]Applied{}}
+		catchUp: make(chan struct{}, 1), retry: retryFirst, applied: map[kindKey]Applied{}}
 }
 
 // Changes is the queue the change path fills for the store: every change.
@@ -92,7 +94,7 @@ func (y *Syncer) Run(ctx context.Context) {
 // sweepLoop runs the backfill at start, every sweep period, and after a
 // failure, with a growing pause between failed tries.
 func (y *Syncer) sweepLoop(ctx context.Context) {
-	retry := retryFirst
+	retry := y.retry
 	for {
 		y.setSweeping(true)
 		err := y.runBackfill(ctx)
@@ -106,7 +108,7 @@ func (y *Syncer) sweepLoop(ctx context.Context) {
 			wait, retry = retry, min(2*retry, retryMost)
 		} else {
 			y.caughtUp()
-			retry = retryFirst
+			retry = y.retry
 		}
 		timer := time.NewTimer(wait)
 		select {
