@@ -180,10 +180,10 @@ func (a *App) startDemo() error {
 // openStore opens the reporting store the config names; the demo keeps a
 // store of its own in a temporary directory, removed when the gateway
 // stops, as its world is made anew at each start. A store that cannot be
-// opened fails the start, naming the file, unless it is optional.
+// opened fails the start, naming it, unless it is optional.
 func (a *App) openStore() error {
-	path := a.cfg.Store.Path
-	if path == "" && a.cfg.Demo {
+	path, pg := a.cfg.Store.Path, a.cfg.Store.Postgres.URL
+	if path == "" && pg == "" && a.cfg.Demo {
 		dir, err := os.MkdirTemp("", "trestle-demo-")
 		if err != nil {
 			return fmt.Errorf("the demo's store: %w", err)
@@ -191,10 +191,11 @@ func (a *App) openStore() error {
 		a.closers = append(a.closers, func() { _ = os.RemoveAll(dir) })
 		path = filepath.Join(dir, "store.db")
 	}
-	if path == "" {
+	if path == "" && pg == "" {
 		return nil
 	}
-	st, err := store.Open(a.life, path, consolidate.JoinKeys[a.cfg.Join.Key], a.logger.With("component", "store"))
+	st, err := store.Open(a.life, store.Options{Path: path, PostgresURL: pg, Join: consolidate.JoinKeys[a.cfg.Join.Key],
+		Logger: a.logger.With("component", "store")})
 	switch {
 	case err == nil:
 		a.store = st
@@ -208,7 +209,7 @@ func (a *App) openStore() error {
 		a.storeErr = err
 		a.logger.Error("the store is not open: the live graph starts without it (store.optional)", "err", err)
 	default:
-		return fmt.Errorf("store.path: %w (store.optional: true starts the live graph without it)", err)
+		return fmt.Errorf("store: %w (store.optional: true starts the live graph without it)", err)
 	}
 	return nil
 }
@@ -261,7 +262,7 @@ func (a *App) build() error {
 	if a.store != nil {
 		changes := store.Changes()
 		follow = append(follow, changes)
-		a.sync = store.NewSyncer(a.store, store.SyncOptions{Sources: store.Sources{Shop: set.Shop, CRM: set.CRM, ERP: set.ERP},
+		a.sync = store.NewSyncer(a.store, store.SyncOptions{Replica: replicaName(), Sources: store.Sources{Shop: set.Shop, CRM: set.CRM, ERP: set.ERP},
 			Changes: changes, Sweep: cfg.Store.Sweep, Logger: a.logger.With("component", "store")})
 		a.metrics.Register(a.sync)
 		reporting = storeReader{a.store, a.sync}
@@ -331,6 +332,15 @@ func (a *App) build() error {
 	})
 	a.closers = append(a.closers, a.handler.Close)
 	return nil
+}
+
+// replicaName names this gateway among replicas: its host and process.
+func replicaName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // storeReader is the store as the gateway reads it: its rows, and its

@@ -79,10 +79,14 @@ type Config struct {
 	Store Store `yaml:"store"`
 }
 
-// Store configures the reporting store.
+// Store configures the reporting store: an SQLite file (path), or a
+// PostgreSQL database that replicas share (postgres.url).
 type Store struct {
 	// Path is the store's SQLite file, made when missing.
 	Path string `yaml:"path"`
+	// Postgres is a PostgreSQL database the replicas share: one syncs it
+	// at a time, all read it.
+	Postgres Postgres `yaml:"postgres"`
 	// Optional starts the live graph even when the store cannot be opened
 	// (the reports are then off, and say so).
 	Optional bool `yaml:"optional"`
@@ -90,6 +94,13 @@ type Store struct {
 	// last sweep, to repair what the change path missed (WooCommerce sends
 	// no webhook twice). The store is complete up to the last sweep.
 	Sweep time.Duration `yaml:"sweep"`
+}
+
+// Postgres is a PostgreSQL database.
+type Postgres struct {
+	// URL is postgres://user:password@host:port/database?sslmode=…; use
+	// ${VAR} for the password.
+	URL string `yaml:"url"`
 }
 
 // Tracing sends a span per operation, loader batch and upstream call to an
@@ -674,6 +685,12 @@ func (c *Config) validate() []error {
 		{"requestsPerMinute", int64(l.RequestsPerMinute)}, {"complexityPerMinute", int64(l.ComplexityPerMinute)}})...)
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("requestTimeout: must be positive"))
+	}
+	if c.Store.Path != "" && c.Store.Postgres.URL != "" {
+		errs = append(errs, errors.New("store: path and postgres.url both set: the store is one or the other"))
+	}
+	if u := c.Store.Postgres.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, errors.New("store.postgres.url: want postgres://user:password@host:port/database"))
 	}
 	if c.Store.Sweep < time.Second {
 		errs = append(errs, fmt.Errorf("store.sweep: must be at least 1s, not %v", c.Store.Sweep))

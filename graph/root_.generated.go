@@ -258,10 +258,13 @@ type ComplexityRoot struct {
 	StoreStatus struct {
 		Error     func(childComplexity int) int
 		FailedAt  func(childComplexity int) int
+		Heartbeat func(childComplexity int) int
 		Kinds     func(childComplexity int) int
 		NextSweep func(childComplexity int) int
 		Queued    func(childComplexity int) int
 		State     func(childComplexity int) int
+		SyncedBy  func(childComplexity int) int
+		Syncing   func(childComplexity int) int
 		Watermark func(childComplexity int) int
 	}
 
@@ -1229,6 +1232,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StoreStatus.FailedAt(childComplexity), true
+	case "StoreStatus.heartbeat":
+		if e.ComplexityRoot.StoreStatus.Heartbeat == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Heartbeat(childComplexity), true
 	case "StoreStatus.kinds":
 		if e.ComplexityRoot.StoreStatus.Kinds == nil {
 			break
@@ -1253,6 +1262,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StoreStatus.State(childComplexity), true
+	case "StoreStatus.syncedBy":
+		if e.ComplexityRoot.StoreStatus.SyncedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.SyncedBy(childComplexity), true
+	case "StoreStatus.syncing":
+		if e.ComplexityRoot.StoreStatus.Syncing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreStatus.Syncing(childComplexity), true
 	case "StoreStatus.watermark":
 		if e.ComplexityRoot.StoreStatus.Watermark == nil {
 			break
@@ -1836,6 +1857,12 @@ func (ec *executionContext) childFields_StoreStatus(ctx context.Context, field g
 		return ec.fieldContext_StoreStatus_nextSweep(ctx, field)
 	case "queued":
 		return ec.fieldContext_StoreStatus_queued(ctx, field)
+	case "syncedBy":
+		return ec.fieldContext_StoreStatus_syncedBy(ctx, field)
+	case "heartbeat":
+		return ec.fieldContext_StoreStatus_heartbeat(ctx, field)
+	case "syncing":
+		return ec.fieldContext_StoreStatus_syncing(ctx, field)
 	case "kinds":
 		return ec.fieldContext_StoreStatus_kinds(ctx, field)
 	}

@@ -502,6 +502,75 @@ func (ec *executionContext) fieldContext_StoreStatus_queued(_ context.Context, f
 	return graphql.NewScalarFieldContext("StoreStatus", field, false, false, "Int")
 }
 
+func (ec *executionContext) _StoreStatus_syncedBy(ctx context.Context, field graphql.CollectedField, obj *model.StoreStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreStatus_syncedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StoreStatus_syncedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _StoreStatus_heartbeat(ctx context.Context, field graphql.CollectedField, obj *model.StoreStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreStatus_heartbeat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Heartbeat, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StoreStatus_heartbeat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreStatus", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _StoreStatus_syncing(ctx context.Context, field graphql.CollectedField, obj *model.StoreStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreStatus_syncing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Syncing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreStatus_syncing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreStatus", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _StoreStatus_kinds(ctx context.Context, field graphql.CollectedField, obj *model.StoreStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -738,6 +807,21 @@ func (ec *executionContext) _StoreStatus(ctx context.Context, sel ast.SelectionS
 			}
 		case "queued":
 			out.Values[i] = ec._StoreStatus_queued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncedBy":
+			out.Values[i] = ec._StoreStatus_syncedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "heartbeat":
+			out.Values[i] = ec._StoreStatus_heartbeat(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "syncing":
+			out.Values[i] = ec._StoreStatus_syncing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

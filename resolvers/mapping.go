@@ -204,7 +204,8 @@ func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Cu
 // storeStatus maps the store's status into the graph's.
 func storeStatus(st store.Status) *model.StoreStatus {
 	out := &model.StoreStatus{State: model.StoreState(strings.ToUpper(st.State)), Error: optString(st.Error),
-		FailedAt: optTime(st.FailedAt), Watermark: optTime(st.Watermark), NextSweep: optTime(st.NextSweep), Queued: st.Queued}
+		FailedAt: optTime(st.FailedAt), Watermark: optTime(st.Watermark), NextSweep: optTime(st.NextSweep), Queued: st.Queued,
+		SyncedBy: optString(st.SyncedBy), Heartbeat: optTime(st.Heartbeat), Syncing: st.Syncing}
 	for _, k := range st.Kinds {
 		ks := model.StoreKindStatus{Source: model.SourceSystem(strings.ToUpper(string(k.System))), Kind: model.RecordKind(strings.ToUpper(string(k.Kind))),
 			Rows: int(k.Rows), Backfill: &model.StoreBackfill{Read: int(k.Done), Done: !k.CaughtUp.IsZero()},

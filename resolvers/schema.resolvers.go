@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
-
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"

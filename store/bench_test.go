@@ -18,7 +18,7 @@ var demoWorld = world.Options{Seed: 1}
 func BenchmarkBackfill(b *testing.B) {
 	env := simtest.Start(b, demoWorld)
 	for b.Loop() {
-		s, err := Open(b.Context(), filepath.Join(b.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
+		s, err := Open(b.Context(), Options{Path: filepath.Join(b.TempDir(), "store.db"), Join: consolidate.JoinByEmail, Logger: logger})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func BenchmarkBackfill(b *testing.B) {
 // consolidated customer, as the export does.
 func BenchmarkEachOrder(b *testing.B) {
 	env := simtest.Start(b, demoWorld)
-	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
+	s, err := Open(b.Context(), Options{Path: filepath.Join(b.TempDir(), "store.db"), Join: consolidate.JoinByEmail, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -104,8 +103,8 @@ func coalesce(column string, systems ...model.System) string {
 
 // createViews (re)creates the views, which follow the code rather than the
 // data.
-func createViews(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
+func createViews(ctx context.Context, db db) error {
+	tx, err := db.BeginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("create views: %w", err)
 	}

@@ -39,7 +39,7 @@ WITH c AS MATERIALIZED (SELECT key, shop_id, email, name FROM customers),
 by_email AS MATERIALIZED (
 	SELECT CAST(email AS TEXT) AS email, name FROM (
 		SELECT email, name, ROW_NUMBER() OVER (PARTITION BY email ORDER BY key <> email, key) AS n
-		FROM c WHERE email IS NOT NULL)
+		FROM c WHERE email IS NOT NULL) AS ranked
 	WHERE n = 1)
 SELECT o.id, o.number, o.status, o.currency, o.created_at, o.paid_at, o.completed_at,
 	o.total_e4, o.total_tax_e4, o.shipping_total_e4, o.discount_total_e4,

@@ -24,15 +24,18 @@ type Mark struct {
 	// list: every change the upstream made before it is in the store.
 	CaughtUp  time.Time
 	UpdatedAt time.Time
+	// LastChange is the last change applied; nil when none was.
+	LastChange *Applied
 }
 
 // Mark returns the mark of a system and kind; a zero Mark (with the system
 // and kind set) when none was set.
 func (s *Store) Mark(ctx context.Context, system model.System, kind Kind) (Mark, error) {
 	m := Mark{System: system, Kind: kind}
-	var watermark, caughtUp, updated sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT checkpoint, done, total, watermark, caught_up_at, updated_at FROM marks WHERE system = ? AND kind = ?`, system, kind).
-		Scan(&m.Checkpoint, &m.Done, &m.Total, &watermark, &caughtUp, &updated)
+	var watermark, caughtUp, updated, lastSeq, lastAt, appliedAt sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT checkpoint, done, total, watermark, caught_up_at, updated_at, last_seq, last_change_at, last_applied_at
+FROM marks WHERE system = ? AND kind = ?`, system, kind).
+		Scan(&m.Checkpoint, &m.Done, &m.Total, &watermark, &caughtUp, &updated, &lastSeq, &lastAt, &appliedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, nil
 	}
@@ -40,11 +43,14 @@ func (s *Store) Mark(ctx context.Context, system model.System, kind Kind) (Mark,
 		return m, fmt.Errorf("read mark %s %s: %w", system, kind, err)
 	}
 	m.Watermark, m.CaughtUp, m.UpdatedAt = timeOf(watermark), timeOf(caughtUp), timeOf(updated)
+	if lastSeq.Valid {
+		m.LastChange = &Applied{Seq: uint64(lastSeq.Int64), At: timeOf(lastAt), AppliedAt: timeOf(appliedAt)}
+	}
 	return m, nil
 }
 
-// SetMark stores a mark, replacing the one of its system and kind; its
-// UpdatedAt is set to now.
+// SetMark stores a mark, replacing the one of its system and kind but for
+// its last change (setApplied's); its UpdatedAt is set to now.
 func (s *Store) SetMark(ctx context.Context, m Mark) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, watermark, caught_up_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (system, kind) DO UPDATE SET checkpoint = excluded.checkpoint, done = excluded.done, total = excluded.total,
@@ -52,6 +58,55 @@ ON CONFLICT (system, kind) DO UPDATE SET checkpoint = excluded.checkpoint, done 
 		m.System, m.Kind, m.Checkpoint, m.Done, m.Total, ns(m.Watermark), ns(m.CaughtUp), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("set mark %s %s: %w", m.System, m.Kind, err)
+	}
+	return nil
+}
+
+// setApplied records the last change a system and kind had applied.
+func (s *Store) setApplied(ctx context.Context, system model.System, kind Kind, a Applied) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, updated_at, last_seq, last_change_at, last_applied_at)
+VALUES (?, ?, '', 0, 0, ?, ?, ?, ?)
+ON CONFLICT (system, kind) DO UPDATE SET last_seq = excluded.last_seq, last_change_at = excluded.last_change_at, last_applied_at = excluded.last_applied_at`,
+		system, kind, time.Now().UnixNano(), int64(a.Seq), ns(a.At), ns(a.AppliedAt))
+	if err != nil {
+		return fmt.Errorf("record the last change of %s %s: %w", system, kind, err)
+	}
+	return nil
+}
+
+// syncState is what the replica that syncs the store says of it.
+type syncState struct {
+	leader    string
+	heartbeat time.Time
+	failure   string
+	failedAt  time.Time
+}
+
+// readSyncState reads the sync's state; a zero one before any replica
+// synced.
+func (s *Store) readSyncState(ctx context.Context) (syncState, error) {
+	var st syncState
+	var heartbeat int64
+	var failedAt sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT leader, heartbeat_at, failure, failed_at FROM sync_state WHERE id = 1`).
+		Scan(&st.leader, &heartbeat, &st.failure, &failedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read the sync's state: %w", err)
+	}
+	st.heartbeat, st.failedAt = time.Unix(0, heartbeat).UTC(), timeOf(failedAt)
+	return st, nil
+}
+
+// writeSyncState records the syncing replica's state.
+func (s *Store) writeSyncState(ctx context.Context, st syncState) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sync_state (id, leader, heartbeat_at, failure, failed_at) VALUES (1, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET leader = excluded.leader, heartbeat_at = excluded.heartbeat_at, failure = excluded.failure, failed_at = excluded.failed_at`,
+		st.leader, st.heartbeat.UnixNano(), st.failure, ns(st.failedAt))
+	if err != nil {
+		return fmt.Errorf("record the sync's state: %w", err)
 	}
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 )
 
-// migrations are the schema's versions in order: migrations[i] takes a file
-// from version i to i+1. Released entries never change; a change to the
-// schema is a new entry.
+// migrations are the SQLite schema's versions in order: migrations[i]
+// takes a file from version i to i+1. Released entries never change; a
+// change to the schema is a new entry (here and in pgMigrations).
 //
 // Amounts (*_e4) are INTEGER in 1/10000 of the currency unit, decimal
 // quantities likewise; times (*_at, *_date) are UTC unix nanoseconds, NULL
@@ -211,13 +211,250 @@ ALTER TABLE orders ADD COLUMN billing_email_normalized TEXT NOT NULL DEFAULT '';
 CREATE INDEX orders_billing_email_normalized ON orders (billing_email_normalized);
 DELETE FROM marks WHERE system = 'shop' AND kind = 'order';
 `,
+	// 5: the sync's state, which every replica reads: the last change each
+	// kind had applied, and the replica that syncs and why it stopped.
+	`
+ALTER TABLE marks ADD COLUMN last_seq INTEGER;
+ALTER TABLE marks ADD COLUMN last_change_at INTEGER;
+ALTER TABLE marks ADD COLUMN last_applied_at INTEGER;
+CREATE TABLE sync_state (
+	id           INTEGER PRIMARY KEY CHECK (id = 1),
+	leader       TEXT    NOT NULL, -- the replica that syncs
+	heartbeat_at INTEGER NOT NULL,
+	failure      TEXT    NOT NULL, -- why the sync stopped; '' while it runs
+	failed_at    INTEGER
+) STRICT;
+`,
 }
 
-// migrate brings the file's schema up to version, one transaction per
-// migration, and returns how many it applied. A file at a newer version is
+// pgMigrations are the PostgreSQL schema's versions, as migrations are
+// SQLite's: the same tables and columns in PostgreSQL's types.
+var pgMigrations = []string{
+	// 1: the schema of SQLite's version 5.
+	`
+CREATE TABLE orders (
+	id                       BIGINT  PRIMARY KEY,
+	number                   TEXT    NOT NULL,
+	status                   TEXT    NOT NULL,
+	currency                 TEXT    NOT NULL,
+	total_e4                 BIGINT  NOT NULL,
+	total_tax_e4             BIGINT  NOT NULL,
+	shipping_total_e4        BIGINT  NOT NULL,
+	discount_total_e4        BIGINT  NOT NULL,
+	customer_id              BIGINT  NOT NULL,
+	billing_email            TEXT    NOT NULL,
+	billing_name             TEXT    NOT NULL,
+	created_at               BIGINT,
+	paid_at                  BIGINT,
+	completed_at             BIGINT,
+	modified_at              BIGINT  NOT NULL,
+	read_at                  BIGINT  NOT NULL,
+	billing_email_normalized TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX orders_created_at ON orders (created_at);
+CREATE INDEX orders_customer_id ON orders (customer_id);
+CREATE INDEX orders_billing_email_normalized ON orders (billing_email_normalized);
+
+CREATE TABLE order_lines (
+	order_id     BIGINT NOT NULL,
+	id           BIGINT NOT NULL,
+	product_id   BIGINT NOT NULL,
+	sku          TEXT   NOT NULL,
+	name         TEXT   NOT NULL,
+	currency     TEXT   NOT NULL,
+	quantity     BIGINT NOT NULL,
+	price_e4     BIGINT NOT NULL,
+	subtotal_e4  BIGINT NOT NULL,
+	total_e4     BIGINT NOT NULL,
+	total_tax_e4 BIGINT NOT NULL,
+	modified_at  BIGINT NOT NULL,
+	read_at      BIGINT NOT NULL,
+	PRIMARY KEY (order_id, id)
+);
+CREATE INDEX order_lines_sku ON order_lines (sku);
+
+CREATE TABLE products (
+	id               BIGINT  PRIMARY KEY,
+	sku              TEXT    NOT NULL,
+	name             TEXT    NOT NULL,
+	status           TEXT    NOT NULL,
+	currency         TEXT    NOT NULL,
+	price_e4         BIGINT  NOT NULL,
+	regular_price_e4 BIGINT  NOT NULL,
+	sale_price_e4    BIGINT,
+	manage_stock     BOOLEAN NOT NULL,
+	stock_quantity   BIGINT,
+	stock_status     TEXT    NOT NULL,
+	modified_at      BIGINT  NOT NULL,
+	read_at          BIGINT  NOT NULL
+);
+CREATE INDEX products_sku ON products (sku);
+
+CREATE TABLE stock (
+	sku          TEXT   NOT NULL,
+	warehouse    TEXT   NOT NULL,
+	on_hand_e4   BIGINT NOT NULL,
+	reserved_e4  BIGINT NOT NULL,
+	ordered_e4   BIGINT NOT NULL,
+	projected_e4 BIGINT NOT NULL,
+	modified_at  BIGINT NOT NULL,
+	read_at      BIGINT NOT NULL,
+	PRIMARY KEY (sku, warehouse)
+);
+
+CREATE TABLE invoices (
+	id                   TEXT   PRIMARY KEY,
+	customer_id          TEXT   NOT NULL,
+	status               TEXT   NOT NULL,
+	doc_status           BIGINT NOT NULL,
+	issue_date           BIGINT,
+	due_date             BIGINT,
+	currency             TEXT   NOT NULL,
+	total_e4             BIGINT NOT NULL,
+	outstanding_currency TEXT   NOT NULL,
+	outstanding_e4       BIGINT NOT NULL,
+	order_ref            TEXT   NOT NULL,
+	sales_order          TEXT   NOT NULL,
+	modified_at          BIGINT NOT NULL,
+	read_at              BIGINT NOT NULL
+);
+CREATE INDEX invoices_customer_id ON invoices (customer_id);
+CREATE INDEX invoices_order_ref ON invoices (order_ref);
+
+CREATE TABLE crm_contacts (
+	id                       TEXT   PRIMARY KEY,
+	email                    TEXT   NOT NULL,
+	first_name               TEXT   NOT NULL,
+	last_name                TEXT   NOT NULL,
+	phone                    TEXT   NOT NULL,
+	company                  TEXT   NOT NULL,
+	lifecycle_stage          TEXT   NOT NULL,
+	owner_id                 TEXT   NOT NULL,
+	created_at               BIGINT,
+	join_key                 TEXT   NOT NULL,
+	email_normalized         TEXT   NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              BIGINT NOT NULL,
+	read_at                  BIGINT NOT NULL
+);
+CREATE INDEX crm_contacts_join_key ON crm_contacts (join_key);
+
+CREATE TABLE shop_customers (
+	id                       BIGINT  PRIMARY KEY,
+	email                    TEXT    NOT NULL,
+	first_name               TEXT    NOT NULL,
+	last_name                TEXT    NOT NULL,
+	company                  TEXT    NOT NULL,
+	phone                    TEXT    NOT NULL,
+	is_paying_customer       BOOLEAN NOT NULL,
+	created_at               BIGINT,
+	join_key                 TEXT    NOT NULL,
+	email_normalized         TEXT    NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              BIGINT  NOT NULL,
+	read_at                  BIGINT  NOT NULL
+);
+CREATE INDEX shop_customers_join_key ON shop_customers (join_key);
+
+CREATE TABLE erp_customers (
+	id                       TEXT    PRIMARY KEY,
+	name                     TEXT    NOT NULL,
+	email                    TEXT    NOT NULL,
+	phone                    TEXT    NOT NULL,
+	type                     TEXT    NOT NULL,
+	customer_group           TEXT    NOT NULL,
+	territory                TEXT    NOT NULL,
+	currency                 TEXT    NOT NULL,
+	credit_limit_currency    TEXT,
+	credit_limit_e4          BIGINT,
+	disabled                 BOOLEAN NOT NULL,
+	created_at               BIGINT,
+	join_key                 TEXT    NOT NULL,
+	email_normalized         TEXT    NOT NULL,
+	customer_name            TEXT,
+	customer_company         TEXT,
+	customer_phone           TEXT,
+	customer_lifecycle_stage TEXT,
+	customer_owner           TEXT,
+	modified_at              BIGINT  NOT NULL,
+	read_at                  BIGINT  NOT NULL
+);
+CREATE INDEX erp_customers_join_key ON erp_customers (join_key);
+
+CREATE TABLE deletions (
+	system     TEXT   NOT NULL,
+	kind       TEXT   NOT NULL,
+	key        TEXT   NOT NULL,
+	deleted_at BIGINT NOT NULL,
+	PRIMARY KEY (system, kind, key)
+);
+
+CREATE TABLE marks (
+	system          TEXT   NOT NULL,
+	kind            TEXT   NOT NULL,
+	checkpoint      TEXT   NOT NULL,
+	done            BIGINT NOT NULL,
+	total           BIGINT NOT NULL,
+	watermark       BIGINT,
+	updated_at      BIGINT NOT NULL,
+	caught_up_at    BIGINT,
+	last_seq        BIGINT,
+	last_change_at  BIGINT,
+	last_applied_at BIGINT,
+	PRIMARY KEY (system, kind)
+);
+
+CREATE TABLE sync_state (
+	id           BIGINT PRIMARY KEY CHECK (id = 1),
+	leader       TEXT   NOT NULL,
+	heartbeat_at BIGINT NOT NULL,
+	failure      TEXT   NOT NULL,
+	failed_at    BIGINT
+);
+`,
+}
+
+var (
+	sqlite = &dialect{name: "sqlite", driver: "sqlite3", migrations: migrations,
+		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`,
+		otherTables:  `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'`,
+		// Immediate transactions (see openSQLite) serialise migrations.
+	}
+	postgres = &dialect{name: "postgres", driver: "pgx", migrations: pgMigrations, numbered: true,
+		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)`,
+		otherTables:  `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'schema_version'`,
+		exclusive:    pgExclusive,
+	}
+)
+
+// pgExclusive runs f while holding a PostgreSQL advisory lock of the
+// store's, so that replicas starting together migrate one at a time.
+func pgExclusive(ctx context.Context, db *sql.DB, f func() error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrateLock); err != nil {
+		return fmt.Errorf("lock for migration: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLock)
+	return f()
+}
+
+// migrate brings the schema up to version, one transaction per migration,
+// and returns how many it applied. A database at a newer version is
 // refused.
-func migrate(ctx context.Context, db *sql.DB, version int) (applied int, err error) {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
+func migrate(ctx context.Context, db db, version int) (applied int, err error) {
+	if _, err := db.ExecContext(ctx, db.d.versionTable); err != nil {
 		return 0, fmt.Errorf("create schema_version: %w", err)
 	}
 	for {
@@ -231,8 +468,8 @@ func migrate(ctx context.Context, db *sql.DB, version int) (applied int, err err
 
 // step applies the next migration, if any, in one transaction; the version
 // is read inside it, so two processes opening one file do not both apply it.
-func step(ctx context.Context, db *sql.DB, version int) (done bool, err error) {
-	tx, err := db.BeginTx(ctx, nil)
+func step(ctx context.Context, db db, version int) (done bool, err error) {
+	tx, err := db.BeginTx(ctx)
 	if err != nil {
 		return false, fmt.Errorf("begin migration: %w", err)
 	}
@@ -241,7 +478,7 @@ func step(ctx context.Context, db *sql.DB, version int) (done bool, err error) {
 	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&current); {
 	case errors.Is(err, sql.ErrNoRows):
 		var others int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'`).Scan(&others); err != nil {
+		if err := tx.QueryRowContext(ctx, db.d.otherTables).Scan(&others); err != nil {
 			return false, fmt.Errorf("read schema: %w", err)
 		}
 		if others > 0 {
@@ -259,7 +496,7 @@ func step(ctx context.Context, db *sql.DB, version int) (done bool, err error) {
 	case current == version:
 		return true, tx.Commit()
 	}
-	if _, err := tx.ExecContext(ctx, migrations[current]); err != nil {
+	if _, err := tx.ExecContext(ctx, db.d.migrations[current]); err != nil {
 		return false, fmt.Errorf("migrate to version %d: %w", current+1, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, current+1); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -64,11 +63,11 @@ type row struct {
 
 // put writes rows in one transaction, in order; after runs for each row the
 // upsert wrote (it was new or not older than the stored one).
-func (s *Store) put(ctx context.Context, t table, readAt time.Time, n int, rowOf func(i int) (row, error), after func(tx *sql.Tx, i int) error) error {
+func (s *Store) put(ctx context.Context, t table, readAt time.Time, n int, rowOf func(i int) (row, error), after func(tx tx, i int) error) error {
 	if n == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", t.name, err)
 	}
@@ -138,7 +137,7 @@ func (s *Store) PutOrders(ctx context.Context, readAt time.Time, orders []model.
 		}
 		r.values = []any{o.ID, o.Number, o.Status, o.Currency, a[0], a[1], a[2], a[3], o.CustomerID, o.BillingEmail, o.BillingName, ns(o.CreatedAt), optNs(o.PaidAt), optNs(o.CompletedAt), model.NormalizeEmail(o.BillingEmail)}
 		return r, nil
-	}, func(tx *sql.Tx, i int) error {
+	}, func(tx tx, i int) error {
 		o := &orders[i]
 		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = ?`, o.ID); err != nil {
 			return fmt.Errorf("replace lines: %w", err)
@@ -261,13 +260,13 @@ func (s *Store) Delete(ctx context.Context, system model.System, kind Kind, key 
 		k = id
 	}
 	when := at.UTC().UnixNano()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("delete %s %q: %w", t.name, key, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO deletions (system, kind, key, deleted_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (system, kind, key) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)`, system, kind, key, when); err != nil {
+ON CONFLICT (system, kind, key) DO UPDATE SET deleted_at = CASE WHEN excluded.deleted_at > deletions.deleted_at THEN excluded.deleted_at ELSE deletions.deleted_at END`, system, kind, key, when); err != nil {
 		return fmt.Errorf("delete %s %q: %w", t.name, key, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+t.name+` WHERE `+t.key[0]+` = ? AND modified_at <= ?`, k, when); err != nil {

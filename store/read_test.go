@@ -52,7 +52,7 @@ func readProduct(t *testing.T, s *Store, id int64) (model.Product, bool) {
 	var p model.Product
 	var price, regular int64
 	var sale, qty, modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT id, sku, name, status, currency, price_e4, regular_price_e4, sale_price_e4, manage_stock, stock_quantity, stock_status, modified_at FROM products WHERE id = ?`, id).
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, sku, name, status, currency, price_e4, regular_price_e4, sale_price_e4, manage_stock, stock_quantity, stock_status, modified_at FROM products WHERE id = ?`, id).
 		Scan(&p.ID, &p.SKU, &p.Name, &p.Status, &p.Currency, &price, &regular, &sale, &p.ManageStock, &qty, &p.StockStatus, &modified)
 	if err == sql.ErrNoRows {
 		return p, false
@@ -73,7 +73,7 @@ func readStock(t *testing.T, s *Store, sku, warehouse string) (model.StockLevel,
 	l := model.StockLevel{SKU: sku, Warehouse: warehouse}
 	var onHand, reserved, ordered, projected int64
 	var modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT on_hand_e4, reserved_e4, ordered_e4, projected_e4, modified_at FROM stock WHERE sku = ? AND warehouse = ?`, sku, warehouse).
+	err := s.db.QueryRowContext(context.Background(), `SELECT on_hand_e4, reserved_e4, ordered_e4, projected_e4, modified_at FROM stock WHERE sku = ? AND warehouse = ?`, sku, warehouse).
 		Scan(&onHand, &reserved, &ordered, &projected, &modified)
 	if err == sql.ErrNoRows {
 		return l, false
@@ -90,7 +90,7 @@ func readInvoice(t *testing.T, s *Store, id string) (model.Invoice, bool) {
 	var v model.Invoice
 	var total, outstanding int64
 	var issue, due, modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT id, customer_id, status, doc_status, issue_date, due_date, currency, total_e4, outstanding_currency, outstanding_e4, order_ref, sales_order, modified_at FROM invoices WHERE id = ?`, id).
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, customer_id, status, doc_status, issue_date, due_date, currency, total_e4, outstanding_currency, outstanding_e4, order_ref, sales_order, modified_at FROM invoices WHERE id = ?`, id).
 		Scan(&v.ID, &v.CustomerID, &v.Status, &v.DocStatus, &issue, &due, &v.Total.Currency, &total, &v.Outstanding.Currency, &outstanding, &v.OrderRef, &v.SalesOrder, &modified)
 	if err == sql.ErrNoRows {
 		return v, false
@@ -107,7 +107,7 @@ func readContact(t *testing.T, s *Store, id string) (model.Contact, bool) {
 	t.Helper()
 	var c model.Contact
 	var created, modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT id, email, first_name, last_name, phone, company, lifecycle_stage, owner_id, created_at, modified_at FROM crm_contacts WHERE id = ?`, id).
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, email, first_name, last_name, phone, company, lifecycle_stage, owner_id, created_at, modified_at FROM crm_contacts WHERE id = ?`, id).
 		Scan(&c.ID, &c.Email, &c.FirstName, &c.LastName, &c.Phone, &c.Company, &c.LifecycleStage, &c.OwnerID, &created, &modified)
 	if err == sql.ErrNoRows {
 		return c, false
@@ -123,7 +123,7 @@ func readShopCustomer(t *testing.T, s *Store, id int64) (model.ShopCustomer, boo
 	t.Helper()
 	var c model.ShopCustomer
 	var created, modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT id, email, first_name, last_name, company, phone, is_paying_customer, created_at, modified_at FROM shop_customers WHERE id = ?`, id).
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, email, first_name, last_name, company, phone, is_paying_customer, created_at, modified_at FROM shop_customers WHERE id = ?`, id).
 		Scan(&c.ID, &c.Email, &c.FirstName, &c.LastName, &c.Company, &c.Phone, &c.IsPayingCustomer, &created, &modified)
 	if err == sql.ErrNoRows {
 		return c, false
@@ -140,7 +140,7 @@ func readERPCustomer(t *testing.T, s *Store, id string) (model.ERPCustomer, bool
 	var c model.ERPCustomer
 	var limitCur sql.NullString
 	var limit, created, modified sql.NullInt64
-	err := s.db.QueryRow(`SELECT id, name, email, phone, type, customer_group, territory, currency, credit_limit_currency, credit_limit_e4, disabled, created_at, modified_at FROM erp_customers WHERE id = ?`, id).
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, name, email, phone, type, customer_group, territory, currency, credit_limit_currency, credit_limit_e4, disabled, created_at, modified_at FROM erp_customers WHERE id = ?`, id).
 		Scan(&c.ID, &c.Name, &c.Email, &c.Phone, &c.Type, &c.Group, &c.Territory, &c.Currency, &limitCur, &limit, &c.Disabled, &created, &modified)
 	if err == sql.ErrNoRows {
 		return c, false

@@ -1,7 +1,7 @@
 // Package store keeps the consolidated copy of the three systems that
 // reports and exports read: orders with their lines, products, stock per
 // warehouse, invoices and each system's customer records, in an embedded
-// SQLite file. Amounts are exact (INTEGER in 1/10000 of the unit), times are
+// SQLite file or a PostgreSQL database that replicas share. Amounts are exact (INTEGER in 1/10000 of the unit), times are
 // UTC unix nanoseconds, and every row carries the upstream's modification
 // time and when Trestle read it, so that writes are idempotent and an older
 // row never overwrites a newer one.
@@ -13,8 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 
-	// The SQLite driver: pure Go, so the binary stays static and cgo-free.
+	// The database/sql drivers: pgx for PostgreSQL, and for SQLite one in
+	// pure Go, so that the binary stays static and cgo-free.
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/trestlehq/trestle/consolidate"
@@ -40,46 +43,83 @@ var (
 	ErrUnknownKind = errors.New("no such system and kind in the store")
 )
 
-// Store is the SQLite store. Its methods are safe for concurrent use; SQLite
-// runs one write transaction at a time and reads beside it (WAL).
+// Store is the store: an SQLite file, or a PostgreSQL database that
+// replicas share. Its methods are safe for concurrent use.
 type Store struct {
-	db     *sql.DB
-	path   string
+	db     db
+	where  string // the file, or the database's host and name, for messages
 	join   consolidate.JoinKey
 	logger *slog.Logger
 }
 
-// Open opens the store file at path, creating it when missing, and brings
-// its schema up to this binary's version. An unwritable, corrupt or
-// incompatible file gives an error naming it. Customer records are joined
-// on join, as the customer directory joins them.
-func Open(ctx context.Context, path string, join consolidate.JoinKey, logger *slog.Logger) (*Store, error) {
-	return open(ctx, path, logger, join, len(migrations))
+// Options say where a store is; exactly one of Path and PostgresURL.
+type Options struct {
+	// Path is an SQLite file, made when missing.
+	Path string
+	// PostgresURL is a PostgreSQL database (postgres://user:password@host/db).
+	PostgresURL string
+	// Join is the key customer records are joined on, as the customer
+	// directory joins them.
+	Join   consolidate.JoinKey
+	Logger *slog.Logger
 }
 
-func open(ctx context.Context, path string, logger *slog.Logger, join consolidate.JoinKey, version int) (*Store, error) {
+// Open opens the store and brings its schema up to this binary's version.
+// An unreachable database, or an unwritable, corrupt or incompatible file,
+// gives an error naming it.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.PostgresURL != "" {
+		return open(ctx, o, postgres, o.PostgresURL, redact(o.PostgresURL), len(pgMigrations))
+	}
+	return openSQLite(ctx, o, len(migrations))
+}
+
+// openSQLite opens an SQLite store at a schema version.
+func openSQLite(ctx context.Context, o Options, version int) (*Store, error) {
 	// busy_timeout makes a second writer wait rather than fail; immediate
 	// transactions take the write lock at BEGIN, so a read-then-write
 	// transaction never fails half-way with SQLITE_BUSY.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite3", dsn)
+	dsn := "file:" + o.Path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	return open(ctx, o, sqlite, dsn, o.Path, version)
+}
+
+func open(ctx context.Context, o Options, d *dialect, dsn, where string, version int) (*Store, error) {
+	sdb, err := sql.Open(d.driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", where, err)
 	}
-	s := &Store{db: db, path: path, join: join, logger: logger}
-	applied, err := migrate(ctx, db, version)
-	if err == nil {
-		err = createViews(ctx, db)
+	s := &Store{db: db{sdb, d}, where: where, join: o.Join, logger: o.Logger}
+	var applied int
+	prepare := func() error {
+		var err error
+		if applied, err = migrate(ctx, s.db, version); err != nil {
+			return err
+		}
+		return createViews(ctx, s.db)
+	}
+	if d.exclusive != nil {
+		err = d.exclusive(ctx, sdb, prepare)
+	} else {
+		err = prepare()
 	}
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		sdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", where, err)
 	}
-	logger.Info("store opened", "path", path, "schema_version", version, "migrations_applied", applied)
+	o.Logger.Info("store opened", "store", where, "database", d.name, "schema_version", version, "migrations_applied", applied)
 	return s, nil
 }
 
-// Close closes the file. It is safe to call more than once.
+// redact is a database URL without its password.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the PostgreSQL database (its URL does not parse)"
+	}
+	return u.Redacted()
+}
+
+// Close closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
 	return s.db.Close()
 }

@@ -27,7 +27,7 @@ var (
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "store.db"), consolidate.JoinByEmail, logger)
+	s, err := Open(t.Context(), Options{Path: filepath.Join(t.TempDir(), "store.db"), Join: consolidate.JoinByEmail, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +241,11 @@ func TestMigrations(t *testing.T) {
 	ctx := t.Context()
 	t.Run("an older file is migrated", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		old, err := open(ctx, path, logger, consolidate.JoinByEmail, 1)
+		old, err := openSQLite(ctx, Options{Path: path, Join: consolidate.JoinByEmail, Logger: logger}, 1)
 		must(t, err)
 		must(t, old.PutContacts(ctx, t0, []model.Contact{{ID: "1", UpdatedAt: t0}}))
 		old.Close()
-		s, err := Open(ctx, path, consolidate.JoinByEmail, logger)
+		s, err := Open(ctx, Options{Path: path, Join: consolidate.JoinByEmail, Logger: logger})
 		must(t, err)
 		defer s.Close()
 		var v int
@@ -260,12 +260,12 @@ func TestMigrations(t *testing.T) {
 	})
 	t.Run("a newer file is refused", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := Open(ctx, path, consolidate.JoinByEmail, logger)
+		s, err := Open(ctx, Options{Path: path, Join: consolidate.JoinByEmail, Logger: logger})
 		must(t, err)
 		_, err = s.db.Exec(`UPDATE schema_version SET version = version + 1`)
 		must(t, err)
 		s.Close()
-		_, err = Open(ctx, path, consolidate.JoinByEmail, logger)
+		_, err = Open(ctx, Options{Path: path, Join: consolidate.JoinByEmail, Logger: logger})
 		if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), path) {
 			t.Errorf("open: %v, want ErrNewerSchema naming %s", err, path)
 		}
@@ -281,7 +281,7 @@ func TestOpenErrors(t *testing.T) {
 	notDir := filepath.Join(dir, "file")
 	must(t, os.WriteFile(notDir, nil, 0o600))
 	other := filepath.Join(dir, "other.db")
-	s, err := Open(t.Context(), other, consolidate.JoinByEmail, logger)
+	s, err := Open(t.Context(), Options{Path: other, Join: consolidate.JoinByEmail, Logger: logger})
 	must(t, err)
 	_, err = s.db.Exec(`DROP TABLE schema_version; CREATE TABLE notes (body TEXT)`)
 	must(t, err)
@@ -300,7 +300,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := Open(t.Context(), c.path, consolidate.JoinByEmail, logger)
+			s, err := Open(t.Context(), Options{Path: c.path, Join: consolidate.JoinByEmail, Logger: logger})
 			if err == nil {
 				s.Close()
 				t.Fatal("opened")

@@ -24,12 +24,17 @@ const (
 	// maxQueued bounds the changes kept while the store is behind: past it
 	// they are dropped, as the sweep that catches up reads them anyway.
 	maxQueued = 100_000
+	// heartbeatEvery is how often the syncing replica records that it
+	// lives; staleAfter is when the others say it has stopped.
+	heartbeatEvery, staleAfter = 2 * time.Second, 30 * time.Second
 )
 
 // Syncer keeps a store current with the three systems: it backfills from
 // their lists, applies each change the change path publishes by reading
 // its record again, and sweeps what changed since the last sweep. A failed
 // read or write stops the sync, which tries again until it catches up.
+// Replicas sharing a PostgreSQL store take turns: one syncs, and when it
+// dies another takes over and sweeps what it missed meanwhile.
 type Syncer struct {
 	store   *Store
 	src     Sources
@@ -41,12 +46,14 @@ type Syncer struct {
 	catchUp chan struct{}
 	// retry is the first wait before a failed sync is tried again.
 	retry time.Duration
+	// replica names this replica in the store's sync state.
+	replica string
 
 	mu       sync.Mutex
+	leading  bool
 	sweeping bool
 	failure  error // the last failure since the last sweep that caught up
 	failedAt time.Time
-	applied  map[kindKey]Applied
 }
 
 type kindKey struct {
@@ -63,6 +70,8 @@ type Applied struct {
 
 // SyncOptions configure NewSyncer.
 type SyncOptions struct {
+	// Replica names this gateway among the replicas sharing the store.
+	Replica string
 	Sources Sources
 	// Changes is the store's queue on the change path.
 	Changes *events.Queue
@@ -75,20 +84,64 @@ type SyncOptions struct {
 // NewSyncer makes the sync of a store; Run runs it.
 func NewSyncer(s *Store, o SyncOptions) *Syncer {
 	return &Syncer{store: s, src: o.Sources, changes: o.Changes, sweep: o.Sweep, logger: o.Logger, now: time.Now,
-		catchUp: make(chan struct{}, 1), retry: retryFirst, applied: map[kindKey]Applied{}}
+		catchUp: make(chan struct{}, 1), retry: retryFirst, replica: o.Replica}
 }
 
 // Changes is the queue the change path fills for the store: every change.
 func Changes() *events.Queue { return events.NewQueue(nil) }
 
-// Run syncs until ctx ends: a backfill (or, for a store filled before, a
-// sweep) at once, then the changes as they come and a sweep every sweep
-// period or after a failure.
+// Run syncs until ctx ends, in this replica's turns: a backfill (or, for
+// a store filled before, a sweep) at once, then the changes as they come
+// and a sweep every sweep period or after a failure. Out of turn, the
+// changes are left to the replica that syncs.
 func (y *Syncer) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() { y.sweepLoop(ctx) })
-	wg.Go(func() { y.applyLoop(ctx) })
-	wg.Wait()
+	for {
+		l, err := y.store.acquire(ctx, func() { y.changes.Take() })
+		if err != nil {
+			return
+		}
+		y.logger.Info("this replica syncs the store", "replica", y.replica)
+		turn, end := context.WithCancel(ctx)
+		y.setLeading(true)
+		var wg sync.WaitGroup
+		wg.Go(func() { y.sweepLoop(turn) })
+		wg.Go(func() { y.applyLoop(turn) })
+		wg.Go(func() { y.heartbeat(turn) })
+		select {
+		case <-ctx.Done():
+		case <-l.lost:
+		}
+		end()
+		wg.Wait()
+		y.setLeading(false)
+		l.release()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// heartbeat records every heartbeatEvery that this replica syncs, and
+// whether it is failing.
+func (y *Syncer) heartbeat(ctx context.Context) {
+	tick := time.NewTicker(heartbeatEvery)
+	defer tick.Stop()
+	for {
+		y.mu.Lock()
+		st := syncState{leader: y.replica, heartbeat: y.now()}
+		if y.failure != nil {
+			st.failure, st.failedAt = y.failure.Error(), y.failedAt
+		}
+		y.mu.Unlock()
+		if err := y.store.writeSyncState(ctx, st); err != nil && ctx.Err() == nil {
+			y.fail(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // sweepLoop runs the backfill at start, every sweep period, and after a
@@ -206,9 +259,9 @@ func (y *Syncer) Apply(ctx context.Context, changes []events.Change) error {
 				last = c
 			}
 		}
-		y.mu.Lock()
-		y.applied[k] = Applied{Seq: last.Seq, At: last.At, AppliedAt: y.now()}
-		y.mu.Unlock()
+		if err := y.store.setApplied(ctx, k.system, k.kind, Applied{Seq: last.Seq, At: last.At, AppliedAt: y.now()}); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -286,6 +339,12 @@ func ids(keys []string) []int64 {
 	return out
 }
 
+func (y *Syncer) setLeading(on bool) {
+	y.mu.Lock()
+	y.leading = on
+	y.mu.Unlock()
+}
+
 func (y *Syncer) setSweeping(on bool) {
 	y.mu.Lock()
 	y.sweeping = on
@@ -338,6 +397,11 @@ type Status struct {
 	// read to its end once.
 	Watermark time.Time
 	NextSweep time.Time
+	// SyncedBy is the replica that syncs the store (this one when
+	// Syncing), and Heartbeat when it last said so.
+	SyncedBy  string
+	Heartbeat time.Time
+	Syncing   bool
 	Kinds     []KindStatus
 }
 
@@ -366,30 +430,36 @@ func (k KindStatus) Lag() time.Duration {
 	return max(k.LastChange.AppliedAt.Sub(k.LastChange.At), 0)
 }
 
-// Status reads the sync's state and the store's rows.
+// Status reads the sync's state and the store's rows. Every replica
+// sharing a store reads the same, but for the changes queued, and a failure
+// of its own sync that it could not record.
 func (y *Syncer) Status(ctx context.Context) (Status, error) {
 	kinds, err := y.store.kindStatus(ctx)
 	if err != nil {
 		return Status{}, err
 	}
-	y.mu.Lock()
-	st := Status{State: StateCurrent, Queued: y.changes.Len()}
-	if y.failure != nil {
-		st.State, st.Error, st.FailedAt = StateFailing, y.failure.Error(), y.failedAt
+	shared, err := y.store.readSyncState(ctx)
+	if err != nil {
+		return Status{}, err
 	}
-	for i, k := range kinds {
-		if a, ok := y.applied[kindKey{k.System, k.Kind}]; ok {
-			kinds[i].LastChange = &a
-		}
+	st := Status{State: StateCurrent, Queued: y.changes.Len(), Kinds: kinds,
+		SyncedBy: shared.leader, Heartbeat: shared.heartbeat, Error: shared.failure, FailedAt: shared.failedAt}
+	y.mu.Lock()
+	st.Syncing = y.leading
+	if y.failure != nil {
+		st.Error, st.FailedAt = y.failure.Error(), y.failedAt
 	}
 	sweeping := y.sweeping
 	y.mu.Unlock()
-	st.Kinds = kinds
+	if !st.Syncing && !st.Heartbeat.IsZero() && y.now().Sub(st.Heartbeat) > staleAfter {
+		st.Error = fmt.Sprintf("the replica that syncs the store (%s) last said so at %s", st.SyncedBy, st.Heartbeat.Format(time.RFC3339))
+		st.FailedAt = st.Heartbeat
+	}
 	complete := true
-	for i, k := range kinds {
+	for _, k := range kinds {
 		if k.CaughtUp.IsZero() {
 			complete = false
-		} else if i == 0 || st.Watermark.IsZero() || k.CaughtUp.Before(st.Watermark) {
+		} else if st.Watermark.IsZero() || k.CaughtUp.Before(st.Watermark) {
 			st.Watermark = k.CaughtUp
 		}
 	}
@@ -397,7 +467,8 @@ func (y *Syncer) Status(ctx context.Context) (Status, error) {
 		st.Watermark = time.Time{}
 	}
 	switch {
-	case st.State == StateFailing:
+	case st.Error != "":
+		st.State = StateFailing
 	case !complete:
 		st.State = StateBackfilling
 	case sweeping:
@@ -422,7 +493,7 @@ func (s *Store) kindStatus(ctx context.Context) ([]KindStatus, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.Done, k.Total, k.CaughtUp, k.Newest = m.Done, m.Total, m.CaughtUp, m.Watermark
+		k.Done, k.Total, k.CaughtUp, k.Newest, k.LastChange = m.Done, m.Total, m.CaughtUp, m.Watermark, m.LastChange
 		out = append(out, k)
 	}
 	return out, nil

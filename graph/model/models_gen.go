@@ -200,8 +200,14 @@ type StoreStatus struct {
 	Watermark *time.Time `json:"watermark,omitempty"`
 	// When the store next reads what changed since its last sweep.
 	NextSweep *time.Time `json:"nextSweep,omitempty"`
-	// Changes received and not yet applied.
+	// Changes received by this replica and not yet applied.
 	Queued int `json:"queued"`
+	// The replica that syncs the store (host/process); replicas sharing a PostgreSQL store take turns.
+	SyncedBy *string `json:"syncedBy,omitempty"`
+	// When the replica that syncs last said it lives.
+	Heartbeat *time.Time `json:"heartbeat,omitempty"`
+	// Whether this replica is the one that syncs.
+	Syncing bool `json:"syncing"`
 	// Each system and kind of record.
 	Kinds []StoreKindStatus `json:"kinds"`
 }
