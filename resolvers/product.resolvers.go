@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/govalues/decimal"
+
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
