@@ -282,3 +282,23 @@ ON CONFLICT (system, kind, key) DO UPDATE SET deleted_at = CASE WHEN excluded.de
 	}
 	return nil
 }
+
+// fallenDue names the submitted invoices with money outstanding whose due
+// date has passed by now and whose status is not yet Overdue.
+func (s *Store) fallenDue(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM invoices WHERE doc_status = 1 AND outstanding_e4 > 0 AND due_date < ? AND status <> 'Overdue'`,
+		now.UTC().Truncate(24*time.Hour).UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("read the invoices fallen due: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("read the invoices fallen due: %w", err)
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
+}

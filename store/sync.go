@@ -151,6 +151,9 @@ func (y *Syncer) sweepLoop(ctx context.Context) {
 	for {
 		y.setSweeping(true)
 		err := y.runBackfill(ctx)
+		if err == nil {
+			err = y.rereadFallenDue(ctx)
+		}
 		y.setSweeping(false)
 		if ctx.Err() != nil {
 			return
@@ -207,6 +210,25 @@ func (y *Syncer) logProgress(ctx context.Context) {
 			y.logger.Info("store backfill", "system", k.System, "kind", k.Kind, "read", k.Done, "rows", k.Rows, "newest", k.Newest)
 		}
 	}
+}
+
+// rereadFallenDue reads again the invoices that have fallen due without
+// turning Overdue in the store: ERPNext's daily job marks them so without
+// changing their modification time, so no list by modification time and
+// no change ever brings the new status.
+func (y *Syncer) rereadFallenDue(ctx context.Context) error {
+	if y.src.ERP == nil {
+		return nil
+	}
+	names, err := y.store.fallenDue(ctx, y.now())
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	_, err = reread(ctx, y.now(), names, y.src.ERP.Invoices, y.store.PutInvoices, func(i model.Invoice) string { return i.ID })
+	if err != nil {
+		return fmt.Errorf("read again the invoices fallen due: %w", err)
+	}
+	return nil
 }
 
 // applyLoop applies the queued changes as they come.

@@ -3,23 +3,30 @@ package store
 import (
 	"context"
 	"strconv"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 // syncing runs a syncer of a new store over env until the test ends, and
 // waits for its first backfill.
-func syncing(t *testing.T, env *simtest.Env) (*Store, *Syncer, *events.Queue) {
+func syncing(t *testing.T, env *simtest.Env, mods ...func(*Syncer)) (*Store, *Syncer, *events.Queue) {
 	t.Helper()
 	s := openTemp(t)
 	q := Changes()
 	y := NewSyncer(s, SyncOptions{Sources: sources(env, 0), Changes: q, Sweep: time.Hour, Logger: logger})
 	y.retry = 20 * time.Millisecond
+	for _, mod := range mods {
+		mod(y)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { y.Run(ctx); close(done) }()
@@ -141,4 +148,46 @@ func TestSyncerStopsOnAFullDiskAndCatchesUp(t *testing.T) {
 		}
 	}
 	checkWorld(t, s, w)
+}
+
+// clock is a settable time for the simulators and the syncer.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+func (c *clock) set(t time.Time) { c.t.Store(&t) }
+func (c *clock) now() time.Time  { return *c.t.Load() }
+
+func TestASweepReadsAgainTheInvoicesThatFellDue(t *testing.T) {
+	clk := &clock{}
+	clk.set(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)) // the world's anchor day
+	env := simtest.StartSim(t, sim.Options{World: smallWorld, Now: clk.now})
+	s, y, _ := syncing(t, env, func(y *Syncer) { y.now = clk.now })
+	w := env.Sim.World
+	var inv *world.Invoice
+	w.RLock()
+	for _, i := range w.Invoices {
+		if i.Status == "Unpaid" && i.Due.After(clk.now()) {
+			inv = i
+			break
+		}
+	}
+	w.RUnlock()
+	if inv == nil {
+		t.Fatal("no unpaid invoice not yet due")
+	}
+	// The day after its due date the ERP's daily job marks it Overdue,
+	// leaving its modification time: no list by it brings the change.
+	clk.set(inv.Due.AddDate(0, 0, 1).Add(8 * time.Hour))
+	if marked := env.Sim.RunDailyJobs(); !slices.Contains(marked, inv.Name) {
+		t.Fatalf("the daily job marked %v, not %s", marked, inv.Name)
+	}
+	y.catchUp <- struct{}{}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if got, _ := readInvoice(t, s, inv.Name); got.Status == "Overdue" {
+			break
+		}
+		if time.Now().After(deadline) {
+			got, _ := readInvoice(t, s, inv.Name)
+			t.Fatalf("invoice %s: %s in the store after the sweep, want Overdue", inv.Name, got.Status)
+		}
+	}
 }

@@ -24,7 +24,13 @@ type Env struct {
 // shorter timeout). Everything stops when the test ends.
 func Start(tb testing.TB, opts world.Options, mods ...func(*config.Sources)) *Env {
 	tb.Helper()
-	s := sim.New(sim.Options{World: opts})
+	return StartSim(tb, sim.Options{World: opts}, mods...)
+}
+
+// StartSim is Start with the simulators' options (their clock, faults).
+func StartSim(tb testing.TB, opts sim.Options, mods ...func(*config.Sources)) *Env {
+	tb.Helper()
+	s := sim.New(opts)
 	srv := httptest.NewServer(s.Handler())
 	tb.Cleanup(srv.Close)
 	cfg := s.Sources(srv.URL)
