@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
