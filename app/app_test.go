@@ -299,12 +299,21 @@ func TestTheStoreOpensAtStart(t *testing.T) {
 	if _, err := app.New(cfg, quiet); err == nil || !strings.Contains(err.Error(), corrupt) || !strings.Contains(err.Error(), "store.optional") {
 		t.Fatalf("err = %v, want the file named and store.optional suggested", err)
 	}
+	// Optional, the live graph starts without it; the gateway is ready,
+	// degraded, and what reads the store says why it cannot.
 	cfg.Store.Optional = true
-	a, err = app.New(cfg, quiet)
+	a = running(t, cfg)
+	awaitReadyz(t, a, "ready without the store", func(status int, checks map[string]string) bool {
+		return status == http.StatusOK && strings.HasPrefix(checks["store"], "degraded: not open: ") && strings.Contains(checks["store"], corrupt)
+	})
+	body, _ := json.Marshal(map[string]string{"query": `{ storeStatus { state } }`})
+	resp, err := http.Post(a.URL()+"/query", "application/json", bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("an optional store that does not open stopped the start: %v", err)
-	}
-	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), `"STORE_UNAVAILABLE"`) || !strings.Contains(string(answer), `"storeStatus":null`) {
+		t.Errorf("storeStatus without a store: %s, want null with STORE_UNAVAILABLE", answer)
 	}
 }
