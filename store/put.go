@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,8 +37,10 @@ var (
 	tables        = []table{ordersTable, productsTable, stockTable, invoicesTable, contactsTable, shopCustTable, erpCustTable}
 )
 
-// upsert inserts a row or updates it when the row is at least as new as the
-// stored one, unless the record was deleted at or after the row's time. The
+// upsert inserts a row or updates it when the row is newer than the stored
+// one, or as new and read no earlier (an upstream that stamps whole seconds
+// gives two states of a record one time: the one read later is the later
+// state), unless the record was deleted at or after the row's time. The
 // arguments are the columns, modified_at, read_at, then the key the
 // deletion is recorded under and modified_at again.
 func (t table) upsert() string {
@@ -48,7 +51,8 @@ func (t table) upsert() string {
 	}
 	return fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s
 WHERE NOT EXISTS (SELECT 1 FROM deletions WHERE system = '%s' AND kind = '%s' AND key = ? AND deleted_at >= ?)
-ON CONFLICT (%s) DO UPDATE SET %s WHERE excluded.modified_at >= t.modified_at`,
+ON CONFLICT (%s) DO UPDATE SET %s
+WHERE excluded.modified_at > t.modified_at OR excluded.modified_at = t.modified_at AND excluded.read_at >= t.read_at`,
 		t.name, strings.Join(cols, ", "), strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", "),
 		t.system, t.kind, strings.Join(t.key, ", "), strings.Join(set, ", "))
 }
@@ -128,6 +132,7 @@ func amounts(ds ...any) ([]any, error) {
 // are replaced with its lines whenever the order is written.
 func (s *Store) PutOrders(ctx context.Context, readAt time.Time, orders []model.Order) error {
 	read := readAt.UTC().UnixNano()
+	var deleteLines, insertLine *sql.Stmt
 	return s.put(ctx, ordersTable, readAt, len(orders), func(i int) (row, error) {
 		o := &orders[i]
 		r := row{modified: o.ModifiedAt, key: strconv.FormatInt(o.ID, 10)}
@@ -138,8 +143,19 @@ func (s *Store) PutOrders(ctx context.Context, readAt time.Time, orders []model.
 		r.values = []any{o.ID, o.Number, o.Status, o.Currency, a[0], a[1], a[2], a[3], o.CustomerID, o.BillingEmail, o.BillingName, ns(o.CreatedAt), optNs(o.PaidAt), optNs(o.CompletedAt), model.NormalizeEmail(o.BillingEmail)}
 		return r, nil
 	}, func(tx tx, i int) error {
+		// Prepared once a transaction (which closes them when it ends).
+		if deleteLines == nil {
+			var err error
+			if deleteLines, err = tx.PrepareContext(ctx, `DELETE FROM order_lines WHERE order_id = ?`); err != nil {
+				return fmt.Errorf("replace lines: %w", err)
+			}
+			if insertLine, err = tx.PrepareContext(ctx, `INSERT INTO order_lines (order_id, id, product_id, sku, name, currency, quantity, price_e4, subtotal_e4, total_e4, total_tax_e4, modified_at, read_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+				return fmt.Errorf("replace lines: %w", err)
+			}
+		}
 		o := &orders[i]
-		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = ?`, o.ID); err != nil {
+		if _, err := deleteLines.ExecContext(ctx, o.ID); err != nil {
 			return fmt.Errorf("replace lines: %w", err)
 		}
 		for _, l := range o.Lines {
@@ -147,8 +163,7 @@ func (s *Store) PutOrders(ctx context.Context, readAt time.Time, orders []model.
 			if err != nil {
 				return fmt.Errorf("line %d: %w", l.ID, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, id, product_id, sku, name, currency, quantity, price_e4, subtotal_e4, total_e4, total_tax_e4, modified_at, read_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, l.ID, l.ProductID, l.SKU, l.Name, l.Currency, l.Quantity, a[0], a[1], a[2], a[3], o.ModifiedAt.UnixNano(), read); err != nil {
+			if _, err := insertLine.ExecContext(ctx, o.ID, l.ID, l.ProductID, l.SKU, l.Name, l.Currency, l.Quantity, a[0], a[1], a[2], a[3], o.ModifiedAt.UnixNano(), read); err != nil {
 				return fmt.Errorf("line %d: %w", l.ID, err)
 			}
 		}

@@ -158,6 +158,16 @@ func TestNewerWins(t *testing.T) {
 			}
 		})
 	}
+	t.Run("same time: a read begun earlier never overwrites", func(t *testing.T) {
+		// A sweep's page read before a change of the same second, written
+		// after the change path wrote that change.
+		s := openTemp(t)
+		must(t, s.PutOrders(t.Context(), t0.Add(2*time.Second), []model.Order{order(older, "3.00")}))
+		must(t, s.PutOrders(t.Context(), t0.Add(time.Second), []model.Order{order(older, "1.00")}))
+		if got, _ := readOrder(t, s, 4711); got.Total.String() != "3.00" {
+			t.Errorf("total %s, want 3.00 read later", got.Total)
+		}
+	})
 	t.Run("older order's lines are not applied", func(t *testing.T) {
 		s := openTemp(t)
 		o := order(older, "1.00")
