@@ -442,6 +442,46 @@ func TestCount(t *testing.T) {
 	}
 }
 
+// TestCountModified counts what changed after a time, as the gateway asks
+// before a backfill: get_count with a list filter on modified, which
+// compares the site's naive wall-clock times, the bound itself left out.
+func TestCountModified(t *testing.T) {
+	w := testWorld()
+	bound := erpnext.SiteTime(w.Invoices[len(w.Invoices)/2].Modified)
+	after := func(ts ...time.Time) (n int) {
+		for _, m := range ts {
+			if erpnext.SiteTime(m) > bound {
+				n++
+			}
+		}
+		return n
+	}
+	var invoices, bins, customers []time.Time
+	for _, inv := range w.Invoices {
+		invoices = append(invoices, inv.Modified)
+	}
+	for _, p := range w.Products {
+		for _, b := range p.Bins {
+			bins = append(bins, b.Modified)
+		}
+	}
+	for _, p := range w.People {
+		if p.ERP != nil {
+			customers = append(customers, p.ERP.Modified)
+		}
+	}
+	for doctype, want := range map[string]int{"Sales Invoice": after(invoices...), "Bin": after(bins...), "Customer": after(customers...)} {
+		if want == 0 {
+			t.Errorf("%s: none changed after %s; move the bound", doctype, bound)
+		}
+		filters := url.QueryEscape(fmt.Sprintf(`[["modified",">",%q]]`, bound))
+		resp := get(t, "/api/method/frappe.client.get_count?doctype="+url.PathEscape(doctype)+"&filters="+filters, auth)
+		if got := strings.TrimSpace(resp.Body.String()); got != fmt.Sprintf(`{"message":%d}`, want) {
+			t.Errorf("%s: got %s, want %d", doctype, got, want)
+		}
+	}
+}
+
 func TestNonASCIIIsEscaped(t *testing.T) {
 	for _, p := range testWorld().People {
 		if p.ERP == nil || !strings.ContainsAny(p.LastName, "äöü") || p.Company != "" {

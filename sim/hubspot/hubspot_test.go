@@ -364,6 +364,7 @@ func TestSearch(t *testing.T) {
 	}{
 		{name: "modified since, milliseconds", body: gte(strconv.FormatInt(since.UnixMilli(), 10)), total: modified, page: min(modified, 200)},
 		{name: "modified since, ISO 8601", body: gte(since.Format(time.RFC3339)), total: modified, page: min(modified, 200)},
+		{name: "a count: a page of one", body: strings.Replace(gte(strconv.FormatInt(since.UnixMilli(), 10)), `"limit":200`, `"limit":1`, 1), total: modified, page: 1},
 		{name: "email EQ in any case", body: `{"filterGroups":[{"filters":[{"propertyName":"email","operator":"EQ","value":"` + strings.ToUpper(cs[3].CRM.Email) + `"}]}]}`, total: 1, page: 1},
 		{name: "IN", body: `{"filterGroups":[{"filters":[{"propertyName":"lifecyclestage","operator":"IN","values":["lead","opportunity"]}]}],"limit":0}`, total: leads},
 		{name: "groups are ORed", body: `{"filterGroups":[{"filters":[{"propertyName":"lifecyclestage","operator":"EQ","value":"lead"}]},{"filters":[{"propertyName":"lifecyclestage","operator":"EQ","value":"opportunity"}]}],"limit":0}`, total: leads},
@@ -417,6 +418,30 @@ func TestSearch(t *testing.T) {
 			t.Errorf("walked %d contacts, want %d", len(ids), modified)
 		}
 	})
+}
+
+// TestSearchTotalPassesTheCap: a search pages through 10,000 results at
+// most, but its total counts every match, as HubSpot's does.
+func TestSearchTotalPassesTheCap(t *testing.T) {
+	w := world.New(world.Options{Seed: 2, Size: world.Size{People: hubspot.SearchCap * 3 / 2, Orders: 10, Products: 5}})
+	n := 0
+	for _, p := range w.People {
+		if p.CRM != nil {
+			n++
+		}
+	}
+	if n <= hubspot.SearchCap {
+		t.Fatalf("only %d contacts; grow the world past %d", n, hubspot.SearchCap)
+	}
+	res := serve(t, hubspot.New(w), http.MethodPost, "/crm/v3/objects/contacts/search",
+		`{"filterGroups":[{"filters":[{"propertyName":"lastmodifieddate","operator":"GTE","value":"0"}]}],"limit":1}`)
+	var got searchResult
+	if err := json.Unmarshal(res.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Total != n || len(got.Results) != 1 {
+		t.Errorf("total %d with %d results, want %d with 1", got.Total, len(got.Results), n)
+	}
 }
 
 func TestSearchValidation(t *testing.T) {

@@ -355,6 +355,41 @@ func TestFilters(t *testing.T) {
 		})
 	}
 
+	t.Run("a page of one counts the listing", func(t *testing.T) {
+		// How the gateway counts what a backfill has to read: X-WP-Total
+		// of a page of one, whatever per_page is.
+		bound := "&dates_are_gmt=true&modified_after=" + since.UTC().Format("2006-01-02T15:04:05")
+		products, customers := 0, 0
+		for _, p := range w.Products {
+			if p.Modified.After(since) && p.Status != "trash" {
+				products++
+			}
+		}
+		for _, p := range w.People {
+			if p.Shop != nil {
+				customers++
+			}
+		}
+		for target, want := range map[string]int{
+			"/wp-json/wc/v3/orders?per_page=1&_fields=id" + bound:     modifiedSince,
+			"/wp-json/wc/v3/products?per_page=1&_fields=id" + bound:   products,
+			"/wp-json/wc/v3/customers?role=all&per_page=1&_fields=id": customers,
+		} {
+			rec := serve(t, api, "GET", target, basicAuth)
+			var items []map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &items); err != nil {
+				t.Fatal(err)
+			}
+			h := rec.Header()
+			if h.Get("X-WP-Total") != strconv.Itoa(want) || h.Get("X-WP-TotalPages") != strconv.Itoa(want) || len(items) != min(want, 1) {
+				t.Errorf("%s: X-WP-Total %s, X-WP-TotalPages %s with %d items, want %d, %d with %d",
+					target, h.Get("X-WP-Total"), h.Get("X-WP-TotalPages"), len(items), want, want, min(want, 1))
+			}
+			if want == 0 {
+				t.Errorf("%s: nothing to count; move the time", target)
+			}
+		}
+	})
 	t.Run("dates are site-local unless dates_are_gmt", func(t *testing.T) {
 		// Half an hour after the order's modification, as UTC wall-clock
 		// time. Read in Berlin time the same string is an hour or two

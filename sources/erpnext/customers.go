@@ -84,6 +84,16 @@ func (c *Client) CustomersModifiedSince(ctx context.Context, since time.Time, li
 	return out, nil
 }
 
+// CountCustomersModifiedAfter is how many customers changed after the
+// given time, those CustomersModifiedSince would read, counted in one call.
+func (c *Client) CountCustomersModifiedAfter(ctx context.Context, after time.Time) (int, error) {
+	n, err := c.countModified(ctx, "customers.count_modified", "Customer", after)
+	if err != nil {
+		return 0, fmt.Errorf("count customers modified after %s: %w", after.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 func (c *Client) customers(ctx context.Context, route string, f filter) ([]model.ERPCustomer, error) {
 	rows, err := listAll[customerRow](ctx, c, listCall{
 		route: route, doctype: "Customer", fields: customerFields, filters: []filter{f}, order: "name asc",

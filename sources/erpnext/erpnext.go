@@ -211,7 +211,7 @@ func walkModified[T any](ctx context.Context, c *Client, lc listCall, since time
 		limit = maxModified
 	}
 	lc.order = "modified asc, name asc"
-	lc.filters = []filter{{"modified", ">", since.In(c.loc).Format(datetimeLayout)}}
+	lc.filters = []filter{c.modifiedAfter(since)}
 	var out []T
 	for range maxPages {
 		lc.limit = min(pageSize, limit-len(out))
@@ -239,6 +239,19 @@ func walkModified[T any](ctx context.Context, c *Client, lc listCall, since time
 		}
 	}
 	return nil, fmt.Errorf("erpnext %s: more than %d pages", lc.route, maxPages)
+}
+
+// modifiedAfter is the filter of the rows changed after t, in the site's
+// zone, to the microsecond Frappe keeps.
+func (c *Client) modifiedAfter(t time.Time) filter {
+	return filter{"modified", ">", t.In(c.loc).Format(datetimeLayout)}
+}
+
+// countModified is how many rows of a DocType changed after a time, as
+// walkModified would read them: frappe.client.get_count with the same
+// filter, one call.
+func (c *Client) countModified(ctx context.Context, route, doctype string, after time.Time) (int, error) {
+	return c.count(ctx, route, doctype, []filter{c.modifiedAfter(after)})
 }
 
 // trimTies drops the trailing rows that share the last row's timestamp,

@@ -605,3 +605,84 @@ func ExampleClient_Invoices() {
 	fmt.Println(len(invs), invs[0].Total.Amount.Scale(), up.Routes()[listInvoices])
 	// Output: 1 2 1
 }
+
+func TestCountModifiedAfter(t *testing.T) {
+	w := testWorld()
+	// An invoice's own time, a few days back: the count leaves it out.
+	after := w.Invoices[0].Modified
+	for _, inv := range w.Invoices {
+		if inv.Modified.Before(w.Anchor.Add(-3*24*time.Hour)) && inv.Modified.After(after) {
+			after = inv.Modified
+		}
+	}
+	invoices, bins, custs := 0, 0, 0
+	for _, inv := range w.Invoices {
+		invoices += btoi(inv.Modified.After(after))
+	}
+	for _, p := range w.Products {
+		for _, b := range p.Bins {
+			bins += btoi(b.Modified.After(after))
+		}
+	}
+	custs = len(customers(-1, func(p *world.Person) bool { return p.ERP.Modified.After(after) }))
+	if invoices == 0 || bins == 0 || custs == 0 {
+		t.Fatalf("%d invoices, %d bins and %d customers changed after %s; move the time", invoices, bins, custs, after)
+	}
+	tests := []struct {
+		name  string
+		count func(context.Context, site) (int, error)
+		read  func(context.Context, site) (int, error)
+		want  int
+	}{
+		{
+			name:  "invoices",
+			count: func(ctx context.Context, s site) (int, error) { return s.CountInvoicesModifiedAfter(ctx, after) },
+			read:  func(ctx context.Context, s site) (int, error) { return size(s.InvoicesModifiedSince(ctx, after, 0)) },
+			want:  invoices,
+		},
+		{
+			name:  "stock",
+			count: func(ctx context.Context, s site) (int, error) { return s.CountStockModifiedAfter(ctx, after) },
+			read:  func(ctx context.Context, s site) (int, error) { return size(s.StockModifiedSince(ctx, after, 0)) },
+			want:  bins,
+		},
+		{
+			name:  "customers",
+			count: func(ctx context.Context, s site) (int, error) { return s.CountCustomersModifiedAfter(ctx, after) },
+			read:  func(ctx context.Context, s site) (int, error) { return size(s.CustomersModifiedSince(ctx, after, 0)) },
+			want:  custs,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSite(t, sim.Faults{}, nil)
+			got, err := tt.count(t.Context(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("counted %d, want %d", got, tt.want)
+			}
+			if n := s.up.Routes()["GET /api/method/frappe.client.get_count"]; n != 1 || s.up.Requests() != 1 {
+				t.Errorf("%d counts in %d calls, want one", n, s.up.Requests())
+			}
+			read, err := tt.read(t.Context(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if read != got {
+				t.Errorf("counted %d, read %d with the same filter", got, read)
+			}
+		})
+	}
+}
+
+// size is how many records a read brought.
+func size[R any](rs []R, err error) (int, error) { return len(rs), err }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -83,6 +83,16 @@ func (c *Client) InvoicesModifiedSince(ctx context.Context, since time.Time, lim
 	return out, nil
 }
 
+// CountInvoicesModifiedAfter is how many sales invoices changed after the
+// given time, those InvoicesModifiedSince would read, counted in one call.
+func (c *Client) CountInvoicesModifiedAfter(ctx context.Context, after time.Time) (int, error) {
+	n, err := c.countModified(ctx, "invoices.count_modified", "Sales Invoice", after)
+	if err != nil {
+		return 0, fmt.Errorf("count invoices modified after %s: %w", after.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 func (c *Client) invoices(ctx context.Context, route string, f filter) ([]model.Invoice, error) {
 	rows, err := listAll[invoiceRow](ctx, c, listCall{
 		route: route, doctype: "Sales Invoice", fields: invoiceFields, filters: []filter{f}, order: "name asc",

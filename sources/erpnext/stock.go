@@ -61,6 +61,16 @@ func (c *Client) StockModifiedSince(ctx context.Context, since time.Time, limit 
 	return out, nil
 }
 
+// CountStockModifiedAfter is how many bins changed after the given time,
+// those StockModifiedSince would read, counted in one call.
+func (c *Client) CountStockModifiedAfter(ctx context.Context, after time.Time) (int, error) {
+	n, err := c.countModified(ctx, "stock.count_modified", "Bin", after)
+	if err != nil {
+		return 0, fmt.Errorf("count stock modified after %s: %w", after.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 func (c *Client) mapBins(rows []binRow) ([]model.StockLevel, error) {
 	out := make([]model.StockLevel, 0, len(rows))
 	for i := range rows {

@@ -467,3 +467,41 @@ func TestModifiedSinceSurvivesChangesDuringTheWalk(t *testing.T) {
 		t.Errorf("read %d contacts, want all %d exactly once", len(gotIDs), len(want))
 	}
 }
+
+func TestCountContactsModifiedAfter(t *testing.T) {
+	cs := crmContacts(t)
+	anchor := testWorld().Anchor
+	countAfter := func(after time.Time) (n int) {
+		for _, p := range cs {
+			if p.CRM.Modified.After(after) {
+				n++
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		name  string
+		after time.Time
+	}{
+		{name: "last month", after: anchor.Add(-30 * 24 * time.Hour)},
+		{name: "a contact's own time", after: cs[len(cs)/2].CRM.Modified},
+		{name: "a millisecond before it", after: cs[len(cs)/2].CRM.Modified.Add(-time.Millisecond)},
+		{name: "every contact", after: time.Unix(0, 0)},
+		{name: "none", after: anchor.Add(time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, u := newClient(t, sim.Faults{}, nil)
+			got, err := c.CountContactsModifiedAfter(t.Context(), tt.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := countAfter(tt.after); got != want {
+				t.Errorf("counted %d, want %d", got, want)
+			}
+			if n := u.Routes()["POST /crm/v3/objects/contacts/search"]; n != 1 || u.Requests() != 1 {
+				t.Errorf("%d searches in %d calls, want one", n, u.Requests())
+			}
+		})
+	}
+}

@@ -43,6 +43,17 @@ func (c *Client) ListCustomers(ctx context.Context, limit int) ([]model.ShopCust
 	return mapCustomers(uniqueBy(out, func(r wcCustomer) int64 { return r.ID })), nil
 }
 
+// CountCustomers is how many customer accounts the shop holds, whatever
+// their role: those ListCustomers reads, counted in one call. The shop has
+// no modification filter for them.
+func (c *Client) CountCustomers(ctx context.Context) (int, error) {
+	n, err := c.count(ctx, "customers.count", "/customers", url.Values{"role": {"all"}})
+	if err != nil {
+		return 0, fmt.Errorf("count customers: %w", err)
+	}
+	return n, nil
+}
+
 // ProductQuery selects a page of products. Zero fields do not filter.
 type ProductQuery struct {
 	Search      string // in name, SKU and description, as the shop searches

@@ -3,6 +3,7 @@ package woocommerce_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
@@ -656,4 +657,107 @@ func TestRetryAfterHoldsBackEveryCaller(t *testing.T) {
 	if n := up.Requests(); n != 1 {
 		t.Fatalf("%d calls reached the shop, want 1: the rest wait out its Retry-After", n)
 	}
+}
+
+func TestCounts(t *testing.T) {
+	w := testWorld()
+	// An order's own time, a few hundred changes back: the count leaves
+	// it out.
+	times := make([]time.Time, len(w.Orders))
+	for i, o := range w.Orders {
+		times[i] = o.Modified
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	after := times[len(times)-300]
+	orders, products, customers := 0, 0, 0
+	for _, o := range w.Orders {
+		orders += btoi(o.Modified.After(after))
+	}
+	for _, p := range w.Products {
+		products += btoi(p.Modified.After(after) && p.Status != "trash")
+	}
+	for _, p := range w.People {
+		customers += btoi(p.Shop != nil)
+	}
+	if orders == 0 || products == 0 || products == len(w.Products) {
+		t.Fatalf("%d orders and %d of %d products modified after %s; move the time", orders, products, len(w.Products), after)
+	}
+	tests := []struct {
+		name  string
+		route string
+		count func(context.Context, *woocommerce.Client) (int, error)
+		want  int
+	}{
+		{
+			name: "orders", route: ordersRoute, want: orders,
+			count: func(ctx context.Context, c *woocommerce.Client) (int, error) {
+				return c.CountOrdersModifiedAfter(ctx, after)
+			},
+		},
+		{
+			name: "products", route: productsRoute, want: products,
+			count: func(ctx context.Context, c *woocommerce.Client) (int, error) {
+				return c.CountProductsModifiedAfter(ctx, after)
+			},
+		},
+		{
+			name: "customers", route: custRoute, want: customers,
+			count: func(ctx context.Context, c *woocommerce.Client) (int, error) { return c.CountCustomers(ctx) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The configured currency keeps the products' count from
+			// asking for the shop's.
+			c, u := newShop(t, sim.Faults{}, func(c *woocommerce.Config) { c.Currency = "EUR" })
+			got, err := tt.count(t.Context(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("counted %d, want %d", got, tt.want)
+			}
+			if n, routes := u.Requests(), u.Routes(); n != 1 || routes[tt.route] != 1 {
+				t.Errorf("%d calls %v, want one to %s", n, routes, tt.route)
+			}
+		})
+	}
+
+	t.Run("the modified read agrees", func(t *testing.T) {
+		c, _ := newShop(t, sim.Faults{}, nil)
+		n, err := c.CountOrdersModifiedAfter(t.Context(), after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read, err := c.OrdersModifiedSince(t.Context(), after.Add(time.Second), 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(read) {
+			t.Errorf("counted %d orders modified after %s, read %d from the next second", n, after, len(read))
+		}
+	})
+
+	t.Run("no total header", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`[{"id":1}]`))
+		}))
+		t.Cleanup(srv.Close)
+		c, err := woocommerce.New(woocommerce.Config{BaseURL: srv.URL, ConsumerKey: "ck", ConsumerSecret: "cs", Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if n, err := c.CountCustomers(t.Context()); !errors.Is(err, rest.ErrBadResponse) {
+			t.Errorf("counted %d with error %v, want a bad response", n, err)
+		}
+	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
