@@ -233,9 +233,10 @@ type ComplexityRoot struct {
 	}
 
 	StoreBackfill struct {
-		Done  func(childComplexity int) int
-		Read  func(childComplexity int) int
-		Total func(childComplexity int) int
+		Done       func(childComplexity int) int
+		EtaSeconds func(childComplexity int) int
+		Read       func(childComplexity int) int
+		Total      func(childComplexity int) int
 	}
 
 	StoreChange struct {
@@ -1139,6 +1140,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StoreBackfill.Done(childComplexity), true
+	case "StoreBackfill.etaSeconds":
+		if e.ComplexityRoot.StoreBackfill.EtaSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreBackfill.EtaSeconds(childComplexity), true
 	case "StoreBackfill.read":
 		if e.ComplexityRoot.StoreBackfill.Read == nil {
 			break
@@ -1805,6 +1812,8 @@ func (ec *executionContext) childFields_StoreBackfill(ctx context.Context, field
 		return ec.fieldContext_StoreBackfill_total(ctx, field)
 	case "done":
 		return ec.fieldContext_StoreBackfill_done(ctx, field)
+	case "etaSeconds":
+		return ec.fieldContext_StoreBackfill_etaSeconds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StoreBackfill", field.Name)
 }

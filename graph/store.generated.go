@@ -93,6 +93,29 @@ func (ec *executionContext) fieldContext_StoreBackfill_done(_ context.Context, f
 	return graphql.NewScalarFieldContext("StoreBackfill", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _StoreBackfill_etaSeconds(ctx context.Context, field graphql.CollectedField, obj *model.StoreBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreBackfill_etaSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EtaSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StoreBackfill_etaSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreBackfill", field, false, false, "Int")
+}
+
 func (ec *executionContext) _StoreChange_cursor(ctx context.Context, field graphql.CollectedField, obj *model.StoreChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -639,6 +662,11 @@ func (ec *executionContext) _StoreBackfill(ctx context.Context, sel ast.Selectio
 		case "done":
 			out.Values[i] = ec._StoreBackfill_done(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "etaSeconds":
+			out.Values[i] = ec._StoreBackfill_etaSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -213,6 +213,10 @@ func storeStatus(st store.Status) *model.StoreStatus {
 		if k.Total > 0 {
 			ks.Backfill.Total = ptr(int(k.Total))
 		}
+		if k.Left > 0 {
+			// Rounded up: an estimate never says none is left while some is.
+			ks.Backfill.EtaSeconds = ptr(int((k.Left + time.Second - 1) / time.Second))
+		}
 		if c := k.LastChange; c != nil {
 			ks.LastChange = &model.StoreChange{Cursor: changeCursor(c.Seq), At: c.At, AppliedAt: c.AppliedAt, LagSeconds: k.Lag().Seconds()}
 		}

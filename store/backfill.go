@@ -42,8 +42,32 @@ type ERPReader interface {
 	Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error)
 }
 
+// ShopCounter is what a ShopReader may also do: say cheaply, in one call
+// that reads no records, how many records a backfill has to read: the
+// orders and products modified after a time, and every customer account
+// (read whole). A backfill uses it to show how far it is.
+type ShopCounter interface {
+	CountOrdersModifiedAfter(ctx context.Context, after time.Time) (int, error)
+	CountProductsModifiedAfter(ctx context.Context, after time.Time) (int, error)
+	CountCustomers(ctx context.Context) (int, error)
+}
+
+// CRMCounter is what a CRMReader may also do, as ShopCounter for the shop.
+type CRMCounter interface {
+	CountContactsModifiedAfter(ctx context.Context, after time.Time) (int, error)
+}
+
+// ERPCounter is what an ERPReader may also do, as ShopCounter for the shop.
+type ERPCounter interface {
+	CountInvoicesModifiedAfter(ctx context.Context, after time.Time) (int, error)
+	CountStockModifiedAfter(ctx context.Context, after time.Time) (int, error)
+	CountCustomersModifiedAfter(ctx context.Context, after time.Time) (int, error)
+}
+
 // Sources are the upstreams a backfill reads; a nil one is skipped. The
-// adapters apply their own timeouts, retries, breaker and rate limits.
+// adapters apply their own timeouts, retries, breaker and rate limits. A
+// reader that is also a counter (ShopCounter, CRMCounter, ERPCounter) gives
+// each kind's backfill a total and an estimate of the time left.
 type Sources struct {
 	Shop ShopReader
 	CRM  CRMReader
@@ -91,29 +115,29 @@ func (s *Store) Backfill(ctx context.Context, src Sources) ([]Progress, error) {
 	var runs [][]func(context.Context) Progress
 	if src.Shop != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Order]{ordersTable.system, events.KindOrder, src.Shop.OrdersModifiedSince, nil, s.PutOrders,
+			feed[model.Order]{ordersTable.system, events.KindOrder, src.Shop.OrdersModifiedSince, nil, counter(src.Shop, ShopCounter.CountOrdersModifiedAfter), s.PutOrders,
 				func(o model.Order) string { return strconv.FormatInt(o.ID, 10) }, func(o model.Order) time.Time { return o.ModifiedAt }}.run(s, page),
-			feed[model.Product]{productsTable.system, events.KindProduct, src.Shop.ProductsModifiedSince, nil, s.PutProducts,
+			feed[model.Product]{productsTable.system, events.KindProduct, src.Shop.ProductsModifiedSince, nil, counter(src.Shop, ShopCounter.CountProductsModifiedAfter), s.PutProducts,
 				func(p model.Product) string { return strconv.FormatInt(p.ID, 10) }, func(p model.Product) time.Time { return p.ModifiedAt }}.run(s, page),
 			// WooCommerce has no modified filter for customers: they are
 			// read whole each time, as the customer directory reads them.
-			feed[model.ShopCustomer]{shopCustTable.system, events.KindCustomer, nil, src.Shop.ListCustomers, s.PutShopCustomers,
+			feed[model.ShopCustomer]{shopCustTable.system, events.KindCustomer, nil, src.Shop.ListCustomers, counter(src.Shop, countShopCustomers), s.PutShopCustomers,
 				func(c model.ShopCustomer) string { return strconv.FormatInt(c.ID, 10) }, func(c model.ShopCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
 		})
 	}
 	if src.CRM != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Contact]{contactsTable.system, events.KindCustomer, src.CRM.ContactsModifiedSince, nil, s.PutContacts,
+			feed[model.Contact]{contactsTable.system, events.KindCustomer, src.CRM.ContactsModifiedSince, nil, counter(src.CRM, CRMCounter.CountContactsModifiedAfter), s.PutContacts,
 				func(c model.Contact) string { return c.ID }, func(c model.Contact) time.Time { return c.UpdatedAt }}.run(s, page),
 		})
 	}
 	if src.ERP != nil {
 		runs = append(runs, []func(context.Context) Progress{
-			feed[model.Invoice]{invoicesTable.system, events.KindInvoice, src.ERP.InvoicesModifiedSince, nil, s.PutInvoices,
+			feed[model.Invoice]{invoicesTable.system, events.KindInvoice, src.ERP.InvoicesModifiedSince, nil, counter(src.ERP, ERPCounter.CountInvoicesModifiedAfter), s.PutInvoices,
 				func(i model.Invoice) string { return i.ID }, func(i model.Invoice) time.Time { return i.ModifiedAt }}.run(s, page),
-			feed[model.StockLevel]{stockTable.system, events.KindStock, src.ERP.StockModifiedSince, nil, s.PutStock,
+			feed[model.StockLevel]{stockTable.system, events.KindStock, src.ERP.StockModifiedSince, nil, counter(src.ERP, ERPCounter.CountStockModifiedAfter), s.PutStock,
 				func(l model.StockLevel) string { return l.SKU + "\t" + l.Warehouse }, func(l model.StockLevel) time.Time { return l.ModifiedAt }}.run(s, page),
-			feed[model.ERPCustomer]{erpCustTable.system, events.KindCustomer, src.ERP.CustomersModifiedSince, nil, s.PutERPCustomers,
+			feed[model.ERPCustomer]{erpCustTable.system, events.KindCustomer, src.ERP.CustomersModifiedSince, nil, counter(src.ERP, ERPCounter.CountCustomersModifiedAfter), s.PutERPCustomers,
 				func(c model.ERPCustomer) string { return c.ID }, func(c model.ERPCustomer) time.Time { return c.ModifiedAt }}.run(s, page),
 		})
 	}
@@ -141,12 +165,14 @@ func (s *Store) Backfill(ctx context.Context, src Sources) ([]Progress, error) {
 }
 
 // feed is how one system and kind is read and written. Exactly one of
-// since and list is set: list reads everything at once.
+// since and list is set: list reads everything at once. count, when set,
+// counts the records modified after a time (all of them, for a list).
 type feed[R any] struct {
 	system   model.System
 	kind     Kind
 	since    func(ctx context.Context, since time.Time, limit int) ([]R, error)
 	list     func(ctx context.Context, limit int) ([]R, error)
+	count    func(ctx context.Context, after time.Time) (int, error)
 	put      func(ctx context.Context, readAt time.Time, rs []R) error
 	key      func(R) string
 	modified func(R) time.Time
@@ -179,6 +205,9 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		return p, err
 	}
 	p.Watermark = m.Watermark
+	if err := f.begin(ctx, s, &m); err != nil {
+		return p, err
+	}
 	// The keys already written at the watermark's time tell a record read
 	// again in the overlap from a new one; the checkpoint keeps them
 	// across calls. There are at most a page of them.
@@ -233,6 +262,7 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		end := f.list != nil || !newest.After(prev) && len(rs) < limit
 		if end {
 			m.CaughtUp = began
+			m.Began, m.DoneBefore = time.Time{}, 0
 		}
 		if err := s.SetMark(ctx, m); err != nil {
 			return p, err
@@ -263,6 +293,62 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 			limit = page
 		}
 	}
+}
+
+// begin records in the mark that a backfill of the kind begins: when, from
+// which Done, and the Done it reaches when it catches up (Total), as the
+// upstream counts the records modified since the watermark. A count that
+// fails leaves the total unknown (0) and the backfill going.
+func (f feed[R]) begin(ctx context.Context, s *Store, m *Mark) error {
+	m.Total = 0
+	if f.count != nil {
+		after := m.Watermark
+		if after.IsZero() {
+			after = epoch
+		}
+		n, err := f.count(ctx, after)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				s.logger.Warn("the backfill's total is unknown: the count failed", "system", f.system, "kind", f.kind, "err", err)
+			}
+		case f.list != nil:
+			// A list read whole brings all n again, and Done grows by
+			// those that changed since: n is as close as can be told.
+			m.Total = max(m.Done, int64(n))
+		default:
+			m.Total = m.Done + int64(n)
+		}
+	}
+	m.Began, m.DoneBefore = time.Now(), m.Done
+	return s.SetMark(ctx, *m)
+}
+
+// left estimates how long the running backfill of a mark's kind takes to
+// read the rest, at its rate since it began; 0 when none runs, when it has
+// read nothing yet or has no total, or when it read the total.
+func (m Mark) left(now time.Time) time.Duration {
+	read, rest, took := m.Done-m.DoneBefore, m.Total-m.Done, now.Sub(m.Began)
+	if m.Began.IsZero() || read <= 0 || rest <= 0 || took <= 0 {
+		return 0
+	}
+	return time.Duration(float64(took) * float64(rest) / float64(read))
+}
+
+// counter binds a count of reader r when r can count, for a feed; nil
+// when it cannot.
+func counter[C any](r any, count func(C, context.Context, time.Time) (int, error)) func(context.Context, time.Time) (int, error) {
+	c, ok := r.(C)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context, after time.Time) (int, error) { return count(c, ctx, after) }
+}
+
+// countShopCustomers counts every shop customer, the list the backfill
+// reads whole; shaped as the counters' method expressions are.
+func countShopCustomers(c ShopCounter, ctx context.Context, _ time.Time) (int, error) {
+	return c.CountCustomers(ctx)
 }
 
 func checkpoint(keys map[string]bool) string {

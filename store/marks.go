@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trestlehq/trestle/graph/model"
@@ -20,6 +22,11 @@ type Mark struct {
 	Done       int64     // records read by the backfill so far
 	Total      int64     // records the upstream reported; 0 when unknown
 	Watermark  time.Time // the newest upstream modification time read
+	// Began is when the running backfill of the kind began and DoneBefore
+	// the Done it began from: its rate is the records read since over the
+	// time since. Zero when none runs.
+	Began      time.Time
+	DoneBefore int64
 	// CaughtUp is when a backfill last read to the end of the upstream's
 	// list: every change the upstream made before it is in the store.
 	CaughtUp  time.Time
@@ -42,6 +49,7 @@ FROM marks WHERE system = ? AND kind = ?`, system, kind).
 	if err != nil {
 		return m, fmt.Errorf("read mark %s %s: %w", system, kind, err)
 	}
+	m.Checkpoint, m.Began, m.DoneBefore = splitCheckpoint(m.Checkpoint)
 	m.Watermark, m.CaughtUp, m.UpdatedAt = timeOf(watermark), timeOf(caughtUp), timeOf(updated)
 	if lastSeq.Valid {
 		m.LastChange = &Applied{Seq: uint64(lastSeq.Int64), At: timeOf(lastAt), AppliedAt: timeOf(appliedAt)}
@@ -55,11 +63,39 @@ func (s *Store) SetMark(ctx context.Context, m Mark) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, watermark, caught_up_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (system, kind) DO UPDATE SET checkpoint = excluded.checkpoint, done = excluded.done, total = excluded.total,
 	watermark = excluded.watermark, caught_up_at = excluded.caught_up_at, updated_at = excluded.updated_at`,
-		m.System, m.Kind, m.Checkpoint, m.Done, m.Total, ns(m.Watermark), ns(m.CaughtUp), time.Now().UnixNano())
+		m.System, m.Kind, joinCheckpoint(m), m.Done, m.Total, ns(m.Watermark), ns(m.CaughtUp), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("set mark %s %s: %w", m.System, m.Kind, err)
 	}
 	return nil
+}
+
+// The running backfill's start is kept in the checkpoint column, on a
+// first line of its own ("run@<began, unix ns>+<done before>"), so that the
+// replicas sharing a store all see it without a column of its own. A
+// checkpoint is a list of record keys, and no key reads so.
+const runPrefix = "run@"
+
+// joinCheckpoint is the checkpoint column of a mark.
+func joinCheckpoint(m Mark) string {
+	if m.Began.IsZero() {
+		return m.Checkpoint
+	}
+	return runPrefix + strconv.FormatInt(m.Began.UnixNano(), 10) + "+" + strconv.FormatInt(m.DoneBefore, 10) + "\n" + m.Checkpoint
+}
+
+// splitCheckpoint reads a checkpoint column back into the checkpoint and
+// the running backfill's start, if one runs.
+func splitCheckpoint(col string) (checkpoint string, began time.Time, doneBefore int64) {
+	line, rest, ok := strings.Cut(col, "\n")
+	run, isRun := strings.CutPrefix(line, runPrefix)
+	at, from, ok2 := strings.Cut(run, "+")
+	nanos, err := strconv.ParseInt(at, 10, 64)
+	done, err2 := strconv.ParseInt(from, 10, 64)
+	if !ok || !isRun || !ok2 || err != nil || err2 != nil {
+		return col, time.Time{}, 0
+	}
+	return rest, time.Unix(0, nanos).UTC(), done
 }
 
 // setApplied records the last change a system and kind had applied.

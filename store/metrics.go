@@ -10,7 +10,8 @@ import (
 var (
 	storeRows     = prometheus.NewDesc("trestle_store_rows", "Rows the reporting store holds, by system and kind.", []string{"system", "kind"}, nil)
 	storeRead     = prometheus.NewDesc("trestle_store_backfill_read", "Records the store's backfills have read, by system and kind.", []string{"system", "kind"}, nil)
-	storeTotal    = prometheus.NewDesc("trestle_store_backfill_total", "Records the system holds, where it says, by kind.", []string{"system", "kind"}, nil)
+	storeTotal    = prometheus.NewDesc("trestle_store_backfill_total", "Records the backfills will have read when the running one catches up, as the system counts them, by system and kind; absent when it does not say.", []string{"system", "kind"}, nil)
+	storeLeft     = prometheus.NewDesc("trestle_store_backfill_eta_seconds", "An estimate of the time the running backfill needs to read the rest, by system and kind; absent when unknown or when none runs.", []string{"system", "kind"}, nil)
 	storeCaughtUp = prometheus.NewDesc("trestle_store_watermark_timestamp_seconds", "Every change made before this time is in the store, by system and kind; absent while the first backfill runs.", []string{"system", "kind"}, nil)
 	storeLag      = prometheus.NewDesc("trestle_store_change_lag_seconds", "How long after the upstream made it the last change was applied, by system and kind.", []string{"system", "kind"}, nil)
 	storeQueued   = prometheus.NewDesc("trestle_store_changes_queued", "Changes received and not yet applied to the store.", nil, nil)
@@ -20,7 +21,7 @@ var (
 // Describe and Collect export the sync's status to Prometheus, read when
 // scraped.
 func (*Syncer) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{storeRows, storeRead, storeTotal, storeCaughtUp, storeLag, storeQueued, storeFailing} {
+	for _, d := range []*prometheus.Desc{storeRows, storeRead, storeTotal, storeLeft, storeCaughtUp, storeLag, storeQueued, storeFailing} {
 		ch <- d
 	}
 }
@@ -42,6 +43,9 @@ func (y *Syncer) Collect(ch chan<- prometheus.Metric) {
 		gauge(storeRead, float64(k.Done), system, kind)
 		if k.Total > 0 {
 			gauge(storeTotal, float64(k.Total), system, kind)
+		}
+		if k.Left > 0 {
+			gauge(storeLeft, k.Left.Seconds(), system, kind)
 		}
 		if !k.CaughtUp.IsZero() {
 			gauge(storeCaughtUp, float64(k.CaughtUp.UnixNano())/1e9, system, kind)

@@ -207,7 +207,14 @@ func (y *Syncer) logProgress(ctx context.Context) {
 	}
 	for _, k := range st.Kinds {
 		if k.CaughtUp.IsZero() {
-			y.logger.Info("store backfill", "system", k.System, "kind", k.Kind, "read", k.Done, "rows", k.Rows, "newest", k.Newest)
+			attrs := []any{"system", k.System, "kind", k.Kind, "read", k.Done}
+			if k.Total > 0 {
+				attrs = append(attrs, "total", k.Total)
+			}
+			if k.Left > 0 {
+				attrs = append(attrs, "eta", k.Left.Round(time.Second))
+			}
+			y.logger.Info("store backfill", append(attrs, "rows", k.Rows, "newest", k.Newest)...)
 		}
 	}
 }
@@ -433,8 +440,12 @@ type KindStatus struct {
 	Kind   Kind
 	Rows   int64
 	// Done is how many records the backfills have read; Total how many
-	// the upstream holds, 0 when it does not say.
+	// they will have read when the running one catches up, as the
+	// upstream counted when it began; 0 when it does not say.
 	Done, Total int64
+	// Left estimates the time the running backfill needs to read the
+	// rest, at its rate since it began; 0 when unknown or when none runs.
+	Left time.Duration
 	// CaughtUp is when a backfill last read to the end of the upstream's
 	// list: the kind's watermark. Zero while the first backfill runs.
 	CaughtUp time.Time
@@ -456,7 +467,7 @@ func (k KindStatus) Lag() time.Duration {
 // sharing a store reads the same, but for the changes queued, and a failure
 // of its own sync that it could not record.
 func (y *Syncer) Status(ctx context.Context) (Status, error) {
-	kinds, err := y.store.kindStatus(ctx)
+	kinds, err := y.store.kindStatus(ctx, y.now())
 	if err != nil {
 		return Status{}, err
 	}
@@ -503,8 +514,8 @@ func (y *Syncer) Status(ctx context.Context) (Status, error) {
 }
 
 // kindStatus reads each table's rows and marks, for the kinds of the
-// sources the store reads.
-func (s *Store) kindStatus(ctx context.Context) ([]KindStatus, error) {
+// sources the store reads, as of now.
+func (s *Store) kindStatus(ctx context.Context, now time.Time) ([]KindStatus, error) {
 	out := make([]KindStatus, 0, len(tables))
 	for _, t := range tables {
 		k := KindStatus{System: t.system, Kind: t.kind}
@@ -516,6 +527,7 @@ func (s *Store) kindStatus(ctx context.Context) ([]KindStatus, error) {
 			return nil, err
 		}
 		k.Done, k.Total, k.CaughtUp, k.Newest, k.LastChange = m.Done, m.Total, m.CaughtUp, m.Watermark, m.LastChange
+		k.Left = m.left(now)
 		out = append(out, k)
 	}
 	return out, nil

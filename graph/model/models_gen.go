@@ -155,10 +155,14 @@ type StockChange struct {
 type StoreBackfill struct {
 	// Records read by the backfills so far.
 	Read int `json:"read"`
-	// Records the system holds, where it says; null when it does not.
+	// Records the backfills will have read when the running one catches up: those
+	// read before it began and those the system counted as changed since; null
+	// when the system does not say.
 	Total *int `json:"total,omitempty"`
 	// Whether the list was read to its end once.
 	Done bool `json:"done"`
+	// An estimate of the time left; null when unknown or done.
+	EtaSeconds *int `json:"etaSeconds,omitempty"`
 }
 
 // A change the store applied.
