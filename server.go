@@ -196,6 +196,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the simulators on")
 	seed := fs.Uint64("seed", 1, "seed of the generated data set")
+	scale := fs.Int("scale", 1, "size of the data set, in multiples of the demo's (2,500 people, 20,000 orders, 500 products)")
 	latency := fs.Duration("latency", 0, "fixed latency of every upstream")
 	jitter := fs.Duration("jitter", 0, "random extra latency of every upstream, up to this")
 	faults := fs.String("faults", "", `knobs per system as JSON, as POST /_sim/faults takes them: '{"crm":{"rate_limit_rate":0.1}}'`)
@@ -210,9 +211,12 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	if *changeEvery <= 0 {
 		return fmt.Errorf("-change-every must be positive, not %v", *changeEvery)
 	}
+	if *scale < 1 {
+		return fmt.Errorf("-scale must be at least 1, not %d", *scale)
+	}
 
 	start := time.Now()
-	s := sim.New(sim.Options{World: world.Options{Seed: *seed}})
+	s := sim.New(sim.Options{World: world.Options{Seed: *seed, Size: demoSize(*scale)}})
 	all := sim.Faults{LatencyMS: ms(*latency), JitterMS: ms(*jitter)}
 	for _, u := range s.Upstreams() {
 		u.SetFaults(all)
@@ -262,6 +266,11 @@ introspection: true
 		return nil
 	})
 	return g.Wait()
+}
+
+// demoSize is the demo's data set, world's default size, times n.
+func demoSize(n int) world.Size {
+	return world.Size{People: 2_500 * n, Orders: 20_000 * n, Products: 500 * n}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -398,6 +398,7 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 		{[]string{"sim", "-faults", `{"billing":{}}`}, "unknown system"},
 		{[]string{"sim", "extra"}, "unexpected argument"},
 		{[]string{"sim", "-listen", "nonsense"}, "nonsense"},
+		{[]string{"sim", "-scale", "0"}, "-scale must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -409,6 +410,18 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"sim", "-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
+	}
+}
+
+// The sim's -scale multiplies world's default size, which demoSize writes
+// out again: scale 1 must be that default.
+func TestSimScaleOneIsTheDefaultWorld(t *testing.T) {
+	def := world.New(world.Options{Seed: 1})
+	one := world.New(world.Options{Seed: 1, Size: demoSize(1)})
+	got := []int{len(one.People), len(one.Orders), len(one.Products), len(one.Invoices)}
+	want := []int{len(def.People), len(def.Orders), len(def.Products), len(def.Invoices)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("-scale 1 made people, orders, products, invoices %v; the default world has %v", got, want)
 	}
 }
 

@@ -10,6 +10,12 @@
 // prints one Markdown table (see table.go).
 //
 //	go run ./load table [-c 50] [-d 10s] [-warmup 2s] [-queries orders,deep,lookup]
+//
+// With `store` it measures the reporting store's budgets the same way:
+// backfill time and peak memory, change-applied latency and the orders
+// export (see store.go).
+//
+//	go run ./load store [-scale 10] [-changes 200] [-change-every 50ms] [-heap DIR]
 package main
 
 import (
@@ -62,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "table":
 			return runTable(ctx, args[1:], stdout, stderr)
+		case "store":
+			return runStore(ctx, args[1:], stdout, stderr)
 		case "static":
 			return runStatic(ctx, args[1:], stdout)
 		}
@@ -76,7 +84,7 @@ func runOnce(ctx context.Context, args []string, out io.Writer) error {
 	name := fs.String("query", "orders", "operation to send: orders, deep or lookup")
 	p := loadFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: load [flags]         drive a running gateway\n       load table [flags]   build and start everything, measure each configuration, print a Markdown table")
+		fmt.Fprintln(fs.Output(), "usage: load [flags]         drive a running gateway\n       load table [flags]   build and start everything, measure each configuration, print a Markdown table\n       load store [flags]   build and start everything, measure the reporting store's backfill, changes and export, print Markdown tables")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
