@@ -22,6 +22,7 @@ type ShopReader interface {
 	ListCustomers(ctx context.Context, limit int) ([]model.ShopCustomer, error)
 	Orders(ctx context.Context, ids []int64) ([]model.Order, error)
 	Products(ctx context.Context, ids []int64) ([]model.Product, error)
+	ProductsBySKU(ctx context.Context, skus []string) ([]model.Product, error)
 	Customers(ctx context.Context, ids []int64) ([]model.ShopCustomer, error)
 }
 
@@ -40,6 +41,8 @@ type ERPReader interface {
 	Invoices(ctx context.Context, names []string) ([]model.Invoice, error)
 	Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
 	Customers(ctx context.Context, names []string) ([]model.ERPCustomer, error)
+	// Zone is the site's time zone, whose day its daily jobs follow.
+	Zone() *time.Location
 }
 
 // ShopCounter is what a ShopReader may also do: say cheaply, in one call
@@ -233,7 +236,7 @@ func (f feed[R]) fill(ctx context.Context, s *Store, page int) (Progress, error)
 		if err != nil {
 			return p, err
 		}
-		if err := f.put(ctx, time.Now(), rs); err != nil {
+		if err := f.put(ctx, began, rs); err != nil {
 			return p, err
 		}
 		prev, newest, fresh := m.Watermark, m.Watermark, 0

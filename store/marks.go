@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trestlehq/trestle/graph/model"
@@ -39,18 +37,18 @@ type Mark struct {
 // and kind set) when none was set.
 func (s *Store) Mark(ctx context.Context, system model.System, kind Kind) (Mark, error) {
 	m := Mark{System: system, Kind: kind}
-	var watermark, caughtUp, updated, lastSeq, lastAt, appliedAt sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT checkpoint, done, total, watermark, caught_up_at, updated_at, last_seq, last_change_at, last_applied_at
+	var watermark, caughtUp, updated, began, lastSeq, lastAt, appliedAt sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT checkpoint, done, total, watermark, caught_up_at, updated_at, began_at, done_before,
+	last_seq, last_change_at, last_applied_at
 FROM marks WHERE system = ? AND kind = ?`, system, kind).
-		Scan(&m.Checkpoint, &m.Done, &m.Total, &watermark, &caughtUp, &updated, &lastSeq, &lastAt, &appliedAt)
+		Scan(&m.Checkpoint, &m.Done, &m.Total, &watermark, &caughtUp, &updated, &began, &m.DoneBefore, &lastSeq, &lastAt, &appliedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, nil
 	}
 	if err != nil {
 		return m, fmt.Errorf("read mark %s %s: %w", system, kind, err)
 	}
-	m.Checkpoint, m.Began, m.DoneBefore = splitCheckpoint(m.Checkpoint)
-	m.Watermark, m.CaughtUp, m.UpdatedAt = timeOf(watermark), timeOf(caughtUp), timeOf(updated)
+	m.Watermark, m.CaughtUp, m.UpdatedAt, m.Began = timeOf(watermark), timeOf(caughtUp), timeOf(updated), timeOf(began)
 	if lastSeq.Valid {
 		m.LastChange = &Applied{Seq: uint64(lastSeq.Int64), At: timeOf(lastAt), AppliedAt: timeOf(appliedAt)}
 	}
@@ -60,42 +58,16 @@ FROM marks WHERE system = ? AND kind = ?`, system, kind).
 // SetMark stores a mark, replacing the one of its system and kind but for
 // its last change (setApplied's); its UpdatedAt is set to now.
 func (s *Store) SetMark(ctx context.Context, m Mark) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, watermark, caught_up_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO marks (system, kind, checkpoint, done, total, watermark, caught_up_at, updated_at, began_at, done_before)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (system, kind) DO UPDATE SET checkpoint = excluded.checkpoint, done = excluded.done, total = excluded.total,
-	watermark = excluded.watermark, caught_up_at = excluded.caught_up_at, updated_at = excluded.updated_at`,
-		m.System, m.Kind, joinCheckpoint(m), m.Done, m.Total, ns(m.Watermark), ns(m.CaughtUp), time.Now().UnixNano())
+	watermark = excluded.watermark, caught_up_at = excluded.caught_up_at, updated_at = excluded.updated_at,
+	began_at = excluded.began_at, done_before = excluded.done_before`,
+		m.System, m.Kind, m.Checkpoint, m.Done, m.Total, ns(m.Watermark), ns(m.CaughtUp), time.Now().UnixNano(), ns(m.Began), m.DoneBefore)
 	if err != nil {
 		return fmt.Errorf("set mark %s %s: %w", m.System, m.Kind, err)
 	}
 	return nil
-}
-
-// The running backfill's start is kept in the checkpoint column, on a
-// first line of its own ("run@<began, unix ns>+<done before>"), so that the
-// replicas sharing a store all see it without a column of its own. A
-// checkpoint is a list of record keys, and no key reads so.
-const runPrefix = "run@"
-
-// joinCheckpoint is the checkpoint column of a mark.
-func joinCheckpoint(m Mark) string {
-	if m.Began.IsZero() {
-		return m.Checkpoint
-	}
-	return runPrefix + strconv.FormatInt(m.Began.UnixNano(), 10) + "+" + strconv.FormatInt(m.DoneBefore, 10) + "\n" + m.Checkpoint
-}
-
-// splitCheckpoint reads a checkpoint column back into the checkpoint and
-// the running backfill's start, if one runs.
-func splitCheckpoint(col string) (checkpoint string, began time.Time, doneBefore int64) {
-	line, rest, ok := strings.Cut(col, "\n")
-	run, isRun := strings.CutPrefix(line, runPrefix)
-	at, from, ok2 := strings.Cut(run, "+")
-	nanos, err := strconv.ParseInt(at, 10, 64)
-	done, err2 := strconv.ParseInt(from, 10, 64)
-	if !ok || !isRun || !ok2 || err != nil || err2 != nil {
-		return col, time.Time{}, 0
-	}
-	return rest, time.Unix(0, nanos).UTC(), done
 }
 
 // setApplied records the last change a system and kind had applied.

@@ -225,6 +225,12 @@ CREATE TABLE sync_state (
 	failed_at    INTEGER
 ) STRICT;
 `,
+	// 6: when the running backfill of a kind began, and from how many
+	// records read, for its rate.
+	`
+ALTER TABLE marks ADD COLUMN began_at INTEGER;
+ALTER TABLE marks ADD COLUMN done_before INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's versions, as migrations are
@@ -419,6 +425,11 @@ CREATE TABLE sync_state (
 	failure      TEXT   NOT NULL,
 	failed_at    BIGINT
 );
+`,
+	// 2: as SQLite's 6.
+	`
+ALTER TABLE marks ADD COLUMN began_at BIGINT;
+ALTER TABLE marks ADD COLUMN done_before BIGINT NOT NULL DEFAULT 0;
 `,
 }
 

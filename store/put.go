@@ -298,11 +298,11 @@ ON CONFLICT (system, kind, key) DO UPDATE SET deleted_at = CASE WHEN excluded.de
 	return nil
 }
 
-// fallenDue names the submitted invoices with money outstanding whose due
-// date has passed by now and whose status is not yet Overdue.
-func (s *Store) fallenDue(ctx context.Context, now time.Time) ([]string, error) {
+// fallenDue names the submitted invoices with money outstanding due before
+// today (a date: 00:00 UTC) whose status is not yet Overdue.
+func (s *Store) fallenDue(ctx context.Context, today time.Time) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM invoices WHERE doc_status = 1 AND outstanding_e4 > 0 AND due_date < ? AND status <> 'Overdue'`,
-		now.UTC().Truncate(24*time.Hour).UnixNano())
+		today.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read the invoices fallen due: %w", err)
 	}
@@ -316,4 +316,24 @@ func (s *Store) fallenDue(ctx context.Context, now time.Time) ([]string, error) 
 		names = append(names, name)
 	}
 	return names, rows.Err()
+}
+
+// productIDs are the stored products a shop change's key names: by SKU, or
+// by id.
+func (s *Store) productIDs(ctx context.Context, key string) ([]int64, error) {
+	id, _ := strconv.ParseInt(key, 10, 64) // 0, no product's, when not a number
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM products WHERE sku = ? OR id = ?`, key, id)
+	if err != nil {
+		return nil, fmt.Errorf("find product %q: %w", key, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find product %q: %w", key, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }

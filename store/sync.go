@@ -24,6 +24,9 @@ const (
 	// maxQueued bounds the changes kept while the store is behind: past it
 	// they are dropped, as the sweep that catches up reads them anyway.
 	maxQueued = 100_000
+	// tickMargin is how long after a second has passed its records are
+	// read once more, for the shop's clock running ahead of this one.
+	tickMargin = 250 * time.Millisecond
 	// heartbeatEvery is how often the syncing replica records that it
 	// lives; staleAfter is when the others say it has stopped.
 	heartbeatEvery, staleAfter = 2 * time.Second, 30 * time.Second
@@ -227,11 +230,14 @@ func (y *Syncer) rereadFallenDue(ctx context.Context) error {
 	if y.src.ERP == nil {
 		return nil
 	}
-	names, err := y.store.fallenDue(ctx, y.now())
+	// Dates are stored as 00:00 UTC of the day; the job runs on the
+	// site's day.
+	y0, m0, d0 := y.now().In(y.src.ERP.Zone()).Date()
+	names, err := y.store.fallenDue(ctx, time.Date(y0, m0, d0, 0, 0, 0, 0, time.UTC))
 	if err != nil || len(names) == 0 {
 		return err
 	}
-	_, err = reread(ctx, y.now(), names, y.src.ERP.Invoices, y.store.PutInvoices, func(i model.Invoice) string { return i.ID })
+	_, err = reread(ctx, time.Now(), names, y.src.ERP.Invoices, y.store.PutInvoices, func(i model.Invoice) string { return i.ID })
 	if err != nil {
 		return fmt.Errorf("read again the invoices fallen due: %w", err)
 	}
@@ -278,10 +284,12 @@ func (y *Syncer) Apply(ctx context.Context, changes []events.Change) error {
 	var errs []error
 	for _, k := range order {
 		cs := byKind[k]
+		began := time.Now()
 		if err := y.applyKind(ctx, k, cs); err != nil {
 			errs = append(errs, fmt.Errorf("apply %s %s changes: %w", k.system, k.kind, err))
 			continue
 		}
+		y.readAfterTick(began, cs)
 		last := cs[0]
 		for _, c := range cs {
 			if c.Seq > last.Seq {
@@ -295,6 +303,21 @@ func (y *Syncer) Apply(ctx context.Context, changes []events.Change) error {
 	return errors.Join(errs...)
 }
 
+// readAfterTick queues again the shop's changes that were read within
+// their second. WooCommerce stamps whole seconds, so a second change of a
+// record within that second has the same time and operation, and the
+// change path takes it for the first; reading the record once more after
+// the second has passed brings whatever it was.
+func (y *Syncer) readAfterTick(readAt time.Time, cs []events.Change) {
+	for _, c := range cs {
+		tickEnds := c.At.Truncate(time.Second).Add(time.Second)
+		if c.System != model.SystemShop || !readAt.Before(tickEnds) {
+			continue
+		}
+		time.AfterFunc(time.Until(tickEnds)+tickMargin, func() { y.changes.Add(c) })
+	}
+}
+
 // applyKind reads the changed records of one system and kind again and
 // writes them.
 func (y *Syncer) applyKind(ctx context.Context, k kindKey, cs []events.Change) error {
@@ -304,22 +327,22 @@ func (y *Syncer) applyKind(ctx context.Context, k kindKey, cs []events.Change) e
 	}
 	var found []string
 	var err error
-	now := y.now()
+	readAt := time.Now()
 	switch {
 	case k.system == model.SystemShop && k.kind == events.KindOrder && y.src.Shop != nil:
-		found, err = reread(ctx, now, ids(keys), y.src.Shop.Orders, y.store.PutOrders, func(o model.Order) string { return strconv.FormatInt(o.ID, 10) })
+		found, err = reread(ctx, readAt, ids(keys), y.src.Shop.Orders, y.store.PutOrders, func(o model.Order) string { return strconv.FormatInt(o.ID, 10) })
 	case k.system == model.SystemShop && k.kind == events.KindProduct && y.src.Shop != nil:
-		found, err = reread(ctx, now, ids(keys), y.src.Shop.Products, y.store.PutProducts, func(p model.Product) string { return strconv.FormatInt(p.ID, 10) })
+		return y.applyProducts(ctx, readAt, cs)
 	case k.system == model.SystemShop && k.kind == events.KindCustomer && y.src.Shop != nil:
-		found, err = reread(ctx, now, ids(keys), y.src.Shop.Customers, y.store.PutShopCustomers, func(c model.ShopCustomer) string { return strconv.FormatInt(c.ID, 10) })
+		found, err = reread(ctx, readAt, ids(keys), y.src.Shop.Customers, y.store.PutShopCustomers, func(c model.ShopCustomer) string { return strconv.FormatInt(c.ID, 10) })
 	case k.system == model.SystemCRM && k.kind == events.KindCustomer && y.src.CRM != nil:
-		found, err = reread(ctx, now, keys, y.src.CRM.Contacts, y.store.PutContacts, func(c model.Contact) string { return c.ID })
+		found, err = reread(ctx, readAt, keys, y.src.CRM.Contacts, y.store.PutContacts, func(c model.Contact) string { return c.ID })
 	case k.system == model.SystemERP && k.kind == events.KindInvoice && y.src.ERP != nil:
-		found, err = reread(ctx, now, keys, y.src.ERP.Invoices, y.store.PutInvoices, func(i model.Invoice) string { return i.ID })
+		found, err = reread(ctx, readAt, keys, y.src.ERP.Invoices, y.store.PutInvoices, func(i model.Invoice) string { return i.ID })
 	case k.system == model.SystemERP && k.kind == events.KindStock && y.src.ERP != nil:
-		found, err = reread(ctx, now, keys, y.src.ERP.Stock, y.store.PutStock, func(l model.StockLevel) string { return l.SKU })
+		found, err = reread(ctx, readAt, keys, y.src.ERP.Stock, y.store.PutStock, func(l model.StockLevel) string { return l.SKU })
 	case k.system == model.SystemERP && k.kind == events.KindCustomer && y.src.ERP != nil:
-		found, err = reread(ctx, now, keys, y.src.ERP.Customers, y.store.PutERPCustomers, func(c model.ERPCustomer) string { return c.ID })
+		found, err = reread(ctx, readAt, keys, y.src.ERP.Customers, y.store.PutERPCustomers, func(c model.ERPCustomer) string { return c.ID })
 	default:
 		return nil // a system the store does not read
 	}
@@ -329,6 +352,60 @@ func (y *Syncer) applyKind(ctx context.Context, k kindKey, cs []events.Change) e
 	for _, c := range cs {
 		if !slices.Contains(found, c.Key) {
 			if err := y.store.Delete(ctx, c.System, c.Kind, c.Key, c.At); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyProducts applies changes of shop products, which the change path
+// keys by SKU (by id for a product without one, as WooCommerce allows): a
+// key is read as a SKU, and a number the shop has no SKU of as an id too.
+// A product read by neither is deleted as of its change.
+func (y *Syncer) applyProducts(ctx context.Context, readAt time.Time, cs []events.Change) error {
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.Key
+	}
+	bySKU, err := y.src.Shop.ProductsBySKU(ctx, keys)
+	if err != nil {
+		return err
+	}
+	found := map[string]bool{}
+	for _, p := range bySKU {
+		found[p.SKU] = true
+	}
+	var byID []int64
+	for _, id := range ids(keys) {
+		if !found[strconv.FormatInt(id, 10)] {
+			byID = append(byID, id)
+		}
+	}
+	products := bySKU
+	if len(byID) > 0 {
+		more, err := y.src.Shop.Products(ctx, byID)
+		if err != nil {
+			return err
+		}
+		for _, p := range more {
+			found[strconv.FormatInt(p.ID, 10)] = true
+		}
+		products = append(products, more...)
+	}
+	if err := y.store.PutProducts(ctx, readAt, products); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if found[c.Key] {
+			continue
+		}
+		gone, err := y.store.productIDs(ctx, c.Key)
+		if err != nil {
+			return err
+		}
+		for _, id := range gone {
+			if err := y.store.Delete(ctx, c.System, c.Kind, strconv.FormatInt(id, 10), c.At); err != nil {
 				return err
 			}
 		}

@@ -191,3 +191,53 @@ func TestASweepReadsAgainTheInvoicesThatFellDue(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncerReadsShopProductsBySKU(t *testing.T) {
+	env := simtest.Start(t, smallWorld)
+	s, y, _ := syncing(t, env)
+	w := env.Sim.World
+	w.Lock()
+	p := w.Products[3]
+	p.Name, p.Modified = "Renamed by the shop", p.Modified.Add(time.Hour)
+	changed := events.Change{Seq: 1, System: model.SystemShop, Kind: events.KindProduct, Key: p.SKU, Op: events.OpUpdated, At: p.Modified}
+	w.Unlock()
+	gone := events.Change{Seq: 2, System: model.SystemShop, Kind: events.KindProduct, Key: "NO-SUCH-SKU", Op: events.OpDeleted, At: p.Modified}
+	if err := y.Apply(t.Context(), []events.Change{changed, gone}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readProduct(t, s, p.ID); got.Name != "Renamed by the shop" {
+		t.Errorf("product %s: %q, want the shop's new name", p.SKU, got.Name)
+	}
+	checkWorld(t, s, w)
+}
+
+func TestSyncerReadsAShopRecordAgainAfterItsSecond(t *testing.T) {
+	env := simtest.Start(t, smallWorld)
+	s, _, q := syncing(t, env)
+	w := env.Sim.World
+	// Two states of an order within one second of the shop's clock, a few
+	// seconds ahead of this one: the change path passes on the first only.
+	second := time.Now().UTC().Truncate(time.Second).Add(5 * time.Second)
+	w.Lock()
+	o := w.Orders[7]
+	o.Status, o.Modified = "on-hold", second
+	w.Unlock()
+	q.Add(events.Change{Seq: 1, System: model.SystemShop, Kind: events.KindOrder, Key: strconv.FormatInt(o.ID, 10), Op: events.OpUpdated, At: second})
+	await := func(status string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+			if got, _ := readOrder(t, s, o.ID); got.Status == status {
+				return
+			}
+			if time.Now().After(deadline) {
+				got, _ := readOrder(t, s, o.ID)
+				t.Fatalf("order %d: %s, want %s", o.ID, got.Status, status)
+			}
+		}
+	}
+	await("on-hold")
+	w.Lock()
+	o.Status = "completed" // the same second: no change the path would take
+	w.Unlock()
+	await("completed")
+}
