@@ -373,9 +373,6 @@ func truths(site *time.Location) []truth {
 			},
 		},
 		{
-			// sales_order is not compared: the Sales Order an invoice was
-			// made from is named on its items, which the ERP adapter does
-			// not read, so the store leaves it empty.
 			table: "invoices", key: "id",
 			cols: []string{"customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4",
 				"outstanding_currency", "outstanding_e4", "order_ref", "modified_at"},

@@ -231,6 +231,11 @@ CREATE TABLE sync_state (
 ALTER TABLE marks ADD COLUMN began_at INTEGER;
 ALTER TABLE marks ADD COLUMN done_before INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7: no sales order on invoices: ERPNext keeps it on their items,
+	// which Trestle does not read (po_no names the shop order).
+	`
+ALTER TABLE invoices DROP COLUMN sales_order;
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's versions, as migrations are
@@ -430,6 +435,10 @@ CREATE TABLE sync_state (
 	`
 ALTER TABLE marks ADD COLUMN began_at BIGINT;
 ALTER TABLE marks ADD COLUMN done_before BIGINT NOT NULL DEFAULT 0;
+`,
+	// 3: as SQLite's 7.
+	`
+ALTER TABLE invoices DROP COLUMN sales_order;
 `,
 }
 

@@ -29,7 +29,7 @@ var (
 	ordersTable   = table{"orders", model.SystemShop, events.KindOrder, []string{"id"}, []string{"id", "number", "status", "currency", "total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4", "customer_id", "billing_email", "billing_name", "created_at", "paid_at", "completed_at", "billing_email_normalized"}}
 	productsTable = table{"products", model.SystemShop, events.KindProduct, []string{"id"}, []string{"id", "sku", "name", "status", "currency", "price_e4", "regular_price_e4", "sale_price_e4", "manage_stock", "stock_quantity", "stock_status"}}
 	stockTable    = table{"stock", model.SystemERP, events.KindStock, []string{"sku", "warehouse"}, []string{"sku", "warehouse", "on_hand_e4", "reserved_e4", "ordered_e4", "projected_e4"}}
-	invoicesTable = table{"invoices", model.SystemERP, events.KindInvoice, []string{"id"}, []string{"id", "customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4", "outstanding_currency", "outstanding_e4", "order_ref", "sales_order"}}
+	invoicesTable = table{"invoices", model.SystemERP, events.KindInvoice, []string{"id"}, []string{"id", "customer_id", "status", "doc_status", "issue_date", "due_date", "currency", "total_e4", "outstanding_currency", "outstanding_e4", "order_ref"}}
 	customerCols  = []string{"join_key", "email_normalized", "customer_name", "customer_company", "customer_phone", "customer_lifecycle_stage", "customer_owner"}
 	contactsTable = table{"crm_contacts", model.SystemCRM, events.KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "phone", "company", "lifecycle_stage", "owner_id", "created_at"}, customerCols...)}
 	shopCustTable = table{"shop_customers", model.SystemShop, events.KindCustomer, []string{"id"}, append([]string{"id", "email", "first_name", "last_name", "company", "phone", "is_paying_customer", "created_at"}, customerCols...)}
@@ -208,7 +208,7 @@ func (s *Store) PutInvoices(ctx context.Context, readAt time.Time, invoices []mo
 		if err != nil {
 			return r, err
 		}
-		r.values = []any{v.ID, v.CustomerID, v.Status, v.DocStatus, ns(v.IssueDate), ns(v.DueDate), v.Total.Currency, a[0], v.Outstanding.Currency, a[1], v.OrderRef, v.SalesOrder}
+		r.values = []any{v.ID, v.CustomerID, v.Status, v.DocStatus, ns(v.IssueDate), ns(v.DueDate), v.Total.Currency, a[0], v.Outstanding.Currency, a[1], v.OrderRef}
 		return r, nil
 	}, nil)
 }

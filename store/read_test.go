@@ -90,8 +90,8 @@ func readInvoice(t *testing.T, s *Store, id string) (model.Invoice, bool) {
 	var v model.Invoice
 	var total, outstanding int64
 	var issue, due, modified sql.NullInt64
-	err := s.db.QueryRowContext(context.Background(), `SELECT id, customer_id, status, doc_status, issue_date, due_date, currency, total_e4, outstanding_currency, outstanding_e4, order_ref, sales_order, modified_at FROM invoices WHERE id = ?`, id).
-		Scan(&v.ID, &v.CustomerID, &v.Status, &v.DocStatus, &issue, &due, &v.Total.Currency, &total, &v.Outstanding.Currency, &outstanding, &v.OrderRef, &v.SalesOrder, &modified)
+	err := s.db.QueryRowContext(context.Background(), `SELECT id, customer_id, status, doc_status, issue_date, due_date, currency, total_e4, outstanding_currency, outstanding_e4, order_ref, modified_at FROM invoices WHERE id = ?`, id).
+		Scan(&v.ID, &v.CustomerID, &v.Status, &v.DocStatus, &issue, &due, &v.Total.Currency, &total, &v.Outstanding.Currency, &outstanding, &v.OrderRef, &modified)
 	if err == sql.ErrNoRows {
 		return v, false
 	}

@@ -150,7 +150,6 @@ type Invoice struct {
 	Total       Money  // grand_total
 	Outstanding Money  // outstanding_amount
 	OrderRef    string // po_no: the shop order id the invoice bills, empty when none
-	SalesOrder  string // the ERP Sales Order it was made from, empty when none
 	ModifiedAt  time.Time
 }
 
