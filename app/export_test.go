@@ -195,6 +195,9 @@ func TestExportOrders(t *testing.T) {
 		if _, ok := row["total"].(string); !ok {
 			t.Errorf("line %d: total %v, want a string (exact)", got+1, row["total"])
 		}
+		if _, ok := row["id"].(float64); !ok {
+			t.Errorf("line %d: id %v, want a number", got+1, row["id"])
+		}
 	}
 	if got != want || want == 0 {
 		t.Errorf("%d orders from %s to %s in Berlin, want %d", got, from.Format(time.DateOnly), to.Format(time.DateOnly), want)

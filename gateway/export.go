@@ -45,12 +45,15 @@ type rowWriter interface {
 	flush() error
 }
 
-// exportField is one column of a row: its name and its text, or for JSON
-// its value (a string, or null when absent).
+// exportField is one column of a row: its name and its text; in JSON a
+// string, a number when it is a count or key (never an amount, which stays
+// a string so that no reader rounds it through a float), or null when
+// absent.
 type exportField struct {
-	name  string
-	value string
-	null  bool
+	name   string
+	value  string
+	null   bool
+	number bool
 }
 
 var exportFormats = map[string]exportFormat{
@@ -105,9 +108,12 @@ func (n *ndjsonRows) row(fields []exportField) error {
 		}
 		b = strconv.AppendQuote(b, f.name)
 		b = append(b, ':')
-		if f.null {
+		switch {
+		case f.null:
 			b = append(b, "null"...)
-		} else {
+		case f.number:
+			b = append(b, f.value...)
+		default:
 			v, _ := json.Marshal(f.value) // a string always marshals
 			b = append(b, v...)
 		}
@@ -176,7 +182,7 @@ func exportOrders(st Store, logger *slog.Logger) http.Handler {
 		loc := q.loc
 		err = st.EachOrder(r.Context(), q.OrderQuery, func(o *store.OrderRow) error {
 			fields = append(fields[:0],
-				exportField{name: "id", value: strconv.FormatInt(o.ID, 10)},
+				exportField{name: "id", value: strconv.FormatInt(o.ID, 10), number: true},
 				exportField{name: "number", value: o.Number},
 				exportField{name: "status", value: o.Status},
 				timeField("created", &o.Created, loc),
