@@ -84,6 +84,7 @@ type table struct {
 	parents  map[string]bool // child tables only: the DocTypes that embed it
 	children []childTable
 	rows     func(w *world.World) []rec
+	modified func(r rec) time.Time // the world's time behind the modified column
 	version  func(w *world.World) uint64
 	indexed  []string
 	order    string // default order_by: the DocType's sort_field and sort_order
@@ -215,13 +216,18 @@ func itemGroup(w *world.World, sku string) string {
 
 // doctypes builds the six DocTypes the simulator serves.
 func doctypes() map[string]*table {
+	customerModified := func(r rec) time.Time { return r.p.ERP.Modified }
+	itemModified := func(r rec) time.Time { return r.prod.Modified }
+	binModified := func(r rec) time.Time { return r.bin.Modified }
+	invoiceModified := func(r rec) time.Time { return r.inv.Modified }
+
 	creditLimit := newTable(&table{
 		doctype: "Customer Credit Limit",
 		parents: map[string]bool{"Customer": true},
 		fields: append(append(
 			standard(func(r rec) string { return creditLimitName(r.p) },
 				func(r rec) time.Time { return r.p.ERP.Created },
-				func(r rec) time.Time { return r.p.ERP.Modified },
+				customerModified,
 				zero, func(r rec) int64 { return int64(r.idx) }),
 			childStandard(func(r rec) string { return r.p.ERP.Name }, "credit_limits", "Customer")...),
 			field{"company", kindData, func(e *env, _ rec) value { return str(e.w.Company) }},
@@ -237,8 +243,9 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: customerVersion,
-		indexed: []string{"name", "parent"},
+		modified: customerModified,
+		version:  customerVersion,
+		indexed:  []string{"name", "parent"},
 	})
 
 	customer := newTable(&table{
@@ -246,7 +253,7 @@ func doctypes() map[string]*table {
 		fields: append(
 			standard(func(r rec) string { return r.p.ERP.Name },
 				func(r rec) time.Time { return r.p.ERP.Created },
-				func(r rec) time.Time { return r.p.ERP.Modified },
+				customerModified,
 				zero, zero),
 			field{"naming_series", kindData, func(*env, rec) value { return str(customerSer) }},
 			field{"customer_name", kindData, func(_ *env, r rec) value { return str(customerName(r.p)) }},
@@ -275,8 +282,9 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: customerVersion,
-		indexed: []string{"name", "email_id"},
+		modified: customerModified,
+		version:  customerVersion,
+		indexed:  []string{"name", "email_id"},
 	})
 
 	item := newTable(&table{
@@ -284,7 +292,7 @@ func doctypes() map[string]*table {
 		fields: append(
 			standard(func(r rec) string { return r.prod.SKU },
 				func(r rec) time.Time { return r.prod.Created },
-				func(r rec) time.Time { return r.prod.Modified },
+				itemModified,
 				zero, zero),
 			field{"item_code", kindData, func(_ *env, r rec) value { return str(r.prod.SKU) }},
 			field{"item_name", kindData, func(_ *env, r rec) value { return str(r.prod.Name) }},
@@ -303,8 +311,9 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: productVersion,
-		indexed: []string{"name", "item_code"},
+		modified: itemModified,
+		version:  productVersion,
+		indexed:  []string{"name", "item_code"},
 	})
 
 	bin := newTable(&table{
@@ -312,7 +321,7 @@ func doctypes() map[string]*table {
 		fields: append(
 			standard(func(r rec) string { return r.bin.Name },
 				func(r rec) time.Time { return r.prod.Created },
-				func(r rec) time.Time { return r.bin.Modified },
+				binModified,
 				zero, zero),
 			field{"warehouse", kindData, func(_ *env, r rec) value { return str(r.bin.Warehouse) }},
 			field{"item_code", kindData, func(_ *env, r rec) value { return str(r.bin.SKU) }},
@@ -334,9 +343,10 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: productVersion,
-		indexed: []string{"name", "item_code"},
-		order:   "modified asc", // Bin's sort_order is ASC
+		modified: binModified,
+		version:  productVersion,
+		indexed:  []string{"name", "item_code"},
+		order:    "modified asc", // Bin's sort_order is ASC
 	})
 
 	invoiceItem := newTable(&table{
@@ -345,7 +355,7 @@ func doctypes() map[string]*table {
 		fields: append(append(
 			standard(func(r rec) string { return r.item.Name },
 				func(r rec) time.Time { return r.inv.Created },
-				func(r rec) time.Time { return r.inv.Modified },
+				invoiceModified,
 				func(r rec) int64 { return int64(r.inv.DocStatus) },
 				func(r rec) int64 { return int64(r.idx) }),
 			childStandard(func(r rec) string { return r.inv.Name }, "items", "Sales Invoice")...),
@@ -382,8 +392,9 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: invoiceVersion,
-		indexed: []string{"name", "parent", "item_code"},
+		modified: invoiceModified,
+		version:  invoiceVersion,
+		indexed:  []string{"name", "parent", "item_code"},
 	})
 
 	invoice := newTable(&table{
@@ -391,7 +402,7 @@ func doctypes() map[string]*table {
 		fields: append(
 			standard(func(r rec) string { return r.inv.Name },
 				func(r rec) time.Time { return r.inv.Created },
-				func(r rec) time.Time { return r.inv.Modified },
+				invoiceModified,
 				func(r rec) int64 { return int64(r.inv.DocStatus) }, zero),
 			field{"title", kindData, func(_ *env, r rec) value { return str(customerName(r.inv.Customer)) }},
 			field{"naming_series", kindData, func(*env, rec) value { return str(invoiceSer) }},
@@ -449,8 +460,9 @@ func doctypes() map[string]*table {
 			}
 			return out
 		},
-		version: invoiceVersion,
-		indexed: []string{"name", "customer", "po_no"},
+		modified: invoiceModified,
+		version:  invoiceVersion,
+		indexed:  []string{"name", "customer", "po_no"},
 	})
 
 	all := []*table{customer, creditLimit, item, bin, invoice, invoiceItem}

@@ -83,6 +83,7 @@ func New(w *world.World) *API {
 		mux:    http.NewServeMux(),
 	}
 	a.ix.tables = make(map[*table]*tableIndex)
+	a.ix.modified = make(map[*table]*world.Index[rec, time.Time])
 	a.mux.HandleFunc(listPattern, a.list)
 	a.mux.HandleFunc(docPattern, a.doc)
 	a.mux.HandleFunc(countPattern, a.count)
@@ -217,7 +218,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.world.RLock()
-	rows := q.run(&a.env, a.ix.index(&a.env, t))
+	rows := q.run(&a.env, &a.ix)
 	body := a.appendList(make([]byte, 0, 256+len(rows)*64*len(q.columns)), q, rows)
 	a.world.RUnlock()
 	writeJSON(w, http.StatusOK, body)
@@ -263,7 +264,7 @@ func (a *API) count(w http.ResponseWriter, r *http.Request) {
 	}
 	q := &query{t: t, filters: filters}
 	a.world.RLock()
-	n := q.count(&a.env, a.ix.index(&a.env, t))
+	n := q.count(&a.env, &a.ix)
 	a.world.RUnlock()
 	body := strconv.AppendInt([]byte(`{"message":`), int64(n), 10)
 	writeJSON(w, http.StatusOK, append(body, '}'))

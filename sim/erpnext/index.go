@@ -3,6 +3,7 @@ package erpnext
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -41,10 +42,27 @@ func productVersion(w *world.World) uint64 { return uint64(len(w.Products)) }
 func invoiceVersion(w *world.World) uint64 { return uint64(len(w.Invoices)) }
 
 // indexer keeps the per-table indexes and rebuilds one when its version
-// moves.
+// moves, and the per-table indexes on modified, which follow the world's
+// writes themselves.
 type indexer struct {
-	mu     sync.Mutex
-	tables map[*table]*tableIndex
+	mu       sync.Mutex
+	tables   map[*table]*tableIndex
+	modified map[*table]*world.Index[rec, time.Time]
+}
+
+// byModified is t's rows sorted by their modified column (the site's wall
+// clock), ties in world order, for the world as it is now; the index is
+// made on first use. The caller holds the world's read lock.
+func (x *indexer) byModified(e *env, t *table) []world.Entry[rec, time.Time] {
+	x.mu.Lock()
+	ix := x.modified[t]
+	if ix == nil {
+		f, _ := t.field("modified")
+		ix = world.NewIndex(t.rows, t.modified, func(r rec) time.Time { return f.get(e, r).t }, time.Time.Compare)
+		x.modified[t] = ix
+	}
+	x.mu.Unlock()
+	return ix.Sorted(e.w)
 }
 
 // index returns t's index for the world as it is now. The caller holds the

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/govalues/decimal"
+
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 // apiError is a Python exception as Frappe's API reports it.
@@ -578,8 +581,11 @@ func like(pattern, s string) bool {
 
 // run selects, sorts and pages the rows of a query. The caller holds the
 // world's read lock.
-func (q *query) run(e *env, ti *tableIndex) []rec {
-	rows := q.candidates(ti)
+func (q *query) run(e *env, x *indexer) []rec {
+	if len(q.order) > 0 && q.order[0].f.name == "modified" && q.lookup() == nil {
+		return q.runByModified(e, x.byModified(e, q.t))
+	}
+	rows := q.candidates(x.index(e, q.t))
 	matched := make([]rec, 0, min(len(rows), 1024))
 	for _, r := range rows {
 		if q.matches(e, r) {
@@ -587,25 +593,126 @@ func (q *query) run(e *env, ti *tableIndex) []rec {
 		}
 	}
 	q.sort(e, matched)
-	if q.start >= len(matched) {
-		return nil
-	}
-	matched = matched[q.start:]
-	if q.limit > 0 && q.limit < len(matched) {
-		matched = matched[:q.limit]
-	}
-	return matched
+	return q.page(matched)
 }
 
-// count is the number of rows the filters select.
-func (q *query) count(e *env, ti *tableIndex) int {
+// page is the part of the sorted rows that limit_start and the limit show.
+func (q *query) page(rows []rec) []rec {
+	if q.start >= len(rows) {
+		return nil
+	}
+	rows = rows[q.start:]
+	if q.limit > 0 && q.limit < len(rows) {
+		rows = rows[:q.limit]
+	}
+	return rows
+}
+
+// runByModified answers a query ordered by modified first, and narrowed by
+// no other index, from the index on modified, as MariaDB would: it reads
+// the rows the filters on modified leave, in the order asked, one run of
+// equal modified times at a time (sorted by the further order_by keys, if
+// any), until the page is full. It gives what run's filter and stable sort
+// of every row would.
+func (q *query) runByModified(e *env, sorted []world.Entry[rec, time.Time]) []rec {
+	span := q.modifiedSpan(sorted)
+	var out []rec
+	full := func() bool { return q.limit > 0 && len(out) >= q.start+q.limit }
+	take := func(run []world.Entry[rec, time.Time]) {
+		from := len(out)
+		for _, en := range run {
+			if q.matches(e, en.Rec) {
+				out = append(out, en.Rec)
+			}
+		}
+		if len(q.order) > 1 {
+			q.sort(e, out[from:])
+		}
+	}
+	if q.order[0].desc {
+		// Descending, yet rows of one time stay in world order, as the
+		// stable sort leaves them.
+		for j := len(span); j > 0 && !full(); {
+			i := j - 1
+			for i > 0 && span[i-1].Key.Equal(span[j-1].Key) {
+				i--
+			}
+			take(span[i:j])
+			j = i
+		}
+	} else {
+		for i := 0; i < len(span) && !full(); {
+			j := i + 1
+			for j < len(span) && span[j].Key.Equal(span[i].Key) {
+				j++
+			}
+			take(span[i:j])
+			i = j
+		}
+	}
+	return q.page(out)
+}
+
+// modifiedSpan is the part of the rows sorted by modified that the filters
+// on modified leave; every filter is still checked on each row.
+func (q *query) modifiedSpan(sorted []world.Entry[rec, time.Time]) []world.Entry[rec, time.Time] {
+	after := func(t time.Time) int { // the first row modified after t
+		return sort.Search(len(sorted), func(i int) bool { return sorted[i].Key.After(t) })
+	}
+	from := func(t time.Time) int { // the first row modified at or after t
+		return sort.Search(len(sorted), func(i int) bool { return !sorted[i].Key.Before(t) })
+	}
+	lo, hi := 0, len(sorted)
+	for _, c := range q.filters {
+		if c.f.name != "modified" {
+			continue
+		}
+		switch c.op {
+		case ">":
+			lo = max(lo, after(c.args[0].t))
+		case ">=":
+			lo = max(lo, from(c.args[0].t))
+		case "<":
+			hi = min(hi, from(c.args[0].t))
+		case "<=":
+			hi = min(hi, after(c.args[0].t))
+		case "=":
+			lo, hi = max(lo, from(c.args[0].t)), min(hi, after(c.args[0].t))
+		case "between":
+			lo, hi = max(lo, from(c.args[0].t)), min(hi, after(c.args[1].t))
+		}
+	}
+	return sorted[lo:max(lo, hi)]
+}
+
+// count is the number of rows the filters select. Filters on modified
+// alone are answered from the index on it.
+func (q *query) count(e *env, x *indexer) int {
+	if q.lookup() == nil && slices.ContainsFunc(q.filters, func(c cond) bool { return c.f.name == "modified" }) {
+		span := q.modifiedSpan(x.byModified(e, q.t))
+		if len(q.or) == 0 && !slices.ContainsFunc(q.filters, func(c cond) bool { return !spans(c) }) {
+			return len(span)
+		}
+		n := 0
+		for _, en := range span {
+			if q.matches(e, en.Rec) {
+				n++
+			}
+		}
+		return n
+	}
 	n := 0
-	for _, r := range q.candidates(ti) {
+	for _, r := range q.candidates(x.index(e, q.t)) {
 		if q.matches(e, r) {
 			n++
 		}
 	}
 	return n
+}
+
+// spans reports whether modifiedSpan applies the condition in full.
+func spans(c cond) bool {
+	return c.f.name == "modified" && slices.Contains([]string{">", ">=", "<", "<=", "=", "between"}, c.op)
 }
 
 func (q *query) matches(e *env, r rec) bool {
@@ -628,21 +735,27 @@ func (q *query) matches(e *env, r rec) bool {
 // candidates narrows the scan through an index when an = or in condition
 // is on an indexed column; every condition is still checked on each row.
 func (q *query) candidates(ti *tableIndex) []rec {
-	for _, c := range q.filters {
-		if c.keys == nil || (c.op != "=" && c.op != "in") {
-			continue
-		}
-		m, ok := ti.by[c.f.name]
-		if !ok {
-			continue
-		}
-		var out []rec
-		for _, k := range c.keys {
-			out = append(out, m[k]...)
-		}
-		return out
+	c := q.lookup()
+	if c == nil {
+		return ti.rows
 	}
-	return ti.rows
+	m := ti.by[c.f.name]
+	var out []rec
+	for _, k := range c.keys {
+		out = append(out, m[k]...)
+	}
+	return out
+}
+
+// lookup is the condition candidates narrows the scan by: the first = or
+// in on an indexed column; nil for none.
+func (q *query) lookup() *cond {
+	for i, c := range q.filters {
+		if c.keys != nil && (c.op == "=" || c.op == "in") && slices.Contains(q.t.indexed, c.f.name) {
+			return &q.filters[i]
+		}
+	}
+	return nil
 }
 
 func (q *query) sort(e *env, rows []rec) {

@@ -39,8 +39,9 @@ const (
 
 // API is the simulated HubSpot CRM v3 contacts API.
 type API struct {
-	w   *world.World
-	mux *http.ServeMux
+	w        *world.World
+	mux      *http.ServeMux
+	contacts *world.Index[*world.Person, contactKey] // by lastmodifieddate
 
 	mu          sync.Mutex // guards the rolling rate-limit counters
 	windowStart time.Time
@@ -50,7 +51,7 @@ type API struct {
 
 // New serves the world's CRM contacts in the HubSpot dialect.
 func New(w *world.World) *API {
-	a := &API{w: w, mux: http.NewServeMux()}
+	a := &API{w: w, mux: http.NewServeMux(), contacts: modifiedIndex()}
 	a.mux.HandleFunc("GET /crm/v3/objects/contacts", a.list)
 	a.mux.HandleFunc("GET /crm/v3/objects/contacts/{contactId}", a.get)
 	a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/read", a.batchRead)

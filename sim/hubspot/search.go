@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"iter"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 // Search limits in force since HubSpot widened them in August 2024.
@@ -78,24 +82,30 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		validation(w, "%s", msg)
 		return
 	}
-	sort, msg := compileSort(in.Sorts)
+	by, msg := compileSort(in.Sorts)
 	if msg != "" {
 		validation(w, "%s", msg)
 		return
 	}
 	query := strings.ToLower(strings.TrimSpace(in.Query))
 
-	matched := a.match(groups, query)
-	slices.SortFunc(matched, sort)
+	var recs []record
+	var total int
+	if by.prop == "lastmodifieddate" {
+		recs, total = a.searchByModified(groups, query, by.desc, offset, limit)
+	} else {
+		matched := a.match(groups, query)
+		slices.SortFunc(matched, by.compare)
+		total = len(matched)
+		if end := min(offset+limit, total, SearchCap); offset < end {
+			recs = matched[offset:end]
+		}
+	}
 
 	sel := selectProperties(in.Properties, nil)
-	reachable := min(len(matched), SearchCap)
+	reachable := min(total, SearchCap)
 	end := max(min(offset+limit, reachable), offset)
-	var recs []record
-	if offset < end {
-		recs = matched[offset:end]
-	}
-	out := searchResponse{Total: len(matched)}
+	out := searchResponse{Total: total}
 	if end < reachable {
 		out.Paging = &paging{Next: nextPage{After: strconv.Itoa(end)}}
 	}
@@ -139,18 +149,165 @@ func (a *API) match(groups [][]condition, query string) []record {
 		if !ok || !rec.matchesQuery(query) {
 			continue
 		}
-		if len(groups) == 0 || slices.ContainsFunc(groups, func(g []condition) bool {
-			for i := range g {
-				if !g[i].holds(&rec) {
-					return false
-				}
-			}
-			return true
-		}) {
+		if len(groups) == 0 || slices.ContainsFunc(groups, rec.holdsAll) {
 			out = append(out, rec)
 		}
 	}
 	return out
+}
+
+// contactKey is a contact's place in the index on lastmodifieddate: the
+// time to the millisecond as search compares it, then the id.
+type contactKey struct{ ms, id int64 }
+
+func compareContactKey(a, b contactKey) int {
+	if c := cmp.Compare(a.ms, b.ms); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// modifiedIndex indexes the contacts search can find (those with a numeric
+// id, as snapshot has them) by lastmodifieddate.
+func modifiedIndex() *world.Index[*world.Person, contactKey] {
+	return world.NewIndex(func(w *world.World) []*world.Person {
+		var out []*world.Person
+		for _, p := range w.People {
+			if p.CRM == nil {
+				continue
+			}
+			if _, err := strconv.ParseInt(p.CRM.ID, 10, 64); err == nil {
+				out = append(out, p)
+			}
+		}
+		return out
+	}, func(p *world.Person) time.Time { return p.CRM.Modified }, func(p *world.Person) contactKey {
+		id, _ := strconv.ParseInt(p.CRM.ID, 10, 64)
+		return contactKey{p.CRM.Modified.UnixMilli(), id}
+	}, compareContactKey)
+}
+
+// searchByModified answers a search sorted by lastmodifieddate from the
+// index on it, as HubSpot's search engine would: the filters of a single
+// filter group on lastmodifieddate pick the span of the index by binary
+// search, and when they are all there is to the search, the total is the
+// span's size and only the page is read. It gives what match and a sort
+// of every contact would: the page at offset (up to limit, within
+// SearchCap) and the total.
+func (a *API) searchByModified(groups [][]condition, query string, desc bool, offset, limit int) ([]record, int) {
+	a.w.RLock()
+	defer a.w.RUnlock()
+	span, exact := modifiedSpan(a.contacts.Sorted(a.w), groups)
+	exact = exact && query == ""
+	end := min(offset+limit, SearchCap)
+	var recs []record
+	n := 0 // matches so far
+	for p := range inOrder(span, desc) {
+		if exact {
+			if n >= end {
+				break
+			}
+			if n >= offset {
+				rec, _ := snapshot(p)
+				recs = append(recs, rec)
+			}
+			n++
+			continue
+		}
+		rec, _ := snapshot(p)
+		if !rec.matchesQuery(query) || len(groups) > 0 && !slices.ContainsFunc(groups, rec.holdsAll) {
+			continue
+		}
+		if n >= offset && n < end {
+			recs = append(recs, rec)
+		}
+		n++
+	}
+	if exact {
+		n = len(span)
+	}
+	return recs, n
+}
+
+// holdsAll reports whether the record meets every condition of a group.
+func (r *record) holdsAll(group []condition) bool {
+	for i := range group {
+		if !group[i].holds(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// modifiedSpan is the part of the index a search's filters on
+// lastmodifieddate leave, when it has one filter group; exact reports
+// whether that group has no other filter.
+func modifiedSpan(sorted []world.Entry[*world.Person, contactKey], groups [][]condition) (span []world.Entry[*world.Person, contactKey], exact bool) {
+	if len(groups) == 0 {
+		return sorted, true
+	}
+	if len(groups) > 1 {
+		return sorted, false
+	}
+	after := func(ms int64) int { // the first contact modified after ms
+		return sort.Search(len(sorted), func(i int) bool { return sorted[i].Key.ms > ms })
+	}
+	from := func(ms int64) int { // the first contact modified at or after ms
+		return sort.Search(len(sorted), func(i int) bool { return sorted[i].Key.ms >= ms })
+	}
+	lo, hi := 0, len(sorted)
+	exact = true
+	for _, c := range groups[0] {
+		if c.prop != "lastmodifieddate" || c.kind != dateProp {
+			exact = false
+			continue
+		}
+		switch c.op {
+		case "GT":
+			lo = max(lo, after(c.lo.n))
+		case "GTE":
+			lo = max(lo, from(c.lo.n))
+		case "LT":
+			hi = min(hi, from(c.lo.n))
+		case "LTE":
+			hi = min(hi, after(c.lo.n))
+		case "EQ":
+			lo, hi = max(lo, from(c.lo.n)), min(hi, after(c.lo.n))
+		case "BETWEEN":
+			lo, hi = max(lo, from(c.lo.n)), min(hi, after(c.hi.n))
+		default:
+			exact = false
+		}
+	}
+	return sorted[lo:max(lo, hi)], exact
+}
+
+// inOrder yields the contacts of a span ascending, or descending by time
+// with each time's contacts still in id order, as the search's sort has
+// them.
+func inOrder(span []world.Entry[*world.Person, contactKey], desc bool) iter.Seq[*world.Person] {
+	return func(yield func(*world.Person) bool) {
+		if !desc {
+			for _, e := range span {
+				if !yield(e.Rec) {
+					return
+				}
+			}
+			return
+		}
+		for j := len(span); j > 0; {
+			i := j - 1
+			for i > 0 && span[i-1].Key.ms == span[j-1].Key.ms {
+				i--
+			}
+			for _, e := range span[i:j] {
+				if !yield(e.Rec) {
+					return
+				}
+			}
+			j = i
+		}
+	}
 }
 
 // matchesQuery is a plain take on the free-text query: a case-insensitive
@@ -360,15 +517,45 @@ func compileFilter(f filter) (condition, string) {
 	return c, msg
 }
 
-// compileSort reads the one sort HubSpot allows, by id when there is none;
-// ties fall back to id order so offset paging is stable.
-func compileSort(raw []json.RawMessage) (func(a, b record) int, string) {
-	byID := func(a, b record) int { return cmp.Compare(a.id, b.id) }
+// order is the one sort HubSpot allows; ties fall back to id order so
+// offset paging is stable.
+type order struct {
+	prop string // "" sorts by id alone
+	kind propKind
+	desc bool
+}
+
+func (o order) compare(a, b record) int {
+	byID := cmp.Compare(a.id, b.id)
+	if o.prop == "" {
+		return byID
+	}
+	va, oka := a.operandOf(o.prop, o.kind)
+	vb, okb := b.operandOf(o.prop, o.kind)
+	switch {
+	case oka != okb: // records without a value sort last
+		if oka {
+			return -1
+		}
+		return 1
+	case oka:
+		if c := compare(o.kind, va, vb); c != 0 {
+			if o.desc {
+				return -c
+			}
+			return c
+		}
+	}
+	return byID
+}
+
+// compileSort reads the one sort HubSpot allows, by id when there is none.
+func compileSort(raw []json.RawMessage) (order, string) {
 	if len(raw) == 0 {
-		return byID, ""
+		return order{}, ""
 	}
 	if len(raw) > 1 {
-		return nil, "Only one sort is allowed per search"
+		return order{}, "Only one sort is allowed per search"
 	}
 	var s struct {
 		PropertyName string `json:"propertyName"`
@@ -381,34 +568,19 @@ func compileSort(raw []json.RawMessage) (func(a, b record) int, string) {
 			s.PropertyName, s.Direction = rest, "DESCENDING"
 		}
 	} else if err := json.Unmarshal(raw[0], &s); err != nil {
-		return nil, "Invalid sort: " + err.Error()
+		return order{}, "Invalid sort: " + err.Error()
 	}
 	kind, ok := kindOf(s.PropertyName)
 	if !ok {
-		return nil, "Invalid sort: property " + strconv.Quote(s.PropertyName) + " does not exist on contacts"
+		return order{}, "Invalid sort: property " + strconv.Quote(s.PropertyName) + " does not exist on contacts"
 	}
-	sign := 1
+	o := order{prop: s.PropertyName, kind: kind}
 	switch s.Direction {
 	case "", "ASCENDING":
 	case "DESCENDING":
-		sign = -1
+		o.desc = true
 	default:
-		return nil, "Invalid sort: direction must be ASCENDING or DESCENDING"
+		return order{}, "Invalid sort: direction must be ASCENDING or DESCENDING"
 	}
-	return func(a, b record) int {
-		va, oka := a.operandOf(s.PropertyName, kind)
-		vb, okb := b.operandOf(s.PropertyName, kind)
-		switch {
-		case oka != okb: // records without a value sort last
-			if oka {
-				return -1
-			}
-			return 1
-		case oka:
-			if c := compare(kind, va, vb); c != 0 {
-				return sign * c
-			}
-		}
-		return byID(a, b)
-	}, ""
+	return o, ""
 }

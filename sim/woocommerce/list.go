@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"time"
+
+	"github.com/trestlehq/trestle/sim/world"
 )
 
 // page is one rendered answer of a collection route.
@@ -133,6 +136,35 @@ func compareTime(ta, tb time.Time, ida, idb int64, desc bool) int {
 		return -c
 	}
 	return c
+}
+
+// modKey is a record's place in a list by modification time: WordPress
+// sorts by the date, then by ID.
+type modKey struct {
+	at time.Time
+	id int64
+}
+
+func compareModKey(a, b modKey) int { return compareTime(a.at, b.at, a.id, b.id, false) }
+
+// modifiedIndex indexes a collection by modification time, as the shop's
+// database does.
+func modifiedIndex[T comparable](records func(*world.World) []T, modified func(T) time.Time, id func(T) int64) *world.Index[T, modKey] {
+	return world.NewIndex(records, modified, func(r T) modKey { return modKey{modified(r), id(r)} }, compareModKey)
+}
+
+// modifiedSpan is the part of a list by modification time between the
+// query's modified_after and modified_before, exclusive as inRange has
+// them.
+func modifiedSpan[T any](q query, sorted []world.Entry[T, modKey]) []world.Entry[T, modKey] {
+	lo, hi := 0, len(sorted)
+	if !q.modifiedAfter.IsZero() {
+		lo = sort.Search(len(sorted), func(i int) bool { return sorted[i].Key.at.After(q.modifiedAfter) })
+	}
+	if !q.modifiedBefore.IsZero() {
+		hi = sort.Search(len(sorted), func(i int) bool { return !sorted[i].Key.at.Before(q.modifiedBefore) })
+	}
+	return sorted[lo:max(lo, hi)]
 }
 
 // includeRank maps ids to their position in include= for orderby=include.

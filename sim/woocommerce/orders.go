@@ -17,6 +17,9 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 		if shown, ok := a.pageByDate(q); ok {
 			return shown, len(a.w.Orders)
 		}
+		if q.orderby == "modified" && len(q.include) == 0 {
+			return a.ordersByModified(q)
+		}
 		matched := a.matchOrders(q)
 		a.sortOrders(matched, q)
 		return pageOf(q, matched)
@@ -59,10 +62,7 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
 // placed, as the shop's index on the date does. ok is false for a query
 // that filters or sorts otherwise. Callers hold the read lock.
 func (a *API) pageByDate(q query) (shown []*world.Order, ok bool) {
-	filtered := len(q.include) > 0 || len(q.exclude) > 0 || q.search != "" || q.hasCustomer || q.product != 0 ||
-		!q.after.IsZero() || !q.before.IsZero() || !q.modifiedAfter.IsZero() || !q.modifiedBefore.IsZero() ||
-		len(q.statuses) > 0 && !slices.Contains(q.statuses, "any")
-	if filtered || q.orderby != "date" {
+	if filtersOrders(q) || !q.modifiedAfter.IsZero() || !q.modifiedBefore.IsZero() || q.orderby != "date" {
 		return nil, false
 	}
 	n := len(a.w.Orders)
@@ -76,6 +76,45 @@ func (a *API) pageByDate(q query) (shown []*world.Order, ok bool) {
 		}
 	}
 	return shown, true
+}
+
+// ordersByModified answers a query by modification time (without include=)
+// from the index on it, as the shop's index on the modified date does: the
+// orders modified between the bounds are found by binary search, and only
+// when the query filters on more than that are they gone through. Callers
+// hold the read lock.
+func (a *API) ordersByModified(q query) (shown []*world.Order, total int) {
+	span := modifiedSpan(q, a.orders.Sorted(a.w))
+	if !filtersOrders(q) {
+		from, to := q.window(len(span))
+		shown = make([]*world.Order, 0, to-from)
+		for i := from; i < to; i++ {
+			if q.desc {
+				shown = append(shown, span[len(span)-1-i].Rec)
+			} else {
+				shown = append(shown, span[i].Rec)
+			}
+		}
+		return shown, len(span)
+	}
+	keep := orderFilter(q)
+	matched := make([]*world.Order, 0, min(len(span), 1024))
+	for _, e := range span {
+		if keep(e.Rec) {
+			matched = append(matched, e.Rec)
+		}
+	}
+	if q.desc {
+		slices.Reverse(matched)
+	}
+	return pageOf(q, matched)
+}
+
+// filtersOrders reports whether the query selects orders by anything but
+// their modification time.
+func filtersOrders(q query) bool {
+	return len(q.include) > 0 || len(q.exclude) > 0 || q.search != "" || q.hasCustomer || q.product != 0 ||
+		!q.after.IsZero() || !q.before.IsZero() || len(q.statuses) > 0 && !slices.Contains(q.statuses, "any")
 }
 
 // matchOrders returns the orders the query selects, in no particular order.
@@ -92,10 +131,21 @@ func (a *API) matchOrders(q query) []*world.Order {
 	} else {
 		candidates = a.w.Orders
 	}
-	anyStatus := len(q.statuses) == 0 || slices.Contains(q.statuses, "any")
-	search := strings.ToLower(q.search)
+	keep := orderFilter(q)
 	out := make([]*world.Order, 0, min(len(candidates), 1024))
 	for _, o := range candidates {
+		if keep(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// orderFilter is the test an order passes to be selected, include= aside.
+func orderFilter(q query) func(o *world.Order) bool {
+	anyStatus := len(q.statuses) == 0 || slices.Contains(q.statuses, "any")
+	search := strings.ToLower(q.search)
+	return func(o *world.Order) bool {
 		switch {
 		case !anyStatus && !slices.Contains(q.statuses, o.Status):
 		case q.hasCustomer && customerID(o) != q.customer:
@@ -105,10 +155,10 @@ func (a *API) matchOrders(q query) []*world.Order {
 		case !inRange(o.Modified, q.modifiedAfter, q.modifiedBefore):
 		case search != "" && !orderMatches(o, search):
 		default:
-			out = append(out, o)
+			return true
 		}
+		return false
 	}
-	return out
 }
 
 func (a *API) sortOrders(orders []*world.Order, q query) {

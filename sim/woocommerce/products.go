@@ -11,6 +11,9 @@ import (
 
 func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
 	serveList(a, w, r, productsCollection(), func(q query) ([]*world.Product, int) {
+		if q.orderby == "modified" && len(q.include) == 0 && len(q.skus) == 0 {
+			return a.productsByModified(q)
+		}
 		matched := a.matchProducts(q)
 		sortProducts(matched, q)
 		return pageOf(q, matched)
@@ -76,13 +79,42 @@ func (a *API) matchProducts(q query) []*world.Product {
 	default:
 		candidates = a.w.Products
 	}
+	keep := productFilter(q)
+	out := make([]*world.Product, 0, len(candidates))
+	for _, p := range candidates {
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// productsByModified answers a query by modification time (without include=
+// or sku=) from the index on it: only the products modified between the
+// bounds are gone through. Callers hold the read lock.
+func (a *API) productsByModified(q query) ([]*world.Product, int) {
+	keep := productFilter(q)
+	var matched []*world.Product
+	for _, e := range modifiedSpan(q, a.products.Sorted(a.w)) {
+		if keep(e.Rec) {
+			matched = append(matched, e.Rec)
+		}
+	}
+	if q.desc {
+		slices.Reverse(matched)
+	}
+	return pageOf(q, matched)
+}
+
+// productFilter is the test a product passes to be selected, include= and
+// sku= aside.
+func productFilter(q query) func(p *world.Product) bool {
 	status := "any"
 	if len(q.statuses) > 0 {
 		status = q.statuses[0]
 	}
 	search := strings.ToLower(q.search)
-	out := make([]*world.Product, 0, len(candidates))
-	for _, p := range candidates {
+	return func(p *world.Product) bool {
 		switch {
 		case status == "any" && p.Status == "trash":
 		case status != "any" && p.Status != status:
@@ -93,10 +125,10 @@ func (a *API) matchProducts(q query) []*world.Product {
 		case !inRange(p.Modified, q.modifiedAfter, q.modifiedBefore):
 		case search != "" && !strings.Contains(strings.ToLower(p.Name), search):
 		default:
-			out = append(out, p)
+			return true
 		}
+		return false
 	}
-	return out
 }
 
 func skuIn(sku string, skus []string) bool {

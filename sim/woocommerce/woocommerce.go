@@ -43,6 +43,9 @@ type API struct {
 	mux  *http.ServeMux
 	loc  *time.Location
 	bufs sync.Pool // *[]byte response buffers
+
+	orders   *world.Index[*world.Order, modKey] // by modification time
+	products *world.Index[*world.Product, modKey]
 }
 
 var _ http.Handler = (*API)(nil)
@@ -54,7 +57,12 @@ func New(w *world.World) *API {
 		// Unreachable with time/tzdata linked in; keep the offset anyway.
 		loc = time.FixedZone("CET", 3600)
 	}
-	a := &API{w: w, mux: http.NewServeMux(), loc: loc}
+	a := &API{w: w, mux: http.NewServeMux(), loc: loc,
+		orders: modifiedIndex(func(w *world.World) []*world.Order { return w.Orders },
+			func(o *world.Order) time.Time { return o.Modified }, func(o *world.Order) int64 { return o.ID }),
+		products: modifiedIndex(func(w *world.World) []*world.Product { return w.Products },
+			func(p *world.Product) time.Time { return p.Modified }, func(p *world.Product) int64 { return p.ID }),
+	}
 	a.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 
 	a.mux.Handle("GET "+Prefix+"/orders", a.guard(listDenied, a.listOrders))

@@ -40,9 +40,11 @@ type Options struct {
 // World is the one data set behind the three simulators: every person,
 // product, order and invoice, with the key and the (messy) e-mail each system
 // stores. Simulators read it under RLock; the change generator writes it under
-// Lock.
+// Lock. Whoever changes the world once simulators serve it holds Lock: its
+// Unlock counts the write, which is how an Index learns that it may be stale.
 type World struct {
 	sync.RWMutex
+	writes uint64 // write sections ended; read under RLock
 
 	Anchor     time.Time
 	Currency   string
@@ -250,6 +252,12 @@ type InvoiceItem struct {
 	Quantity int
 	Rate     decimal.Decimal
 	Amount   decimal.Decimal
+}
+
+// Unlock ends a write section and counts it.
+func (w *World) Unlock() {
+	w.writes++
+	w.RWMutex.Unlock()
 }
 
 // PersonByCRM, PersonByShop, PersonByERP, ProductBySKU, ProductByID, OrderByID
