@@ -34,11 +34,12 @@ type simulators struct {
 	sources config.Sources // as a gateway's config names them
 }
 
-// startSimulators starts the simulators with every upstream answering
-// after latency.
-func startSimulators(ctx context.Context, bin, dir string, latency time.Duration) (*simulators, error) {
-	c, err := startChild(ctx, "simulators", filepath.Join(dir, "sim.log"), bin, "sim",
-		"-listen", "127.0.0.1:0", "-seed", strconv.Itoa(simSeed), "-latency", latency.String())
+// startSimulators starts `trestle sim` in a child process on the demo's
+// seed with every upstream answering after latency; flags add to that (the
+// world's -scale, a -webhook-target and so on).
+func startSimulators(ctx context.Context, bin, dir string, latency time.Duration, flags ...string) (*simulators, error) {
+	argv := append([]string{bin, "sim", "-listen", "127.0.0.1:0"}, simFlags(latency, flags...)...)
+	c, err := startChild(ctx, "simulators", filepath.Join(dir, "sim.log"), argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +54,16 @@ func startSimulators(ctx context.Context, bin, dir string, latency time.Duration
 		c.stop()
 		return nil, c.failed(fmt.Sprintf("printed %q, not its address", lines[0]))
 	}
-	// The same seed generates the same world here, which names the
-	// credentials and the currency the simulators expect.
-	s := sim.New(sim.Options{World: world.Options{Seed: simSeed}})
+	// The credentials and the currency depend on neither the seed nor the
+	// world's size: a small world names them.
+	s := sim.New(sim.Options{World: world.Options{Seed: simSeed, Size: world.Size{People: 1, Orders: 1, Products: 1}}})
 	return &simulators{child: c, sources: s.Sources(base)}, nil
+}
+
+// simFlags are the flags startSimulators runs `trestle sim` with, its
+// -listen aside.
+func simFlags(latency time.Duration, flags ...string) []string {
+	return append([]string{"-seed", strconv.Itoa(simSeed), "-latency", latency.String()}, flags...)
 }
 
 // gateway is Trestle running in a child process.

@@ -24,7 +24,6 @@ import (
 
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/sim"
-	"github.com/trestlehq/trestle/sim/world"
 )
 
 // Bounds of the store's measurements.
@@ -90,10 +89,11 @@ type backfillRun struct {
 	export   bool          // also measure the orders export afterwards
 }
 
+// worldFlags are the flags of `trestle sim` that size the run's world.
+func (r backfillRun) worldFlags() []string { return []string{"-scale", strconv.Itoa(r.scale)} }
+
 // simArgs are the flags of `trestle sim` for the run's world.
-func (r backfillRun) simArgs() []string {
-	return []string{"-seed", strconv.Itoa(simSeed), "-scale", strconv.Itoa(r.scale), "-latency", r.latency.String()}
-}
+func (r backfillRun) simArgs() []string { return simFlags(r.latency, r.worldFlags()...) }
 
 // backfillResult is what one backfill gave.
 type backfillResult struct {
@@ -175,7 +175,7 @@ func (o storeOptions) run(ctx context.Context) (storeReport, error) {
 // backfill starts simulators and a gateway with an empty store, waits for
 // the store's first backfill and reads what it cost.
 func (o storeOptions) backfill(ctx context.Context, bin, dir string, r backfillRun) (backfillResult, error) {
-	sims, err := startWorld(ctx, bin, dir, r.simArgs()...)
+	sims, err := startSimulators(ctx, bin, dir, r.latency, r.worldFlags()...)
 	if err != nil {
 		return backfillResult{}, err
 	}
@@ -252,7 +252,7 @@ func (o storeOptions) applied(ctx context.Context, bin, dir string) (changeResul
 	}()
 
 	run := backfillRun{name: "d", scale: 1}
-	sims, err := startWorld(ctx, bin, dir, append(run.simArgs(), "-webhook-target", "http://"+ln.Addr().String(),
+	sims, err := startSimulators(ctx, bin, dir, run.latency, append(run.worldFlags(), "-webhook-target", "http://"+ln.Addr().String(),
 		"-change-every", o.changeEvery.String())...)
 	if err != nil {
 		return changeResult{}, err
@@ -330,31 +330,6 @@ func (res *changeResult) check(ctx context.Context, db *sql.DB, pending []sentCh
 		}
 	}
 	return left, nil
-}
-
-// startWorld starts `trestle sim` with the given flags in a child process.
-// It is startSimulators with flags of the caller's.
-func startWorld(ctx context.Context, bin, dir string, flags ...string) (*simulators, error) {
-	argv := append([]string{bin, "sim", "-listen", "127.0.0.1:0"}, flags...)
-	c, err := startChild(ctx, "simulators", filepath.Join(dir, "sim.log"), argv...)
-	if err != nil {
-		return nil, err
-	}
-	lines, err := c.banner(ctx, 1, readyWithin)
-	if err != nil {
-		c.stop()
-		return nil, err
-	}
-	const banner = "Trestle upstream simulators on "
-	base, ok := strings.CutPrefix(lines[0], banner)
-	if err := loopbackOnly(base); !ok || err != nil {
-		c.stop()
-		return nil, c.failed(fmt.Sprintf("printed %q, not its address", lines[0]))
-	}
-	// The credentials and the currency do not depend on the world's size:
-	// a small world names them.
-	s := sim.New(sim.Options{World: world.Options{Seed: simSeed, Size: world.Size{People: 1, Orders: 1, Products: 1}}})
-	return &simulators{child: c, sources: s.Sources(base)}, nil
 }
 
 // stats reads the calls the simulators have answered.
