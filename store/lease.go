@@ -37,7 +37,7 @@ type lease struct {
 // session lock: when the replica dies its session ends, and another takes
 // the lock within takeoverEvery.
 func (s *Store) acquire(ctx context.Context, wait func()) (lease, error) {
-	if !s.db.d.numbered {
+	if !s.shared() {
 		return lease{lost: make(chan struct{}), release: func() {}}, nil
 	}
 	tick := time.NewTicker(takeoverEvery)
@@ -58,6 +58,9 @@ func (s *Store) acquire(ctx context.Context, wait func()) (lease, error) {
 		}
 	}
 }
+
+// shared reports whether replicas share the store (PostgreSQL).
+func (s *Store) shared() bool { return s.db.d == postgres }
 
 // tryLock takes the sync's advisory lock on a connection of its own, if
 // no other session holds it.

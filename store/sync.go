@@ -103,7 +103,9 @@ func (y *Syncer) Run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		y.logger.Info("this replica syncs the store", "replica", y.replica)
+		if y.store.shared() {
+			y.logger.Info("this replica syncs the shared store", "replica", y.replica)
+		}
 		turn, end := context.WithCancel(ctx)
 		y.setLeading(true)
 		var wg sync.WaitGroup
