@@ -101,6 +101,33 @@ func coalesce(column string, systems ...model.System) string {
 	return "COALESCE(" + strings.Join(parts, ", ") + ")"
 }
 
+// orderCustomersView is each order with the consolidated customer it
+// belongs to, as the customer directory finds it: by the shop account,
+// else by the billing address (of customers sharing an address, the one
+// joined on it). An order whose customer the store does not know keeps
+// its billing name and address, and its address as its customer's key.
+// The customers are read once a query (MATERIALIZED); the CAST gives the
+// address a type, so that SQLite indexes it for the join.
+const orderCustomersView = `CREATE VIEW order_customers AS
+WITH c AS MATERIALIZED (SELECT key, crm_id, shop_id, erp_id, email, name, lifecycle_stage, owner FROM customers),
+by_email AS MATERIALIZED (
+	SELECT CAST(email AS TEXT) AS email, key, crm_id, shop_id, erp_id, name, lifecycle_stage, owner FROM (
+		SELECT *, ROW_NUMBER() OVER (PARTITION BY email ORDER BY key <> email, key) AS n
+		FROM c WHERE email IS NOT NULL) AS ranked
+	WHERE n = 1)
+SELECT o.*,
+	COALESCE(s.key, e.key, NULLIF(o.billing_email_normalized, '')) AS customer_key,
+	COALESCE(s.crm_id, e.crm_id) AS customer_crm_id,
+	COALESCE(s.shop_id, e.shop_id, NULLIF(o.customer_id, 0)) AS customer_shop_id,
+	COALESCE(s.erp_id, e.erp_id) AS customer_erp_id,
+	COALESCE(s.name, e.name, o.billing_name, '') AS customer_name,
+	COALESCE(s.email, e.email, o.billing_email_normalized) AS customer_email,
+	COALESCE(s.lifecycle_stage, e.lifecycle_stage) AS customer_lifecycle_stage,
+	COALESCE(s.owner, e.owner) AS customer_owner
+FROM orders o
+LEFT JOIN c s ON s.shop_id = o.customer_id
+LEFT JOIN by_email e ON e.email = o.billing_email_normalized`
+
 // createViews (re)creates the views, which follow the code rather than the
 // data.
 func createViews(ctx context.Context, db db) error {
@@ -109,11 +136,10 @@ func createViews(ctx context.Context, db db) error {
 		return fmt.Errorf("create views: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS customers`); err != nil {
-		return fmt.Errorf("create views: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, customersView()); err != nil {
-		return fmt.Errorf("create customers view: %w", err)
+	for _, v := range []string{`DROP VIEW IF EXISTS order_customers`, `DROP VIEW IF EXISTS customers`, customersView(), orderCustomersView} {
+		if _, err := tx.ExecContext(ctx, v); err != nil {
+			return fmt.Errorf("create views: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create views: %w", err)

@@ -29,26 +29,13 @@ type OrderRow struct {
 	CustomerName, CustomerEmail string
 }
 
-// orderRows reads orders oldest first, each with its customer as the
-// customer directory finds it: by the shop account, else by the billing
-// address; an order whose customer the store does not know keeps its
-// billing name and address. Of customers sharing an address, the one
-// joined on it is taken.
+// orderRows reads orders oldest first, with their customers.
 const orderRows = `
-WITH c AS MATERIALIZED (SELECT key, shop_id, email, name FROM customers),
-by_email AS MATERIALIZED (
-	SELECT CAST(email AS TEXT) AS email, name FROM (
-		SELECT email, name, ROW_NUMBER() OVER (PARTITION BY email ORDER BY key <> email, key) AS n
-		FROM c WHERE email IS NOT NULL) AS ranked
-	WHERE n = 1)
-SELECT o.id, o.number, o.status, o.currency, o.created_at, o.paid_at, o.completed_at,
-	o.total_e4, o.total_tax_e4, o.shipping_total_e4, o.discount_total_e4,
-	COALESCE(s.name, e.name, o.billing_name, ''), COALESCE(s.email, e.email, o.billing_email_normalized)
-FROM orders o
-LEFT JOIN c s ON s.shop_id = o.customer_id
-LEFT JOIN by_email e ON e.email = o.billing_email_normalized
-WHERE o.created_at >= ? AND o.created_at < ? OR o.created_at IS NULL AND ?
-ORDER BY o.created_at, o.id`
+SELECT id, number, status, currency, created_at, paid_at, completed_at,
+	total_e4, total_tax_e4, shipping_total_e4, discount_total_e4, customer_name, customer_email
+FROM order_customers
+WHERE created_at >= ? AND created_at < ? OR created_at IS NULL AND ?
+ORDER BY created_at, id`
 
 // EachOrder hands each order of q to each, oldest first, reading them as
 // it goes: memory stays constant however many there are. It stops at the
