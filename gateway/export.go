@@ -22,7 +22,7 @@ import (
 // Store is the reporting store as the gateway reads it: its sync's status
 // and its rows.
 type Store interface {
-	resolvers.StoreSync
+	resolvers.Store
 	EachOrder(ctx context.Context, q store.OrderQuery, each func(*store.OrderRow) error) error
 }
 

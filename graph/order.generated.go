@@ -1421,4 +1421,20 @@ func (ec *executionContext) marshalOOrderStatus2ᚕgithubᚗcomᚋtrestlehqᚋtr
 	return ret
 }
 
+func (ec *executionContext) unmarshalOOrderStatus2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderStatus(ctx context.Context, v any) (*model.OrderStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.OrderStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOrderStatus2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderStatus(ctx context.Context, sel ast.SelectionSet, v *model.OrderStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 // endregion ***************************** type.gotpl *****************************

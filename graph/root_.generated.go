@@ -133,6 +133,13 @@ type ComplexityRoot struct {
 		TotalTaxMoney      func(childComplexity int) int
 	}
 
+	OrderAmounts struct {
+		Discount func(childComplexity int) int
+		Shipping func(childComplexity int) int
+		Tax      func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	OrderChange struct {
 		At     func(childComplexity int) int
 		Cursor func(childComplexity int) int
@@ -151,6 +158,26 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	OrderGroup struct {
+		Avg       func(childComplexity int) int
+		Count     func(childComplexity int) int
+		Customers func(childComplexity int) int
+		Key       func(childComplexity int) int
+		Max       func(childComplexity int) int
+		Min       func(childComplexity int) int
+		Sum       func(childComplexity int) int
+	}
+
+	OrderGroupKey struct {
+		Currency       func(childComplexity int) int
+		Customer       func(childComplexity int) int
+		LifecycleStage func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		Period         func(childComplexity int) int
+		ShopStatus     func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
 	OrderLine struct {
 		Name       func(childComplexity int) int
 		Product    func(childComplexity int) int
@@ -159,6 +186,11 @@ type ComplexityRoot struct {
 		TaxMoney   func(childComplexity int) int
 		TotalMoney func(childComplexity int) int
 		UnitPrice  func(childComplexity int) int
+	}
+
+	OrderReport struct {
+		Freshness func(childComplexity int) int
+		Groups    func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -201,11 +233,26 @@ type ComplexityRoot struct {
 		Node            func(childComplexity int, id string) int
 		Nodes           func(childComplexity int, ids []string) int
 		Order           func(childComplexity int, id string) int
+		OrderReport     func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
 		Orders          func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
 		Product         func(childComplexity int, sku string) int
 		Products        func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
 		Stock           func(childComplexity int, skus []string) int
 		StoreStatus     func(childComplexity int) int
+	}
+
+	ReportFreshness struct {
+		BackfillRead  func(childComplexity int) int
+		BackfillTotal func(childComplexity int) int
+		Complete      func(childComplexity int) int
+		State         func(childComplexity int) int
+		Watermark     func(childComplexity int) int
+	}
+
+	ReportPeriod struct {
+		End   func(childComplexity int) int
+		Label func(childComplexity int) int
+		Start func(childComplexity int) int
 	}
 
 	SourceIds struct {
@@ -683,6 +730,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Order.TotalTaxMoney(childComplexity), true
 
+	case "OrderAmounts.discount":
+		if e.ComplexityRoot.OrderAmounts.Discount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAmounts.Discount(childComplexity), true
+	case "OrderAmounts.shipping":
+		if e.ComplexityRoot.OrderAmounts.Shipping == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAmounts.Shipping(childComplexity), true
+	case "OrderAmounts.tax":
+		if e.ComplexityRoot.OrderAmounts.Tax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAmounts.Tax(childComplexity), true
+	case "OrderAmounts.total":
+		if e.ComplexityRoot.OrderAmounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAmounts.Total(childComplexity), true
+
 	case "OrderChange.at":
 		if e.ComplexityRoot.OrderChange.At == nil {
 			break
@@ -740,6 +812,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrderEdge.Node(childComplexity), true
 
+	case "OrderGroup.avg":
+		if e.ComplexityRoot.OrderGroup.Avg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Avg(childComplexity), true
+	case "OrderGroup.count":
+		if e.ComplexityRoot.OrderGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Count(childComplexity), true
+	case "OrderGroup.customers":
+		if e.ComplexityRoot.OrderGroup.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Customers(childComplexity), true
+	case "OrderGroup.key":
+		if e.ComplexityRoot.OrderGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Key(childComplexity), true
+	case "OrderGroup.max":
+		if e.ComplexityRoot.OrderGroup.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Max(childComplexity), true
+	case "OrderGroup.min":
+		if e.ComplexityRoot.OrderGroup.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Min(childComplexity), true
+	case "OrderGroup.sum":
+		if e.ComplexityRoot.OrderGroup.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroup.Sum(childComplexity), true
+
+	case "OrderGroupKey.currency":
+		if e.ComplexityRoot.OrderGroupKey.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.Currency(childComplexity), true
+	case "OrderGroupKey.customer":
+		if e.ComplexityRoot.OrderGroupKey.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.Customer(childComplexity), true
+	case "OrderGroupKey.lifecycleStage":
+		if e.ComplexityRoot.OrderGroupKey.LifecycleStage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.LifecycleStage(childComplexity), true
+	case "OrderGroupKey.owner":
+		if e.ComplexityRoot.OrderGroupKey.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.Owner(childComplexity), true
+	case "OrderGroupKey.period":
+		if e.ComplexityRoot.OrderGroupKey.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.Period(childComplexity), true
+	case "OrderGroupKey.shopStatus":
+		if e.ComplexityRoot.OrderGroupKey.ShopStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.ShopStatus(childComplexity), true
+	case "OrderGroupKey.status":
+		if e.ComplexityRoot.OrderGroupKey.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGroupKey.Status(childComplexity), true
+
 	case "OrderLine.name":
 		if e.ComplexityRoot.OrderLine.Name == nil {
 			break
@@ -782,6 +940,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrderLine.UnitPrice(childComplexity), true
+
+	case "OrderReport.freshness":
+		if e.ComplexityRoot.OrderReport.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderReport.Freshness(childComplexity), true
+	case "OrderReport.groups":
+		if e.ComplexityRoot.OrderReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderReport.Groups(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -990,6 +1161,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Order(childComplexity, args["id"].(string)), true
+	case "Query.orderReport":
+		if e.ComplexityRoot.Query.OrderReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_orderReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrderReport(childComplexity, args["filter"].(*model.OrderReportFilter), args["groupBy"].([]model.OrderDimension), args["bucket"].(*model.TimeBucket), args["timeZone"].(*string), args["orderBy"].([]model.OrderReportOrder), args["limit"].(*int)), true
 	case "Query.orders":
 		if e.ComplexityRoot.Query.Orders == nil {
 			break
@@ -1040,6 +1222,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.StoreStatus(childComplexity), true
+
+	case "ReportFreshness.backfillRead":
+		if e.ComplexityRoot.ReportFreshness.BackfillRead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.BackfillRead(childComplexity), true
+	case "ReportFreshness.backfillTotal":
+		if e.ComplexityRoot.ReportFreshness.BackfillTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.BackfillTotal(childComplexity), true
+	case "ReportFreshness.complete":
+		if e.ComplexityRoot.ReportFreshness.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.Complete(childComplexity), true
+	case "ReportFreshness.state":
+		if e.ComplexityRoot.ReportFreshness.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.State(childComplexity), true
+	case "ReportFreshness.watermark":
+		if e.ComplexityRoot.ReportFreshness.Watermark == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.Watermark(childComplexity), true
+
+	case "ReportPeriod.end":
+		if e.ComplexityRoot.ReportPeriod.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportPeriod.End(childComplexity), true
+	case "ReportPeriod.label":
+		if e.ComplexityRoot.ReportPeriod.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportPeriod.Label(childComplexity), true
+	case "ReportPeriod.start":
+		if e.ComplexityRoot.ReportPeriod.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportPeriod.Start(childComplexity), true
 
 	case "SourceIds.crm":
 		if e.ComplexityRoot.SourceIds.Crm == nil {
@@ -1350,6 +1582,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("OrderOrder", ec.unmarshalInputOrderOrder),
+			graphql.NewInputUnmarshaler("OrderReportFilter", ec.unmarshalInputOrderReportFilter),
+			graphql.NewInputUnmarshaler("OrderReportOrder", ec.unmarshalInputOrderReportOrder),
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
 		)
 	}
@@ -1428,7 +1662,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
+//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1444,6 +1678,7 @@ var sources = []*ast.Source{
 	{Name: "invoice.graphqls", Input: sourceData("invoice.graphqls"), BuiltIn: false},
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
 	{Name: "product.graphqls", Input: sourceData("product.graphqls"), BuiltIn: false},
+	{Name: "report.graphqls", Input: sourceData("report.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "store.graphqls", Input: sourceData("store.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
@@ -1638,6 +1873,20 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
 
+func (ec *executionContext) childFields_OrderAmounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_OrderAmounts_total(ctx, field)
+	case "tax":
+		return ec.fieldContext_OrderAmounts_tax(ctx, field)
+	case "shipping":
+		return ec.fieldContext_OrderAmounts_shipping(ctx, field)
+	case "discount":
+		return ec.fieldContext_OrderAmounts_discount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderAmounts", field.Name)
+}
+
 func (ec *executionContext) childFields_OrderChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -1674,6 +1923,46 @@ func (ec *executionContext) childFields_OrderEdge(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type OrderEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_OrderGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_OrderGroup_key(ctx, field)
+	case "count":
+		return ec.fieldContext_OrderGroup_count(ctx, field)
+	case "customers":
+		return ec.fieldContext_OrderGroup_customers(ctx, field)
+	case "sum":
+		return ec.fieldContext_OrderGroup_sum(ctx, field)
+	case "avg":
+		return ec.fieldContext_OrderGroup_avg(ctx, field)
+	case "min":
+		return ec.fieldContext_OrderGroup_min(ctx, field)
+	case "max":
+		return ec.fieldContext_OrderGroup_max(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_OrderGroupKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "period":
+		return ec.fieldContext_OrderGroupKey_period(ctx, field)
+	case "status":
+		return ec.fieldContext_OrderGroupKey_status(ctx, field)
+	case "shopStatus":
+		return ec.fieldContext_OrderGroupKey_shopStatus(ctx, field)
+	case "currency":
+		return ec.fieldContext_OrderGroupKey_currency(ctx, field)
+	case "customer":
+		return ec.fieldContext_OrderGroupKey_customer(ctx, field)
+	case "lifecycleStage":
+		return ec.fieldContext_OrderGroupKey_lifecycleStage(ctx, field)
+	case "owner":
+		return ec.fieldContext_OrderGroupKey_owner(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderGroupKey", field.Name)
+}
+
 func (ec *executionContext) childFields_OrderLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sku":
@@ -1692,6 +1981,16 @@ func (ec *executionContext) childFields_OrderLine(ctx context.Context, field gra
 		return ec.fieldContext_OrderLine_product(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrderLine", field.Name)
+}
+
+func (ec *executionContext) childFields_OrderReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_OrderReport_freshness(ctx, field)
+	case "groups":
+		return ec.fieldContext_OrderReport_groups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderReport", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1754,6 +2053,34 @@ func (ec *executionContext) childFields_ProductEdge(ctx context.Context, field g
 		return ec.fieldContext_ProductEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProductEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportFreshness(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "watermark":
+		return ec.fieldContext_ReportFreshness_watermark(ctx, field)
+	case "complete":
+		return ec.fieldContext_ReportFreshness_complete(ctx, field)
+	case "state":
+		return ec.fieldContext_ReportFreshness_state(ctx, field)
+	case "backfillRead":
+		return ec.fieldContext_ReportFreshness_backfillRead(ctx, field)
+	case "backfillTotal":
+		return ec.fieldContext_ReportFreshness_backfillTotal(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportFreshness", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportPeriod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ReportPeriod_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ReportPeriod_end(ctx, field)
+	case "label":
+		return ec.fieldContext_ReportPeriod_label(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportPeriod", field.Name)
 }
 
 func (ec *executionContext) childFields_SourceIds(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -33,6 +33,7 @@ type QueryResolver interface {
 	Product(ctx context.Context, sku string) (*model.Product, error)
 	Products(ctx context.Context, filter *model.ProductFilter, first *int, after *string) (*model.ProductConnection, error)
 	Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
+	OrderReport(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) (*model.OrderReport, error)
 	StoreStatus(ctx context.Context) (*model.StoreStatus, error)
 }
 
@@ -195,6 +196,60 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_orderReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.OrderReportFilter, error) {
+			return ec.unmarshalOOrderReportFilter2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderReportFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) ([]model.OrderDimension, error) {
+			return ec.unmarshalOOrderDimension2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderDimensionᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "bucket",
+		func(ctx context.Context, v any) (*model.TimeBucket, error) {
+			return ec.unmarshalOTimeBucket2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐTimeBucket(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bucket"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) ([]model.OrderReportOrder, error) {
+			return ec.unmarshalOOrderReportOrder2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderReportOrderᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
 	return args, nil
 }
 
@@ -1014,6 +1069,50 @@ func (ec *executionContext) fieldContext_Query_stock(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_orderReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_orderReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrderReport(ctx, fc.Args["filter"].(*model.OrderReportFilter), fc.Args["groupBy"].([]model.OrderDimension), fc.Args["bucket"].(*model.TimeBucket), fc.Args["timeZone"].(*string), fc.Args["orderBy"].([]model.OrderReportOrder), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrderReport) graphql.Marshaler {
+			return ec.marshalOOrderReport2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderReport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_orderReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_orderReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_storeStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1444,6 +1543,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_stock(ctx, field)
 				})
+		case "orderReport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_orderReport(ctx, field)
+				})
 		case "storeStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -1529,6 +1634,14 @@ func (ec *executionContext) marshalNDecimal2githubᚗcomᚋgovaluesᚋdecimalᚐ
 
 func (ec *executionContext) marshalNMoney2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v model.Money) graphql.Marshaler {
 	return ec._Money(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Money!")
+		return graphql.Null
+	}
+	return ec._Money(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
@@ -1665,6 +1778,22 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋtrestlehqᚋtrestleᚋgr
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSortDirection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSortDirection(ctx context.Context, v any) (*model.SortDirection, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SortDirection)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSortDirection2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSortDirection(ctx context.Context, sel ast.SelectionSet, v *model.SortDirection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOSourceSystem2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceSystem(ctx context.Context, v any) (*model.SourceSystem, error) {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sources/rest"
+	"github.com/trestlehq/trestle/store"
 )
 
 // Codes in extensions.code of the errors Trestle itself raises.
@@ -60,6 +62,9 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			setExt(gerr, "code", CodeBadUserInput)
 		case errors.Is(err, model.ErrBadID):
 			gerr.Message = "the id is not a Trestle global ID"
+			setExt(gerr, "code", CodeBadUserInput)
+		case errors.Is(err, store.ErrReport):
+			gerr.Message = strings.TrimPrefix(err.Error(), "report: ")
 			setExt(gerr, "code", CodeBadUserInput)
 		case errors.Is(err, ErrNoStore):
 			gerr.Message = err.Error()

@@ -33,9 +33,10 @@ type Directory interface {
 	Reading() []model.System
 }
 
-// StoreSync is the reporting store's sync, which storeStatus reports.
-type StoreSync interface {
+// Store is the reporting store: its sync's status and its reports.
+type Store interface {
 	Status(ctx context.Context) (store.Status, error)
+	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come
@@ -43,8 +44,8 @@ type StoreSync interface {
 type Resolver struct {
 	Directory Directory
 	Changes   Changes
-	// Store is the reporting store's sync; nil when no store is open.
-	Store StoreSync
+	// Store is the reporting store; nil when none is open.
+	Store Store
 	// Loaders makes the loaders of each subscription event, which the
 	// event's filters read through.
 	Loaders *loaders.Factory

@@ -80,6 +80,14 @@ type InvoiceFilter struct {
 	Outstanding *bool `json:"outstanding,omitempty"`
 }
 
+// Sums, averages, least and greatest of an order group's amounts.
+type OrderAmounts struct {
+	Total    *Money `json:"total"`
+	Tax      *Money `json:"tax"`
+	Shipping *Money `json:"shipping"`
+	Discount *Money `json:"discount"`
+}
+
 type OrderConnection struct {
 	Edges      []OrderEdge `json:"edges"`
 	PageInfo   *PageInfo   `json:"pageInfo"`
@@ -98,9 +106,51 @@ type OrderFilter struct {
 	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
 }
 
+type OrderGroup struct {
+	Key   *OrderGroupKey `json:"key"`
+	Count int            `json:"count"`
+	// Distinct customers.
+	Customers int           `json:"customers"`
+	Sum       *OrderAmounts `json:"sum"`
+	// Rounded to the currency's cent, half to even.
+	Avg *OrderAmounts `json:"avg"`
+	Min *OrderAmounts `json:"min"`
+	Max *OrderAmounts `json:"max"`
+}
+
+// The key of one group: the dimensions grouped by are set, the others null.
+type OrderGroupKey struct {
+	Period *ReportPeriod `json:"period,omitempty"`
+	Status *OrderStatus  `json:"status,omitempty"`
+	// The shop's status name, for OTHER.
+	ShopStatus     *string   `json:"shopStatus,omitempty"`
+	Currency       string    `json:"currency"`
+	Customer       *Customer `json:"customer,omitempty"`
+	LifecycleStage *string   `json:"lifecycleStage,omitempty"`
+	Owner          *string   `json:"owner,omitempty"`
+}
+
 type OrderOrder struct {
 	Field     OrderSortField `json:"field"`
 	Direction SortDirection  `json:"direction"`
+}
+
+type OrderReport struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	Groups    []OrderGroup     `json:"groups"`
+}
+
+type OrderReportFilter struct {
+	// Orders created in this range (from included, to excluded).
+	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
+	Status    []OrderStatus  `json:"status,omitempty"`
+	// Global ID of a customer.
+	Customer *string `json:"customer,omitempty"`
+}
+
+type OrderReportOrder struct {
+	By        OrderReportSort `json:"by"`
+	Direction *SortDirection  `json:"direction,omitempty"`
 }
 
 // Paging state of a connection (Relay cursor connections).
@@ -131,6 +181,31 @@ type ProductFilter struct {
 }
 
 type Query struct {
+}
+
+// How complete the reporting store was when a report read it. A report is
+// exact up to watermark: every change the systems made before it is in its
+// numbers. While a first backfill runs (complete: false) the numbers are
+// partial, and the response carries a STORE_BACKFILLING error too.
+type ReportFreshness struct {
+	// Every change made before this time is counted; null while a first backfill runs.
+	Watermark *time.Time `json:"watermark,omitempty"`
+	// Whether every kind has been read to its end once.
+	Complete bool       `json:"complete"`
+	State    StoreState `json:"state"`
+	// Records read so far and records to read, while a backfill runs.
+	BackfillRead  int  `json:"backfillRead"`
+	BackfillTotal *int `json:"backfillTotal,omitempty"`
+}
+
+// One bucket of time.
+type ReportPeriod struct {
+	// Its first instant.
+	Start time.Time `json:"start"`
+	// The first instant after it.
+	End time.Time `json:"end"`
+	// 2026-03-14, 2026-W11, 2026-03, 2026-Q1 or 2026.
+	Label string `json:"label"`
 }
 
 // The keys of one customer in each system; null where the system does not know them.
@@ -352,6 +427,147 @@ func (e *InvoiceStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e InvoiceStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What orders can be grouped by. Amounts are never added across currencies: every group is of one currency.
+type OrderDimension string
+
+const (
+	// The order's creation time, in buckets of orderReport's bucket.
+	OrderDimensionCreated OrderDimension = "CREATED"
+	// When it was paid (orders not paid form a group without a period).
+	OrderDimensionPaid OrderDimension = "PAID"
+	// When it was completed.
+	OrderDimensionCompleted OrderDimension = "COMPLETED"
+	OrderDimensionStatus    OrderDimension = "STATUS"
+	// The consolidated customer.
+	OrderDimensionCustomer OrderDimension = "CUSTOMER"
+	// The customer's lifecycle stage in the CRM: a join no single system makes.
+	OrderDimensionCustomerLifecycleStage OrderDimension = "CUSTOMER_LIFECYCLE_STAGE"
+	// The customer's owner in the CRM.
+	OrderDimensionCustomerOwner OrderDimension = "CUSTOMER_OWNER"
+)
+
+var AllOrderDimension = []OrderDimension{
+	OrderDimensionCreated,
+	OrderDimensionPaid,
+	OrderDimensionCompleted,
+	OrderDimensionStatus,
+	OrderDimensionCustomer,
+	OrderDimensionCustomerLifecycleStage,
+	OrderDimensionCustomerOwner,
+}
+
+func (e OrderDimension) IsValid() bool {
+	switch e {
+	case OrderDimensionCreated, OrderDimensionPaid, OrderDimensionCompleted, OrderDimensionStatus, OrderDimensionCustomer, OrderDimensionCustomerLifecycleStage, OrderDimensionCustomerOwner:
+		return true
+	}
+	return false
+}
+
+func (e OrderDimension) String() string {
+	return string(e)
+}
+
+func (e *OrderDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderDimension", str)
+	}
+	return nil
+}
+
+func (e OrderDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an order report's groups can be sorted by.
+type OrderReportSort string
+
+const (
+	// The order of groupBy's keys (time ascending, then the others).
+	OrderReportSortKey       OrderReportSort = "KEY"
+	OrderReportSortCount     OrderReportSort = "COUNT"
+	OrderReportSortCustomers OrderReportSort = "CUSTOMERS"
+	OrderReportSortTotal     OrderReportSort = "TOTAL"
+	OrderReportSortAvgTotal  OrderReportSort = "AVG_TOTAL"
+	OrderReportSortTax       OrderReportSort = "TAX"
+	OrderReportSortShipping  OrderReportSort = "SHIPPING"
+	OrderReportSortDiscount  OrderReportSort = "DISCOUNT"
+)
+
+var AllOrderReportSort = []OrderReportSort{
+	OrderReportSortKey,
+	OrderReportSortCount,
+	OrderReportSortCustomers,
+	OrderReportSortTotal,
+	OrderReportSortAvgTotal,
+	OrderReportSortTax,
+	OrderReportSortShipping,
+	OrderReportSortDiscount,
+}
+
+func (e OrderReportSort) IsValid() bool {
+	switch e {
+	case OrderReportSortKey, OrderReportSortCount, OrderReportSortCustomers, OrderReportSortTotal, OrderReportSortAvgTotal, OrderReportSortTax, OrderReportSortShipping, OrderReportSortDiscount:
+		return true
+	}
+	return false
+}
+
+func (e OrderReportSort) String() string {
+	return string(e)
+}
+
+func (e *OrderReportSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderReportSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderReportSort", str)
+	}
+	return nil
+}
+
+func (e OrderReportSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderReportSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderReportSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -771,6 +987,69 @@ func (e *StoreState) UnmarshalJSON(b []byte) error {
 }
 
 func (e StoreState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A calendar span a report groups by, in the report's time zone.
+type TimeBucket string
+
+const (
+	TimeBucketDay TimeBucket = "DAY"
+	// ISO weeks, Monday to Sunday.
+	TimeBucketWeek    TimeBucket = "WEEK"
+	TimeBucketMonth   TimeBucket = "MONTH"
+	TimeBucketQuarter TimeBucket = "QUARTER"
+	TimeBucketYear    TimeBucket = "YEAR"
+)
+
+var AllTimeBucket = []TimeBucket{
+	TimeBucketDay,
+	TimeBucketWeek,
+	TimeBucketMonth,
+	TimeBucketQuarter,
+	TimeBucketYear,
+}
+
+func (e TimeBucket) IsValid() bool {
+	switch e {
+	case TimeBucketDay, TimeBucketWeek, TimeBucketMonth, TimeBucketQuarter, TimeBucketYear:
+		return true
+	}
+	return false
+}
+
+func (e TimeBucket) String() string {
+	return string(e)
+}
+
+func (e *TimeBucket) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TimeBucket(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TimeBucket", str)
+	}
+	return nil
+}
+
+func (e TimeBucket) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TimeBucket) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TimeBucket) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,159 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/store"
+)
+
+// CodeStoreBackfilling marks a report read while a first backfill runs:
+// its numbers are partial.
+const CodeStoreBackfilling = "STORE_BACKFILLING"
+
+// freshness is how complete the store is for a report. While a first
+// backfill runs the report's numbers are partial, and the response carries
+// an error saying so beside them, which a client cannot take for a whole
+// answer.
+func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error) {
+	st, err := r.Store.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &model.ReportFreshness{Watermark: optTime(st.Watermark), Complete: !st.Watermark.IsZero(),
+		State: model.StoreState(strings.ToUpper(st.State))}
+	var total int64
+	known := true
+	for _, k := range st.Kinds {
+		f.BackfillRead += int(k.Done)
+		total += k.Total
+		known = known && k.Total > 0
+	}
+	if known {
+		f.BackfillTotal = ptr(int(total))
+	}
+	if !f.Complete {
+		graphql.AddError(ctx, &gqlerror.Error{
+			Message:    fmt.Sprintf("the store is still backfilling (%d records read): these numbers are partial", f.BackfillRead),
+			Path:       graphql.GetPath(ctx),
+			Extensions: map[string]any{"code": CodeStoreBackfilling},
+		})
+	}
+	return f, nil
+}
+
+// orderDimensions are the graph's order dimensions as the store names them.
+var orderDimensions = map[model.OrderDimension]store.OrderDimension{
+	model.OrderDimensionCreated: store.ByCreated, model.OrderDimensionPaid: store.ByPaid, model.OrderDimensionCompleted: store.ByCompleted,
+	model.OrderDimensionStatus: store.ByStatus, model.OrderDimensionCustomer: store.ByCustomer,
+	model.OrderDimensionCustomerLifecycleStage: store.ByLifecycleStage, model.OrderDimensionCustomerOwner: store.ByOwner,
+}
+
+var buckets = map[model.TimeBucket]store.Bucket{
+	model.TimeBucketDay: store.Day, model.TimeBucketWeek: store.Week, model.TimeBucketMonth: store.Month,
+	model.TimeBucketQuarter: store.Quarter, model.TimeBucketYear: store.Year,
+}
+
+// orderReportQuery reads orderReport's arguments.
+func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket,
+	timeZone *string, orderBy []model.OrderReportOrder, limit *int) (store.OrderReportQuery, error) {
+	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: selectionOf(ctx).has("groups", "customers")}
+	if filter != nil {
+		if r := filter.CreatedAt; r != nil {
+			if r.From != nil {
+				q.From = *r.From
+			}
+			if r.To != nil {
+				q.To = *r.To
+			}
+		}
+		statuses, err := upstreamStatuses(filter.Status, model.ShopStatus)
+		if err != nil {
+			return q, err
+		}
+		q.Statuses = statuses
+		if filter.Customer != nil {
+			if q.Customer, err = parseID(*filter.Customer, "Customer"); err != nil {
+				return q, err
+			}
+		}
+	}
+	for _, d := range groupBy {
+		q.GroupBy = append(q.GroupBy, orderDimensions[d])
+	}
+	if bucket != nil {
+		q.Bucket = buckets[*bucket]
+	}
+	if timeZone != nil {
+		loc, err := time.LoadLocation(*timeZone)
+		if err != nil || *timeZone == "" || strings.HasPrefix(*timeZone, "/") {
+			return q, badInput("timeZone: %q is not an IANA time zone (such as Europe/Berlin)", *timeZone)
+		}
+		q.Zone = loc
+	}
+	for _, o := range orderBy {
+		q.OrderBy = append(q.OrderBy, store.OrderSort{By: strings.ToLower(string(o.By)), Desc: o.Direction != nil && *o.Direction == model.SortDirectionDesc})
+	}
+	if limit != nil {
+		if *limit < 1 || *limit > 10_000 {
+			return q, badInput("limit: between 1 and 10000, not %d", *limit)
+		}
+		q.Limit = *limit
+	}
+	return q, nil
+}
+
+// orderGroup maps a store group to the graph's.
+func orderGroup(g store.OrderGroup, dims []store.OrderDimension) model.OrderGroup {
+	key := &model.OrderGroupKey{Currency: g.Currency, LifecycleStage: g.LifecycleStage, Owner: g.Owner}
+	for _, d := range dims {
+		switch d {
+		case store.ByCreated, store.ByPaid, store.ByCompleted:
+			if p := g.Periods[d]; p != nil && key.Period == nil {
+				key.Period = &model.ReportPeriod{Start: p.Start.UTC(), End: p.End.UTC(), Label: p.Label}
+			}
+		case store.ByStatus:
+			o := model.Order{Status: g.Status}
+			status := o.GraphStatus()
+			key.Status = &status
+			if status == model.OrderStatusOther {
+				key.ShopStatus = &g.Status
+			}
+		case store.ByCustomer:
+			if c := g.Customer; c != nil {
+				key.Customer = reportCustomer(c)
+			}
+		}
+	}
+	money := func(a store.OrderAmounts) *model.OrderAmounts {
+		return &model.OrderAmounts{Total: &model.Money{Amount: a.Total, Currency: g.Currency}, Tax: &model.Money{Amount: a.Tax, Currency: g.Currency},
+			Shipping: &model.Money{Amount: a.Shipping, Currency: g.Currency}, Discount: &model.Money{Amount: a.Discount, Currency: g.Currency}}
+	}
+	return model.OrderGroup{Key: key, Count: int(g.Count), Customers: int(g.Customers),
+		Sum: money(g.Sum), Avg: money(g.Avg), Min: money(g.Min), Max: money(g.Max)}
+}
+
+// reportCustomer is the live graph's customer of a store customer, with
+// the same global ID: a joined customer with each system's key, a guest by
+// address, or one system's record standing alone. Its fields are read from
+// the systems as any customer's.
+func reportCustomer(c *store.CustomerRef) *model.Customer {
+	prefix, key, _ := strings.Cut(c.Key, ":")
+	switch prefix {
+	case "email":
+		return &model.Customer{Email: key}
+	case "crm":
+		return &model.Customer{CRMID: c.CRMID}
+	case "shop":
+		return &model.Customer{ShopID: c.ShopID}
+	case "erp":
+		return &model.Customer{ERPID: c.ERPID}
+	}
+	return &model.Customer{JoinKey: c.Key, Email: c.Email, CRMID: c.CRMID, ShopID: c.ShopID, ERPID: c.ERPID}
+}

@@ -1,0 +1,414 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/govalues/decimal"
+)
+
+// Bucket is a span of calendar time a report groups by.
+type Bucket int
+
+// The buckets, from the shortest.
+const (
+	Day Bucket = iota
+	Week
+	Month
+	Quarter
+	Year
+)
+
+// maxBuckets bounds the buckets of a report's time dimension.
+const maxBuckets = 5000
+
+// ErrReport is a report asked for in a way the store cannot answer; its
+// message says why.
+var ErrReport = errors.New("report")
+
+// Period is one bucket of time in a zone.
+type Period struct {
+	Start, End time.Time
+	Label      string
+}
+
+// periods are the buckets of a zone's calendar from the one holding first
+// to the one holding last.
+func periods(first, last time.Time, b Bucket, loc *time.Location) ([]Period, error) {
+	start := bucketStart(first.In(loc), b)
+	var out []Period
+	for !start.After(last) {
+		if len(out) == maxBuckets {
+			return nil, fmt.Errorf("%w: more than %d buckets from %s to %s: group by a longer bucket or narrow the range",
+				ErrReport, maxBuckets, first.Format(time.DateOnly), last.Format(time.DateOnly))
+		}
+		end := nextBucket(start, b)
+		out = append(out, Period{Start: start, End: end, Label: bucketLabel(start, b)})
+		start = end
+	}
+	return out, nil
+}
+
+func bucketStart(t time.Time, b Bucket) time.Time {
+	y, m, d := t.Date()
+	switch b {
+	case Week:
+		return time.Date(y, m, d-(int(t.Weekday())+6)%7, 0, 0, 0, 0, t.Location())
+	case Month:
+		return time.Date(y, m, 1, 0, 0, 0, 0, t.Location())
+	case Quarter:
+		return time.Date(y, (m-1)/3*3+1, 1, 0, 0, 0, 0, t.Location())
+	case Year:
+		return time.Date(y, 1, 1, 0, 0, 0, 0, t.Location())
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+}
+
+func nextBucket(start time.Time, b Bucket) time.Time {
+	switch b {
+	case Week:
+		return start.AddDate(0, 0, 7)
+	case Month:
+		return start.AddDate(0, 1, 0)
+	case Quarter:
+		return start.AddDate(0, 3, 0)
+	case Year:
+		return start.AddDate(1, 0, 0)
+	}
+	return start.AddDate(0, 0, 1)
+}
+
+func bucketLabel(start time.Time, b Bucket) string {
+	switch b {
+	case Week:
+		y, w := start.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case Month:
+		return start.Format("2006-01")
+	case Quarter:
+		return fmt.Sprintf("%d-Q%d", start.Year(), (int(start.Month())-1)/3+1)
+	case Year:
+		return start.Format("2006")
+	}
+	return start.Format(time.DateOnly)
+}
+
+// bucketOf is an SQL expression giving the index of the period holding
+// column's time, by a binary search over the periods' bounds in UTC (the
+// zone's calendar is Go's, which SQLite does not have); NULL for NULL.
+func bucketOf(column string, ps []Period) string {
+	var tree func(lo, hi int) string
+	tree = func(lo, hi int) string {
+		if hi-lo == 1 {
+			return strconv.Itoa(lo)
+		}
+		mid := (lo + hi) / 2
+		return fmt.Sprintf("CASE WHEN %s < %d THEN %s ELSE %s END", column, ps[mid].Start.UnixNano(), tree(lo, mid), tree(mid, hi))
+	}
+	return fmt.Sprintf("CASE WHEN %s IS NULL THEN NULL ELSE %s END", column, tree(0, len(ps)))
+}
+
+// OrderDimension is what orders are grouped by.
+type OrderDimension string
+
+// The order dimensions.
+const (
+	ByCreated        OrderDimension = "created_at"
+	ByPaid           OrderDimension = "paid_at"
+	ByCompleted      OrderDimension = "completed_at"
+	ByStatus         OrderDimension = "status"
+	ByCustomer       OrderDimension = "customer"
+	ByLifecycleStage OrderDimension = "customer_lifecycle_stage"
+	ByOwner          OrderDimension = "customer_owner"
+)
+
+// time reports whether the dimension is a time, grouped by buckets.
+func (d OrderDimension) time() bool { return d == ByCreated || d == ByPaid || d == ByCompleted }
+
+// customer reports whether the dimension needs the order's customer.
+func (d OrderDimension) customer() bool {
+	return d == ByCustomer || d == ByLifecycleStage || d == ByOwner
+}
+
+// OrderSort is what an order report's groups are sorted by: "key" (the
+// dimensions in order) or a measure: "count", "customers", "total",
+// "avg_total", "tax", "shipping", "discount".
+type OrderSort struct {
+	By   string
+	Desc bool
+}
+
+// OrderReportQuery asks for orders grouped and measured.
+type OrderReportQuery struct {
+	From, To time.Time // created in [From, To); zero is open
+	Statuses []string  // the shop's names; none is all
+	Customer string    // a customer's key; empty is all
+	GroupBy  []OrderDimension
+	Bucket   Bucket
+	Zone     *time.Location
+	OrderBy  []OrderSort
+	Limit    int
+	// Customers counts each group's distinct customers, which needs each
+	// order's customer.
+	Customers bool
+}
+
+// OrderAmounts are an order group's amounts of one measure.
+type OrderAmounts struct {
+	Total, Tax, Shipping, Discount decimal.Decimal
+}
+
+// CustomerRef is a consolidated customer as the store keys it: its key (a
+// customer's global ID key) and each system's key.
+type CustomerRef struct {
+	Key, Email, CRMID, ERPID string
+	ShopID                   int64
+}
+
+// OrderGroup is one group of an order report.
+type OrderGroup struct {
+	Periods          map[OrderDimension]*Period // the time dimensions' buckets; nil for an order without that time
+	Status, Currency string
+	Customer         *CustomerRef
+	LifecycleStage   *string
+	Owner            *string
+	Count, Customers int64
+	Sum, Avg         OrderAmounts
+	Min, Max         OrderAmounts
+}
+
+// orderAmountColumns are the amounts an order report measures, in
+// OrderAmounts order.
+var orderAmountColumns = []string{"total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4"}
+
+// OrderReport groups and measures orders.
+func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGroup, error) {
+	if q.Zone == nil {
+		q.Zone = time.UTC
+	}
+	from := "orders"
+	needCustomer := q.Customer != "" || q.Customers
+	for _, d := range q.GroupBy {
+		needCustomer = needCustomer || d.customer()
+	}
+	if needCustomer {
+		from = "order_customers"
+	}
+	var where []string
+	var args []any
+	if !q.From.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, q.To.UnixNano())
+	}
+	if len(q.Statuses) > 0 {
+		where = append(where, "status IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(q.Statuses)), ", ")+")")
+		for _, st := range q.Statuses {
+			args = append(args, st)
+		}
+	}
+	if q.Customer != "" {
+		where, args = append(where, "customer_key = ?"), append(args, q.Customer)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+
+	// The columns grouped by, in the query's order; the currency last.
+	var cols, keys []string
+	buckets := map[OrderDimension][]Period{}
+	for _, d := range q.GroupBy {
+		switch {
+		case d.time():
+			ps, err := s.orderPeriods(ctx, from, cond, args, d, q.Bucket, q.Zone)
+			if err != nil {
+				return nil, err
+			}
+			buckets[d] = ps
+			if len(ps) == 0 {
+				cols = append(cols, "NULL")
+			} else {
+				cols = append(cols, bucketOf(string(d), ps))
+			}
+		case d == ByCustomer:
+			cols = append(cols, "customer_key", "max(customer_email)", "max(customer_crm_id)", "max(customer_shop_id)", "max(customer_erp_id)")
+		default:
+			cols = append(cols, string(d))
+		}
+		keys = append(keys, fmt.Sprintf("k%d", len(keys)))
+	}
+	selects := make([]string, 0, len(cols)+16)
+	group := []string{"currency"}
+	n := 0
+	for i, d := range q.GroupBy {
+		if d == ByCustomer {
+			selects = append(selects, cols[n]+" AS "+keys[i], cols[n+1], cols[n+2], cols[n+3], cols[n+4])
+			n += 5
+		} else {
+			selects = append(selects, cols[n]+" AS "+keys[i])
+			n++
+		}
+		group = append(group, keys[i])
+	}
+	selects = append(selects, "currency", "count(*) AS count")
+	if q.Customers {
+		selects = append(selects, "count(DISTINCT customer_key) AS customers")
+	} else {
+		selects = append(selects, "0 AS customers")
+	}
+	for _, c := range orderAmountColumns {
+		selects = append(selects, "sum("+c+") AS sum_"+c, "min("+c+")", "max("+c+")")
+	}
+	order, err := orderReportOrder(q, keys)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 10_000 {
+		limit = 10_000
+	}
+	query := "SELECT " + strings.Join(selects, ", ") + " FROM " + from + cond +
+		" GROUP BY " + strings.Join(group, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("order report: %w", err)
+	}
+	defer rows.Close()
+	var out []OrderGroup
+	for rows.Next() {
+		g, err := scanOrderGroup(rows, q.GroupBy, buckets)
+		if err != nil {
+			return nil, fmt.Errorf("order report: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// orderPeriods are the buckets spanning a time dimension's values among the
+// orders a report reads.
+func (s *Store) orderPeriods(ctx context.Context, from, cond string, args []any, d OrderDimension, b Bucket, loc *time.Location) ([]Period, error) {
+	var first, last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT min("+string(d)+"), max("+string(d)+") FROM "+from+cond, args...).Scan(&first, &last); err != nil {
+		return nil, fmt.Errorf("order report: %w", err)
+	}
+	if !first.Valid {
+		return nil, nil
+	}
+	return periods(timeOf(first), timeOf(last), b, loc)
+}
+
+// orderReportOrder is the ORDER BY of a report: the sorts asked for, then
+// the keys, so that the order is the same every time.
+func orderReportOrder(q OrderReportQuery, keys []string) (string, error) {
+	measures := map[string]string{"count": "count", "customers": "customers", "total": "sum_total_e4",
+		"avg_total": "sum_total_e4 * 1.0 / count", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
+	var parts []string
+	for _, o := range q.OrderBy {
+		dir := " ASC"
+		if o.Desc {
+			dir = " DESC"
+		}
+		if o.By == "key" {
+			for _, k := range keys {
+				parts = append(parts, k+dir)
+			}
+			continue
+		}
+		m, ok := measures[o.By]
+		if !ok {
+			return "", fmt.Errorf("%w: no measure %q to sort by", ErrReport, o.By)
+		}
+		if o.By == "customers" && !q.Customers {
+			return "", fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
+		}
+		parts = append(parts, m+dir)
+	}
+	parts = append(parts, keys...)
+	return strings.Join(append(parts, "currency"), ", "), nil
+}
+
+// scanOrderGroup reads one group's row.
+func scanOrderGroup(rows *sql.Rows, dims []OrderDimension, buckets map[OrderDimension][]Period) (OrderGroup, error) {
+	g := OrderGroup{Periods: map[OrderDimension]*Period{}}
+	var dest []any
+	idx := make([]sql.NullInt64, len(dims))
+	texts := make([]sql.NullString, len(dims))
+	var custEmail, custCRM, custERP sql.NullString
+	var custShop sql.NullInt64
+	for i, d := range dims {
+		switch {
+		case d.time():
+			dest = append(dest, &idx[i])
+		case d == ByCustomer:
+			dest = append(dest, &texts[i], &custEmail, &custCRM, &custShop, &custERP)
+		default:
+			dest = append(dest, &texts[i])
+		}
+	}
+	var sums, mins, maxs [4]sql.NullInt64
+	dest = append(dest, &g.Currency, &g.Count, &g.Customers)
+	for i := range orderAmountColumns {
+		dest = append(dest, &sums[i], &mins[i], &maxs[i])
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return g, err
+	}
+	for i, d := range dims {
+		switch {
+		case d.time():
+			if idx[i].Valid {
+				g.Periods[d] = &buckets[d][idx[i].Int64]
+			} else {
+				g.Periods[d] = nil
+			}
+		case d == ByStatus:
+			g.Status = texts[i].String
+		case d == ByCustomer:
+			if texts[i].Valid {
+				g.Customer = &CustomerRef{Key: texts[i].String, Email: custEmail.String, CRMID: custCRM.String, ShopID: custShop.Int64, ERPID: custERP.String}
+			}
+		case d == ByLifecycleStage:
+			g.LifecycleStage = nullString(texts[i])
+		case d == ByOwner:
+			g.Owner = nullString(texts[i])
+		}
+	}
+	amounts := func(vs [4]sql.NullInt64) OrderAmounts {
+		return OrderAmounts{money(vs[0].Int64), money(vs[1].Int64), money(vs[2].Int64), money(vs[3].Int64)}
+	}
+	g.Sum, g.Min, g.Max = amounts(sums), amounts(mins), amounts(maxs)
+	var avg [4]sql.NullInt64
+	for i := range sums {
+		avg[i] = sql.NullInt64{Int64: divRound(sums[i].Int64, g.Count), Valid: true}
+	}
+	g.Avg = amounts(avg)
+	return g, nil
+}
+
+// divRound is sum / n in stored units, rounded to the cent, half to even.
+func divRound(sum, n int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	q, err := decimal.MustNew(sum, scale).Quo(decimal.MustNew(n, 0))
+	if err != nil {
+		return 0
+	}
+	v, _ := e4(q.Round(2)) // a quotient of stored units fits them
+	return v
+}
+
+func nullString(s sql.NullString) *string {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	return &s.String
+}
