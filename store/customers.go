@@ -105,7 +105,8 @@ func coalesce(column string, systems ...model.System) string {
 // belongs to, as the customer directory finds it: by the shop account,
 // else by the billing address (of customers sharing an address, the one
 // joined on it). An order whose customer the store does not know keeps
-// its billing name and address, and its address as its customer's key.
+// its billing name and address, and its customer's key is "email:" and
+// the address, as a global ID names a guest.
 // The customers are read once a query (MATERIALIZED); the CAST gives the
 // address a type, so that SQLite indexes it for the join.
 const orderCustomersView = `CREATE VIEW order_customers AS
@@ -116,7 +117,7 @@ by_email AS MATERIALIZED (
 		FROM c WHERE email IS NOT NULL) AS ranked
 	WHERE n = 1)
 SELECT o.*,
-	COALESCE(s.key, e.key, NULLIF(o.billing_email_normalized, '')) AS customer_key,
+	COALESCE(s.key, e.key, 'email:' || NULLIF(o.billing_email_normalized, '')) AS customer_key,
 	COALESCE(s.crm_id, e.crm_id) AS customer_crm_id,
 	COALESCE(s.shop_id, e.shop_id, NULLIF(o.customer_id, 0)) AS customer_shop_id,
 	COALESCE(s.erp_id, e.erp_id) AS customer_erp_id,
