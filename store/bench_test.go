@@ -53,3 +53,40 @@ func BenchmarkEachOrder(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/export")
 	_ = time.Now
 }
+
+// BenchmarkOrderReport runs the reports the budgets name over the demo
+// world: revenue per month for a year in Berlin, and the top 10 customers
+// by lifetime value.
+func BenchmarkOrderReport(b *testing.B) {
+	env := simtest.Start(b, demoWorld)
+	s, err := Open(b.Context(), Options{Path: filepath.Join(b.TempDir(), "store.db"), Join: consolidate.JoinByEmail, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Backfill(b.Context(), sources(env, 0)); err != nil {
+		b.Fatal(err)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, c := range []struct {
+		name string
+		q    OrderReportQuery
+		want int
+	}{
+		{"revenue per month", OrderReportQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, berlin), To: time.Date(2027, 1, 1, 0, 0, 0, 0, berlin),
+			GroupBy: []OrderDimension{ByCreated}, Bucket: Month, Zone: berlin}, 10},
+		{"top 10 customers", OrderReportQuery{GroupBy: []OrderDimension{ByCustomer}, OrderBy: []OrderSort{{By: "total", Desc: true}}, Limit: 10}, 10},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				gs, err := s.OrderReport(b.Context(), c.q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(gs) < c.want {
+					b.Fatalf("%d groups, want at least %d", len(gs), c.want)
+				}
+			}
+		})
+	}
+}

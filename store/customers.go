@@ -59,41 +59,66 @@ func ownedValues(r consolidate.Records, s model.System) []any {
 // It is made from consolidate's rules when the store opens, so it follows
 // them without a migration.
 func customersView() string {
+	// Each record with its customer's key and, in columns of its system's,
+	// its e-mail address and owned fields; grouped by the key, each column
+	// holds the one record of its system the customer has, if any.
+	columns := []string{"email_normalized"}
+	for _, f := range customerFields {
+		columns = append(columns, "customer_"+f.column)
+	}
 	var b strings.Builder
-	b.WriteString("CREATE VIEW customers AS\nWITH ")
+	b.WriteString("CREATE VIEW customers AS\nWITH records AS (")
 	for i, t := range customerTables {
 		if i > 0 {
-			b.WriteString(",\n")
+			b.WriteString("\nUNION ALL ")
 		}
-		fmt.Fprintf(&b, `%[1]s AS (SELECT *, CASE WHEN join_key <> '' AND ROW_NUMBER() OVER (PARTITION BY join_key ORDER BY created_at, id) = 1 THEN join_key ELSE '%[1]s:' || id END AS customer_key FROM %[2]s)`, t.system, t.table)
-	}
-	b.WriteString(",\nk AS (")
-	for i, t := range customerTables {
-		if i > 0 {
-			b.WriteString(" UNION ")
+		fmt.Fprintf(&b, `SELECT CASE WHEN join_key <> '' AND NOT EXISTS (SELECT 1 FROM %[2]s d WHERE d.join_key = r.join_key
+	AND (COALESCE(d.created_at, 0) < COALESCE(r.created_at, 0) OR COALESCE(d.created_at, 0) = COALESCE(r.created_at, 0) AND d.id < r.id))
+	THEN join_key ELSE '%[1]s:' || id END AS key`, t.system, t.table)
+		for _, u := range customerTables {
+			typ := "TEXT"
+			if u.system == model.SystemShop {
+				typ = "BIGINT"
+			}
+			if u.system == t.system {
+				fmt.Fprintf(&b, ", id AS %s_id", u.system)
+			} else {
+				fmt.Fprintf(&b, ", CAST(NULL AS %s) AS %s_id", typ, u.system)
+			}
+			for _, c := range columns {
+				if u.system == t.system {
+					fmt.Fprintf(&b, ", %s AS %s_%s", c, u.system, c)
+				} else {
+					fmt.Fprintf(&b, ", CAST(NULL AS TEXT) AS %s_%s", u.system, c)
+				}
+			}
 		}
-		fmt.Fprintf(&b, "SELECT customer_key FROM %s", t.system)
+		fmt.Fprintf(&b, " FROM %s r", t.table)
 	}
-	b.WriteString(")\nSELECT k.customer_key AS key")
+	// The casts give the columns a type, so that SQLite indexes them for
+	// the joins of the views on this one.
+	b.WriteString(")\nSELECT key")
 	for _, t := range customerTables {
-		fmt.Fprintf(&b, ", %[1]s.id AS %[1]s_id", t.system)
+		typ := "TEXT"
+		if t.system == model.SystemShop {
+			typ = "BIGINT"
+		}
+		fmt.Fprintf(&b, ", CAST(max(%[1]s_id) AS %[2]s) AS %[1]s_id", t.system, typ)
 	}
-	b.WriteString(", " + coalesce("email_normalized", model.SystemCRM, model.SystemShop, model.SystemERP) + " AS email")
+	b.WriteString(", CAST(" + coalesce("email_normalized", model.SystemCRM, model.SystemShop, model.SystemERP) + " AS TEXT) AS email")
 	for _, f := range customerFields {
 		fmt.Fprintf(&b, ", %s AS %s", coalesce("customer_"+f.column, f.rule.Owners...), f.column)
 	}
-	b.WriteString("\nFROM k")
-	for _, t := range customerTables {
-		fmt.Fprintf(&b, " LEFT JOIN %[1]s ON %[1]s.customer_key = k.customer_key", t.system)
-	}
+	b.WriteString("\nFROM records GROUP BY key")
 	return b.String()
 }
 
-// coalesce is the first non-empty value of a column among the systems.
+// coalesce is the first non-empty value of a column among the systems'
+// records of a customer.
 func coalesce(column string, systems ...model.System) string {
 	parts := make([]string, len(systems))
 	for i, s := range systems {
-		parts[i] = fmt.Sprintf("NULLIF(%s.%s, '')", s, column)
+		parts[i] = fmt.Sprintf("NULLIF(max(%s_%s), '')", s, column)
 	}
 	if len(parts) == 1 {
 		return parts[0]
