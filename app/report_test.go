@@ -12,6 +12,7 @@ import (
 	"github.com/govalues/decimal"
 
 	"github.com/trestlehq/trestle/app"
+	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -26,6 +27,7 @@ func reporting(t *testing.T, env *simtest.Env) *app.App {
 	t.Helper()
 	cfg := simulated(env)
 	cfg.Store.Path = filepath.Join(t.TempDir(), "store.db")
+	cfg.Auth.AnonymousRoles = config.Roles // receivables need FINANCE
 	a := running(t, cfg)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		var out struct {
@@ -153,6 +155,94 @@ func TestTopCustomersByLifetimeValueAreThePeopleWhoSpentMost(t *testing.T) {
 	for i, g := range groups {
 		if g.Key.Customer == nil || g.Key.Customer.Email != want[i].email || g.Sum.Total.Amount != want[i].total.String() {
 			t.Errorf("#%d: %+v %s, want %s %s", i+1, g.Key.Customer, g.Sum.Total.Amount, want[i].email, want[i].total)
+		}
+	}
+}
+
+func TestReceivablesAgingIsTheERPsOpenInvoicesByAge(t *testing.T) {
+	env := simtest.Start(t, reportWorld)
+	a := reporting(t, env)
+	w := env.Sim.World
+	// As of the day an open invoice is exactly 30 days past due: the
+	// last day of its bucket.
+	var asOf time.Time
+	w.RLock()
+	for _, inv := range w.Invoices {
+		if inv.DocStatus == 1 && inv.Outstanding.IsPos() {
+			asOf = inv.Due.AddDate(0, 0, 30)
+			break
+		}
+	}
+	w.RUnlock()
+	// Independently: each ERP customer's open submitted invoices by days
+	// past due on asOf.
+	type buckets [6]decimal.Decimal // current, 1-30, 31-60, 61-90, over 90, total
+	want := map[string]*buckets{}
+	w.RLock()
+	for _, inv := range w.Invoices {
+		if inv.DocStatus != 1 || !inv.Outstanding.IsPos() {
+			continue
+		}
+		b := want[inv.Customer.ERP.Name]
+		if b == nil {
+			b = &buckets{}
+			want[inv.Customer.ERP.Name] = b
+		}
+		days := int(asOf.Sub(inv.Due).Hours() / 24)
+		i := 0
+		switch {
+		case days > 90:
+			i = 4
+		case days > 60:
+			i = 3
+		case days > 30:
+			i = 2
+		case days > 0:
+			i = 1
+		}
+		b[i], _ = b[i].Add(inv.Outstanding)
+		b[5], _ = b[5].Add(inv.Outstanding)
+	}
+	w.RUnlock()
+
+	var got struct {
+		Data struct {
+			ReceivablesAging struct {
+				AsOf      string
+				Customers []struct {
+					Customer struct{ SourceIds struct{ Erp string } }
+					Buckets  map[string]struct{ Amount string }
+				}
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	graphQL(t, a, `{ receivablesAging(asOf: "`+asOf.Format(time.DateOnly)+`", orderBy: MOST_OVERDUE, limit: 10000) { asOf
+		customers { customer { sourceIds { erp } } buckets { current { amount } days1to30 { amount } days31to60 { amount } days61to90 { amount } over90 { amount } total { amount } } } } }`, &got)
+	r := got.Data.ReceivablesAging
+	if len(got.Errors) > 0 || r.AsOf != asOf.Format(time.DateOnly) {
+		t.Fatalf("errors %v, as of %q", got.Errors, r.AsOf)
+	}
+	if len(r.Customers) != len(want) || len(want) == 0 {
+		t.Errorf("%d customers owe, want %d", len(r.Customers), len(want))
+	}
+	names := []string{"current", "days1to30", "days31to60", "days61to90", "over90", "total"}
+	for i, c := range r.Customers {
+		b := want[c.Customer.SourceIds.Erp]
+		if b == nil {
+			t.Errorf("%s owes nothing in the ERP", c.Customer.SourceIds.Erp)
+			continue
+		}
+		for j, name := range names {
+			if amount, err := decimal.Parse(c.Buckets[name].Amount); err != nil || amount.Cmp(b[j]) != 0 {
+				t.Errorf("%s %s: %s, want %s", c.Customer.SourceIds.Erp, name, c.Buckets[name].Amount, b[j])
+			}
+		}
+		if i > 0 {
+			prev := want[r.Customers[i-1].Customer.SourceIds.Erp]
+			if prev != nil && prev[4].Cmp(b[4]) < 0 {
+				t.Errorf("%s owes more over 90 days than %s before it", c.Customer.SourceIds.Erp, r.Customers[i-1].Customer.SourceIds.Erp)
+			}
 		}
 	}
 }

@@ -24,6 +24,285 @@ import (
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AgingBuckets_current(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgingBuckets_days1to30(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_days1to30(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days1to30, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_days1to30(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgingBuckets_days31to60(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_days31to60(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days31to60, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_days31to60(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgingBuckets_days61to90(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_days61to90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days61to90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_days61to90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgingBuckets_over90(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_over90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Over90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_over90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgingBuckets_total(ctx context.Context, field graphql.CollectedField, obj *model.AgingBuckets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgingBuckets_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgingBuckets_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgingBuckets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerAging_customer(ctx context.Context, field graphql.CollectedField, obj *model.CustomerAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerAging_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Customer) graphql.Marshaler {
+			return ec.marshalNCustomer2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerAging_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerAging",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerAging_invoices(ctx context.Context, field graphql.CollectedField, obj *model.CustomerAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerAging_invoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerAging_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerAging", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerAging_buckets(ctx context.Context, field graphql.CollectedField, obj *model.CustomerAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerAging_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AgingBuckets) graphql.Marshaler {
+			return ec.marshalNAgingBuckets2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBuckets(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerAging_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerAging",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgingBuckets(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrderAmounts_total(ctx context.Context, field graphql.CollectedField, obj *model.OrderAmounts) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -601,6 +880,125 @@ func (ec *executionContext) fieldContext_OrderReport_groups(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _ReceivablesAging_freshness(ctx context.Context, field graphql.CollectedField, obj *model.ReceivablesAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceivablesAging_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportFreshness) graphql.Marshaler {
+			return ec.marshalNReportFreshness2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReceivablesAging_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReceivablesAging",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReceivablesAging_asOf(ctx context.Context, field graphql.CollectedField, obj *model.ReceivablesAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceivablesAging_asOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AsOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReceivablesAging_asOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReceivablesAging", field, false, false, "Date")
+}
+
+func (ec *executionContext) _ReceivablesAging_totals(ctx context.Context, field graphql.CollectedField, obj *model.ReceivablesAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceivablesAging_totals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Totals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AgingBuckets) graphql.Marshaler {
+			return ec.marshalNAgingBuckets2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBucketsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReceivablesAging_totals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReceivablesAging",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgingBuckets(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReceivablesAging_customers(ctx context.Context, field graphql.CollectedField, obj *model.ReceivablesAging) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceivablesAging_customers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CustomerAging) graphql.Marshaler {
+			return ec.marshalNCustomerAging2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerAgingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReceivablesAging_customers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReceivablesAging",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerAging(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ReportFreshness_watermark(ctx context.Context, field graphql.CollectedField, obj *model.ReportFreshness) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -906,6 +1304,107 @@ func UnmarshalOrderReportOrder(ctx context.Context, raw any) (model.OrderReportO
 
 // region    **************************** object.gotpl ****************************
 
+var agingBucketsImplementors = []string{"AgingBuckets"}
+
+func (ec *executionContext) _AgingBuckets(ctx context.Context, sel ast.SelectionSet, obj *model.AgingBuckets) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agingBucketsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AgingBuckets")
+		case "current":
+			out.Values[i] = ec._AgingBuckets_current(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days1to30":
+			out.Values[i] = ec._AgingBuckets_days1to30(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days31to60":
+			out.Values[i] = ec._AgingBuckets_days31to60(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days61to90":
+			out.Values[i] = ec._AgingBuckets_days61to90(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "over90":
+			out.Values[i] = ec._AgingBuckets_over90(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._AgingBuckets_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerAgingImplementors = []string{"CustomerAging"}
+
+func (ec *executionContext) _CustomerAging(ctx context.Context, sel ast.SelectionSet, obj *model.CustomerAging) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerAgingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerAging")
+		case "customer":
+			out.Values[i] = ec._CustomerAging_customer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoices":
+			out.Values[i] = ec._CustomerAging_invoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._CustomerAging_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var orderAmountsImplementors = []string{"OrderAmounts"}
 
 func (ec *executionContext) _OrderAmounts(ctx context.Context, sel ast.SelectionSet, obj *model.OrderAmounts) graphql.Marshaler {
@@ -1118,6 +1617,54 @@ func (ec *executionContext) _OrderReport(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var receivablesAgingImplementors = []string{"ReceivablesAging"}
+
+func (ec *executionContext) _ReceivablesAging(ctx context.Context, sel ast.SelectionSet, obj *model.ReceivablesAging) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, receivablesAgingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReceivablesAging")
+		case "freshness":
+			out.Values[i] = ec._ReceivablesAging_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asOf":
+			out.Values[i] = ec._ReceivablesAging_asOf(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totals":
+			out.Values[i] = ec._ReceivablesAging_totals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customers":
+			out.Values[i] = ec._ReceivablesAging_customers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var reportFreshnessImplementors = []string{"ReportFreshness"}
 
 func (ec *executionContext) _ReportFreshness(ctx context.Context, sel ast.SelectionSet, obj *model.ReportFreshness) graphql.Marshaler {
@@ -1218,6 +1765,54 @@ func (ec *executionContext) _ReportPeriod(ctx context.Context, sel ast.Selection
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAgingBuckets2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBuckets(ctx context.Context, sel ast.SelectionSet, v model.AgingBuckets) graphql.Marshaler {
+	return ec._AgingBuckets(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAgingBuckets2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBucketsᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AgingBuckets) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAgingBuckets2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBuckets(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAgingBuckets2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingBuckets(ctx context.Context, sel ast.SelectionSet, v *model.AgingBuckets) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AgingBuckets!")
+		return graphql.Null
+	}
+	return ec._AgingBuckets(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCustomerAging2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerAging(ctx context.Context, sel ast.SelectionSet, v model.CustomerAging) graphql.Marshaler {
+	return ec._CustomerAging(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCustomerAging2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerAgingᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CustomerAging) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCustomerAging2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerAging(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNOrderAmounts2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderAmounts(ctx context.Context, sel ast.SelectionSet, v *model.OrderAmounts) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "OrderAmounts!")
@@ -1287,6 +1882,22 @@ func (ec *executionContext) marshalNReportFreshness2ᚖgithubᚗcomᚋtrestlehq�
 	return ec._ReportFreshness(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOAgingSort2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingSort(ctx context.Context, v any) (*model.AgingSort, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AgingSort)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAgingSort2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingSort(ctx context.Context, sel ast.SelectionSet, v *model.AgingSort) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOOrderDimension2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrderDimensionᚄ(ctx context.Context, v any) ([]model.OrderDimension, error) {
 	if v == nil {
 		return nil, nil
@@ -1353,6 +1964,13 @@ func (ec *executionContext) unmarshalOOrderReportOrder2ᚕgithubᚗcomᚋtrestle
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) marshalOReceivablesAging2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReceivablesAging(ctx context.Context, sel ast.SelectionSet, v *model.ReceivablesAging) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReceivablesAging(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOReportPeriod2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportPeriod(ctx context.Context, sel ast.SelectionSet, v *model.ReportPeriod) graphql.Marshaler {

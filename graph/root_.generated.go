@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/trestlehq/trestle/graph/model"
@@ -41,6 +42,15 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AgingBuckets struct {
+		Current    func(childComplexity int) int
+		Days1to30  func(childComplexity int) int
+		Days31to60 func(childComplexity int) int
+		Days61to90 func(childComplexity int) int
+		Over90     func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
 	Customer struct {
 		Company        func(childComplexity int) int
 		CreditLimit    func(childComplexity int) int
@@ -55,6 +65,12 @@ type ComplexityRoot struct {
 		Owner          func(childComplexity int) int
 		Phone          func(childComplexity int) int
 		Sources        func(childComplexity int) int
+	}
+
+	CustomerAging struct {
+		Buckets  func(childComplexity int) int
+		Customer func(childComplexity int) int
+		Invoices func(childComplexity int) int
 	}
 
 	CustomerChange struct {
@@ -225,20 +241,28 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Customer        func(childComplexity int, id string) int
-		CustomerByEmail func(childComplexity int, email string) int
-		Customers       func(childComplexity int, filter *model.CustomerFilter, first *int, after *string) int
-		Invoice         func(childComplexity int, id string) int
-		Invoices        func(childComplexity int, filter *model.InvoiceFilter, first *int, after *string) int
-		Node            func(childComplexity int, id string) int
-		Nodes           func(childComplexity int, ids []string) int
-		Order           func(childComplexity int, id string) int
-		OrderReport     func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
-		Orders          func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
-		Product         func(childComplexity int, sku string) int
-		Products        func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
-		Stock           func(childComplexity int, skus []string) int
-		StoreStatus     func(childComplexity int) int
+		Customer         func(childComplexity int, id string) int
+		CustomerByEmail  func(childComplexity int, email string) int
+		Customers        func(childComplexity int, filter *model.CustomerFilter, first *int, after *string) int
+		Invoice          func(childComplexity int, id string) int
+		Invoices         func(childComplexity int, filter *model.InvoiceFilter, first *int, after *string) int
+		Node             func(childComplexity int, id string) int
+		Nodes            func(childComplexity int, ids []string) int
+		Order            func(childComplexity int, id string) int
+		OrderReport      func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
+		Orders           func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
+		Product          func(childComplexity int, sku string) int
+		Products         func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
+		ReceivablesAging func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
+		Stock            func(childComplexity int, skus []string) int
+		StoreStatus      func(childComplexity int) int
+	}
+
+	ReceivablesAging struct {
+		AsOf      func(childComplexity int) int
+		Customers func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Totals    func(childComplexity int) int
 	}
 
 	ReportFreshness struct {
@@ -338,6 +362,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "AgingBuckets.current":
+		if e.ComplexityRoot.AgingBuckets.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Current(childComplexity), true
+	case "AgingBuckets.days1to30":
+		if e.ComplexityRoot.AgingBuckets.Days1to30 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Days1to30(childComplexity), true
+	case "AgingBuckets.days31to60":
+		if e.ComplexityRoot.AgingBuckets.Days31to60 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Days31to60(childComplexity), true
+	case "AgingBuckets.days61to90":
+		if e.ComplexityRoot.AgingBuckets.Days61to90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Days61to90(childComplexity), true
+	case "AgingBuckets.over90":
+		if e.ComplexityRoot.AgingBuckets.Over90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Over90(childComplexity), true
+	case "AgingBuckets.total":
+		if e.ComplexityRoot.AgingBuckets.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgingBuckets.Total(childComplexity), true
+
 	case "Customer.company":
 		if e.ComplexityRoot.Customer.Company == nil {
 			break
@@ -426,6 +487,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Sources(childComplexity), true
+
+	case "CustomerAging.buckets":
+		if e.ComplexityRoot.CustomerAging.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerAging.Buckets(childComplexity), true
+	case "CustomerAging.customer":
+		if e.ComplexityRoot.CustomerAging.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerAging.Customer(childComplexity), true
+	case "CustomerAging.invoices":
+		if e.ComplexityRoot.CustomerAging.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerAging.Invoices(childComplexity), true
 
 	case "CustomerChange.at":
 		if e.ComplexityRoot.CustomerChange.At == nil {
@@ -1205,6 +1285,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Products(childComplexity, args["filter"].(*model.ProductFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.receivablesAging":
+		if e.ComplexityRoot.Query.ReceivablesAging == nil {
+			break
+		}
+
+		args, err := ec.field_Query_receivablesAging_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReceivablesAging(childComplexity, args["asOf"].(*time.Time), args["timeZone"].(*string), args["customer"].(*string), args["orderBy"].(*model.AgingSort), args["limit"].(*int)), true
 	case "Query.stock":
 		if e.ComplexityRoot.Query.Stock == nil {
 			break
@@ -1222,6 +1313,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.StoreStatus(childComplexity), true
+
+	case "ReceivablesAging.asOf":
+		if e.ComplexityRoot.ReceivablesAging.AsOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceivablesAging.AsOf(childComplexity), true
+	case "ReceivablesAging.customers":
+		if e.ComplexityRoot.ReceivablesAging.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceivablesAging.Customers(childComplexity), true
+	case "ReceivablesAging.freshness":
+		if e.ComplexityRoot.ReceivablesAging.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceivablesAging.Freshness(childComplexity), true
+	case "ReceivablesAging.totals":
+		if e.ComplexityRoot.ReceivablesAging.Totals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceivablesAging.Totals(childComplexity), true
 
 	case "ReportFreshness.backfillRead":
 		if e.ComplexityRoot.ReportFreshness.BackfillRead == nil {
@@ -1689,6 +1805,24 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AgingBuckets(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "current":
+		return ec.fieldContext_AgingBuckets_current(ctx, field)
+	case "days1to30":
+		return ec.fieldContext_AgingBuckets_days1to30(ctx, field)
+	case "days31to60":
+		return ec.fieldContext_AgingBuckets_days31to60(ctx, field)
+	case "days61to90":
+		return ec.fieldContext_AgingBuckets_days61to90(ctx, field)
+	case "over90":
+		return ec.fieldContext_AgingBuckets_over90(ctx, field)
+	case "total":
+		return ec.fieldContext_AgingBuckets_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AgingBuckets", field.Name)
+}
+
 func (ec *executionContext) childFields_Customer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1719,6 +1853,18 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_creditLimit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerAging(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_CustomerAging_customer(ctx, field)
+	case "invoices":
+		return ec.fieldContext_CustomerAging_invoices(ctx, field)
+	case "buckets":
+		return ec.fieldContext_CustomerAging_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerAging", field.Name)
 }
 
 func (ec *executionContext) childFields_CustomerChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2053,6 +2199,20 @@ func (ec *executionContext) childFields_ProductEdge(ctx context.Context, field g
 		return ec.fieldContext_ProductEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProductEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReceivablesAging(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_ReceivablesAging_freshness(ctx, field)
+	case "asOf":
+		return ec.fieldContext_ReceivablesAging_asOf(ctx, field)
+	case "totals":
+		return ec.fieldContext_ReceivablesAging_totals(ctx, field)
+	case "customers":
+		return ec.fieldContext_ReceivablesAging_customers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReceivablesAging", field.Name)
 }
 
 func (ec *executionContext) childFields_ReportFreshness(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

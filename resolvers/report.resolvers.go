@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/trestlehq/trestle/graph/model"
 )
@@ -31,6 +32,34 @@ func (r *queryResolver) OrderReport(ctx context.Context, filter *model.OrderRepo
 	out := &model.OrderReport{Freshness: freshness, Groups: make([]model.OrderGroup, len(groups))}
 	for i, g := range groups {
 		out.Groups[i] = orderGroup(g, q.GroupBy)
+	}
+	return out, nil
+}
+
+// ReceivablesAging is the resolver for the receivablesAging field.
+func (r *queryResolver) ReceivablesAging(ctx context.Context, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) (*model.ReceivablesAging, error) {
+	if r.Store == nil {
+		return nil, ErrNoStore
+	}
+	q, err := agingQuery(asOf, timeZone, customer, orderBy, limit)
+	if err != nil {
+		return nil, err
+	}
+	freshness, err := r.freshness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	totals, customers, err := r.Store.ReceivablesAging(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.ReceivablesAging{Freshness: freshness, AsOf: q.AsOf, Totals: make([]model.AgingBuckets, len(totals)),
+		Customers: make([]model.CustomerAging, len(customers))}
+	for i, t := range totals {
+		out.Totals[i] = agingBuckets(t)
+	}
+	for i, c := range customers {
+		out.Customers[i] = model.CustomerAging{Customer: reportCustomer(&c.Customer), Invoices: int(c.Invoices), Buckets: ptr(agingBuckets(c))}
 	}
 	return out, nil
 }

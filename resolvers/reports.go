@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/govalues/decimal"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/trestlehq/trestle/graph/model"
@@ -91,9 +92,9 @@ func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, grou
 		q.Bucket = buckets[*bucket]
 	}
 	if timeZone != nil {
-		loc, err := time.LoadLocation(*timeZone)
-		if err != nil || *timeZone == "" || strings.HasPrefix(*timeZone, "/") {
-			return q, badInput("timeZone: %q is not an IANA time zone (such as Europe/Berlin)", *timeZone)
+		loc, err := zone(*timeZone)
+		if err != nil {
+			return q, err
 		}
 		q.Zone = loc
 	}
@@ -156,4 +157,57 @@ func reportCustomer(c *store.CustomerRef) *model.Customer {
 		return &model.Customer{ERPID: c.ERPID}
 	}
 	return &model.Customer{JoinKey: c.Key, Email: c.Email, CRMID: c.CRMID, ShopID: c.ShopID, ERPID: c.ERPID}
+}
+
+var agingSorts = map[model.AgingSort]string{model.AgingSortTotal: "total", model.AgingSortOver90: "over_90", model.AgingSortMostOverdue: "most_overdue"}
+
+// agingQuery reads receivablesAging's arguments.
+func agingQuery(asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) (store.AgingQuery, error) {
+	q := store.AgingQuery{OrderBy: "total", Limit: 1000}
+	loc := time.UTC
+	if timeZone != nil {
+		var err error
+		if loc, err = zone(*timeZone); err != nil {
+			return q, err
+		}
+	}
+	if asOf != nil {
+		q.AsOf = *asOf
+	} else {
+		y, m, d := time.Now().In(loc).Date()
+		q.AsOf = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	if customer != nil {
+		key, err := parseID(*customer, "Customer")
+		if err != nil {
+			return q, err
+		}
+		q.Customer = key
+	}
+	if orderBy != nil {
+		q.OrderBy = agingSorts[*orderBy]
+	}
+	if limit != nil {
+		if *limit < 1 || *limit > 10_000 {
+			return q, badInput("limit: between 1 and 10000, not %d", *limit)
+		}
+		q.Limit = *limit
+	}
+	return q, nil
+}
+
+// agingBuckets maps a store aging to the graph's.
+func agingBuckets(a store.CustomerAging) model.AgingBuckets {
+	m := func(d decimal.Decimal) *model.Money { return &model.Money{Amount: d, Currency: a.Currency} }
+	return model.AgingBuckets{Current: m(a.Current), Days1to30: m(a.Days1to30), Days31to60: m(a.Days31to60),
+		Days61to90: m(a.Days61to90), Over90: m(a.Over90), Total: m(a.Total)}
+}
+
+// zone reads an IANA time zone argument.
+func zone(name string) (*time.Location, error) {
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "" || strings.HasPrefix(name, "/") {
+		return nil, badInput("timeZone: %q is not an IANA time zone (such as Europe/Berlin)", name)
+	}
+	return loc, nil
 }

@@ -37,6 +37,7 @@ type Directory interface {
 type Store interface {
 	Status(ctx context.Context) (store.Status, error)
 	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
+	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come

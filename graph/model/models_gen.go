@@ -16,6 +16,25 @@ type Node interface {
 	GetID() string
 }
 
+// Money owed, by how long past due, in one currency.
+type AgingBuckets struct {
+	// Not yet due.
+	Current    *Money `json:"current"`
+	Days1to30  *Money `json:"days1to30"`
+	Days31to60 *Money `json:"days31to60"`
+	Days61to90 *Money `json:"days61to90"`
+	Over90     *Money `json:"over90"`
+	Total      *Money `json:"total"`
+}
+
+// One customer's receivables in one currency.
+type CustomerAging struct {
+	Customer *Customer `json:"customer"`
+	// Open invoices.
+	Invoices int           `json:"invoices"`
+	Buckets  *AgingBuckets `json:"buckets"`
+}
+
 type CustomerConnection struct {
 	Edges      []CustomerEdge `json:"edges"`
 	PageInfo   *PageInfo      `json:"pageInfo"`
@@ -183,6 +202,16 @@ type ProductFilter struct {
 type Query struct {
 }
 
+// What the customers owe on submitted ERP invoices, by how long past due.
+type ReceivablesAging struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// The day the ages are counted on.
+	AsOf time.Time `json:"asOf"`
+	// All customers' receivables, one per currency.
+	Totals    []AgingBuckets  `json:"totals"`
+	Customers []CustomerAging `json:"customers"`
+}
+
 // How complete the reporting store was when a report read it. A report is
 // exact up to watermark: every change the systems made before it is in its
 // numbers. While a first backfill runs (complete: false) the numbers are
@@ -292,6 +321,65 @@ type StoreStatus struct {
 }
 
 type Subscription struct {
+}
+
+// What a receivables aging report's customers sort by.
+type AgingSort string
+
+const (
+	AgingSortTotal  AgingSort = "TOTAL"
+	AgingSortOver90 AgingSort = "OVER_90"
+	// The oldest bucket first, then the next: the most overdue first.
+	AgingSortMostOverdue AgingSort = "MOST_OVERDUE"
+)
+
+var AllAgingSort = []AgingSort{
+	AgingSortTotal,
+	AgingSortOver90,
+	AgingSortMostOverdue,
+}
+
+func (e AgingSort) IsValid() bool {
+	switch e {
+	case AgingSortTotal, AgingSortOver90, AgingSortMostOverdue:
+		return true
+	}
+	return false
+}
+
+func (e AgingSort) String() string {
+	return string(e)
+}
+
+func (e *AgingSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AgingSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AgingSort", str)
+	}
+	return nil
+}
+
+func (e AgingSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AgingSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AgingSort) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // What happened to a record.
