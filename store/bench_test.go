@@ -90,3 +90,23 @@ func BenchmarkOrderReport(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReceivablesAging ages every customer's receivables over the
+// demo world.
+func BenchmarkReceivablesAging(b *testing.B) {
+	env := simtest.Start(b, demoWorld)
+	s, err := Open(b.Context(), Options{Path: filepath.Join(b.TempDir(), "store.db"), Join: consolidate.JoinByEmail, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Backfill(b.Context(), sources(env, 0)); err != nil {
+		b.Fatal(err)
+	}
+	q := AgingQuery{AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), OrderBy: "most_overdue"}
+	for b.Loop() {
+		if _, customers, err := s.ReceivablesAging(b.Context(), q); err != nil || len(customers) == 0 {
+			b.Fatalf("%d customers, %v", len(customers), err)
+		}
+	}
+}
