@@ -71,7 +71,9 @@ func (s *Sim) RunChanges(ctx context.Context, c Changes, logger *slog.Logger) {
 		if body == nil {
 			continue
 		}
-		if err := deliver(ctx, client, c.Target+path, body, header); err != nil && ctx.Err() == nil {
+		// A change made is told, even when ctx ends meanwhile: the data
+		// has changed.
+		if err := deliver(context.WithoutCancel(ctx), client, c.Target+path, body, header); err != nil {
 			logger.Warn("change webhook not delivered", "target", c.Target+path, "err", err)
 		}
 	}

@@ -61,6 +61,9 @@ func (s *Store) ReceivablesAging(ctx context.Context, q AgingQuery) (totals, cus
 	if limit <= 0 || limit > 10_000 {
 		limit = 10_000
 	}
+	if err := s.consolidateCustomers(ctx); err != nil {
+		return nil, nil, err
+	}
 	cond, args := "", agingArgs(q.AsOf)
 	if q.Customer != "" {
 		cond, args = " AND customer_key = ?", append(args, q.Customer)
@@ -69,7 +72,7 @@ func (s *Store) ReceivablesAging(ctx context.Context, q AgingQuery) (totals, cus
 	// consolidated one), and the open ones only.
 	from := `FROM (SELECT i.*, COALESCE(c.key, 'erp:' || i.customer_id) AS customer_key, c.email AS customer_email,
 		c.crm_id AS customer_crm_id, c.shop_id AS customer_shop_id
-	FROM invoices i LEFT JOIN customers c ON c.erp_id = i.customer_id
+	FROM invoices i LEFT JOIN consolidated_customers c ON c.erp_id = i.customer_id
 	WHERE i.doc_status = 1 AND i.outstanding_e4 > 0) AS i WHERE 1 = 1` + cond
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_key, max(customer_email), max(customer_crm_id), max(customer_shop_id), max(customer_id),
 	outstanding_currency, count(*), `+agingColumns+` AS total `+from+`

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/trestlehq/trestle/consolidate"
@@ -132,14 +133,20 @@ func coalesce(column string, systems ...model.System) string {
 // joined on it). An order whose customer the store does not know keeps
 // its billing name and address, and its customer's key is "email:" and
 // the address, as a global ID names a guest.
-// The customers are read once a query (MATERIALIZED); the CAST gives the
-// address a type, so that SQLite indexes it for the join.
-const orderCustomersView = `CREATE VIEW order_customers AS
-WITH c AS MATERIALIZED (SELECT key, crm_id, shop_id, erp_id, email, name, lifecycle_stage, owner FROM customers),
-by_email AS MATERIALIZED (
+// It reads consolidated_customers, which consolidateCustomers brings up
+// to date first. The CAST gives the address a type, so that SQLite
+// indexes it for the join.
+var orderCustomersView = "CREATE VIEW order_customers AS " + withCustomers("orders")
+
+// withCustomers selects the rows of orders (a table, or a subquery with its
+// customer_id, billing_email_normalized and billing_name) with the columns
+// of their customers (customer_key, customer_name, …), as
+// orderCustomersView says.
+func withCustomers(orders string) string {
+	return `WITH by_email AS MATERIALIZED (
 	SELECT CAST(email AS TEXT) AS email, key, crm_id, shop_id, erp_id, name, lifecycle_stage, owner FROM (
 		SELECT *, ROW_NUMBER() OVER (PARTITION BY email ORDER BY key <> email, key) AS n
-		FROM c WHERE email IS NOT NULL) AS ranked
+		FROM consolidated_customers WHERE email IS NOT NULL) AS ranked
 	WHERE n = 1)
 SELECT o.*,
 	COALESCE(s.key, e.key, 'email:' || NULLIF(o.billing_email_normalized, '')) AS customer_key,
@@ -150,9 +157,58 @@ SELECT o.*,
 	COALESCE(s.email, e.email, o.billing_email_normalized) AS customer_email,
 	COALESCE(s.lifecycle_stage, e.lifecycle_stage) AS customer_lifecycle_stage,
 	COALESCE(s.owner, e.owner) AS customer_owner
-FROM orders o
-LEFT JOIN c s ON s.shop_id = o.customer_id
+FROM ` + orders + ` o
+LEFT JOIN consolidated_customers s ON s.shop_id = o.customer_id
 LEFT JOIN by_email e ON e.email = o.billing_email_normalized`
+}
+
+// consolidateCustomers makes consolidated_customers the customers view's
+// rows again when a customer record was written since it was last made:
+// the view costs tens of milliseconds over thousands of customers, the
+// table an index lookup. Replicas may make it at once: each does it in a
+// transaction, the later one again.
+func (s *Store) consolidateCustomers(ctx context.Context) error {
+	var customers, consolidated int64
+	if err := s.db.QueryRowContext(ctx, `SELECT customers, consolidated FROM versions`).Scan(&customers, &consolidated); err != nil {
+		return fmt.Errorf("consolidate customers: %w", err)
+	}
+	if customers == consolidated {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx)
+	if err != nil {
+		return fmt.Errorf("consolidate customers: %w", err)
+	}
+	defer tx.Rollback()
+	cols := "key, crm_id, shop_id, erp_id, email"
+	for _, f := range customerFields {
+		cols += ", " + f.column
+	}
+	for _, q := range []string{`DELETE FROM consolidated_customers`,
+		`INSERT INTO consolidated_customers (` + cols + `) SELECT ` + cols + ` FROM customers`,
+		`UPDATE versions SET consolidated = customers`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("consolidate customers: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("consolidate customers: %w", err)
+	}
+	return nil
+}
+
+// dropViewStatements drop the views, those built on others first.
+var dropViewStatements = []string{`DROP VIEW IF EXISTS order_customers`, `DROP VIEW IF EXISTS customers`}
+
+// dropViews drops the views.
+func dropViews(ctx context.Context, db db) error {
+	for _, v := range dropViewStatements {
+		if _, err := db.ExecContext(ctx, v); err != nil {
+			return fmt.Errorf("drop views: %w", err)
+		}
+	}
+	return nil
+}
 
 // createViews (re)creates the views, which follow the code rather than the
 // data.
@@ -162,7 +218,7 @@ func createViews(ctx context.Context, db db) error {
 		return fmt.Errorf("create views: %w", err)
 	}
 	defer tx.Rollback()
-	for _, v := range []string{`DROP VIEW IF EXISTS order_customers`, `DROP VIEW IF EXISTS customers`, customersView(), orderCustomersView} {
+	for _, v := range append(slices.Clone(dropViewStatements), customersView(), orderCustomersView) {
 		if _, err := tx.ExecContext(ctx, v); err != nil {
 			return fmt.Errorf("create views: %w", err)
 		}

@@ -48,6 +48,9 @@ func (s *Store) EachOrder(ctx context.Context, q OrderQuery, each func(*OrderRow
 	if !q.To.IsZero() {
 		to = q.To.UnixNano()
 	}
+	if err := s.consolidateCustomers(ctx); err != nil {
+		return err
+	}
 	rows, err := s.db.QueryContext(ctx, orderRows, from, to, q.From.IsZero() && q.To.IsZero())
 	if err != nil {
 		return fmt.Errorf("read orders: %w", err)

@@ -236,6 +236,31 @@ ALTER TABLE marks ADD COLUMN done_before INTEGER NOT NULL DEFAULT 0;
 	`
 ALTER TABLE invoices DROP COLUMN sales_order;
 `,
+	// 8: the customers view's rows kept as a table, which reports join
+	// to, made again when a customer record has changed since.
+	`
+CREATE TABLE consolidated_customers (
+	key             TEXT PRIMARY KEY,
+	crm_id          TEXT,
+	shop_id         INTEGER,
+	erp_id          TEXT,
+	email           TEXT,
+	name            TEXT,
+	company         TEXT,
+	phone           TEXT,
+	lifecycle_stage TEXT,
+	owner           TEXT
+) STRICT;
+CREATE INDEX consolidated_customers_shop_id ON consolidated_customers (shop_id);
+CREATE INDEX consolidated_customers_erp_id ON consolidated_customers (erp_id);
+CREATE INDEX consolidated_customers_email ON consolidated_customers (email);
+CREATE TABLE versions (
+	id             INTEGER PRIMARY KEY CHECK (id = 1),
+	customers      INTEGER NOT NULL, -- counts the writes of customer records
+	consolidated   INTEGER NOT NULL  -- the customers' version consolidated_customers was made at
+) STRICT;
+INSERT INTO versions (id, customers, consolidated) VALUES (1, 1, 0);
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's versions, as migrations are
@@ -439,6 +464,30 @@ ALTER TABLE marks ADD COLUMN done_before BIGINT NOT NULL DEFAULT 0;
 	// 3: as SQLite's 7.
 	`
 ALTER TABLE invoices DROP COLUMN sales_order;
+`,
+	// 4: as SQLite's 8.
+	`
+CREATE TABLE consolidated_customers (
+	key             TEXT PRIMARY KEY,
+	crm_id          TEXT,
+	shop_id         BIGINT,
+	erp_id          TEXT,
+	email           TEXT,
+	name            TEXT,
+	company         TEXT,
+	phone           TEXT,
+	lifecycle_stage TEXT,
+	owner           TEXT
+);
+CREATE INDEX consolidated_customers_shop_id ON consolidated_customers (shop_id);
+CREATE INDEX consolidated_customers_erp_id ON consolidated_customers (erp_id);
+CREATE INDEX consolidated_customers_email ON consolidated_customers (email);
+CREATE TABLE versions (
+	id             BIGINT PRIMARY KEY CHECK (id = 1),
+	customers      BIGINT NOT NULL,
+	consolidated   BIGINT NOT NULL
+);
+INSERT INTO versions (id, customers, consolidated) VALUES (1, 1, 0);
 `,
 }
 

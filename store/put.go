@@ -103,10 +103,23 @@ func (s *Store) put(ctx context.Context, t table, readAt time.Time, n int, rowOf
 			}
 		}
 	}
+	if err := customersChanged(ctx, tx, t); err != nil {
+		return fmt.Errorf("put %s: %w", t.name, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put %s: %w", t.name, err)
 	}
 	return nil
+}
+
+// customersChanged counts a write of customer records, which makes
+// consolidated_customers stale.
+func customersChanged(ctx context.Context, tx tx, t table) error {
+	if t.kind != events.KindCustomer {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE versions SET customers = customers + 1`)
+	return err
 }
 
 // amounts converts amounts (decimal.Decimal, or *decimal.Decimal for one
@@ -291,6 +304,9 @@ ON CONFLICT (system, kind, key) DO UPDATE SET deleted_at = CASE WHEN excluded.de
 		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = ? AND NOT EXISTS (SELECT 1 FROM orders WHERE id = ?)`, k, k); err != nil {
 			return fmt.Errorf("delete %s %q lines: %w", t.name, key, err)
 		}
+	}
+	if err := customersChanged(ctx, tx, t); err != nil {
+		return fmt.Errorf("delete %s %q: %w", t.name, key, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete %s %q: %w", t.name, key, err)

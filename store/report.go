@@ -186,18 +186,18 @@ type OrderGroup struct {
 // OrderAmounts order.
 var orderAmountColumns = []string{"total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4"}
 
-// OrderReport groups and measures orders.
+// OrderReport groups and measures orders, in two steps: the orders are
+// grouped by the dimensions of their own and, where the report needs the
+// customer, by the shop account and billing address that find it; those
+// groups, far fewer than the orders, are joined to their customers and
+// grouped again by every dimension.
 func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGroup, error) {
 	if q.Zone == nil {
 		q.Zone = time.UTC
 	}
-	from := "orders"
 	needCustomer := q.Customer != "" || q.Customers
 	for _, d := range q.GroupBy {
 		needCustomer = needCustomer || d.customer()
-	}
-	if needCustomer {
-		from = "order_customers"
 	}
 	var where []string
 	var args []any
@@ -213,58 +213,70 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 			args = append(args, st)
 		}
 	}
-	if q.Customer != "" {
-		where, args = append(where, "customer_key = ?"), append(args, q.Customer)
-	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 
-	// The columns grouped by, in the query's order; the currency last.
-	var cols, keys []string
+	// Step one: the orders by their own dimensions (kN), the currency and,
+	// for the customer, the account and address.
+	var inner, innerGroup, outer, outerGroup []string
+	keys := make([]string, len(q.GroupBy))
 	buckets := map[OrderDimension][]Period{}
-	for _, d := range q.GroupBy {
+	for i, d := range q.GroupBy {
+		keys[i] = fmt.Sprintf("k%d", i)
 		switch {
 		case d.time():
-			ps, err := s.orderPeriods(ctx, from, cond, args, d, q.Bucket, q.Zone)
+			ps, err := s.orderPeriods(ctx, cond, args, d, q.Bucket, q.Zone)
 			if err != nil {
 				return nil, err
 			}
 			buckets[d] = ps
-			if len(ps) == 0 {
-				cols = append(cols, "NULL")
-			} else {
-				cols = append(cols, bucketOf(string(d), ps))
+			expr := "NULL"
+			if len(ps) > 0 {
+				expr = bucketOf(string(d), ps)
 			}
+			inner, innerGroup = append(inner, expr+" AS "+keys[i]), append(innerGroup, keys[i])
+			outer = append(outer, keys[i])
+		case d == ByStatus:
+			inner, innerGroup = append(inner, "status AS "+keys[i]), append(innerGroup, keys[i])
+			outer = append(outer, keys[i])
 		case d == ByCustomer:
-			cols = append(cols, "customer_key", "max(customer_email)", "max(customer_crm_id)", "max(customer_shop_id)", "max(customer_erp_id)")
+			outer = append(outer, "customer_key AS "+keys[i], "max(customer_email)", "max(customer_crm_id)", "max(customer_shop_id)", "max(customer_erp_id)")
 		default:
-			cols = append(cols, string(d))
+			outer = append(outer, string(d)+" AS "+keys[i])
 		}
-		keys = append(keys, fmt.Sprintf("k%d", len(keys)))
+		outerGroup = append(outerGroup, keys[i])
 	}
-	selects := make([]string, 0, len(cols)+16)
-	group := []string{"currency"}
-	n := 0
-	for i, d := range q.GroupBy {
-		if d == ByCustomer {
-			selects = append(selects, cols[n]+" AS "+keys[i], cols[n+1], cols[n+2], cols[n+3], cols[n+4])
-			n += 5
-		} else {
-			selects = append(selects, cols[n]+" AS "+keys[i])
-			n++
-		}
-		group = append(group, keys[i])
+	inner = append(inner, "currency", "count(*) AS n")
+	innerGroup = append(innerGroup, "currency")
+	if needCustomer {
+		inner = append(inner, "customer_id", "billing_email_normalized", "max(billing_name) AS billing_name")
+		innerGroup = append(innerGroup, "customer_id", "billing_email_normalized")
 	}
-	selects = append(selects, "currency", "count(*) AS count")
+	outer = append(outer, "currency", "sum(n) AS count")
 	if q.Customers {
-		selects = append(selects, "count(DISTINCT customer_key) AS customers")
+		outer = append(outer, "count(DISTINCT customer_key) AS customers")
 	} else {
-		selects = append(selects, "0 AS customers")
+		outer = append(outer, "0 AS customers")
 	}
 	for _, c := range orderAmountColumns {
-		selects = append(selects, "sum("+c+") AS sum_"+c, "min("+c+")", "max("+c+")")
+		inner = append(inner, "sum("+c+") AS s_"+c, "min("+c+") AS lo_"+c, "max("+c+") AS hi_"+c)
+		outer = append(outer, "sum(s_"+c+") AS sum_"+c, "min(lo_"+c+")", "max(hi_"+c+")")
+	}
+	outerGroup = append(outerGroup, "currency")
+	from := "(SELECT " + strings.Join(inner, ", ") + " FROM orders" + cond + " GROUP BY " + strings.Join(innerGroup, ", ") + ")"
+
+	// Step two: joined to the customers, grouped by every dimension.
+	outerCond := ""
+	if needCustomer {
+		if err := s.consolidateCustomers(ctx); err != nil {
+			return nil, err
+		}
+		from = "(" + withCustomers(from) + ")"
+		if q.Customer != "" {
+			outerCond, args = " WHERE customer_key = ?", append(args, q.Customer)
+		}
 	}
 	order, err := orderReportOrder(q, keys)
 	if err != nil {
@@ -274,8 +286,8 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	if limit <= 0 || limit > 10_000 {
 		limit = 10_000
 	}
-	query := "SELECT " + strings.Join(selects, ", ") + " FROM " + from + cond +
-		" GROUP BY " + strings.Join(group, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(limit)
+	query := "SELECT " + strings.Join(outer, ", ") + " FROM " + from + " AS o" + outerCond +
+		" GROUP BY " + strings.Join(outerGroup, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(limit)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("order report: %w", err)
@@ -294,9 +306,9 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 
 // orderPeriods are the buckets spanning a time dimension's values among the
 // orders a report reads.
-func (s *Store) orderPeriods(ctx context.Context, from, cond string, args []any, d OrderDimension, b Bucket, loc *time.Location) ([]Period, error) {
+func (s *Store) orderPeriods(ctx context.Context, cond string, args []any, d OrderDimension, b Bucket, loc *time.Location) ([]Period, error) {
 	var first, last sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, "SELECT min("+string(d)+"), max("+string(d)+") FROM "+from+cond, args...).Scan(&first, &last); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT min("+string(d)+"), max("+string(d)+") FROM orders"+cond, args...).Scan(&first, &last); err != nil {
 		return nil, fmt.Errorf("order report: %w", err)
 	}
 	if !first.Valid {

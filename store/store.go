@@ -91,6 +91,12 @@ func open(ctx context.Context, o Options, d *dialect, dsn, where string, version
 	s := &Store{db: db{sdb, d}, where: where, join: o.Join, logger: o.Logger}
 	var applied int
 	prepare := func() error {
+		// The views are the code's, made again after migrating: one of an
+		// older binary's would stand in the way of a migration changing
+		// the tables under it.
+		if err := dropViews(ctx, s.db); err != nil {
+			return err
+		}
 		var err error
 		if applied, err = migrate(ctx, s.db, version); err != nil {
 			return err
