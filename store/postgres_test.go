@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,40 @@ func TestPostgresStoreHoldsWhatSQLiteDoes(t *testing.T) {
 	}
 	if n != len(env.Sim.World.Orders) {
 		t.Errorf("%d orders read, want %d", n, len(env.Sim.World.Orders))
+	}
+	// The reports' SQL is the same in both: they answer the same.
+	lite := openTemp(t)
+	if _, err := lite.Backfill(t.Context(), sources(env, 50)); err != nil {
+		t.Fatal(err)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, q := range []OrderReportQuery{
+		{GroupBy: []OrderDimension{ByCreated, ByStatus}, Bucket: Week, Zone: berlin},
+		{GroupBy: []OrderDimension{ByCustomer, ByLifecycleStage}, OrderBy: []OrderSort{{By: "total", Desc: true}}, Customers: true, Limit: 5},
+	} {
+		want, err := lite.OrderReport(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.OrderReport(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) || len(got) == 0 {
+			t.Errorf("report %+v: PostgreSQL gives %d groups, SQLite %d, or they differ", q.GroupBy, len(got), len(want))
+		}
+	}
+	aging := AgingQuery{AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), OrderBy: "most_overdue"}
+	wantTotals, wantCustomers, err := lite.ReceivablesAging(t.Context(), aging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotTotals, gotCustomers, err := s.ReceivablesAging(t.Context(), aging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotTotals, wantTotals) || !reflect.DeepEqual(gotCustomers, wantCustomers) || len(gotCustomers) == 0 {
+		t.Errorf("receivables aging: PostgreSQL gives %d customers, SQLite %d, or they differ", len(gotCustomers), len(wantCustomers))
 	}
 }
 
