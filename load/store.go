@@ -135,16 +135,11 @@ type storeReport struct {
 
 // run measures each backfill, then the changes.
 func (o storeOptions) run(ctx context.Context) (storeReport, error) {
-	dir, err := os.MkdirTemp("", "trestle-store-")
+	dir, bin, goVersion, err := workDir(ctx, "trestle-store-", o.progress)
 	if err != nil {
 		return storeReport{}, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintln(o.progress, "building trestle")
-	bin, goVersion, err := build(ctx, dir)
-	if err != nil {
-		return storeReport{}, err
-	}
 	rep := storeReport{machine: machine(goVersion), opts: o}
 	runs := []backfillRun{
 		{name: "a", scale: 1, latency: 0, export: true},

@@ -122,16 +122,11 @@ type report struct {
 // machine's speed drifts over minutes, so each row is compared with a
 // ceiling measured right after it.
 func (b bench) run(ctx context.Context, rows []row) (report, error) {
-	dir, err := os.MkdirTemp("", "trestle-load-")
+	dir, bin, goVersion, err := workDir(ctx, "trestle-load-", b.progress)
 	if err != nil {
 		return report{}, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintln(b.progress, "building trestle")
-	bin, goVersion, err := build(ctx, dir)
-	if err != nil {
-		return report{}, err
-	}
 	s := &session{bench: b, bin: bin, dir: dir,
 		rep: report{machine: machine(goVersion), load: b.load, rows: rows,
 			measured: make([]measurement, len(rows)), ceilings: make([]measurement, len(rows))}}
@@ -260,6 +255,20 @@ func measure(ctx context.Context, p plan, c *child, counters func(context.Contex
 }
 
 // build compiles Trestle into dir, from the module this command is run
+// workDir makes a temporary directory and builds Trestle into it; the
+// caller removes it.
+func workDir(ctx context.Context, prefix string, progress io.Writer) (dir, bin, goVersion string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", err
+	}
+	fmt.Fprintln(progress, "building trestle")
+	if bin, goVersion, err = build(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", err
+	}
+	return dir, bin, goVersion, nil
+}
+
 // in, and says which Go built it.
 func build(ctx context.Context, dir string) (bin, goVersion string, err error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD", "GOVERSION").Output()
