@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,31 @@ func TestRevenuePerMonthIsTheShopsInEachZone(t *testing.T) {
 			if i > 0 && r.Groups[i-1].Key.Period.Label >= label {
 				t.Errorf("%s: %s after %s, want the months in order", zone, label, r.Groups[i-1].Key.Period.Label)
 			}
+		}
+	}
+}
+
+func TestAReportAskedWronglySaysWhy(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 3, Size: world.Size{People: 20, Orders: 40, Products: 5}})
+	a := reporting(t, env)
+	for query, want := range map[string]string{
+		`{ orderReport(groupBy: [CREATED, PAID]) { groups { count } } }`:   "one of CREATED, PAID and COMPLETED at a time",
+		`{ orderReport(groupBy: [STATUS, STATUS]) { groups { count } } }`:  "STATUS is given twice",
+		`{ orderReport(timeZone: "Mars/Olympus") { groups { count } } }`:   "not an IANA time zone",
+		`{ orderReport(limit: 0) { groups { count } } }`:                   "limit: between 1 and 10000",
+		`{ orderReport(filter: { customer: "eA" }) { groups { count } } }`: "not a Trestle global ID",
+		`{ receivablesAging(timeZone: "") { customers { invoices } } }`:    "not an IANA time zone",
+		`{ orderReport(groupBy: [DAY_OF_WEEK]) { groups { count } } }`:     "DAY_OF_WEEK",
+	} {
+		var got struct {
+			Errors []struct {
+				Message    string
+				Extensions struct{ Code string }
+			}
+		}
+		graphQL(t, a, query, &got)
+		if len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Message, want) {
+			t.Errorf("%s: errors %+v, want one saying %q", query, got.Errors, want)
 		}
 	}
 }

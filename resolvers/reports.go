@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,8 +86,18 @@ func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, grou
 			}
 		}
 	}
+	times := 0
 	for _, d := range groupBy {
-		q.GroupBy = append(q.GroupBy, orderDimensions[d])
+		dim := orderDimensions[d]
+		if slices.Contains(q.GroupBy, dim) {
+			return q, badInput("groupBy: %s is given twice", d)
+		}
+		if dim.IsTime() {
+			if times++; times > 1 {
+				return q, badInput("groupBy: one of CREATED, PAID and COMPLETED at a time (a group has one period)")
+			}
+		}
+		q.GroupBy = append(q.GroupBy, dim)
 	}
 	if bucket != nil {
 		q.Bucket = buckets[*bucket]

@@ -127,8 +127,8 @@ const (
 	ByOwner          OrderDimension = "customer_owner"
 )
 
-// time reports whether the dimension is a time, grouped by buckets.
-func (d OrderDimension) time() bool { return d == ByCreated || d == ByPaid || d == ByCompleted }
+// IsTime reports whether the dimension is a time, grouped by buckets.
+func (d OrderDimension) IsTime() bool { return d == ByCreated || d == ByPaid || d == ByCompleted }
 
 // customer reports whether the dimension needs the order's customer.
 func (d OrderDimension) customer() bool {
@@ -226,7 +226,7 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	for i, d := range q.GroupBy {
 		keys[i] = fmt.Sprintf("k%d", i)
 		switch {
-		case d.time():
+		case d.IsTime():
 			ps, err := s.orderPeriods(ctx, cond, args, d, q.Bucket, q.Zone)
 			if err != nil {
 				return nil, err
@@ -357,7 +357,7 @@ func scanOrderGroup(rows *sql.Rows, dims []OrderDimension, buckets map[OrderDime
 	var custShop sql.NullInt64
 	for i, d := range dims {
 		switch {
-		case d.time():
+		case d.IsTime():
 			dest = append(dest, &idx[i])
 		case d == ByCustomer:
 			dest = append(dest, &texts[i], &custEmail, &custCRM, &custShop, &custERP)
@@ -375,7 +375,7 @@ func scanOrderGroup(rows *sql.Rows, dims []OrderDimension, buckets map[OrderDime
 	}
 	for i, d := range dims {
 		switch {
-		case d.time():
+		case d.IsTime():
 			if idx[i].Valid {
 				g.Periods[d] = &buckets[d][idx[i].Int64]
 			} else {

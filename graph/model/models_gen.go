@@ -520,7 +520,7 @@ func (e InvoiceStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// What orders can be grouped by. Amounts are never added across currencies: every group is of one currency.
+// What orders can be grouped by, each once, and one time (CREATED, PAID or COMPLETED) at most. Amounts are never added across currencies: every group is of one currency.
 type OrderDimension string
 
 const (
