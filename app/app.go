@@ -434,7 +434,7 @@ func (a *App) storeState() string {
 	case a.sync == nil:
 		return ""
 	}
-	st, err := a.sync.Status(a.life)
+	st, err := a.sync.Freshness(a.life)
 	switch {
 	case err != nil:
 		return "degraded: status unreadable: " + err.Error()

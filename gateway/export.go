@@ -148,7 +148,7 @@ func exportOrders(st Store, logger *slog.Logger) http.Handler {
 			writeError(w, http.StatusBadRequest, err.Error(), "BAD_REQUEST")
 			return
 		}
-		status, err := st.Status(r.Context())
+		status, err := st.Freshness(r.Context())
 		if err != nil {
 			logger.ErrorContext(r.Context(), "store status unreadable", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "the store's status is unreadable", resolvers.CodeStoreUnavailable)

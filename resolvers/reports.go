@@ -24,7 +24,7 @@ const CodeStoreBackfilling = "STORE_BACKFILLING"
 // an error saying so beside them, which a client cannot take for a whole
 // answer.
 func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error) {
-	st, err := r.Store.Status(ctx)
+	st, err := r.Store.Freshness(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ type Directory interface {
 // Store is the reporting store: its sync's status and its reports.
 type Store interface {
 	Status(ctx context.Context) (store.Status, error)
+	Freshness(ctx context.Context) (store.Status, error)
 	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
 	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
 }

@@ -206,7 +206,7 @@ func (y *Syncer) runBackfill(ctx context.Context) error {
 }
 
 func (y *Syncer) logProgress(ctx context.Context) {
-	st, err := y.Status(ctx)
+	st, err := y.Freshness(ctx)
 	if err != nil {
 		return
 	}
@@ -545,8 +545,14 @@ func (k KindStatus) Lag() time.Duration {
 // Status reads the sync's state and the store's rows. Every replica
 // sharing a store reads the same, but for the changes queued, and a failure
 // of its own sync that it could not record.
-func (y *Syncer) Status(ctx context.Context) (Status, error) {
-	kinds, err := y.store.kindStatus(ctx, y.now())
+func (y *Syncer) Status(ctx context.Context) (Status, error) { return y.status(ctx, true) }
+
+// Freshness is Status without the rows, which cost a count of each table:
+// what a report or a readiness probe needs.
+func (y *Syncer) Freshness(ctx context.Context) (Status, error) { return y.status(ctx, false) }
+
+func (y *Syncer) status(ctx context.Context, rows bool) (Status, error) {
+	kinds, err := y.store.kindStatus(ctx, y.now(), rows)
 	if err != nil {
 		return Status{}, err
 	}
@@ -592,14 +598,16 @@ func (y *Syncer) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// kindStatus reads each table's rows and marks, for the kinds of the
-// sources the store reads, as of now.
-func (s *Store) kindStatus(ctx context.Context, now time.Time) ([]KindStatus, error) {
+// kindStatus reads each table's marks and, when asked, rows, for the
+// kinds of the sources the store reads, as of now.
+func (s *Store) kindStatus(ctx context.Context, now time.Time, rows bool) ([]KindStatus, error) {
 	out := make([]KindStatus, 0, len(tables))
 	for _, t := range tables {
 		k := KindStatus{System: t.system, Kind: t.kind}
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t.name).Scan(&k.Rows); err != nil {
-			return nil, fmt.Errorf("count %s: %w", t.name, err)
+		if rows {
+			if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t.name).Scan(&k.Rows); err != nil {
+				return nil, fmt.Errorf("count %s: %w", t.name, err)
+			}
 		}
 		m, err := s.Mark(ctx, t.system, t.kind)
 		if err != nil {
