@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,3 +273,74 @@ func TestReceivablesAgingIsTheERPsOpenInvoicesByAge(t *testing.T) {
 		}
 	}
 }
+
+func TestStockMismatchesAreTheSKUsTheShopAndERPCountOtherwise(t *testing.T) {
+	env := simtest.Start(t, reportWorld)
+	a := reporting(t, env)
+	w := env.Sim.World
+	// Independently: each managed product's shop count against the ERP's
+	// available stock over its warehouses.
+	want := map[string]int64{}
+	w.RLock()
+	for _, p := range w.Products {
+		if !p.ManageStock || p.SKU == "" {
+			continue
+		}
+		available := int64(0)
+		for _, b := range p.Bins {
+			v, _ := b.Actual.Sub(b.Reserved)
+			n, _, _ := v.Int64(0)
+			available += n
+		}
+		if d := int64(p.ShopStock) - available; d != 0 {
+			want[p.SKU] = d
+		}
+	}
+	w.RUnlock()
+	if len(want) == 0 {
+		t.Fatal("the world has no stock the shop and the ERP count otherwise")
+	}
+	var got struct {
+		Data struct {
+			StockMismatches struct {
+				Count int
+				Items []struct {
+					Sku        string
+					Difference string
+					Product    struct{ Sku string }
+				}
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	graphQL(t, a, `{ stockMismatches(limit: 10000) { count items { sku difference product { sku } } } }`, &got)
+	m := got.Data.StockMismatches
+	if len(got.Errors) > 0 || m.Count != len(want) || len(m.Items) != len(want) {
+		t.Fatalf("errors %v, %d mismatches (%d listed), want %d", got.Errors, m.Count, len(m.Items), len(want))
+	}
+	for i, it := range m.Items {
+		if d, _ := strconv.ParseInt(it.Difference, 10, 64); d != want[it.Sku] || it.Product.Sku != it.Sku {
+			t.Errorf("%s: difference %s (product %q), want %d", it.Sku, it.Difference, it.Product.Sku, want[it.Sku])
+		}
+		if i > 0 {
+			prev, _ := strconv.ParseInt(m.Items[i-1].Difference, 10, 64)
+			cur, _ := strconv.ParseInt(it.Difference, 10, 64)
+			if abs(prev) < abs(cur) {
+				t.Errorf("%s (%d) listed after %s (%d): want the greatest differences first", it.Sku, cur, m.Items[i-1].Sku, prev)
+			}
+		}
+	}
+	// At least a difference of 3: fewer.
+	graphQL(t, a, `{ stockMismatches(minDifference: "3") { count } }`, &got)
+	least := 0
+	for _, d := range want {
+		if abs(d) >= 3 {
+			least++
+		}
+	}
+	if got.Data.StockMismatches.Count != least {
+		t.Errorf("%d differ by 3 or more, want %d", got.Data.StockMismatches.Count, least)
+	}
+}
+
+func abs(n int64) int64 { return max(n, -n) }

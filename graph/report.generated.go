@@ -10,11 +10,16 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/govalues/decimal"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // region    ************************** generated!.gotpl **************************
+
+type StockMismatchResolver interface {
+	Product(ctx context.Context, obj *model.StockMismatch) (*model.Product, error)
+}
 
 // endregion ************************** generated!.gotpl **************************
 
@@ -1183,6 +1188,217 @@ func (ec *executionContext) fieldContext_ReportPeriod_label(_ context.Context, f
 	return graphql.NewScalarFieldContext("ReportPeriod", field, false, false, "String")
 }
 
+func (ec *executionContext) _StockMismatch_sku(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatch_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatch_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockMismatch", field, false, false, "String")
+}
+
+func (ec *executionContext) _StockMismatch_product(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatch_product(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StockMismatch().Product(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Product) graphql.Marshaler {
+			return ec.marshalOProduct2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProduct(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatch_product(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockMismatch",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StockMismatch_shopStock(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatch_shopStock(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShopStock, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatch_shopStock(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockMismatch", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StockMismatch_erpAvailable(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatch_erpAvailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErpAvailable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v decimal.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋgovaluesᚋdecimalᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatch_erpAvailable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockMismatch", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _StockMismatch_difference(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatch_difference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Difference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v decimal.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋgovaluesᚋdecimalᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatch_difference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockMismatch", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _StockMismatches_freshness(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatches) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatches_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportFreshness) graphql.Marshaler {
+			return ec.marshalNReportFreshness2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatches_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockMismatches",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StockMismatches_count(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatches) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatches_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatches_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockMismatches", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StockMismatches_items(ctx context.Context, field graphql.CollectedField, obj *model.StockMismatches) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockMismatches_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.StockMismatch) graphql.Marshaler {
+			return ec.marshalNStockMismatch2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatchᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockMismatches_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockMismatches",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StockMismatch(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -1761,6 +1977,103 @@ func (ec *executionContext) _ReportPeriod(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var stockMismatchImplementors = []string{"StockMismatch"}
+
+func (ec *executionContext) _StockMismatch(ctx context.Context, sel ast.SelectionSet, obj *model.StockMismatch) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stockMismatchImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StockMismatch")
+		case "sku":
+			out.Values[i] = ec._StockMismatch_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "product":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StockMismatch_product(ctx, field, obj)
+				})
+		case "shopStock":
+			out.Values[i] = ec._StockMismatch_shopStock(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "erpAvailable":
+			out.Values[i] = ec._StockMismatch_erpAvailable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "difference":
+			out.Values[i] = ec._StockMismatch_difference(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var stockMismatchesImplementors = []string{"StockMismatches"}
+
+func (ec *executionContext) _StockMismatches(ctx context.Context, sel ast.SelectionSet, obj *model.StockMismatches) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stockMismatchesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StockMismatches")
+		case "freshness":
+			out.Values[i] = ec._StockMismatches_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._StockMismatches_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._StockMismatches_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
@@ -1882,6 +2195,26 @@ func (ec *executionContext) marshalNReportFreshness2ᚖgithubᚗcomᚋtrestlehq�
 	return ec._ReportFreshness(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNStockMismatch2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatch(ctx context.Context, sel ast.SelectionSet, v model.StockMismatch) graphql.Marshaler {
+	return ec._StockMismatch(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNStockMismatch2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatchᚄ(ctx context.Context, sel ast.SelectionSet, v []model.StockMismatch) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStockMismatch2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatch(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOAgingSort2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingSort(ctx context.Context, v any) (*model.AgingSort, error) {
 	if v == nil {
 		return nil, nil
@@ -1978,6 +2311,13 @@ func (ec *executionContext) marshalOReportPeriod2ᚖgithubᚗcomᚋtrestlehqᚋt
 		return graphql.Null
 	}
 	return ec._ReportPeriod(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOStockMismatches2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatches(ctx context.Context, sel ast.SelectionSet, v *model.StockMismatches) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StockMismatches(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTimeBucket2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐTimeBucket(ctx context.Context, v any) (*model.TimeBucket, error) {

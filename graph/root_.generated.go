@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/govalues/decimal"
 	"github.com/trestlehq/trestle/graph/model"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -34,6 +35,7 @@ type ResolverRoot interface {
 	Product() ProductResolver
 	Query() QueryResolver
 	StockChange() StockChangeResolver
+	StockMismatch() StockMismatchResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -255,6 +257,7 @@ type ComplexityRoot struct {
 		Products         func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
 		ReceivablesAging func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
 		Stock            func(childComplexity int, skus []string) int
+		StockMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
 		StoreStatus      func(childComplexity int) int
 	}
 
@@ -301,6 +304,20 @@ type ComplexityRoot struct {
 		Reserved   func(childComplexity int) int
 		SKU        func(childComplexity int) int
 		Warehouse  func(childComplexity int) int
+	}
+
+	StockMismatch struct {
+		Difference   func(childComplexity int) int
+		ErpAvailable func(childComplexity int) int
+		Product      func(childComplexity int) int
+		ShopStock    func(childComplexity int) int
+		Sku          func(childComplexity int) int
+	}
+
+	StockMismatches struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
 	}
 
 	StoreBackfill struct {
@@ -1307,6 +1324,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Stock(childComplexity, args["skus"].([]string)), true
+	case "Query.stockMismatches":
+		if e.ComplexityRoot.Query.StockMismatches == nil {
+			break
+		}
+
+		args, err := ec.field_Query_stockMismatches_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StockMismatches(childComplexity, args["minDifference"].(*decimal.Decimal), args["limit"].(*int)), true
 	case "Query.storeStatus":
 		if e.ComplexityRoot.Query.StoreStatus == nil {
 			break
@@ -1481,6 +1509,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockLevel.Warehouse(childComplexity), true
+
+	case "StockMismatch.difference":
+		if e.ComplexityRoot.StockMismatch.Difference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatch.Difference(childComplexity), true
+	case "StockMismatch.erpAvailable":
+		if e.ComplexityRoot.StockMismatch.ErpAvailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatch.ErpAvailable(childComplexity), true
+	case "StockMismatch.product":
+		if e.ComplexityRoot.StockMismatch.Product == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatch.Product(childComplexity), true
+	case "StockMismatch.shopStock":
+		if e.ComplexityRoot.StockMismatch.ShopStock == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatch.ShopStock(childComplexity), true
+	case "StockMismatch.sku":
+		if e.ComplexityRoot.StockMismatch.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatch.Sku(childComplexity), true
+
+	case "StockMismatches.count":
+		if e.ComplexityRoot.StockMismatches.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatches.Count(childComplexity), true
+	case "StockMismatches.freshness":
+		if e.ComplexityRoot.StockMismatches.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatches.Freshness(childComplexity), true
+	case "StockMismatches.items":
+		if e.ComplexityRoot.StockMismatches.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockMismatches.Items(childComplexity), true
 
 	case "StoreBackfill.done":
 		if e.ComplexityRoot.StoreBackfill.Done == nil {
@@ -2289,6 +2367,34 @@ func (ec *executionContext) childFields_StockLevel(ctx context.Context, field gr
 		return ec.fieldContext_StockLevel_modifiedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StockLevel", field.Name)
+}
+
+func (ec *executionContext) childFields_StockMismatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sku":
+		return ec.fieldContext_StockMismatch_sku(ctx, field)
+	case "product":
+		return ec.fieldContext_StockMismatch_product(ctx, field)
+	case "shopStock":
+		return ec.fieldContext_StockMismatch_shopStock(ctx, field)
+	case "erpAvailable":
+		return ec.fieldContext_StockMismatch_erpAvailable(ctx, field)
+	case "difference":
+		return ec.fieldContext_StockMismatch_difference(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockMismatch", field.Name)
+}
+
+func (ec *executionContext) childFields_StockMismatches(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_StockMismatches_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_StockMismatches_count(ctx, field)
+	case "items":
+		return ec.fieldContext_StockMismatches_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockMismatches", field.Name)
 }
 
 func (ec *executionContext) childFields_StoreBackfill(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -35,6 +35,7 @@ type QueryResolver interface {
 	Stock(ctx context.Context, skus []string) ([]model.StockLevel, error)
 	OrderReport(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) (*model.OrderReport, error)
 	ReceivablesAging(ctx context.Context, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) (*model.ReceivablesAging, error)
+	StockMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.StockMismatches, error)
 	StoreStatus(ctx context.Context) (*model.StoreStatus, error)
 }
 
@@ -393,6 +394,28 @@ func (ec *executionContext) field_Query_receivablesAging_args(ctx context.Contex
 		return nil, err
 	}
 	args["limit"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_stockMismatches_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "minDifference",
+		func(ctx context.Context, v any) (*decimal.Decimal, error) {
+			return ec.unmarshalODecimal2ᚖgithubᚗcomᚋgovaluesᚋdecimalᚐDecimal(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minDifference"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
 	return args, nil
 }
 
@@ -1222,6 +1245,50 @@ func (ec *executionContext) fieldContext_Query_receivablesAging(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_stockMismatches(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_stockMismatches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().StockMismatches(ctx, fc.Args["minDifference"].(*decimal.Decimal), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StockMismatches) graphql.Marshaler {
+			return ec.marshalOStockMismatches2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockMismatches(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_stockMismatches(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StockMismatches(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_stockMismatches_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_storeStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1663,6 +1730,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_receivablesAging(ctx, field)
+				})
+		case "stockMismatches":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_stockMismatches(ctx, field)
 				})
 		case "storeStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -9,7 +9,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/govalues/decimal"
+
+	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
 )
 
 // OrderReport is the resolver for the orderReport field.
@@ -63,3 +67,43 @@ func (r *queryResolver) ReceivablesAging(ctx context.Context, asOf *time.Time, t
 	}
 	return out, nil
 }
+
+// StockMismatches is the resolver for the stockMismatches field.
+func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.StockMismatches, error) {
+	if r.Store == nil {
+		return nil, ErrNoStore
+	}
+	least, n := decimal.One, 1000
+	if minDifference != nil {
+		least = *minDifference
+	}
+	if limit != nil {
+		if *limit < 1 || *limit > 10_000 {
+			return nil, badInput("limit: between 1 and 10000, not %d", *limit)
+		}
+		n = *limit
+	}
+	freshness, err := r.freshness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items, count, err := r.Store.StockMismatches(ctx, least, n)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.StockMismatches{Freshness: freshness, Count: count, Items: make([]model.StockMismatch, len(items))}
+	for i, m := range items {
+		out.Items[i] = model.StockMismatch{Sku: m.SKU, ShopStock: int(m.ShopStock), ErpAvailable: m.ERPAvailable, Difference: m.Difference}
+	}
+	return out, nil
+}
+
+// Product is the resolver for the product field.
+func (r *stockMismatchResolver) Product(ctx context.Context, obj *model.StockMismatch) (*model.Product, error) {
+	return loaders.Found(loaders.For(ctx).Product.Load(ctx, obj.Sku)())
+}
+
+// StockMismatch returns graph.StockMismatchResolver implementation.
+func (r *Resolver) StockMismatch() graph.StockMismatchResolver { return &stockMismatchResolver{r} }
+
+type stockMismatchResolver struct{ *Resolver }

@@ -5,7 +5,10 @@ package resolvers
 
 import (
 	"context"
+
 	"log/slog"
+
+	"github.com/govalues/decimal"
 
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/events"
@@ -39,6 +42,7 @@ type Store interface {
 	Freshness(ctx context.Context) (store.Status, error)
 	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
 	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
+	StockMismatches(ctx context.Context, minDifference decimal.Decimal, limit int) ([]store.StockMismatch, int, error)
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come

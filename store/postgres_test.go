@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govalues/decimal"
+
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/store/pgtest"
@@ -102,6 +104,17 @@ func TestPostgresStoreHoldsWhatSQLiteDoes(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotTotals, wantTotals) || !reflect.DeepEqual(gotCustomers, wantCustomers) || len(gotCustomers) == 0 {
 		t.Errorf("receivables aging: PostgreSQL gives %d customers, SQLite %d, or they differ", len(gotCustomers), len(wantCustomers))
+	}
+	wantStock, wantCount, err := lite.StockMismatches(t.Context(), decimal.One, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotStock, gotCount, err := s.StockMismatches(t.Context(), decimal.One, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotStock, wantStock) || gotCount != wantCount || wantCount == 0 {
+		t.Errorf("stock mismatches: PostgreSQL gives %d, SQLite %d, or they differ", gotCount, wantCount)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/govalues/decimal"
 )
 
 // An object with a global ID that node(id:) fetches again.
@@ -253,6 +255,27 @@ type StockChange struct {
 	At time.Time `json:"at"`
 	// The SKU's stock per warehouse, read after the change.
 	Stock []StockLevel `json:"stock,omitempty"`
+}
+
+// A SKU whose stock the shop counts otherwise than the ERP.
+type StockMismatch struct {
+	Sku string `json:"sku"`
+	// The product, read live.
+	Product *Product `json:"product,omitempty"`
+	// The shop's stock_quantity.
+	ShopStock int `json:"shopStock"`
+	// What the ERP has available over every warehouse (on hand less reserved); 0 when it has no stock of the SKU.
+	ErpAvailable decimal.Decimal `json:"erpAvailable"`
+	// shopStock less erpAvailable.
+	Difference decimal.Decimal `json:"difference"`
+}
+
+type StockMismatches struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many SKUs differ, however many are listed.
+	Count int `json:"count"`
+	// The greatest differences first.
+	Items []StockMismatch `json:"items"`
 }
 
 // A backfill's progress: the records read from the system's list.
