@@ -344,3 +344,55 @@ func TestStockMismatchesAreTheSKUsTheShopAndERPCountOtherwise(t *testing.T) {
 }
 
 func abs(n int64) int64 { return max(n, -n) }
+
+func TestUninvoicedOrdersAreTheCompletedOrdersNoInvoiceBills(t *testing.T) {
+	env := simtest.Start(t, reportWorld)
+	a := reporting(t, env)
+	w := env.Sim.World
+	// Independently: completed orders over a week ago without an invoice
+	// that is not cancelled.
+	before := time.Now().AddDate(0, 0, -7)
+	w.RLock()
+	billed := map[*world.Order]bool{}
+	for _, inv := range w.Invoices {
+		if inv.Order != nil && inv.DocStatus < 2 {
+			billed[inv.Order] = true
+		}
+	}
+	want := map[string]bool{}
+	for _, o := range w.Orders {
+		if o.Status == "completed" && o.Completed != nil && o.Completed.Before(before) && !billed[o] {
+			want[strconv.FormatInt(o.ID, 10)] = true
+		}
+	}
+	w.RUnlock()
+	if len(want) == 0 {
+		t.Fatal("the world has no completed order without an invoice")
+	}
+	var got struct {
+		Data struct {
+			UninvoicedOrders struct {
+				Count int
+				Items []struct {
+					Number      string
+					CompletedAt string
+					Order       struct{ Number string }
+				}
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	graphQL(t, a, `{ uninvoicedOrders(olderThanDays: 7, limit: 10000) { count items { number completedAt order { number } } } }`, &got)
+	u := got.Data.UninvoicedOrders
+	if len(got.Errors) > 0 || u.Count != len(want) || len(u.Items) != len(want) {
+		t.Fatalf("errors %v, %d uninvoiced (%d listed), want %d", got.Errors, u.Count, len(u.Items), len(want))
+	}
+	for i, it := range u.Items {
+		if !want[it.Number] || it.Order.Number != it.Number {
+			t.Errorf("order %s (read live as %q) is listed, not uninvoiced", it.Number, it.Order.Number)
+		}
+		if i > 0 && it.CompletedAt < u.Items[i-1].CompletedAt {
+			t.Errorf("order %s completed %s after %s: want the longest completed first", it.Number, it.CompletedAt, u.Items[i-1].CompletedAt)
+		}
+	}
+}

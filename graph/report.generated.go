@@ -20,6 +20,9 @@ import (
 type StockMismatchResolver interface {
 	Product(ctx context.Context, obj *model.StockMismatch) (*model.Product, error)
 }
+type UninvoicedOrderResolver interface {
+	Order(ctx context.Context, obj *model.UninvoicedOrder) (*model.Order, error)
+}
 
 // endregion ************************** generated!.gotpl **************************
 
@@ -1399,6 +1402,203 @@ func (ec *executionContext) fieldContext_StockMismatches_items(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _UninvoicedOrder_order(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrder_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UninvoicedOrder().Order(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Order) graphql.Marshaler {
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrder_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UninvoicedOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UninvoicedOrder_number(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrder_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrder_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UninvoicedOrder", field, false, false, "String")
+}
+
+func (ec *executionContext) _UninvoicedOrder_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrder_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrder_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UninvoicedOrder", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _UninvoicedOrder_total(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrder_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrder_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UninvoicedOrder",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UninvoicedOrders_freshness(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrders) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrders_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportFreshness) graphql.Marshaler {
+			return ec.marshalNReportFreshness2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrders_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UninvoicedOrders",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UninvoicedOrders_count(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrders) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrders_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrders_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UninvoicedOrders", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UninvoicedOrders_items(ctx context.Context, field graphql.CollectedField, obj *model.UninvoicedOrders) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UninvoicedOrders_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UninvoicedOrder) graphql.Marshaler {
+			return ec.marshalNUninvoicedOrder2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UninvoicedOrders_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UninvoicedOrders",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UninvoicedOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -2074,6 +2274,98 @@ func (ec *executionContext) _StockMismatches(ctx context.Context, sel ast.Select
 	return out
 }
 
+var uninvoicedOrderImplementors = []string{"UninvoicedOrder"}
+
+func (ec *executionContext) _UninvoicedOrder(ctx context.Context, sel ast.SelectionSet, obj *model.UninvoicedOrder) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uninvoicedOrderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UninvoicedOrder")
+		case "order":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._UninvoicedOrder_order(ctx, field, obj)
+				})
+		case "number":
+			out.Values[i] = ec._UninvoicedOrder_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completedAt":
+			out.Values[i] = ec._UninvoicedOrder_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._UninvoicedOrder_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var uninvoicedOrdersImplementors = []string{"UninvoicedOrders"}
+
+func (ec *executionContext) _UninvoicedOrders(ctx context.Context, sel ast.SelectionSet, obj *model.UninvoicedOrders) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uninvoicedOrdersImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UninvoicedOrders")
+		case "freshness":
+			out.Values[i] = ec._UninvoicedOrders_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._UninvoicedOrders_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._UninvoicedOrders_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
@@ -2215,6 +2507,26 @@ func (ec *executionContext) marshalNStockMismatch2ᚕgithubᚗcomᚋtrestlehqᚋ
 	return ret
 }
 
+func (ec *executionContext) marshalNUninvoicedOrder2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrder(ctx context.Context, sel ast.SelectionSet, v model.UninvoicedOrder) graphql.Marshaler {
+	return ec._UninvoicedOrder(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNUninvoicedOrder2ᚕgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []model.UninvoicedOrder) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUninvoicedOrder2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrder(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOAgingSort2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐAgingSort(ctx context.Context, v any) (*model.AgingSort, error) {
 	if v == nil {
 		return nil, nil
@@ -2334,6 +2646,13 @@ func (ec *executionContext) marshalOTimeBucket2ᚖgithubᚗcomᚋtrestlehqᚋtre
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOUninvoicedOrders2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrders(ctx context.Context, sel ast.SelectionSet, v *model.UninvoicedOrders) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UninvoicedOrders(ctx, sel, v)
 }
 
 // endregion ***************************** type.gotpl *****************************

@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	StockChange() StockChangeResolver
 	StockMismatch() StockMismatchResolver
 	Subscription() SubscriptionResolver
+	UninvoicedOrder() UninvoicedOrderResolver
 }
 
 type DirectiveRoot struct {
@@ -259,6 +260,7 @@ type ComplexityRoot struct {
 		Stock            func(childComplexity int, skus []string) int
 		StockMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
 		StoreStatus      func(childComplexity int) int
+		UninvoicedOrders func(childComplexity int, olderThanDays *int, limit *int) int
 	}
 
 	ReceivablesAging struct {
@@ -362,6 +364,19 @@ type ComplexityRoot struct {
 		InvoiceChanged  func(childComplexity int, customerID *string, after *string) int
 		OrderChanged    func(childComplexity int, customerID *string, status []model.OrderStatus, after *string) int
 		StockChanged    func(childComplexity int, skus []string, after *string) int
+	}
+
+	UninvoicedOrder struct {
+		CompletedAt func(childComplexity int) int
+		Number      func(childComplexity int) int
+		Order       func(childComplexity int) int
+		Total       func(childComplexity int) int
+	}
+
+	UninvoicedOrders struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
 	}
 }
 
@@ -1341,6 +1356,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.StoreStatus(childComplexity), true
+	case "Query.uninvoicedOrders":
+		if e.ComplexityRoot.Query.UninvoicedOrders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_uninvoicedOrders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UninvoicedOrders(childComplexity, args["olderThanDays"].(*int), args["limit"].(*int)), true
 
 	case "ReceivablesAging.asOf":
 		if e.ComplexityRoot.ReceivablesAging.AsOf == nil {
@@ -1758,6 +1784,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.StockChanged(childComplexity, args["skus"].([]string), args["after"].(*string)), true
+
+	case "UninvoicedOrder.completedAt":
+		if e.ComplexityRoot.UninvoicedOrder.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrder.CompletedAt(childComplexity), true
+	case "UninvoicedOrder.number":
+		if e.ComplexityRoot.UninvoicedOrder.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrder.Number(childComplexity), true
+	case "UninvoicedOrder.order":
+		if e.ComplexityRoot.UninvoicedOrder.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrder.Order(childComplexity), true
+	case "UninvoicedOrder.total":
+		if e.ComplexityRoot.UninvoicedOrder.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrder.Total(childComplexity), true
+
+	case "UninvoicedOrders.count":
+		if e.ComplexityRoot.UninvoicedOrders.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrders.Count(childComplexity), true
+	case "UninvoicedOrders.freshness":
+		if e.ComplexityRoot.UninvoicedOrders.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrders.Freshness(childComplexity), true
+	case "UninvoicedOrders.items":
+		if e.ComplexityRoot.UninvoicedOrders.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UninvoicedOrders.Items(childComplexity), true
 
 	}
 	return 0, false
@@ -2469,6 +2539,32 @@ func (ec *executionContext) childFields_StoreStatus(ctx context.Context, field g
 		return ec.fieldContext_StoreStatus_kinds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StoreStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_UninvoicedOrder(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_UninvoicedOrder_order(ctx, field)
+	case "number":
+		return ec.fieldContext_UninvoicedOrder_number(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_UninvoicedOrder_completedAt(ctx, field)
+	case "total":
+		return ec.fieldContext_UninvoicedOrder_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UninvoicedOrder", field.Name)
+}
+
+func (ec *executionContext) childFields_UninvoicedOrders(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_UninvoicedOrders_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_UninvoicedOrders_count(ctx, field)
+	case "items":
+		return ec.fieldContext_UninvoicedOrders_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UninvoicedOrders", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -36,6 +36,7 @@ type QueryResolver interface {
 	OrderReport(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) (*model.OrderReport, error)
 	ReceivablesAging(ctx context.Context, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) (*model.ReceivablesAging, error)
 	StockMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.StockMismatches, error)
+	UninvoicedOrders(ctx context.Context, olderThanDays *int, limit *int) (*model.UninvoicedOrders, error)
 	StoreStatus(ctx context.Context) (*model.StoreStatus, error)
 }
 
@@ -430,6 +431,28 @@ func (ec *executionContext) field_Query_stock_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["skus"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_uninvoicedOrders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "olderThanDays",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["olderThanDays"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
 	return args, nil
 }
 
@@ -1289,6 +1312,50 @@ func (ec *executionContext) fieldContext_Query_stockMismatches(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_uninvoicedOrders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_uninvoicedOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UninvoicedOrders(ctx, fc.Args["olderThanDays"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UninvoicedOrders) graphql.Marshaler {
+			return ec.marshalOUninvoicedOrders2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐUninvoicedOrders(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_uninvoicedOrders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UninvoicedOrders(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_uninvoicedOrders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_storeStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1736,6 +1803,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_stockMismatches(ctx, field)
+				})
+		case "uninvoicedOrders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_uninvoicedOrders(ctx, field)
 				})
 		case "storeStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -98,12 +98,59 @@ func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *deci
 	return out, nil
 }
 
+// UninvoicedOrders is the resolver for the uninvoicedOrders field.
+func (r *queryResolver) UninvoicedOrders(ctx context.Context, olderThanDays *int, limit *int) (*model.UninvoicedOrders, error) {
+	if r.Store == nil {
+		return nil, ErrNoStore
+	}
+	days, n := 7, 1000
+	if olderThanDays != nil {
+		if *olderThanDays < 0 {
+			return nil, badInput("olderThanDays: not negative, not %d", *olderThanDays)
+		}
+		days = *olderThanDays
+	}
+	if limit != nil {
+		if *limit < 1 || *limit > 10_000 {
+			return nil, badInput("limit: between 1 and 10000, not %d", *limit)
+		}
+		n = *limit
+	}
+	freshness, err := r.freshness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items, count, err := r.Store.UninvoicedOrders(ctx, time.Now().AddDate(0, 0, -days), n)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.UninvoicedOrders{Freshness: freshness, Count: count, Items: make([]model.UninvoicedOrder, len(items))}
+	for i, u := range items {
+		out.Items[i] = model.UninvoicedOrder{OrderID: u.ID, Number: u.Number, CompletedAt: u.CompletedAt,
+			Total: &model.Money{Amount: u.Total, Currency: u.Currency}}
+	}
+	return out, nil
+}
+
 // Product is the resolver for the product field.
 func (r *stockMismatchResolver) Product(ctx context.Context, obj *model.StockMismatch) (*model.Product, error) {
 	return loaders.Found(loaders.For(ctx).Product.Load(ctx, obj.Sku)())
 }
 
+// Order is the resolver for the order field.
+func (r *uninvoicedOrderResolver) Order(ctx context.Context, obj *model.UninvoicedOrder) (*model.Order, error) {
+	return loaders.Found(loaders.For(ctx).Order.Load(ctx, obj.OrderID)())
+}
+
 // StockMismatch returns graph.StockMismatchResolver implementation.
 func (r *Resolver) StockMismatch() graph.StockMismatchResolver { return &stockMismatchResolver{r} }
 
-type stockMismatchResolver struct{ *Resolver }
+// UninvoicedOrder returns graph.UninvoicedOrderResolver implementation.
+func (r *Resolver) UninvoicedOrder() graph.UninvoicedOrderResolver {
+	return &uninvoicedOrderResolver{r}
+}
+
+type (
+	stockMismatchResolver   struct{ *Resolver }
+	uninvoicedOrderResolver struct{ *Resolver }
+)

@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"log/slog"
+	"time"
 
 	"github.com/govalues/decimal"
 
@@ -43,6 +44,7 @@ type Store interface {
 	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
 	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
 	StockMismatches(ctx context.Context, minDifference decimal.Decimal, limit int) ([]store.StockMismatch, int, error)
+	UninvoicedOrders(ctx context.Context, completedBefore time.Time, limit int) ([]store.UninvoicedOrder, int, error)
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come

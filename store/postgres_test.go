@@ -116,6 +116,17 @@ func TestPostgresStoreHoldsWhatSQLiteDoes(t *testing.T) {
 	if !reflect.DeepEqual(gotStock, wantStock) || gotCount != wantCount || wantCount == 0 {
 		t.Errorf("stock mismatches: PostgreSQL gives %d, SQLite %d, or they differ", gotCount, wantCount)
 	}
+	wantOrders, wantCount, err := lite.UninvoicedOrders(t.Context(), time.Now(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotOrders, gotCount, err := s.UninvoicedOrders(t.Context(), time.Now(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotOrders, wantOrders) || gotCount != wantCount {
+		t.Errorf("uninvoiced orders: PostgreSQL gives %d, SQLite %d, or they differ", gotCount, wantCount)
+	}
 }
 
 func TestPostgresReplicasTakeTurnsToSync(t *testing.T) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/govalues/decimal"
 )
@@ -50,6 +51,42 @@ LIMIT ?`, least, max(limit, 1))
 		m.ERPAvailable = quantity(erp)
 		m.Difference = quantity(m.ShopStock*10000 - erp)
 		out = append(out, m)
+	}
+	return out, total, rows.Err()
+}
+
+// UninvoicedOrder is a completed shop order the ERP has not invoiced.
+type UninvoicedOrder struct {
+	ID          int64
+	Number      string
+	CompletedAt time.Time
+	Currency    string
+	Total       decimal.Decimal
+}
+
+// UninvoicedOrders lists the orders completed before completedBefore that
+// no ERP invoice bills (a cancelled invoice does not count), the longest
+// completed first, at most limit, and how many there are in all.
+func (s *Store) UninvoicedOrders(ctx context.Context, completedBefore time.Time, limit int) ([]UninvoicedOrder, int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, number, completed_at, currency, total_e4, count(*) OVER () FROM orders o
+WHERE status = 'completed' AND completed_at < ?
+	AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.order_ref = CAST(o.id AS TEXT) AND i.doc_status < 2)
+ORDER BY completed_at, id
+LIMIT ?`, completedBefore.UnixNano(), max(limit, 1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("uninvoiced orders: %w", err)
+	}
+	defer rows.Close()
+	var out []UninvoicedOrder
+	total := 0
+	for rows.Next() {
+		var u UninvoicedOrder
+		var completed, amount int64
+		if err := rows.Scan(&u.ID, &u.Number, &completed, &u.Currency, &amount, &total); err != nil {
+			return nil, 0, fmt.Errorf("uninvoiced orders: %w", err)
+		}
+		u.CompletedAt, u.Total = time.Unix(0, completed).UTC(), money(amount)
+		out = append(out, u)
 	}
 	return out, total, rows.Err()
 }

@@ -346,6 +346,14 @@ type StoreStatus struct {
 type Subscription struct {
 }
 
+type UninvoicedOrders struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many orders are not invoiced, however many are listed.
+	Count int `json:"count"`
+	// The longest completed first.
+	Items []UninvoicedOrder `json:"items"`
+}
+
 // What a receivables aging report's customers sort by.
 type AgingSort string
 
