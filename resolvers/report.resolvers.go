@@ -73,15 +73,13 @@ func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *deci
 	if r.Store == nil {
 		return nil, ErrNoStore
 	}
-	least, n := decimal.One, 1000
+	least := decimal.One
 	if minDifference != nil {
 		least = *minDifference
 	}
-	if limit != nil {
-		if *limit < 1 || *limit > 10_000 {
-			return nil, badInput("limit: between 1 and 10000, not %d", *limit)
-		}
-		n = *limit
+	n, err := rowLimit(limit)
+	if err != nil {
+		return nil, err
 	}
 	freshness, err := r.freshness(ctx)
 	if err != nil {
@@ -103,18 +101,16 @@ func (r *queryResolver) UninvoicedOrders(ctx context.Context, olderThanDays *int
 	if r.Store == nil {
 		return nil, ErrNoStore
 	}
-	days, n := 7, 1000
+	days := 7
 	if olderThanDays != nil {
 		if *olderThanDays < 0 {
 			return nil, badInput("olderThanDays: not negative, not %d", *olderThanDays)
 		}
 		days = *olderThanDays
 	}
-	if limit != nil {
-		if *limit < 1 || *limit > 10_000 {
-			return nil, badInput("limit: between 1 and 10000, not %d", *limit)
-		}
-		n = *limit
+	n, err := rowLimit(limit)
+	if err != nil {
+		return nil, err
 	}
 	freshness, err := r.freshness(ctx)
 	if err != nil {

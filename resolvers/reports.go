@@ -112,13 +112,9 @@ func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, grou
 	for _, o := range orderBy {
 		q.OrderBy = append(q.OrderBy, store.OrderSort{By: strings.ToLower(string(o.By)), Desc: o.Direction != nil && *o.Direction == model.SortDirectionDesc})
 	}
-	if limit != nil {
-		if *limit < 1 || *limit > 10_000 {
-			return q, badInput("limit: between 1 and 10000, not %d", *limit)
-		}
-		q.Limit = *limit
-	}
-	return q, nil
+	n, err := rowLimit(limit)
+	q.Limit = n
+	return q, err
 }
 
 // orderGroup maps a store group to the graph's.
@@ -198,13 +194,9 @@ func agingQuery(asOf *time.Time, timeZone *string, customer *string, orderBy *mo
 	if orderBy != nil {
 		q.OrderBy = agingSorts[*orderBy]
 	}
-	if limit != nil {
-		if *limit < 1 || *limit > 10_000 {
-			return q, badInput("limit: between 1 and 10000, not %d", *limit)
-		}
-		q.Limit = *limit
-	}
-	return q, nil
+	n, err := rowLimit(limit)
+	q.Limit = n
+	return q, err
 }
 
 // agingBuckets maps a store aging to the graph's.
@@ -221,4 +213,16 @@ func zone(name string) (*time.Location, error) {
 		return nil, badInput("timeZone: %q is not an IANA time zone (such as Europe/Berlin)", name)
 	}
 	return loc, nil
+}
+
+// rowLimit reads a report's limit: between 1 and store.MaxRows; the
+// schema's default, 1000, when not given.
+func rowLimit(limit *int) (int, error) {
+	if limit == nil {
+		return 1000, nil
+	}
+	if *limit < 1 || *limit > store.MaxRows {
+		return 0, badInput("limit: between 1 and %d, not %d", store.MaxRows, *limit)
+	}
+	return *limit, nil
 }

@@ -57,10 +57,6 @@ func (s *Store) ReceivablesAging(ctx context.Context, q AgingQuery) (totals, cus
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: no aging sort %q", ErrReport, q.OrderBy)
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > 10_000 {
-		limit = 10_000
-	}
 	if err := s.consolidateCustomers(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -107,9 +103,7 @@ GROUP BY customer_key, outstanding_currency`, args...)
 		return nil, nil, fmt.Errorf("receivables aging: %w", err)
 	}
 	slices.SortFunc(all, order)
-	if len(all) > limit {
-		all = all[:limit]
-	}
+	all = all[:min(len(all), rowBound(q.Limit))]
 	for _, t := range byCurrency {
 		totals = append(totals, *t)
 	}

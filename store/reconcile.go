@@ -35,7 +35,7 @@ func (s *Store) StockMismatches(ctx context.Context, minDifference decimal.Decim
 	GROUP BY p.sku, p.name, p.stock_quantity) AS m
 WHERE abs(stock_quantity * 10000 - erp) >= ?
 ORDER BY abs(stock_quantity * 10000 - erp) DESC, sku
-LIMIT ?`, least, max(limit, 1))
+LIMIT ?`, least, rowBound(limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("stock mismatches: %w", err)
 	}
@@ -72,7 +72,7 @@ func (s *Store) UninvoicedOrders(ctx context.Context, completedBefore time.Time,
 WHERE status = 'completed' AND completed_at < ?
 	AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.order_ref = CAST(o.id AS TEXT) AND i.doc_status < 2)
 ORDER BY completed_at, id
-LIMIT ?`, completedBefore.UnixNano(), max(limit, 1))
+LIMIT ?`, completedBefore.UnixNano(), rowBound(limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("uninvoiced orders: %w", err)
 	}

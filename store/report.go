@@ -27,6 +27,17 @@ const (
 // maxBuckets bounds the buckets of a report's time dimension.
 const maxBuckets = 5000
 
+// MaxRows is the most rows a report or list gives.
+const MaxRows = 10_000
+
+// rowBound is a report's limit within 1 and MaxRows; none (0) is MaxRows.
+func rowBound(limit int) int {
+	if limit <= 0 {
+		return MaxRows
+	}
+	return min(limit, MaxRows)
+}
+
 // ErrReport is a report asked for in a way the store cannot answer; its
 // message says why.
 var ErrReport = errors.New("report")
@@ -282,12 +293,8 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	if err != nil {
 		return nil, err
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > 10_000 {
-		limit = 10_000
-	}
 	query := "SELECT " + strings.Join(outer, ", ") + " FROM " + from + " AS o" + outerCond +
-		" GROUP BY " + strings.Join(outerGroup, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(limit)
+		" GROUP BY " + strings.Join(outerGroup, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(rowBound(q.Limit))
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("order report: %w", err)
