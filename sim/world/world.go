@@ -35,6 +35,9 @@ type Options struct {
 	// invoices are due, overdue or paid as of its day. Zero takes
 	// 2026-11-01T00:00:00Z, so that the data is the same on any day.
 	Anchor time.Time
+	// Disagreements seeds a handful of known disagreements of each kind
+	// between the systems, listed in World.Seeded (see Seeded).
+	Disagreements bool
 }
 
 // World is the one data set behind the three simulators: every person,
@@ -56,6 +59,10 @@ type World struct {
 	Orders   []*Order   // ascending by ID
 	Invoices []*Invoice // ascending by name
 
+	// Seeded lists the disagreements seeded on purpose; empty unless
+	// Options.Disagreements asked for them.
+	Seeded Seeded
+
 	peopleByCRM  map[string]*Person
 	peopleByShop map[int64]*Person
 	peopleByERP  map[string]*Person
@@ -74,6 +81,10 @@ type Person struct {
 	Company   string
 	Phone     string
 	Email     string // the normalised address (trimmed, lower case); empty for ERP-only companies without one
+	// Of is, for a record entered again as if of someone else (an ERP
+	// customer entered twice, a contact under another spelling), the
+	// person it is; nil for a person.
+	Of *Person
 
 	CRM  *CRMContact
 	Shop *ShopAccount
@@ -300,6 +311,9 @@ func New(opts Options) *World {
 	g.people(size.People)
 	g.orders(size.Orders)
 	g.erpOnlyInvoices()
+	if opts.Disagreements {
+		g.disagreements(opts.Seed)
+	}
 	g.index()
 	return g.d
 }
