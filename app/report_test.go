@@ -15,6 +15,7 @@ import (
 
 	"github.com/trestlehq/trestle/app"
 	"github.com/trestlehq/trestle/config"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -117,6 +118,75 @@ func TestRevenuePerMonthIsTheShopsInEachZone(t *testing.T) {
 			if i > 0 && r.Groups[i-1].Key.Period.Label >= label {
 				t.Errorf("%s: %s after %s, want the months in order", zone, label, r.Groups[i-1].Key.Period.Label)
 			}
+		}
+	}
+}
+
+// TestEachMeasureIsTheShopsOwn asks for each aggregate of a different
+// amount, per status, sorted by an average it does not ask to see: a
+// report measures only what it is asked for and what it sorts by.
+func TestEachMeasureIsTheShopsOwn(t *testing.T) {
+	env := simtest.Start(t, reportWorld)
+	a := reporting(t, env)
+	type measures struct {
+		count              int
+		sumShipping, total decimal.Decimal
+		minTax, maxDisc    decimal.Decimal
+	}
+	want := map[model.OrderStatus]*measures{}
+	w := env.Sim.World
+	w.RLock()
+	for _, o := range w.Orders {
+		status := (&model.Order{Status: o.Status}).GraphStatus()
+		m := want[status]
+		if m == nil {
+			m = &measures{minTax: o.Tax, maxDisc: o.Discount}
+			want[status] = m
+		}
+		m.count++
+		m.sumShipping, _ = m.sumShipping.Add(o.Shipping)
+		m.total, _ = m.total.Add(o.Total)
+		m.minTax, m.maxDisc = m.minTax.Min(o.Tax), m.maxDisc.Max(o.Discount)
+	}
+	w.RUnlock()
+	avg := func(m *measures) decimal.Decimal {
+		q, _ := m.total.Quo(decimal.MustNew(int64(m.count), 0))
+		return q.Round(2)
+	}
+
+	var got struct {
+		Data struct {
+			OrderReport struct {
+				Groups []struct {
+					Key   struct{ Status model.OrderStatus }
+					Count int
+					Sum   struct{ Shipping struct{ Amount string } }
+					Min   struct{ Tax struct{ Amount string } }
+					Max   struct{ Discount struct{ Amount string } }
+				}
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	graphQL(t, a, `{ orderReport(groupBy: [STATUS], orderBy: [{by: AVG_TOTAL, direction: DESC}]) {
+		groups { key { status } count sum { shipping { amount } } min { tax { amount } } max { discount { amount } } } } }`, &got)
+	groups := got.Data.OrderReport.Groups
+	if len(got.Errors) > 0 || len(groups) != len(want) {
+		t.Fatalf("%d groups, want %d; errors %v", len(groups), len(want), got.Errors)
+	}
+	for i, g := range groups {
+		m := want[g.Key.Status]
+		if m == nil {
+			t.Fatalf("a group of %s, which no order has", g.Key.Status)
+		}
+		if g.Count != m.count || g.Sum.Shipping.Amount != m.sumShipping.String() ||
+			g.Min.Tax.Amount != m.minTax.String() || g.Max.Discount.Amount != m.maxDisc.String() {
+			t.Errorf("%s: %+v, want %d orders, shipping %s, least tax %s, greatest discount %s",
+				g.Key.Status, g, m.count, m.sumShipping, m.minTax, m.maxDisc)
+		}
+		if i > 0 && avg(want[groups[i-1].Key.Status]).Cmp(avg(m)) < 0 {
+			t.Errorf("%s (average %s) after %s (average %s), want the greater average first",
+				g.Key.Status, avg(m), groups[i-1].Key.Status, avg(want[groups[i-1].Key.Status]))
 		}
 	}
 }

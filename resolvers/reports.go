@@ -65,7 +65,13 @@ var buckets = map[model.TimeBucket]store.Bucket{
 // orderReportQuery reads orderReport's arguments.
 func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket,
 	timeZone *string, orderBy []model.OrderReportOrder, limit *int) (store.OrderReportQuery, error) {
-	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: selectionOf(ctx).has("groups", "customers")}
+	sel := selectionOf(ctx).at("groups")
+	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: sel.has("customers"), Amounts: []string{}}
+	for _, aggregate := range []string{"sum", "avg", "min", "max"} {
+		for _, f := range sel.at(aggregate).fields {
+			q.Amounts = append(q.Amounts, aggregate+"."+f.Name)
+		}
+	}
 	if filter != nil {
 		if r := filter.CreatedAt; r != nil {
 			if r.From != nil {

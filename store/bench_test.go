@@ -71,8 +71,8 @@ func BenchmarkOrderReport(b *testing.B) {
 		want int
 	}{
 		{"revenue per month", OrderReportQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, berlin), To: time.Date(2027, 1, 1, 0, 0, 0, 0, berlin),
-			GroupBy: []OrderDimension{ByCreated}, Bucket: Month, Zone: berlin}, 10},
-		{"top 10 customers", OrderReportQuery{GroupBy: []OrderDimension{ByCustomer}, OrderBy: []OrderSort{{By: "total", Desc: true}}, Limit: 10}, 10},
+			GroupBy: []OrderDimension{ByCreated}, Bucket: Month, Zone: berlin, Amounts: []string{"sum.total"}}, 10},
+		{"top 10 customers", OrderReportQuery{GroupBy: []OrderDimension{ByCustomer}, OrderBy: []OrderSort{{By: "total", Desc: true}}, Limit: 10, Amounts: []string{"sum.total"}}, 10},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {

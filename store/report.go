@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,11 @@ type OrderReportQuery struct {
 	// Customers counts each group's distinct customers, which needs each
 	// order's customer.
 	Customers bool
+	// Amounts are the measures wanted, as an aggregate and an amount:
+	// "sum.total", "avg.tax", "min.shipping", "max.discount"…; nil is all.
+	// Each costs a pass over the orders, so a report measures only these
+	// (and what it sorts by); the others are zero.
+	Amounts []string
 }
 
 // OrderAmounts are an order group's amounts of one measure.
@@ -193,9 +199,29 @@ type OrderGroup struct {
 	Min, Max         OrderAmounts
 }
 
-// orderAmountColumns are the amounts an order report measures, in
-// OrderAmounts order.
-var orderAmountColumns = []string{"total_e4", "total_tax_e4", "shipping_total_e4", "discount_total_e4"}
+// orderAmounts are the amounts an order report measures, in OrderAmounts
+// order: each one's name and column.
+var orderAmounts = []struct{ name, column string }{
+	{"total", "total_e4"}, {"tax", "total_tax_e4"}, {"shipping", "shipping_total_e4"}, {"discount", "discount_total_e4"},
+}
+
+// wants reports whether the report measures an amount by an aggregate
+// (sum, min or max; an average is a sum's).
+func (q OrderReportQuery) wants(aggregate, amount string) bool {
+	if q.Amounts == nil {
+		return true
+	}
+	for _, o := range q.OrderBy {
+		if o.By == amount || o.By == "avg_"+amount {
+			return aggregate == "sum" || q.wanted(aggregate, amount)
+		}
+	}
+	return q.wanted(aggregate, amount) || aggregate == "sum" && q.wanted("avg", amount)
+}
+
+func (q OrderReportQuery) wanted(aggregate, amount string) bool {
+	return slices.Contains(q.Amounts, aggregate+"."+amount)
+}
 
 // OrderReport groups and measures orders, in two steps: the orders are
 // grouped by the dimensions of their own and, where the report needs the
@@ -262,8 +288,10 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	inner = append(inner, "currency", "count(*) AS n")
 	innerGroup = append(innerGroup, "currency")
 	if needCustomer {
-		inner = append(inner, "customer_id", "billing_email_normalized", "max(billing_name) AS billing_name")
-		innerGroup = append(innerGroup, "customer_id", "billing_email_normalized")
+		// customer_id + 0: SQLite would otherwise read the orders along
+		// its index, and still sort them.
+		inner = append(inner, "customer_id + 0 AS customer_id", "billing_email_normalized", "max(billing_name) AS billing_name")
+		innerGroup = append(innerGroup, "customer_id + 0", "billing_email_normalized")
 	}
 	outer = append(outer, "currency", "sum(n) AS count")
 	if q.Customers {
@@ -271,8 +299,15 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	} else {
 		outer = append(outer, "0 AS customers")
 	}
-	for _, c := range orderAmountColumns {
-		inner = append(inner, "sum("+c+") AS s_"+c, "min("+c+") AS lo_"+c, "max("+c+") AS hi_"+c)
+	for _, a := range orderAmounts {
+		c := a.column
+		for _, m := range []struct{ aggregate, alias string }{{"sum", "s_"}, {"min", "lo_"}, {"max", "hi_"}} {
+			expr := "NULL"
+			if q.wants(m.aggregate, a.name) {
+				expr = m.aggregate + "(" + c + ")"
+			}
+			inner = append(inner, expr+" AS "+m.alias+c)
+		}
 		outer = append(outer, "sum(s_"+c+") AS sum_"+c, "min(lo_"+c+")", "max(hi_"+c+")")
 	}
 	outerGroup = append(outerGroup, "currency")
@@ -374,7 +409,7 @@ func scanOrderGroup(rows *sql.Rows, dims []OrderDimension, buckets map[OrderDime
 	}
 	var sums, mins, maxs [4]sql.NullInt64
 	dest = append(dest, &g.Currency, &g.Count, &g.Customers)
-	for i := range orderAmountColumns {
+	for i := range orderAmounts {
 		dest = append(dest, &sums[i], &mins[i], &maxs[i])
 	}
 	if err := rows.Scan(dest...); err != nil {
