@@ -349,9 +349,15 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 // orderPeriods are the buckets spanning a time dimension's values among the
 // orders a report reads.
 func (s *Store) orderPeriods(ctx context.Context, cond string, args []any, d OrderDimension, b Bucket, loc *time.Location) ([]Period, error) {
+	return s.spanPeriods(ctx, "orders"+cond, args, string(d), b, loc)
+}
+
+// spanPeriods are the buckets spanning a time column's values among the
+// rows a report reads (from: a table or join and its WHERE).
+func (s *Store) spanPeriods(ctx context.Context, from string, args []any, column string, b Bucket, loc *time.Location) ([]Period, error) {
 	var first, last sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, "SELECT min("+string(d)+"), max("+string(d)+") FROM orders"+cond, args...).Scan(&first, &last); err != nil {
-		return nil, fmt.Errorf("order report: %w", err)
+	if err := s.db.QueryRowContext(ctx, "SELECT min("+column+"), max("+column+") FROM "+from, args...).Scan(&first, &last); err != nil {
+		return nil, fmt.Errorf("report periods: %w", err)
 	}
 	if !first.Valid {
 		return nil, nil
@@ -359,16 +365,28 @@ func (s *Store) orderPeriods(ctx context.Context, cond string, args []any, d Ord
 	return periods(timeOf(first), timeOf(last), b, loc)
 }
 
-// orderReportOrder is the ORDER BY of a report: the sorts asked for, then
-// the keys, so that the order is the same every time.
+// orderReportOrder is the ORDER BY of an order report.
 func orderReportOrder(q OrderReportQuery, keys []string) (string, error) {
 	measures := map[string]string{"count": "count", "customers": "customers", "total": "sum_total_e4",
 		"avg_total": "sum_total_e4 * 1.0 / count", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
-	var parts []string
 	for _, o := range q.OrderBy {
-		dir := " ASC"
+		if o.By == "customers" && !q.Customers {
+			return "", fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
+		}
+	}
+	return reportOrder(q.OrderBy, measures, keys, "currency")
+}
+
+// reportOrder is the ORDER BY of a report's groups: the sorts asked for
+// ("key": the keys in order; else a measure, as measures writes it), then
+// the keys and ties, so that the order is the same every time. NULL comes
+// first ascending and last descending, in PostgreSQL as in SQLite.
+func reportOrder(sorts []OrderSort, measures map[string]string, keys []string, ties ...string) (string, error) {
+	var parts []string
+	for _, o := range sorts {
+		dir := " ASC NULLS FIRST"
 		if o.Desc {
-			dir = " DESC"
+			dir = " DESC NULLS LAST"
 		}
 		if o.By == "key" {
 			for _, k := range keys {
@@ -380,13 +398,15 @@ func orderReportOrder(q OrderReportQuery, keys []string) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("%w: no measure %q to sort by", ErrReport, o.By)
 		}
-		if o.By == "customers" && !q.Customers {
-			return "", fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
-		}
 		parts = append(parts, m+dir)
 	}
-	parts = append(parts, keys...)
-	return strings.Join(append(parts, "currency"), ", "), nil
+	for _, k := range keys {
+		parts = append(parts, k+" NULLS FIRST")
+	}
+	for _, k := range ties {
+		parts = append(parts, k+" NULLS FIRST")
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // scanOrderGroup reads one group's row.
