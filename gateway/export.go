@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ import (
 type Store interface {
 	resolvers.Store
 	EachOrder(ctx context.Context, q store.OrderQuery, each func(*store.OrderRow) error) error
+	EachOrderLine(ctx context.Context, q store.OrderQuery, each func(*store.OrderLineRow) error) error
 }
 
 // Headers of every export: how complete the store is. Trestle-Watermark
@@ -126,17 +129,74 @@ func (n *ndjsonRows) row(fields []exportField) error {
 
 func (n *ndjsonRows) flush() error { return n.w.Flush() }
 
-// exportOrders serves GET /export/orders.{csv,ndjson}: every order created
-// in [from, to] (dates, or times in RFC 3339; in the time zone tz, UTC by
-// default), oldest first, streamed from the store. While the store's first
-// backfill runs the export is refused (503), as its rows would be silently
-// partial, unless partial=true asks for what the store holds.
-func exportOrders(st Store, logger *slog.Logger) http.Handler {
+// tableExports are the exports streamed from the store's tables: each
+// writes the rows of q, oldest order first, in constant memory.
+var tableExports = map[string]func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error{
+	"orders": func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
+		fields := make([]exportField, 0, 13)
+		return st.EachOrder(ctx, q.OrderQuery, func(o *store.OrderRow) error {
+			fields = append(fields[:0],
+				exportField{name: "id", value: strconv.FormatInt(o.ID, 10), number: true},
+				exportField{name: "number", value: o.Number},
+				exportField{name: "status", value: o.Status},
+				timeField("created", &o.Created, q.loc),
+				timeField("paid", o.Paid, q.loc),
+				timeField("completed", o.Completed, q.loc),
+				exportField{name: "currency", value: o.Currency},
+				exportField{name: "total", value: o.Total.String()},
+				exportField{name: "tax", value: o.Tax.String()},
+				exportField{name: "shipping", value: o.Shipping.String()},
+				exportField{name: "discount", value: o.Discount.String()},
+				exportField{name: "customer_name", value: o.CustomerName},
+				exportField{name: "customer_email", value: o.CustomerEmail},
+			)
+			return rows.row(fields)
+		})
+	},
+	"order_lines": func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
+		fields := make([]exportField, 0, 16)
+		return st.EachOrderLine(ctx, q.OrderQuery, func(l *store.OrderLineRow) error {
+			o := l.Order
+			fields = append(fields[:0],
+				exportField{name: "order_id", value: strconv.FormatInt(o.ID, 10), number: true},
+				exportField{name: "order_number", value: o.Number},
+				exportField{name: "order_status", value: o.Status},
+				timeField("created", &o.Created, q.loc),
+				exportField{name: "customer_name", value: o.CustomerName},
+				exportField{name: "customer_email", value: o.CustomerEmail},
+				exportField{name: "line_id", value: strconv.FormatInt(l.ID, 10), number: true},
+				exportField{name: "product_id", value: strconv.FormatInt(l.ProductID, 10), number: true},
+				exportField{name: "sku", value: l.SKU},
+				exportField{name: "name", value: l.Name},
+				exportField{name: "quantity", value: strconv.FormatInt(l.Quantity, 10), number: true},
+				exportField{name: "currency", value: o.Currency},
+				exportField{name: "price", value: l.Price.String()},
+				exportField{name: "subtotal", value: l.Subtotal.String()},
+				exportField{name: "total", value: l.Total.String()},
+				exportField{name: "tax", value: l.Tax.String()},
+			)
+			return rows.row(fields)
+		})
+	},
+}
+
+// exports serves GET /export/{name}.{csv,ndjson}: a table of the store's
+// (orders, order_lines) streamed row by row, or any report or list of the
+// schema (reports). While the store's first backfill runs an export is
+// refused (503), as its rows would be silently partial, unless
+// partial=true asks for what the store holds.
+func exports(st Store, reports *reportExports, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ext, _ := strings.Cut(r.PathValue("file"), ".")
 		format, ok := exportFormats[ext]
-		if name != "orders" || !ok {
-			writeError(w, http.StatusNotFound, "no such export: /export/orders.csv and /export/orders.ndjson are", "NOT_FOUND")
+		table, isTable := tableExports[name]
+		if !ok || !isTable && !reports.has(name) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no such export: /export/NAME.csv or .ndjson, where NAME is %s",
+				strings.Join(append(slices.Sorted(maps.Keys(tableExports)), reports.names()...), ", ")), "NOT_FOUND")
+			return
+		}
+		if !isTable {
+			reports.serve(w, r, name, ext, format)
 			return
 		}
 		if st == nil {
@@ -154,60 +214,57 @@ func exportOrders(st Store, logger *slog.Logger) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "the store's status is unreadable", resolvers.CodeStoreUnavailable)
 			return
 		}
-		partial := r.URL.Query().Get("partial") == "true"
-		if status.Watermark.IsZero() && !partial {
-			w.Header().Set("Retry-After", "10")
-			writeError(w, http.StatusServiceUnavailable, "the store is still backfilling, so an export now would be partial: "+
-				"ask again later (storeStatus shows the progress), or add partial=true to take what it holds", "STORE_BACKFILLING")
+		rows, done := startExport(w, r, name+"."+ext, format, status.State, status.Watermark, logger)
+		if rows == nil {
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", format.contentType)
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="orders.%s"`, ext))
-		h.Set("Cache-Control", "no-store")
-		h.Set(headerStoreState, status.State)
-		if !status.Watermark.IsZero() {
-			h.Set(headerWatermark, status.Watermark.UTC().Format(time.RFC3339))
-		}
-		var out io.Writer = w
-		if acceptsGzip(r) {
-			h.Set("Content-Encoding", "gzip")
-			h.Add("Vary", "Accept-Encoding")
-			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-			defer gz.Close()
-			out = gz
-		}
-		rows := format.open(out)
-		fields := make([]exportField, 0, 13)
-		loc := q.loc
-		err = st.EachOrder(r.Context(), q.OrderQuery, func(o *store.OrderRow) error {
-			fields = append(fields[:0],
-				exportField{name: "id", value: strconv.FormatInt(o.ID, 10), number: true},
-				exportField{name: "number", value: o.Number},
-				exportField{name: "status", value: o.Status},
-				timeField("created", &o.Created, loc),
-				timeField("paid", o.Paid, loc),
-				timeField("completed", o.Completed, loc),
-				exportField{name: "currency", value: o.Currency},
-				exportField{name: "total", value: o.Total.String()},
-				exportField{name: "tax", value: o.Tax.String()},
-				exportField{name: "shipping", value: o.Shipping.String()},
-				exportField{name: "discount", value: o.Discount.String()},
-				exportField{name: "customer_name", value: o.CustomerName},
-				exportField{name: "customer_email", value: o.CustomerEmail},
-			)
-			return rows.row(fields)
-		})
+		done(table(r.Context(), st, q, rows))
+	})
+}
+
+// startExport answers an export's headers (its file, and how complete the
+// store is) and opens its rows, gzipped when the client accepts it; done
+// ends them. While a first backfill runs (no watermark) it refuses the
+// export, unless partial=true, and returns no rows.
+func startExport(w http.ResponseWriter, r *http.Request, file string, format exportFormat, state string, watermark time.Time,
+	logger *slog.Logger) (rows rowWriter, done func(error)) {
+	if watermark.IsZero() && r.URL.Query().Get("partial") != "true" {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, "the store is still backfilling, so an export now would be partial: "+
+			"ask again later (storeStatus shows the progress), or add partial=true to take what it holds", resolvers.CodeStoreBackfilling)
+		return nil, nil
+	}
+	h := w.Header()
+	h.Set("Content-Type", format.contentType)
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, file))
+	h.Set("Cache-Control", "no-store")
+	h.Set(headerStoreState, state)
+	if !watermark.IsZero() {
+		h.Set(headerWatermark, watermark.UTC().Format(time.RFC3339))
+	}
+	var out io.Writer = w
+	closeOut := func() error { return nil }
+	if acceptsGzip(r) {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		out, closeOut = gz, gz.Close
+	}
+	rows = format.open(out)
+	return rows, func(err error) {
 		if err == nil {
 			err = rows.flush()
+		}
+		if err == nil {
+			err = closeOut()
 		}
 		if err != nil && r.Context().Err() == nil {
 			// The status is sent: cut the transfer, so that the client sees
 			// it fail rather than take a short file for a whole one.
-			logger.ErrorContext(r.Context(), "export cut short", "err", err)
+			logger.ErrorContext(r.Context(), "export cut short", "file", file, "err", err)
 			panic(http.ErrAbortHandler)
 		}
-	})
+	}
 }
 
 // timeField is a time in RFC 3339 in loc; empty (null) when absent.

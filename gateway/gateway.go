@@ -159,7 +159,7 @@ func orDefault(d, def time.Duration) time.Duration {
 //	GET  /          the GraphQL playground
 //	POST /query     GraphQL over HTTP (GET for queries too)
 //	GET  /schema.graphql the schema (SDL), when introspection is on
-//	GET  /export/orders.csv, .ndjson the orders, from the reporting store
+//	GET  /export/NAME.csv, .ndjson the store's orders and order lines, and every report
 //	POST /webhooks/ the upstreams' change notifications
 //	GET  /healthz   liveness
 func New(opts Options) *Gateway { return build(opts, true) }
@@ -275,16 +275,17 @@ func build(opts Options, guarded bool) *Gateway {
 	mux := http.NewServeMux()
 	handlePlayground(mux)
 	query := newClientLimits(limits.RequestsPerMinute, limits.ComplexityPerMinute, opts.TrustedProxies).middleware(srv)
+	authenticated := query
 	if opts.Auth != nil && guarded {
-		query = authenticate(opts.Auth, query)
+		authenticated = authenticate(opts.Auth, query)
 	}
-	mux.Handle("/query", withTraceContext(corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(query))))))
+	mux.Handle("/query", withTraceContext(corsFor(opts.Origins, noCSRF(limitBody(limits.BodyBytes, graphQLOverHTTP(authenticated))))))
 	sdl := schemaSDL(schema.Schema(), opts.Introspection)
 	if opts.Auth != nil && guarded {
 		sdl = authenticate(opts.Auth, sdl)
 	}
 	mux.Handle("GET /schema.graphql", corsFor(opts.Origins, sdl))
-	export := exportOrders(opts.Store, opts.Logger)
+	export := exports(opts.Store, &reportExports{schema: schema.Schema(), query: query, logger: opts.Logger}, opts.Logger)
 	if opts.Auth != nil && guarded {
 		export = authenticate(opts.Auth, export)
 	}
