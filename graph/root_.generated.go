@@ -29,6 +29,7 @@ type ResolverRoot interface {
 	CustomerChange() CustomerChangeResolver
 	Invoice() InvoiceResolver
 	InvoiceChange() InvoiceChangeResolver
+	InvoiceMismatch() InvoiceMismatchResolver
 	Order() OrderResolver
 	OrderChange() OrderChangeResolver
 	OrderLine() OrderLineResolver
@@ -95,6 +96,35 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DuplicateCustomer struct {
+		JoinKey func(childComplexity int) int
+		Records func(childComplexity int) int
+		Source  func(childComplexity int) int
+	}
+
+	DuplicateCustomers struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
+	}
+
+	DuplicateRecord struct {
+		Customer func(childComplexity int) int
+		ID       func(childComplexity int) int
+	}
+
+	FieldDisagreement struct {
+		Customer func(childComplexity int) int
+		Field    func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
+	FieldDisagreements struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
+	}
+
 	Invoice struct {
 		Customer    func(childComplexity int) int
 		DueDate     func(childComplexity int) int
@@ -125,6 +155,35 @@ type ComplexityRoot struct {
 	InvoiceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	InvoiceMismatch struct {
+		Difference    func(childComplexity int) int
+		Invoice       func(childComplexity int) int
+		InvoiceNumber func(childComplexity int) int
+		InvoiceTotal  func(childComplexity int) int
+		Order         func(childComplexity int) int
+		OrderNumber   func(childComplexity int) int
+		OrderTotal    func(childComplexity int) int
+	}
+
+	InvoiceMismatches struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
+	}
+
+	MissingCustomer struct {
+		Customer    func(childComplexity int) int
+		KnownTo     func(childComplexity int) int
+		MissingFrom func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
+	MissingCustomers struct {
+		Count     func(childComplexity int) int
+		Freshness func(childComplexity int) int
+		Items     func(childComplexity int) int
 	}
 
 	Money struct {
@@ -244,23 +303,27 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Customer         func(childComplexity int, id string) int
-		CustomerByEmail  func(childComplexity int, email string) int
-		Customers        func(childComplexity int, filter *model.CustomerFilter, first *int, after *string) int
-		Invoice          func(childComplexity int, id string) int
-		Invoices         func(childComplexity int, filter *model.InvoiceFilter, first *int, after *string) int
-		Node             func(childComplexity int, id string) int
-		Nodes            func(childComplexity int, ids []string) int
-		Order            func(childComplexity int, id string) int
-		OrderReport      func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
-		Orders           func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
-		Product          func(childComplexity int, sku string) int
-		Products         func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
-		ReceivablesAging func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
-		Stock            func(childComplexity int, skus []string) int
-		StockMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
-		StoreStatus      func(childComplexity int) int
-		UninvoicedOrders func(childComplexity int, olderThanDays *int, limit *int) int
+		Customer           func(childComplexity int, id string) int
+		CustomerByEmail    func(childComplexity int, email string) int
+		Customers          func(childComplexity int, filter *model.CustomerFilter, first *int, after *string) int
+		DuplicateCustomers func(childComplexity int, source *model.SourceSystem, limit *int) int
+		FieldDisagreements func(childComplexity int, fields []model.CustomerField, limit *int) int
+		Invoice            func(childComplexity int, id string) int
+		InvoiceMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
+		Invoices           func(childComplexity int, filter *model.InvoiceFilter, first *int, after *string) int
+		MissingCustomers   func(childComplexity int, missingFrom *model.SourceSystem, limit *int) int
+		Node               func(childComplexity int, id string) int
+		Nodes              func(childComplexity int, ids []string) int
+		Order              func(childComplexity int, id string) int
+		OrderReport        func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
+		Orders             func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
+		Product            func(childComplexity int, sku string) int
+		Products           func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
+		ReceivablesAging   func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
+		Stock              func(childComplexity int, skus []string) int
+		StockMismatches    func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
+		StoreStatus        func(childComplexity int) int
+		UninvoicedOrders   func(childComplexity int, olderThanDays *int, limit *int) int
 	}
 
 	ReceivablesAging struct {
@@ -288,6 +351,11 @@ type ComplexityRoot struct {
 		Crm  func(childComplexity int) int
 		Erp  func(childComplexity int) int
 		Shop func(childComplexity int) int
+	}
+
+	SourceValue struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
 	}
 
 	StockChange struct {
@@ -602,6 +670,95 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerEdge.Node(childComplexity), true
 
+	case "DuplicateCustomer.joinKey":
+		if e.ComplexityRoot.DuplicateCustomer.JoinKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomer.JoinKey(childComplexity), true
+	case "DuplicateCustomer.records":
+		if e.ComplexityRoot.DuplicateCustomer.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomer.Records(childComplexity), true
+	case "DuplicateCustomer.source":
+		if e.ComplexityRoot.DuplicateCustomer.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomer.Source(childComplexity), true
+
+	case "DuplicateCustomers.count":
+		if e.ComplexityRoot.DuplicateCustomers.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomers.Count(childComplexity), true
+	case "DuplicateCustomers.freshness":
+		if e.ComplexityRoot.DuplicateCustomers.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomers.Freshness(childComplexity), true
+	case "DuplicateCustomers.items":
+		if e.ComplexityRoot.DuplicateCustomers.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateCustomers.Items(childComplexity), true
+
+	case "DuplicateRecord.customer":
+		if e.ComplexityRoot.DuplicateRecord.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateRecord.Customer(childComplexity), true
+	case "DuplicateRecord.id":
+		if e.ComplexityRoot.DuplicateRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateRecord.ID(childComplexity), true
+
+	case "FieldDisagreement.customer":
+		if e.ComplexityRoot.FieldDisagreement.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreement.Customer(childComplexity), true
+	case "FieldDisagreement.field":
+		if e.ComplexityRoot.FieldDisagreement.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreement.Field(childComplexity), true
+	case "FieldDisagreement.values":
+		if e.ComplexityRoot.FieldDisagreement.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreement.Values(childComplexity), true
+
+	case "FieldDisagreements.count":
+		if e.ComplexityRoot.FieldDisagreements.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreements.Count(childComplexity), true
+	case "FieldDisagreements.freshness":
+		if e.ComplexityRoot.FieldDisagreements.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreements.Freshness(childComplexity), true
+	case "FieldDisagreements.items":
+		if e.ComplexityRoot.FieldDisagreements.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldDisagreements.Items(childComplexity), true
+
 	case "Invoice.customer":
 		if e.ComplexityRoot.Invoice.Customer == nil {
 			break
@@ -725,6 +882,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceEdge.Node(childComplexity), true
+
+	case "InvoiceMismatch.difference":
+		if e.ComplexityRoot.InvoiceMismatch.Difference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.Difference(childComplexity), true
+	case "InvoiceMismatch.invoice":
+		if e.ComplexityRoot.InvoiceMismatch.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.Invoice(childComplexity), true
+	case "InvoiceMismatch.invoiceNumber":
+		if e.ComplexityRoot.InvoiceMismatch.InvoiceNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.InvoiceNumber(childComplexity), true
+	case "InvoiceMismatch.invoiceTotal":
+		if e.ComplexityRoot.InvoiceMismatch.InvoiceTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.InvoiceTotal(childComplexity), true
+	case "InvoiceMismatch.order":
+		if e.ComplexityRoot.InvoiceMismatch.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.Order(childComplexity), true
+	case "InvoiceMismatch.orderNumber":
+		if e.ComplexityRoot.InvoiceMismatch.OrderNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.OrderNumber(childComplexity), true
+	case "InvoiceMismatch.orderTotal":
+		if e.ComplexityRoot.InvoiceMismatch.OrderTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatch.OrderTotal(childComplexity), true
+
+	case "InvoiceMismatches.count":
+		if e.ComplexityRoot.InvoiceMismatches.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatches.Count(childComplexity), true
+	case "InvoiceMismatches.freshness":
+		if e.ComplexityRoot.InvoiceMismatches.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatches.Freshness(childComplexity), true
+	case "InvoiceMismatches.items":
+		if e.ComplexityRoot.InvoiceMismatches.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceMismatches.Items(childComplexity), true
+
+	case "MissingCustomer.customer":
+		if e.ComplexityRoot.MissingCustomer.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomer.Customer(childComplexity), true
+	case "MissingCustomer.knownTo":
+		if e.ComplexityRoot.MissingCustomer.KnownTo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomer.KnownTo(childComplexity), true
+	case "MissingCustomer.missingFrom":
+		if e.ComplexityRoot.MissingCustomer.MissingFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomer.MissingFrom(childComplexity), true
+	case "MissingCustomer.name":
+		if e.ComplexityRoot.MissingCustomer.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomer.Name(childComplexity), true
+
+	case "MissingCustomers.count":
+		if e.ComplexityRoot.MissingCustomers.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomers.Count(childComplexity), true
+	case "MissingCustomers.freshness":
+		if e.ComplexityRoot.MissingCustomers.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomers.Freshness(childComplexity), true
+	case "MissingCustomers.items":
+		if e.ComplexityRoot.MissingCustomers.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingCustomers.Items(childComplexity), true
 
 	case "Money.amount":
 		if e.ComplexityRoot.Money.Amount == nil {
@@ -1217,6 +1480,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Customers(childComplexity, args["filter"].(*model.CustomerFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.duplicateCustomers":
+		if e.ComplexityRoot.Query.DuplicateCustomers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_duplicateCustomers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DuplicateCustomers(childComplexity, args["source"].(*model.SourceSystem), args["limit"].(*int)), true
+	case "Query.fieldDisagreements":
+		if e.ComplexityRoot.Query.FieldDisagreements == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fieldDisagreements_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FieldDisagreements(childComplexity, args["fields"].([]model.CustomerField), args["limit"].(*int)), true
 
 	case "Query.invoice":
 		if e.ComplexityRoot.Query.Invoice == nil {
@@ -1229,6 +1514,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Invoice(childComplexity, args["id"].(string)), true
+	case "Query.invoiceMismatches":
+		if e.ComplexityRoot.Query.InvoiceMismatches == nil {
+			break
+		}
+
+		args, err := ec.field_Query_invoiceMismatches_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.InvoiceMismatches(childComplexity, args["minDifference"].(*decimal.Decimal), args["limit"].(*int)), true
 	case "Query.invoices":
 		if e.ComplexityRoot.Query.Invoices == nil {
 			break
@@ -1240,6 +1536,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Invoices(childComplexity, args["filter"].(*model.InvoiceFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.missingCustomers":
+		if e.ComplexityRoot.Query.MissingCustomers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_missingCustomers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MissingCustomers(childComplexity, args["missingFrom"].(*model.SourceSystem), args["limit"].(*int)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -1461,6 +1768,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SourceIds.Shop(childComplexity), true
+
+	case "SourceValue.source":
+		if e.ComplexityRoot.SourceValue.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceValue.Source(childComplexity), true
+	case "SourceValue.value":
+		if e.ComplexityRoot.SourceValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceValue.Value(childComplexity), true
 
 	case "StockChange.at":
 		if e.ComplexityRoot.StockChange.At == nil {
@@ -1926,7 +2246,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
+//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "reconcile.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1942,6 +2262,7 @@ var sources = []*ast.Source{
 	{Name: "invoice.graphqls", Input: sourceData("invoice.graphqls"), BuiltIn: false},
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
 	{Name: "product.graphqls", Input: sourceData("product.graphqls"), BuiltIn: false},
+	{Name: "reconcile.graphqls", Input: sourceData("reconcile.graphqls"), BuiltIn: false},
 	{Name: "report.graphqls", Input: sourceData("report.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "store.graphqls", Input: sourceData("store.graphqls"), BuiltIn: false},
@@ -2053,6 +2374,64 @@ func (ec *executionContext) childFields_CustomerEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CustomerEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DuplicateCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_DuplicateCustomer_source(ctx, field)
+	case "joinKey":
+		return ec.fieldContext_DuplicateCustomer_joinKey(ctx, field)
+	case "records":
+		return ec.fieldContext_DuplicateCustomer_records(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DuplicateCustomer", field.Name)
+}
+
+func (ec *executionContext) childFields_DuplicateCustomers(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_DuplicateCustomers_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_DuplicateCustomers_count(ctx, field)
+	case "items":
+		return ec.fieldContext_DuplicateCustomers_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DuplicateCustomers", field.Name)
+}
+
+func (ec *executionContext) childFields_DuplicateRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DuplicateRecord_id(ctx, field)
+	case "customer":
+		return ec.fieldContext_DuplicateRecord_customer(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DuplicateRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_FieldDisagreement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_FieldDisagreement_customer(ctx, field)
+	case "field":
+		return ec.fieldContext_FieldDisagreement_field(ctx, field)
+	case "values":
+		return ec.fieldContext_FieldDisagreement_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FieldDisagreement", field.Name)
+}
+
+func (ec *executionContext) childFields_FieldDisagreements(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_FieldDisagreements_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_FieldDisagreements_count(ctx, field)
+	case "items":
+		return ec.fieldContext_FieldDisagreements_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FieldDisagreements", field.Name)
+}
+
 func (ec *executionContext) childFields_Invoice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2115,6 +2494,64 @@ func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field g
 		return ec.fieldContext_InvoiceEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceMismatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "invoiceNumber":
+		return ec.fieldContext_InvoiceMismatch_invoiceNumber(ctx, field)
+	case "invoice":
+		return ec.fieldContext_InvoiceMismatch_invoice(ctx, field)
+	case "orderNumber":
+		return ec.fieldContext_InvoiceMismatch_orderNumber(ctx, field)
+	case "order":
+		return ec.fieldContext_InvoiceMismatch_order(ctx, field)
+	case "invoiceTotal":
+		return ec.fieldContext_InvoiceMismatch_invoiceTotal(ctx, field)
+	case "orderTotal":
+		return ec.fieldContext_InvoiceMismatch_orderTotal(ctx, field)
+	case "difference":
+		return ec.fieldContext_InvoiceMismatch_difference(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceMismatch", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceMismatches(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_InvoiceMismatches_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_InvoiceMismatches_count(ctx, field)
+	case "items":
+		return ec.fieldContext_InvoiceMismatches_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceMismatches", field.Name)
+}
+
+func (ec *executionContext) childFields_MissingCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_MissingCustomer_customer(ctx, field)
+	case "name":
+		return ec.fieldContext_MissingCustomer_name(ctx, field)
+	case "knownTo":
+		return ec.fieldContext_MissingCustomer_knownTo(ctx, field)
+	case "missingFrom":
+		return ec.fieldContext_MissingCustomer_missingFrom(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MissingCustomer", field.Name)
+}
+
+func (ec *executionContext) childFields_MissingCustomers(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_MissingCustomers_freshness(ctx, field)
+	case "count":
+		return ec.fieldContext_MissingCustomers_count(ctx, field)
+	case "items":
+		return ec.fieldContext_MissingCustomers_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MissingCustomers", field.Name)
 }
 
 func (ec *executionContext) childFields_Money(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2401,6 +2838,16 @@ func (ec *executionContext) childFields_SourceIds(ctx context.Context, field gra
 		return ec.fieldContext_SourceIds_erp(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SourceIds", field.Name)
+}
+
+func (ec *executionContext) childFields_SourceValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_SourceValue_source(ctx, field)
+	case "value":
+		return ec.fieldContext_SourceValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SourceValue", field.Name)
 }
 
 func (ec *executionContext) childFields_StockChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -9,11 +9,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/govalues/decimal"
-
-	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
-	"github.com/trestlehq/trestle/loaders"
 )
 
 // OrderReport is the resolver for the orderReport field.
@@ -67,86 +63,3 @@ func (r *queryResolver) ReceivablesAging(ctx context.Context, asOf *time.Time, t
 	}
 	return out, nil
 }
-
-// StockMismatches is the resolver for the stockMismatches field.
-func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.StockMismatches, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
-	least := decimal.One
-	if minDifference != nil {
-		least = *minDifference
-	}
-	n, err := rowLimit(limit)
-	if err != nil {
-		return nil, err
-	}
-	freshness, err := r.freshness(ctx)
-	if err != nil {
-		return nil, err
-	}
-	items, count, err := r.Store.StockMismatches(ctx, least, n)
-	if err != nil {
-		return nil, err
-	}
-	out := &model.StockMismatches{Freshness: freshness, Count: count, Items: make([]model.StockMismatch, len(items))}
-	for i, m := range items {
-		out.Items[i] = model.StockMismatch{Sku: m.SKU, ShopStock: int(m.ShopStock), ErpAvailable: m.ERPAvailable, Difference: m.Difference}
-	}
-	return out, nil
-}
-
-// UninvoicedOrders is the resolver for the uninvoicedOrders field.
-func (r *queryResolver) UninvoicedOrders(ctx context.Context, olderThanDays *int, limit *int) (*model.UninvoicedOrders, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
-	days := 7
-	if olderThanDays != nil {
-		if *olderThanDays < 0 {
-			return nil, badInput("olderThanDays: not negative, not %d", *olderThanDays)
-		}
-		days = *olderThanDays
-	}
-	n, err := rowLimit(limit)
-	if err != nil {
-		return nil, err
-	}
-	freshness, err := r.freshness(ctx)
-	if err != nil {
-		return nil, err
-	}
-	items, count, err := r.Store.UninvoicedOrders(ctx, time.Now().AddDate(0, 0, -days), n)
-	if err != nil {
-		return nil, err
-	}
-	out := &model.UninvoicedOrders{Freshness: freshness, Count: count, Items: make([]model.UninvoicedOrder, len(items))}
-	for i, u := range items {
-		out.Items[i] = model.UninvoicedOrder{OrderID: u.ID, Number: u.Number, CompletedAt: u.CompletedAt,
-			Total: &model.Money{Amount: u.Total, Currency: u.Currency}}
-	}
-	return out, nil
-}
-
-// Product is the resolver for the product field.
-func (r *stockMismatchResolver) Product(ctx context.Context, obj *model.StockMismatch) (*model.Product, error) {
-	return loaders.Found(loaders.For(ctx).Product.Load(ctx, obj.Sku)())
-}
-
-// Order is the resolver for the order field.
-func (r *uninvoicedOrderResolver) Order(ctx context.Context, obj *model.UninvoicedOrder) (*model.Order, error) {
-	return loaders.Found(loaders.For(ctx).Order.Load(ctx, obj.OrderID)())
-}
-
-// StockMismatch returns graph.StockMismatchResolver implementation.
-func (r *Resolver) StockMismatch() graph.StockMismatchResolver { return &stockMismatchResolver{r} }
-
-// UninvoicedOrder returns graph.UninvoicedOrderResolver implementation.
-func (r *Resolver) UninvoicedOrder() graph.UninvoicedOrderResolver {
-	return &uninvoicedOrderResolver{r}
-}
-
-type (
-	stockMismatchResolver   struct{ *Resolver }
-	uninvoicedOrderResolver struct{ *Resolver }
-)

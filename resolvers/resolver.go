@@ -45,6 +45,10 @@ type Store interface {
 	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
 	StockMismatches(ctx context.Context, minDifference decimal.Decimal, limit int) ([]store.StockMismatch, int, error)
 	UninvoicedOrders(ctx context.Context, completedBefore time.Time, limit int) ([]store.UninvoicedOrder, int, error)
+	InvoiceMismatches(ctx context.Context, minDifference decimal.Decimal, limit int) ([]store.InvoiceMismatch, int, error)
+	MissingCustomers(ctx context.Context, from model.System, limit int) ([]store.MissingCustomer, int, error)
+	FieldDisagreements(ctx context.Context, fields []store.CustomerField, limit int) ([]store.FieldDisagreement, int, error)
+	DuplicateCustomers(ctx context.Context, system model.System, limit int) ([]store.Duplicates, int, error)
 }
 
 // Resolver holds what every resolver needs. The operation's loaders come

@@ -79,6 +79,48 @@ type DateTimeRange struct {
 	To   *time.Time `json:"to,omitempty"`
 }
 
+// Records of one system that carry the same join key: one person entered twice.
+type DuplicateCustomer struct {
+	Source SourceSystem `json:"source"`
+	// The normalised join key (the e-mail address, or the phone number when the config joins by phone).
+	JoinKey string `json:"joinKey"`
+	// The record that joins the other systems first, then the others by age.
+	Records []DuplicateRecord `json:"records"`
+}
+
+type DuplicateCustomers struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many join keys a system keeps more than one record of, however many are listed.
+	Count int `json:"count"`
+	// Those with the most records first, then by system (CRM, SHOP, ERP) and join key.
+	Items []DuplicateCustomer `json:"items"`
+}
+
+// One of the records a system keeps of one person.
+type DuplicateRecord struct {
+	// The system's key of the record.
+	ID string `json:"id"`
+	// The customer the record is, read live: the joined customer for the record that joins, a customer of its own for the others.
+	Customer *Customer `json:"customer"`
+}
+
+// A field the records of one consolidated customer give different values.
+type FieldDisagreement struct {
+	// The customer, read live.
+	Customer *Customer     `json:"customer"`
+	Field    CustomerField `json:"field"`
+	// Each system's value that was compared, in the order CRM, SHOP, ERP.
+	Values []SourceValue `json:"values"`
+}
+
+type FieldDisagreements struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many fields disagree, however many are listed.
+	Count int `json:"count"`
+	// Those with the most different values first, then by the customer's key and the field.
+	Items []FieldDisagreement `json:"items"`
+}
+
 type InvoiceConnection struct {
 	Edges      []InvoiceEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
@@ -99,6 +141,34 @@ type InvoiceFilter struct {
 	DueBefore *time.Time `json:"dueBefore,omitempty"`
 	// Only invoices with something outstanding.
 	Outstanding *bool `json:"outstanding,omitempty"`
+}
+
+type InvoiceMismatches struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many invoices differ from their order, however many are listed.
+	Count int `json:"count"`
+	// Those in another currency than their order first, then the greatest differences.
+	Items []InvoiceMismatch `json:"items"`
+}
+
+// A consolidated customer one system or two have no record of.
+type MissingCustomer struct {
+	// The customer, read live.
+	Customer *Customer `json:"customer"`
+	// The consolidated name, as the store has it.
+	Name *string `json:"name,omitempty"`
+	// The systems with a record of the customer.
+	KnownTo []SourceSystem `json:"knownTo"`
+	// The systems without one.
+	MissingFrom []SourceSystem `json:"missingFrom"`
+}
+
+type MissingCustomers struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	// How many customers are missing from a system, however many are listed.
+	Count int `json:"count"`
+	// Those known to the most systems first, then by the customer's key.
+	Items []MissingCustomer `json:"items"`
 }
 
 // Sums, averages, least and greatest of an order group's amounts.
@@ -244,6 +314,12 @@ type SourceIds struct {
 	Crm  *string `json:"crm,omitempty"`
 	Shop *string `json:"shop,omitempty"`
 	Erp  *string `json:"erp,omitempty"`
+}
+
+// What one system's record gives a customer field.
+type SourceValue struct {
+	Source SourceSystem `json:"source"`
+	Value  string       `json:"value"`
 }
 
 // A change to a SKU's ERP stock, with its stock levels read again after it.
@@ -466,6 +542,64 @@ func (e *ChangeOperation) UnmarshalJSON(b []byte) error {
 }
 
 func (e ChangeOperation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A customer field the systems can disagree on.
+type CustomerField string
+
+const (
+	CustomerFieldName    CustomerField = "NAME"
+	CustomerFieldCompany CustomerField = "COMPANY"
+	CustomerFieldPhone   CustomerField = "PHONE"
+)
+
+var AllCustomerField = []CustomerField{
+	CustomerFieldName,
+	CustomerFieldCompany,
+	CustomerFieldPhone,
+}
+
+func (e CustomerField) IsValid() bool {
+	switch e {
+	case CustomerFieldName, CustomerFieldCompany, CustomerFieldPhone:
+		return true
+	}
+	return false
+}
+
+func (e CustomerField) String() string {
+	return string(e)
+}
+
+func (e *CustomerField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CustomerField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CustomerField", str)
+	}
+	return nil
+}
+
+func (e CustomerField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CustomerField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CustomerField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
