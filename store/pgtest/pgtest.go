@@ -1,5 +1,6 @@
 // Package pgtest runs a PostgreSQL server of this machine's for tests: a
-// new cluster in a temporary directory, on a free loopback port, stopped
+// new cluster in a temporary directory, listening only on a Unix socket
+// there (no port that another test's server could take first), stopped
 // and removed when the test ends. PostgreSQL must be installed (Debian's
 // postgresql package; .ci/run installs it).
 package pgtest
@@ -8,7 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -61,12 +62,8 @@ func Start(tb testing.TB) *Server {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := &Server{dir: dir, URL: fmt.Sprintf("postgres://trestle@127.0.0.1:%d/postgres?sslmode=disable", port)}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
+	s := &Server{dir: dir, URL: socketURL(dir, "postgres")}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-c", "listen_addresses=", "-k", dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	log, err := os.Create(filepath.Join(dir, "server.log"))
@@ -103,17 +100,12 @@ func (s *Server) Database(tb testing.TB, name string) string {
 	if _, err := db.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
 		tb.Fatal(err)
 	}
-	return fmt.Sprintf("postgres://trestle@127.0.0.1:%s/%s?sslmode=disable", s.port(), name)
+	return socketURL(s.dir, name)
 }
 
-func (s *Server) port() string {
-	u := s.URL[len("postgres://trestle@127.0.0.1:"):]
-	for i, c := range u {
-		if c == '/' {
-			return u[:i]
-		}
-	}
-	return u
+// socketURL connects to database name over the socket in dir.
+func socketURL(dir, name string) string {
+	return fmt.Sprintf("postgres://trestle@/%s?host=%s&sslmode=disable", name, url.QueryEscape(dir))
 }
 
 // await waits until the server answers.
@@ -151,13 +143,4 @@ func binDir() (string, error) {
 		return "", fmt.Errorf("PostgreSQL is not installed (no initdb on the PATH or in /usr/lib/postgresql): apt-get install postgresql, as .ci/run does")
 	}
 	return filepath.Dir(matches[len(matches)-1]), nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
