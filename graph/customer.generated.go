@@ -807,6 +807,59 @@ func UnmarshalCustomerFilter(ctx context.Context, raw any) (model.CustomerFilter
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCustomerOrder(ctx context.Context, obj any) (model.CustomerOrder, error) {
+	var it model.CustomerOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "DESC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNCustomerSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerSortField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNSortDirection2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCustomerOrder unmarshals raw into the CustomerOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCustomerOrder(ctx context.Context, raw any) (model.CustomerOrder, error) {
+	var out model.CustomerOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomerOrder", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -1082,6 +1135,16 @@ func (ec *executionContext) marshalNCustomerEdge2ᚕgithubᚗcomᚋtrestlehqᚋt
 	return ret
 }
 
+func (ec *executionContext) unmarshalNCustomerSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerSortField(ctx context.Context, v any) (model.CustomerSortField, error) {
+	var res model.CustomerSortField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCustomerSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerSortField(ctx context.Context, sel ast.SelectionSet, v model.CustomerSortField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSourceIds2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx context.Context, sel ast.SelectionSet, v model.SourceIds) graphql.Marshaler {
 	return ec._SourceIds(ctx, sel, &v)
 }
@@ -1098,6 +1161,14 @@ func (ec *executionContext) unmarshalOCustomerFilter2ᚖgithubᚗcomᚋtrestlehq
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputCustomerFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOCustomerOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomerOrder(ctx context.Context, v any) (*model.CustomerOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCustomerOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

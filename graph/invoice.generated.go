@@ -590,6 +590,59 @@ func UnmarshalInvoiceFilter(ctx context.Context, raw any) (model.InvoiceFilter, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputInvoiceOrder(ctx context.Context, obj any) (model.InvoiceOrder, error) {
+	var it model.InvoiceOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "DESC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNInvoiceSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceSortField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNSortDirection2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInvoiceOrder unmarshals raw into the InvoiceOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInvoiceOrder(ctx context.Context, raw any) (model.InvoiceOrder, error) {
+	var out model.InvoiceOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InvoiceOrder", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -800,6 +853,16 @@ func (ec *executionContext) marshalNInvoiceEdge2ᚕgithubᚗcomᚋtrestlehqᚋtr
 	return ret
 }
 
+func (ec *executionContext) unmarshalNInvoiceSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceSortField(ctx context.Context, v any) (model.InvoiceSortField, error) {
+	var res model.InvoiceSortField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvoiceSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceSortField(ctx context.Context, sel ast.SelectionSet, v model.InvoiceSortField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNInvoiceStatus2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceStatus(ctx context.Context, v any) (model.InvoiceStatus, error) {
 	var res model.InvoiceStatus
 	err := res.UnmarshalGQL(v)
@@ -856,6 +919,14 @@ func (ec *executionContext) unmarshalOInvoiceFilter2ᚖgithubᚗcomᚋtrestlehq�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputInvoiceFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOInvoiceOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceOrder(ctx context.Context, v any) (*model.InvoiceOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputInvoiceOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

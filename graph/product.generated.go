@@ -682,6 +682,59 @@ func UnmarshalProductFilter(ctx context.Context, raw any) (model.ProductFilter, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputProductOrder(ctx context.Context, obj any) (model.ProductOrder, error) {
+	var it model.ProductOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "DESC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNProductSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductSortField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNSortDirection2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProductOrder unmarshals raw into the ProductOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProductOrder(ctx context.Context, raw any) (model.ProductOrder, error) {
+	var out model.ProductOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProductOrder", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -951,6 +1004,16 @@ func (ec *executionContext) marshalNProductEdge2ᚕgithubᚗcomᚋtrestlehqᚋtr
 	return ret
 }
 
+func (ec *executionContext) unmarshalNProductSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductSortField(ctx context.Context, v any) (model.ProductSortField, error) {
+	var res model.ProductSortField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProductSortField2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductSortField(ctx context.Context, sel ast.SelectionSet, v model.ProductSortField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNStockLevel2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevel(ctx context.Context, sel ast.SelectionSet, v model.StockLevel) graphql.Marshaler {
 	return ec._StockLevel(ctx, sel, &v)
 }
@@ -974,6 +1037,14 @@ func (ec *executionContext) unmarshalOProductFilter2ᚖgithubᚗcomᚋtrestlehq�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputProductFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOProductOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProductOrder(ctx context.Context, v any) (*model.ProductOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputProductOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -305,12 +305,12 @@ type ComplexityRoot struct {
 	Query struct {
 		Customer           func(childComplexity int, id string) int
 		CustomerByEmail    func(childComplexity int, email string) int
-		Customers          func(childComplexity int, filter *model.CustomerFilter, first *int, after *string) int
+		Customers          func(childComplexity int, filter *model.CustomerFilter, orderBy *model.CustomerOrder, first *int, after *string) int
 		DuplicateCustomers func(childComplexity int, source *model.SourceSystem, limit *int) int
 		FieldDisagreements func(childComplexity int, fields []model.CustomerField, limit *int) int
 		Invoice            func(childComplexity int, id string) int
 		InvoiceMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
-		Invoices           func(childComplexity int, filter *model.InvoiceFilter, first *int, after *string) int
+		Invoices           func(childComplexity int, filter *model.InvoiceFilter, orderBy *model.InvoiceOrder, first *int, after *string) int
 		MissingCustomers   func(childComplexity int, missingFrom *model.SourceSystem, limit *int) int
 		Node               func(childComplexity int, id string) int
 		Nodes              func(childComplexity int, ids []string) int
@@ -318,7 +318,7 @@ type ComplexityRoot struct {
 		OrderReport        func(childComplexity int, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) int
 		Orders             func(childComplexity int, filter *model.OrderFilter, orderBy *model.OrderOrder, first *int, after *string) int
 		Product            func(childComplexity int, sku string) int
-		Products           func(childComplexity int, filter *model.ProductFilter, first *int, after *string) int
+		Products           func(childComplexity int, filter *model.ProductFilter, orderBy *model.ProductOrder, first *int, after *string) int
 		ReceivablesAging   func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
 		Stock              func(childComplexity int, skus []string) int
 		StockMismatches    func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
@@ -1479,7 +1479,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Customers(childComplexity, args["filter"].(*model.CustomerFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Customers(childComplexity, args["filter"].(*model.CustomerFilter), args["orderBy"].(*model.CustomerOrder), args["first"].(*int), args["after"].(*string)), true
 	case "Query.duplicateCustomers":
 		if e.ComplexityRoot.Query.DuplicateCustomers == nil {
 			break
@@ -1535,7 +1535,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Invoices(childComplexity, args["filter"].(*model.InvoiceFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Invoices(childComplexity, args["filter"].(*model.InvoiceFilter), args["orderBy"].(*model.InvoiceOrder), args["first"].(*int), args["after"].(*string)), true
 	case "Query.missingCustomers":
 		if e.ComplexityRoot.Query.MissingCustomers == nil {
 			break
@@ -1623,7 +1623,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Products(childComplexity, args["filter"].(*model.ProductFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Products(childComplexity, args["filter"].(*model.ProductFilter), args["orderBy"].(*model.ProductOrder), args["first"].(*int), args["after"].(*string)), true
 	case "Query.receivablesAging":
 		if e.ComplexityRoot.Query.ReceivablesAging == nil {
 			break
@@ -2160,15 +2160,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
 			graphql.NewInputUnmarshaler("CustomerInvoiceFilter", ec.unmarshalInputCustomerInvoiceFilter),
+			graphql.NewInputUnmarshaler("CustomerOrder", ec.unmarshalInputCustomerOrder),
 			graphql.NewInputUnmarshaler("CustomerOrderFilter", ec.unmarshalInputCustomerOrderFilter),
 			graphql.NewInputUnmarshaler("DateRange", ec.unmarshalInputDateRange),
 			graphql.NewInputUnmarshaler("DateTimeRange", ec.unmarshalInputDateTimeRange),
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
+			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("OrderOrder", ec.unmarshalInputOrderOrder),
 			graphql.NewInputUnmarshaler("OrderReportFilter", ec.unmarshalInputOrderReportFilter),
 			graphql.NewInputUnmarshaler("OrderReportOrder", ec.unmarshalInputOrderReportOrder),
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
+			graphql.NewInputUnmarshaler("ProductOrder", ec.unmarshalInputProductOrder),
 		)
 	}
 	first := true

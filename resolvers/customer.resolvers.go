@@ -129,7 +129,7 @@ func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*mod
 }
 
 // Customers is the resolver for the customers field.
-func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFilter, first *int, after *string) (*model.CustomerConnection, error) {
+func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFilter, orderBy *model.CustomerOrder, first *int, after *string) (*model.CustomerConnection, error) {
 	var f consolidate.Filter
 	if filter != nil {
 		f.Search = deref(filter.Search)
@@ -137,6 +137,9 @@ func (r *queryResolver) Customers(ctx context.Context, filter *model.CustomerFil
 		if filter.KnownTo != nil {
 			f.KnownTo = model.System(strings.ToLower(string(*filter.KnownTo)))
 		}
+	}
+	if orderBy != nil {
+		return r.storeCustomers(ctx, f, orderBy, first, after)
 	}
 	return r.customers(ctx, f, first, after)
 }

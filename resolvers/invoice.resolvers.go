@@ -42,7 +42,7 @@ func (r *queryResolver) Invoice(ctx context.Context, id string) (*model.Invoice,
 }
 
 // Invoices is the resolver for the invoices field.
-func (r *queryResolver) Invoices(ctx context.Context, filter *model.InvoiceFilter, first *int, after *string) (*model.InvoiceConnection, error) {
+func (r *queryResolver) Invoices(ctx context.Context, filter *model.InvoiceFilter, orderBy *model.InvoiceOrder, first *int, after *string) (*model.InvoiceConnection, error) {
 	customer := ""
 	if filter != nil && filter.Customer != nil {
 		c, err := r.customerFromID(ctx, *filter.Customer)
@@ -59,6 +59,9 @@ func (r *queryResolver) Invoices(ctx context.Context, filter *model.InvoiceFilte
 			return &model.InvoiceConnection{PageInfo: &model.PageInfo{}}, nil
 		}
 		customer = c.ERPID
+	}
+	if orderBy != nil {
+		return r.storeInvoices(ctx, customer, filter, orderBy, first, after)
 	}
 	return r.invoices(ctx, customer, filter, first, after)
 }

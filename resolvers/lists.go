@@ -216,6 +216,21 @@ func productsBySKU(ctx context.Context, skus []string, offset, n int) ([]*model.
 	return found, len(skus), nil
 }
 
+// prefetchStock loads the ERP stock of a page's products (nil for those
+// not found) together, when the selection reads it.
+func prefetchStock(ctx context.Context, products []*model.Product) {
+	if node := selectionOf(ctx).at("edges", "node"); !node.has("stock") && !node.has("available") {
+		return
+	}
+	skus := make([]string, 0, len(products))
+	for _, p := range products {
+		if p != nil {
+			skus = append(skus, p.SKU)
+		}
+	}
+	loaders.For(ctx).Stock.Prefetch(ctx, skus)
+}
+
 // customerFromID resolves a customer global ID given as a filter.
 func (r *Resolver) customerFromID(ctx context.Context, id string) (*model.Customer, error) {
 	key, err := parseID(id, "Customer")

@@ -42,7 +42,10 @@ func (r *queryResolver) Product(ctx context.Context, sku string) (*model.Product
 }
 
 // Products is the resolver for the products field.
-func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilter, first *int, after *string) (*model.ProductConnection, error) {
+func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilter, orderBy *model.ProductOrder, first *int, after *string) (*model.ProductConnection, error) {
+	if orderBy != nil {
+		return r.storeProducts(ctx, filter, orderBy, first, after)
+	}
 	n, offset, err := pageWindow(first, after)
 	if err != nil {
 		return nil, err
@@ -70,16 +73,12 @@ func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilte
 		products = nil
 	}
 	conn := &model.ProductConnection{TotalCount: total}
-	skus := make([]string, 0, len(products))
 	for i, p := range products {
 		if p != nil {
-			skus = append(skus, p.SKU)
 			conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: offsetCursor(offset + i), Node: p})
 		}
 	}
-	if node := selectionOf(ctx).at("edges", "node"); node.has("stock") || node.has("available") {
-		loaders.For(ctx).Stock.Prefetch(ctx, skus)
-	}
+	prefetchStock(ctx, products)
 	conn.PageInfo = pageInfo(offset, len(products), total)
 	return conn, nil
 }

@@ -42,6 +42,11 @@ type Store interface {
 	Status(ctx context.Context) (store.Status, error)
 	Freshness(ctx context.Context) (store.Status, error)
 	OrderReport(ctx context.Context, q store.OrderReportQuery) ([]store.OrderGroup, error)
+	// CustomerList, InvoiceList and ProductList page through the lists
+	// the store sorts.
+	CustomerList(ctx context.Context, q store.CustomerListQuery) (store.ListPage[store.CustomerRef], error)
+	InvoiceList(ctx context.Context, q store.InvoiceListQuery) (store.ListPage[string], error)
+	ProductList(ctx context.Context, q store.ProductListQuery) (store.ListPage[string], error)
 	ReceivablesAging(ctx context.Context, q store.AgingQuery) (totals, customers []store.CustomerAging, err error)
 	StockMismatches(ctx context.Context, minDifference decimal.Decimal, limit int) ([]store.StockMismatch, int, error)
 	UninvoicedOrders(ctx context.Context, completedBefore time.Time, limit int) ([]store.UninvoicedOrder, int, error)

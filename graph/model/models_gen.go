@@ -62,6 +62,20 @@ type CustomerInvoiceFilter struct {
 	Outstanding *bool           `json:"outstanding,omitempty"`
 }
 
+// A sort of customers that the reporting store serves: the page's customers
+// are sorted and counted there (totalCount is the store's) and read live,
+// ties go by the customer's key, and cursors stay valid while rows change.
+// A page holds up to 1000 customers (a live list, without orderBy, 100). A
+// customer without a value (no orders, no invoices) counts as 0. While the
+// store's first backfill runs the response has a STORE_BACKFILLING error,
+// and its extensions say how fresh the store is under "freshness.<field>";
+// without a store, STORE_UNAVAILABLE. The filter's search, knownTo and
+// lifecycleStage apply, their ASCII letters compared without case.
+type CustomerOrder struct {
+	Field     CustomerSortField `json:"field"`
+	Direction SortDirection     `json:"direction"`
+}
+
 type CustomerOrderFilter struct {
 	Status    []OrderStatus  `json:"status,omitempty"`
 	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
@@ -149,6 +163,19 @@ type InvoiceMismatches struct {
 	Count int `json:"count"`
 	// Those in another currency than their order first, then the greatest differences.
 	Items []InvoiceMismatch `json:"items"`
+}
+
+// A sort of invoices that the reporting store serves: the page's invoices
+// are sorted, filtered and counted there (totalCount is the store's) and
+// read live from the ERP, ties go by the invoice's number, and cursors stay
+// valid while rows change. A page holds up to 1000 invoices (a live list,
+// without orderBy, 100). An invoice without a date counts as the earliest.
+// While the store's first backfill runs the response has a STORE_BACKFILLING
+// error, and its extensions say how fresh the store is under
+// "freshness.<field>"; without a store, STORE_UNAVAILABLE.
+type InvoiceOrder struct {
+	Field     InvoiceSortField `json:"field"`
+	Direction SortDirection    `json:"direction"`
 }
 
 // A consolidated customer one system or two have no record of.
@@ -269,6 +296,19 @@ type ProductFilter struct {
 	// Case-insensitive match on name or SKU.
 	Search      *string `json:"search,omitempty"`
 	StockStatus *string `json:"stockStatus,omitempty"`
+}
+
+// A sort of products that the reporting store serves: the page's products
+// are sorted, filtered and counted there (totalCount is the store's) and
+// read live, ties go by SKU, and cursors stay valid while rows change. A page
+// holds up to 1000 products (a live list, without orderBy, 100). The filter's
+// skus and stockStatus apply; search, which the shop runs over descriptions
+// too, is refused. While the store's first backfill runs the response has a
+// STORE_BACKFILLING error, and its extensions say how fresh the store is
+// under "freshness.<field>"; without a store, STORE_UNAVAILABLE.
+type ProductOrder struct {
+	Field     ProductSortField `json:"field"`
+	Direction SortDirection    `json:"direction"`
 }
 
 type Query struct {
@@ -600,6 +640,130 @@ func (e *CustomerField) UnmarshalJSON(b []byte) error {
 }
 
 func (e CustomerField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What customers(orderBy:) sorts by.
+type CustomerSortField string
+
+const (
+	// The sum of the customer's shop orders that count as sales, as lifetimeValue adds them.
+	CustomerSortFieldLifetimeValue CustomerSortField = "LIFETIME_VALUE"
+	// What the customer owes on submitted ERP invoices, as openBalance adds it.
+	CustomerSortFieldOpenBalance CustomerSortField = "OPEN_BALANCE"
+	// The customer's name, its ASCII letters compared without case.
+	CustomerSortFieldName CustomerSortField = "NAME"
+	// When the first of the customer's records was created, in whichever system.
+	CustomerSortFieldCreated CustomerSortField = "CREATED"
+)
+
+var AllCustomerSortField = []CustomerSortField{
+	CustomerSortFieldLifetimeValue,
+	CustomerSortFieldOpenBalance,
+	CustomerSortFieldName,
+	CustomerSortFieldCreated,
+}
+
+func (e CustomerSortField) IsValid() bool {
+	switch e {
+	case CustomerSortFieldLifetimeValue, CustomerSortFieldOpenBalance, CustomerSortFieldName, CustomerSortFieldCreated:
+		return true
+	}
+	return false
+}
+
+func (e CustomerSortField) String() string {
+	return string(e)
+}
+
+func (e *CustomerSortField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CustomerSortField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CustomerSortField", str)
+	}
+	return nil
+}
+
+func (e CustomerSortField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CustomerSortField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CustomerSortField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What invoices(orderBy:) sorts by.
+type InvoiceSortField string
+
+const (
+	InvoiceSortFieldDueDate InvoiceSortField = "DUE_DATE"
+	// The amount outstanding.
+	InvoiceSortFieldOutstanding InvoiceSortField = "OUTSTANDING"
+	// The issue (posting) date.
+	InvoiceSortFieldPostingDate InvoiceSortField = "POSTING_DATE"
+)
+
+var AllInvoiceSortField = []InvoiceSortField{
+	InvoiceSortFieldDueDate,
+	InvoiceSortFieldOutstanding,
+	InvoiceSortFieldPostingDate,
+}
+
+func (e InvoiceSortField) IsValid() bool {
+	switch e {
+	case InvoiceSortFieldDueDate, InvoiceSortFieldOutstanding, InvoiceSortFieldPostingDate:
+		return true
+	}
+	return false
+}
+
+func (e InvoiceSortField) String() string {
+	return string(e)
+}
+
+func (e *InvoiceSortField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvoiceSortField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvoiceSortField", str)
+	}
+	return nil
+}
+
+func (e InvoiceSortField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvoiceSortField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvoiceSortField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -946,6 +1110,69 @@ func (e *OrderStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrderStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What products(orderBy:) sorts by.
+type ProductSortField string
+
+const (
+	// The shop's own stock count (0 where the shop does not manage the product's stock).
+	ProductSortFieldShopStock ProductSortField = "SHOP_STOCK"
+	// What the ERP has available over every warehouse (on hand less reserved), as available adds it.
+	ProductSortFieldErpAvailable ProductSortField = "ERP_AVAILABLE"
+	ProductSortFieldSku          ProductSortField = "SKU"
+	// The product's name, its ASCII letters compared without case.
+	ProductSortFieldName ProductSortField = "NAME"
+)
+
+var AllProductSortField = []ProductSortField{
+	ProductSortFieldShopStock,
+	ProductSortFieldErpAvailable,
+	ProductSortFieldSku,
+	ProductSortFieldName,
+}
+
+func (e ProductSortField) IsValid() bool {
+	switch e {
+	case ProductSortFieldShopStock, ProductSortFieldErpAvailable, ProductSortFieldSku, ProductSortFieldName:
+		return true
+	}
+	return false
+}
+
+func (e ProductSortField) String() string {
+	return string(e)
+}
+
+func (e *ProductSortField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProductSortField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProductSortField", str)
+	}
+	return nil
+}
+
+func (e ProductSortField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProductSortField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProductSortField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
