@@ -148,19 +148,12 @@ func (s *Store) CustomerList(ctx context.Context, q CustomerListQuery) (ListPage
 			s.fold("COALESCE(c.email, '')")+" LIKE "+s.fold("?")+` ESCAPE '\')`)
 		l.args = append(l.args, like, like, like)
 	}
-	var out ListPage[CustomerRef]
-	err := s.listPage(ctx, l, q.Sort, q.After, q.First, &out.Total, &out.HasNext, &out.HasPrev,
-		func(key, cursor string, extras []any) {
-			c := CustomerRef{Key: key}
-			c.Email = extras[0].(*sql.NullString).String
-			c.CRMID = extras[1].(*sql.NullString).String
-			c.ShopID = extras[2].(*sql.NullInt64).Int64
-			c.ERPID = extras[3].(*sql.NullString).String
-			out.Rows, out.Cursors = append(out.Rows, c), append(out.Cursors, cursor)
-		}, func() []any {
-			return []any{new(sql.NullString), new(sql.NullString), new(sql.NullInt64), new(sql.NullString)}
-		})
-	return out, err
+	return listPage(ctx, s, l, q.Sort, q.After, q.First, func(key string, extras []any) CustomerRef {
+		return CustomerRef{Key: key, Email: extras[0].(*sql.NullString).String, CRMID: extras[1].(*sql.NullString).String,
+			ShopID: extras[2].(*sql.NullInt64).Int64, ERPID: extras[3].(*sql.NullString).String}
+	}, func() []any {
+		return []any{new(sql.NullString), new(sql.NullString), new(sql.NullInt64), new(sql.NullString)}
+	})
 }
 
 // InvoiceList pages through the invoices in a sort; a page's rows are the
@@ -219,34 +212,31 @@ func (s *Store) ProductList(ctx context.Context, q ProductListQuery) (ListPage[s
 
 // keyList pages through a list whose rows are their keys.
 func (s *Store) keyList(ctx context.Context, l list, sort ListSort, after string, first int) (ListPage[string], error) {
-	var out ListPage[string]
-	err := s.listPage(ctx, l, sort, after, first, &out.Total, &out.HasNext, &out.HasPrev, func(key, cursor string, _ []any) {
-		out.Rows, out.Cursors = append(out.Rows, key), append(out.Cursors, cursor)
-	}, func() []any { return nil })
-	return out, err
+	return listPage(ctx, s, l, sort, after, first, func(key string, _ []any) string { return key }, func() []any { return nil })
 }
 
 // listPage reads the page of a list that follows the cursor after (a
 // keyset: the sort's value and the key of the row it follows, so a cursor
 // keeps its place while rows come and go), and how many rows the list
-// has. Each row is handed to add with its cursor and its extras, read into
-// what extras gives.
-func (s *Store) listPage(ctx context.Context, l list, sort ListSort, after string, first int, total *int, hasNext, hasPrev *bool,
-	add func(key, cursor string, extras []any), extras func() []any) error {
+// has. Each row is made by row from its key and its extras, read into what
+// extras gives.
+func listPage[T any](ctx context.Context, s *Store, l list, sort ListSort, after string, first int,
+	row func(key string, extras []any) T, extras func() []any) (ListPage[T], error) {
+	var out ListPage[T]
 	by, ok := l.sorts[sort.By]
 	if !ok {
-		return fmt.Errorf("%w: %s cannot be sorted by %q", ErrReport, l.name, sort.By)
+		return out, fmt.Errorf("%w: %s cannot be sorted by %q", ErrReport, l.name, sort.By)
 	}
 	if first < 0 || first > MaxListPage {
-		return fmt.Errorf("%w: first: a page of %s holds 0 to %d rows, not %d", ErrReport, l.name, MaxListPage, first)
+		return out, fmt.Errorf("%w: first: a page of %s holds 0 to %d rows, not %d", ErrReport, l.name, MaxListPage, first)
 	}
 	text := by.text
 	c := cursorOf{List: l.name, Sort: sort}
 	if err := c.decode(after, text); err != nil {
-		return err
+		return out, err
 	}
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+l.from+whereClause(l.where), l.args...).Scan(total); err != nil {
-		return fmt.Errorf("%s list: %w", l.name, err)
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+l.from+whereClause(l.where), l.args...).Scan(&out.Total); err != nil {
+		return out, fmt.Errorf("%s list: %w", l.name, err)
 	}
 	// The key and a text value compare byte by byte in both dialects.
 	k, v := s.bytewise("k"), "v"
@@ -269,7 +259,7 @@ func (s *Store) listPage(ctx context.Context, l list, sort ListSort, after strin
 		" ORDER BY " + v + dir + ", " + k + dir + " LIMIT " + strconv.Itoa(first+1)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("%s list: %w", l.name, err)
+		return out, fmt.Errorf("%s list: %w", l.name, err)
 	}
 	defer rows.Close()
 	n := 0
@@ -284,10 +274,10 @@ func (s *Store) listPage(ctx context.Context, l list, sort ListSort, after strin
 		ex := extras()
 		dest = append(dest, ex...)
 		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("%s list: %w", l.name, err)
+			return out, fmt.Errorf("%s list: %w", l.name, err)
 		}
 		if n++; n > first {
-			*hasNext = true
+			out.HasNext = true
 			break
 		}
 		next := cursorOf{List: l.name, Sort: sort, Set: true, Key: key}
@@ -296,15 +286,15 @@ func (s *Store) listPage(ctx context.Context, l list, sort ListSort, after strin
 		} else {
 			next.Value = num.Int64
 		}
-		add(key, next.encode(), ex)
+		out.Rows, out.Cursors = append(out.Rows, row(key, ex)), append(out.Cursors, next.encode())
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s list: %w", l.name, err)
+		return out, fmt.Errorf("%s list: %w", l.name, err)
 	}
 	// A cursor is a row's, so rows precede the page (unless they all went
 	// since, which would take another count to tell).
-	*hasPrev = c.Set
-	return nil
+	out.HasPrev = c.Set
+	return out, nil
 }
 
 // cursorOf is where a page of a list in a sort begins: after the row with

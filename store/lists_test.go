@@ -81,6 +81,15 @@ func customerKey(p *world.Person) string {
 	return "erp:" + p.ERP.Name
 }
 
+// customerName is a person's name as their customer has it: the CRM's
+// and the shop's are the person's; an ERP-only company's, the company's.
+func customerName(p *world.Person) string {
+	if p.CRM == nil && p.Shop == nil && p.ERP.Type == "Company" && p.Company != "" {
+		return p.Company
+	}
+	return strings.TrimSpace(p.FirstName + " " + p.LastName)
+}
+
 // worldLists works out, from the world's own records, each list the store
 // sorts, as the live graph's fields read them.
 func worldLists(w *world.World) map[string]sorted {
@@ -114,13 +123,7 @@ func worldLists(w *world.World) map[string]sorted {
 			}
 		}
 		created[k] = first
-		// The CRM's and the shop's name are the person's; an ERP-only
-		// company's, the company's.
-		name := strings.TrimSpace(p.FirstName + " " + p.LastName)
-		if p.CRM == nil && p.Shop == nil && p.ERP.Type == "Company" && p.Company != "" {
-			name = p.Company
-		}
-		names[k] = foldASCII(name)
+		names[k] = foldASCII(customerName(p))
 	}
 	outstanding, due := map[string]any{}, map[string]any{}
 	for _, inv := range w.Invoices {
@@ -402,5 +405,111 @@ func TestPostgresSortsListsAsSQLiteDoes(t *testing.T) {
 		if got, want := pageAll(t, 25, listReaders(t.Context(), pg)[name]), pageAll(t, 25, read); !slices.Equal(got, want) {
 			t.Errorf("%s: PostgreSQL gives %v\nSQLite %v", name, got, want)
 		}
+	}
+}
+
+func TestListFiltersSelectWhatTheWorldHas(t *testing.T) {
+	env := simtest.Start(t, smallWorld)
+	// Two products sold out, for the stock status to select.
+	env.Sim.World.Lock()
+	for _, p := range []*world.Product{env.Sim.World.Products[2], env.Sim.World.Products[9]} {
+		p.ManageStock, p.ShopStock = true, 0
+	}
+	env.Sim.World.Unlock()
+	s := openTemp(t)
+	if _, err := s.Backfill(t.Context(), sources(env, 50)); err != nil {
+		t.Fatal(err)
+	}
+	w := env.Sim.World
+	w.RLock()
+	term := foldASCII(w.People[7].LastName[1:4])
+	dueBefore := w.Invoices[len(w.Invoices)/2].Due
+	byName := func(keep func(p *world.Person) bool) sorted {
+		names := map[string]any{}
+		for _, p := range w.People {
+			if keep(p) {
+				names[customerKey(p)] = foldASCII(customerName(p))
+			}
+		}
+		return expect(names, false)
+	}
+	byDue := func(keep func(inv *world.Invoice) bool) sorted {
+		due := map[string]any{}
+		for _, inv := range w.Invoices {
+			if keep(inv) {
+				due[inv.Name] = inv.Due
+			}
+		}
+		return expect(due, false)
+	}
+	bySKU := func(keep func(p *world.Product) bool) sorted {
+		skus := map[string]any{}
+		for _, p := range w.Products {
+			if keep(p) {
+				skus[p.SKU] = p.SKU
+			}
+		}
+		return expect(skus, true)
+	}
+	someSKUs := []string{w.Products[3].SKU, w.Products[5].SKU, "NO-SUCH-SKU"}
+	want := map[string]sorted{
+		"customers known to the shop": byName(func(p *world.Person) bool { return p.Shop != nil }),
+		"customers in the CRM's customer stage": byName(func(p *world.Person) bool {
+			return p.CRM != nil && strings.EqualFold(p.CRM.LifecycleStage, "customer")
+		}),
+		"customers found by a part of a name": byName(func(p *world.Person) bool {
+			return strings.Contains(foldASCII(customerName(p)), term) || strings.Contains(foldASCII(p.Company), term) ||
+				strings.Contains(p.Email, term)
+		}),
+		"open invoices":             byDue(func(inv *world.Invoice) bool { return inv.DocStatus == 1 && inv.Outstanding.IsPos() }),
+		"invoices due before a day": byDue(func(inv *world.Invoice) bool { return inv.Due.Before(dueBefore) }),
+		"products out of stock":     bySKU(func(p *world.Product) bool { return p.StockStatus() == "outofstock" }),
+		"products of some SKUs":     bySKU(func(p *world.Product) bool { return slices.Contains(someSKUs, p.SKU) }),
+		"invoices of a customer, paid": byDue(func(inv *world.Invoice) bool {
+			return inv.Customer == w.Invoices[0].Customer && inv.StatusOn(w.Anchor) == "Paid"
+		}),
+	}
+	customer := w.Invoices[0].Customer.ERP.Name
+	w.RUnlock()
+
+	customers := func(q CustomerListQuery) func(string, int) (ListPage[string], error) {
+		return func(after string, first int) (ListPage[string], error) {
+			q.Sort, q.After, q.First = ListSort{By: "name"}, after, first
+			p, err := s.CustomerList(t.Context(), q)
+			keys := ListPage[string]{Cursors: p.Cursors, Total: p.Total, HasNext: p.HasNext, HasPrev: p.HasPrev}
+			for _, c := range p.Rows {
+				keys.Rows = append(keys.Rows, c.Key)
+			}
+			return keys, err
+		}
+	}
+	invoices := func(q InvoiceListQuery) func(string, int) (ListPage[string], error) {
+		return func(after string, first int) (ListPage[string], error) {
+			q.Sort, q.After, q.First = ListSort{By: "due_date"}, after, first
+			return s.InvoiceList(t.Context(), q)
+		}
+	}
+	products := func(q ProductListQuery) func(string, int) (ListPage[string], error) {
+		return func(after string, first int) (ListPage[string], error) {
+			q.Sort, q.After, q.First = ListSort{By: "sku", Desc: true}, after, first
+			return s.ProductList(t.Context(), q)
+		}
+	}
+	for name, read := range map[string]func(string, int) (ListPage[string], error){
+		"customers known to the shop":           customers(CustomerListQuery{KnownTo: model.SystemShop}),
+		"customers in the CRM's customer stage": customers(CustomerListQuery{LifecycleStage: "Customer"}),
+		"customers found by a part of a name":   customers(CustomerListQuery{Search: strings.ToUpper(term)}),
+		"open invoices":                         invoices(InvoiceListQuery{OpenOnly: true}),
+		"invoices due before a day":             invoices(InvoiceListQuery{DueBefore: dueBefore}),
+		"products out of stock":                 products(ProductListQuery{StockStatus: "outofstock"}),
+		"products of some SKUs":                 products(ProductListQuery{SKUs: someSKUs}),
+		"invoices of a customer, paid":          invoices(InvoiceListQuery{Customer: customer, Statuses: []string{"Paid"}}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := pageAll(t, 4, read)
+			if exp := want[name].keys; !slices.Equal(got, exp) || len(exp) == 0 {
+				t.Errorf("%v\nwant %v", got, exp)
+			}
+		})
 	}
 }
