@@ -202,6 +202,7 @@ func TestAReportAskedWronglySaysWhy(t *testing.T) {
 		`{ orderReport(filter: { customer: "eA" }) { groups { count } } }`: "not a Trestle global ID",
 		`{ receivablesAging(timeZone: "") { customers { invoices } } }`:    "not an IANA time zone",
 		`{ orderReport(groupBy: [DAY_OF_WEEK]) { groups { count } } }`:     "DAY_OF_WEEK",
+		`{ orderReport(orderBy: [{by: CUSTOMERS}]) { groups { count } } }`: "sorting by customers needs them counted",
 	} {
 		var got struct {
 			Errors []struct {
@@ -210,8 +211,8 @@ func TestAReportAskedWronglySaysWhy(t *testing.T) {
 			}
 		}
 		graphQL(t, a, query, &got)
-		if len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Message, want) {
-			t.Errorf("%s: errors %+v, want one saying %q", query, got.Errors, want)
+		if len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Message, want) || strings.HasPrefix(got.Errors[0].Message, "input:") {
+			t.Errorf("%s: errors %+v, want one saying %q (and no more)", query, got.Errors, want)
 		}
 	}
 }

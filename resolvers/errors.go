@@ -64,7 +64,7 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Message = "the id is not a Trestle global ID"
 			setExt(gerr, "code", CodeBadUserInput)
 		case errors.Is(err, store.ErrReport):
-			gerr.Message = strings.TrimPrefix(err.Error(), "report: ")
+			gerr.Message = strings.TrimPrefix(gerr.Message, "report: ")
 			setExt(gerr, "code", CodeBadUserInput)
 		case errors.Is(err, ErrNoStore):
 			gerr.Message = err.Error()
