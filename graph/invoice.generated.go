@@ -966,4 +966,20 @@ func (ec *executionContext) marshalOInvoiceStatus2ᚕgithubᚗcomᚋtrestlehqᚋ
 	return ret
 }
 
+func (ec *executionContext) unmarshalOInvoiceStatus2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceStatus(ctx context.Context, v any) (*model.InvoiceStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.InvoiceStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInvoiceStatus2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoiceStatus(ctx context.Context, sel ast.SelectionSet, v *model.InvoiceStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 // endregion ***************************** type.gotpl *****************************

@@ -30,12 +30,14 @@ type ResolverRoot interface {
 	Invoice() InvoiceResolver
 	InvoiceChange() InvoiceChangeResolver
 	InvoiceMismatch() InvoiceMismatchResolver
+	LineGroupKey() LineGroupKeyResolver
 	Order() OrderResolver
 	OrderChange() OrderChangeResolver
 	OrderLine() OrderLineResolver
 	Product() ProductResolver
 	Query() QueryResolver
 	StockChange() StockChangeResolver
+	StockGroupKey() StockGroupKeyResolver
 	StockMismatch() StockMismatchResolver
 	Subscription() SubscriptionResolver
 	UninvoicedOrder() UninvoicedOrderResolver
@@ -77,6 +79,10 @@ type ComplexityRoot struct {
 		Invoices func(childComplexity int) int
 	}
 
+	CustomerAmounts struct {
+		LifetimeValue func(childComplexity int) int
+	}
+
 	CustomerChange struct {
 		At       func(childComplexity int) int
 		Cursor   func(childComplexity int) int
@@ -94,6 +100,28 @@ type ComplexityRoot struct {
 	CustomerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CustomerGroup struct {
+		Avg   func(childComplexity int) int
+		Count func(childComplexity int) int
+		Key   func(childComplexity int) int
+		Max   func(childComplexity int) int
+		Min   func(childComplexity int) int
+		Sum   func(childComplexity int) int
+	}
+
+	CustomerGroupKey struct {
+		Currency       func(childComplexity int) int
+		LifecycleStage func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		Period         func(childComplexity int) int
+		Systems        func(childComplexity int) int
+	}
+
+	CustomerReport struct {
+		Freshness func(childComplexity int) int
+		Groups    func(childComplexity int) int
 	}
 
 	DuplicateCustomer struct {
@@ -139,6 +167,11 @@ type ComplexityRoot struct {
 		Total       func(childComplexity int) int
 	}
 
+	InvoiceAmounts struct {
+		Outstanding func(childComplexity int) int
+		Total       func(childComplexity int) int
+	}
+
 	InvoiceChange struct {
 		At      func(childComplexity int) int
 		Cursor  func(childComplexity int) int
@@ -157,6 +190,25 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	InvoiceGroup struct {
+		Avg   func(childComplexity int) int
+		Count func(childComplexity int) int
+		Key   func(childComplexity int) int
+		Max   func(childComplexity int) int
+		Min   func(childComplexity int) int
+		Sum   func(childComplexity int) int
+	}
+
+	InvoiceGroupKey struct {
+		Currency       func(childComplexity int) int
+		Customer       func(childComplexity int) int
+		ErpStatus      func(childComplexity int) int
+		LifecycleStage func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		Period         func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
 	InvoiceMismatch struct {
 		Difference    func(childComplexity int) int
 		Invoice       func(childComplexity int) int
@@ -171,6 +223,46 @@ type ComplexityRoot struct {
 		Count     func(childComplexity int) int
 		Freshness func(childComplexity int) int
 		Items     func(childComplexity int) int
+	}
+
+	InvoiceReport struct {
+		Freshness func(childComplexity int) int
+		Groups    func(childComplexity int) int
+	}
+
+	LineAmounts struct {
+		Quantity func(childComplexity int) int
+		Tax      func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
+	LineGroup struct {
+		Avg       func(childComplexity int) int
+		Count     func(childComplexity int) int
+		Customers func(childComplexity int) int
+		Key       func(childComplexity int) int
+		Max       func(childComplexity int) int
+		Min       func(childComplexity int) int
+		Orders    func(childComplexity int) int
+		Sum       func(childComplexity int) int
+	}
+
+	LineGroupKey struct {
+		Currency       func(childComplexity int) int
+		Customer       func(childComplexity int) int
+		LifecycleStage func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		Period         func(childComplexity int) int
+		Product        func(childComplexity int) int
+		ShopStatus     func(childComplexity int) int
+		Sku            func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	LineReport struct {
+		Freshness func(childComplexity int) int
+		Groups    func(childComplexity int) int
 	}
 
 	MissingCustomer struct {
@@ -305,12 +397,15 @@ type ComplexityRoot struct {
 	Query struct {
 		Customer           func(childComplexity int, id string) int
 		CustomerByEmail    func(childComplexity int, email string) int
+		CustomerReport     func(childComplexity int, filter *model.CustomerReportFilter, groupBy []model.CustomerDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.CustomerReportOrder, limit *int) int
 		Customers          func(childComplexity int, filter *model.CustomerFilter, orderBy *model.CustomerOrder, first *int, after *string) int
 		DuplicateCustomers func(childComplexity int, source *model.SourceSystem, limit *int) int
 		FieldDisagreements func(childComplexity int, fields []model.CustomerField, limit *int) int
 		Invoice            func(childComplexity int, id string) int
 		InvoiceMismatches  func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
+		InvoiceReport      func(childComplexity int, filter *model.InvoiceFilter, groupBy []model.InvoiceDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.InvoiceReportOrder, limit *int) int
 		Invoices           func(childComplexity int, filter *model.InvoiceFilter, orderBy *model.InvoiceOrder, first *int, after *string) int
+		LineReport         func(childComplexity int, filter *model.LineReportFilter, groupBy []model.LineDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.LineReportOrder, limit *int) int
 		MissingCustomers   func(childComplexity int, missingFrom *model.SourceSystem, limit *int) int
 		Node               func(childComplexity int, id string) int
 		Nodes              func(childComplexity int, ids []string) int
@@ -322,6 +417,7 @@ type ComplexityRoot struct {
 		ReceivablesAging   func(childComplexity int, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) int
 		Stock              func(childComplexity int, skus []string) int
 		StockMismatches    func(childComplexity int, minDifference *decimal.Decimal, limit *int) int
+		StockReport        func(childComplexity int, filter *model.StockReportFilter, groupBy []model.StockDimension, orderBy []model.StockReportOrder, limit *int) int
 		StoreStatus        func(childComplexity int) int
 		UninvoicedOrders   func(childComplexity int, olderThanDays *int, limit *int) int
 	}
@@ -365,6 +461,21 @@ type ComplexityRoot struct {
 		Stock  func(childComplexity int) int
 	}
 
+	StockGroup struct {
+		Count func(childComplexity int) int
+		Key   func(childComplexity int) int
+		Max   func(childComplexity int) int
+		Min   func(childComplexity int) int
+		Skus  func(childComplexity int) int
+		Sum   func(childComplexity int) int
+	}
+
+	StockGroupKey struct {
+		Product   func(childComplexity int) int
+		Sku       func(childComplexity int) int
+		Warehouse func(childComplexity int) int
+	}
+
 	StockLevel struct {
 		Available  func(childComplexity int) int
 		ModifiedAt func(childComplexity int) int
@@ -388,6 +499,17 @@ type ComplexityRoot struct {
 		Count     func(childComplexity int) int
 		Freshness func(childComplexity int) int
 		Items     func(childComplexity int) int
+	}
+
+	StockQuantities struct {
+		Available func(childComplexity int) int
+		OnHand    func(childComplexity int) int
+		Reserved  func(childComplexity int) int
+	}
+
+	StockReport struct {
+		Freshness func(childComplexity int) int
+		Groups    func(childComplexity int) int
 	}
 
 	StoreBackfill struct {
@@ -607,6 +729,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerAging.Invoices(childComplexity), true
 
+	case "CustomerAmounts.lifetimeValue":
+		if e.ComplexityRoot.CustomerAmounts.LifetimeValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerAmounts.LifetimeValue(childComplexity), true
+
 	case "CustomerChange.at":
 		if e.ComplexityRoot.CustomerChange.At == nil {
 			break
@@ -669,6 +798,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerEdge.Node(childComplexity), true
+
+	case "CustomerGroup.avg":
+		if e.ComplexityRoot.CustomerGroup.Avg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Avg(childComplexity), true
+	case "CustomerGroup.count":
+		if e.ComplexityRoot.CustomerGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Count(childComplexity), true
+	case "CustomerGroup.key":
+		if e.ComplexityRoot.CustomerGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Key(childComplexity), true
+	case "CustomerGroup.max":
+		if e.ComplexityRoot.CustomerGroup.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Max(childComplexity), true
+	case "CustomerGroup.min":
+		if e.ComplexityRoot.CustomerGroup.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Min(childComplexity), true
+	case "CustomerGroup.sum":
+		if e.ComplexityRoot.CustomerGroup.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroup.Sum(childComplexity), true
+
+	case "CustomerGroupKey.currency":
+		if e.ComplexityRoot.CustomerGroupKey.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroupKey.Currency(childComplexity), true
+	case "CustomerGroupKey.lifecycleStage":
+		if e.ComplexityRoot.CustomerGroupKey.LifecycleStage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroupKey.LifecycleStage(childComplexity), true
+	case "CustomerGroupKey.owner":
+		if e.ComplexityRoot.CustomerGroupKey.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroupKey.Owner(childComplexity), true
+	case "CustomerGroupKey.period":
+		if e.ComplexityRoot.CustomerGroupKey.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroupKey.Period(childComplexity), true
+	case "CustomerGroupKey.systems":
+		if e.ComplexityRoot.CustomerGroupKey.Systems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerGroupKey.Systems(childComplexity), true
+
+	case "CustomerReport.freshness":
+		if e.ComplexityRoot.CustomerReport.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerReport.Freshness(childComplexity), true
+	case "CustomerReport.groups":
+		if e.ComplexityRoot.CustomerReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerReport.Groups(childComplexity), true
 
 	case "DuplicateCustomer.joinKey":
 		if e.ComplexityRoot.DuplicateCustomer.JoinKey == nil {
@@ -826,6 +1036,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Invoice.Total(childComplexity), true
 
+	case "InvoiceAmounts.outstanding":
+		if e.ComplexityRoot.InvoiceAmounts.Outstanding == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceAmounts.Outstanding(childComplexity), true
+	case "InvoiceAmounts.total":
+		if e.ComplexityRoot.InvoiceAmounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceAmounts.Total(childComplexity), true
+
 	case "InvoiceChange.at":
 		if e.ComplexityRoot.InvoiceChange.At == nil {
 			break
@@ -882,6 +1105,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceEdge.Node(childComplexity), true
+
+	case "InvoiceGroup.avg":
+		if e.ComplexityRoot.InvoiceGroup.Avg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Avg(childComplexity), true
+	case "InvoiceGroup.count":
+		if e.ComplexityRoot.InvoiceGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Count(childComplexity), true
+	case "InvoiceGroup.key":
+		if e.ComplexityRoot.InvoiceGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Key(childComplexity), true
+	case "InvoiceGroup.max":
+		if e.ComplexityRoot.InvoiceGroup.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Max(childComplexity), true
+	case "InvoiceGroup.min":
+		if e.ComplexityRoot.InvoiceGroup.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Min(childComplexity), true
+	case "InvoiceGroup.sum":
+		if e.ComplexityRoot.InvoiceGroup.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroup.Sum(childComplexity), true
+
+	case "InvoiceGroupKey.currency":
+		if e.ComplexityRoot.InvoiceGroupKey.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.Currency(childComplexity), true
+	case "InvoiceGroupKey.customer":
+		if e.ComplexityRoot.InvoiceGroupKey.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.Customer(childComplexity), true
+	case "InvoiceGroupKey.erpStatus":
+		if e.ComplexityRoot.InvoiceGroupKey.ErpStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.ErpStatus(childComplexity), true
+	case "InvoiceGroupKey.lifecycleStage":
+		if e.ComplexityRoot.InvoiceGroupKey.LifecycleStage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.LifecycleStage(childComplexity), true
+	case "InvoiceGroupKey.owner":
+		if e.ComplexityRoot.InvoiceGroupKey.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.Owner(childComplexity), true
+	case "InvoiceGroupKey.period":
+		if e.ComplexityRoot.InvoiceGroupKey.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.Period(childComplexity), true
+	case "InvoiceGroupKey.status":
+		if e.ComplexityRoot.InvoiceGroupKey.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceGroupKey.Status(childComplexity), true
 
 	case "InvoiceMismatch.difference":
 		if e.ComplexityRoot.InvoiceMismatch.Difference == nil {
@@ -944,6 +1247,161 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceMismatches.Items(childComplexity), true
+
+	case "InvoiceReport.freshness":
+		if e.ComplexityRoot.InvoiceReport.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceReport.Freshness(childComplexity), true
+	case "InvoiceReport.groups":
+		if e.ComplexityRoot.InvoiceReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceReport.Groups(childComplexity), true
+
+	case "LineAmounts.quantity":
+		if e.ComplexityRoot.LineAmounts.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineAmounts.Quantity(childComplexity), true
+	case "LineAmounts.tax":
+		if e.ComplexityRoot.LineAmounts.Tax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineAmounts.Tax(childComplexity), true
+	case "LineAmounts.total":
+		if e.ComplexityRoot.LineAmounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineAmounts.Total(childComplexity), true
+
+	case "LineGroup.avg":
+		if e.ComplexityRoot.LineGroup.Avg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Avg(childComplexity), true
+	case "LineGroup.count":
+		if e.ComplexityRoot.LineGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Count(childComplexity), true
+	case "LineGroup.customers":
+		if e.ComplexityRoot.LineGroup.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Customers(childComplexity), true
+	case "LineGroup.key":
+		if e.ComplexityRoot.LineGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Key(childComplexity), true
+	case "LineGroup.max":
+		if e.ComplexityRoot.LineGroup.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Max(childComplexity), true
+	case "LineGroup.min":
+		if e.ComplexityRoot.LineGroup.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Min(childComplexity), true
+	case "LineGroup.orders":
+		if e.ComplexityRoot.LineGroup.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Orders(childComplexity), true
+	case "LineGroup.sum":
+		if e.ComplexityRoot.LineGroup.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroup.Sum(childComplexity), true
+
+	case "LineGroupKey.currency":
+		if e.ComplexityRoot.LineGroupKey.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Currency(childComplexity), true
+	case "LineGroupKey.customer":
+		if e.ComplexityRoot.LineGroupKey.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Customer(childComplexity), true
+	case "LineGroupKey.lifecycleStage":
+		if e.ComplexityRoot.LineGroupKey.LifecycleStage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.LifecycleStage(childComplexity), true
+	case "LineGroupKey.name":
+		if e.ComplexityRoot.LineGroupKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Name(childComplexity), true
+	case "LineGroupKey.owner":
+		if e.ComplexityRoot.LineGroupKey.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Owner(childComplexity), true
+	case "LineGroupKey.period":
+		if e.ComplexityRoot.LineGroupKey.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Period(childComplexity), true
+	case "LineGroupKey.product":
+		if e.ComplexityRoot.LineGroupKey.Product == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Product(childComplexity), true
+	case "LineGroupKey.shopStatus":
+		if e.ComplexityRoot.LineGroupKey.ShopStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.ShopStatus(childComplexity), true
+	case "LineGroupKey.sku":
+		if e.ComplexityRoot.LineGroupKey.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Sku(childComplexity), true
+	case "LineGroupKey.status":
+		if e.ComplexityRoot.LineGroupKey.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineGroupKey.Status(childComplexity), true
+
+	case "LineReport.freshness":
+		if e.ComplexityRoot.LineReport.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineReport.Freshness(childComplexity), true
+	case "LineReport.groups":
+		if e.ComplexityRoot.LineReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LineReport.Groups(childComplexity), true
 
 	case "MissingCustomer.customer":
 		if e.ComplexityRoot.MissingCustomer.Customer == nil {
@@ -1469,6 +1927,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CustomerByEmail(childComplexity, args["email"].(string)), true
+	case "Query.customerReport":
+		if e.ComplexityRoot.Query.CustomerReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_customerReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CustomerReport(childComplexity, args["filter"].(*model.CustomerReportFilter), args["groupBy"].([]model.CustomerDimension), args["bucket"].(*model.TimeBucket), args["timeZone"].(*string), args["orderBy"].([]model.CustomerReportOrder), args["limit"].(*int)), true
 	case "Query.customers":
 		if e.ComplexityRoot.Query.Customers == nil {
 			break
@@ -1525,6 +1994,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.InvoiceMismatches(childComplexity, args["minDifference"].(*decimal.Decimal), args["limit"].(*int)), true
+	case "Query.invoiceReport":
+		if e.ComplexityRoot.Query.InvoiceReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_invoiceReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.InvoiceReport(childComplexity, args["filter"].(*model.InvoiceFilter), args["groupBy"].([]model.InvoiceDimension), args["bucket"].(*model.TimeBucket), args["timeZone"].(*string), args["orderBy"].([]model.InvoiceReportOrder), args["limit"].(*int)), true
 	case "Query.invoices":
 		if e.ComplexityRoot.Query.Invoices == nil {
 			break
@@ -1536,6 +2016,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Invoices(childComplexity, args["filter"].(*model.InvoiceFilter), args["orderBy"].(*model.InvoiceOrder), args["first"].(*int), args["after"].(*string)), true
+	case "Query.lineReport":
+		if e.ComplexityRoot.Query.LineReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_lineReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LineReport(childComplexity, args["filter"].(*model.LineReportFilter), args["groupBy"].([]model.LineDimension), args["bucket"].(*model.TimeBucket), args["timeZone"].(*string), args["orderBy"].([]model.LineReportOrder), args["limit"].(*int)), true
 	case "Query.missingCustomers":
 		if e.ComplexityRoot.Query.MissingCustomers == nil {
 			break
@@ -1657,6 +2148,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.StockMismatches(childComplexity, args["minDifference"].(*decimal.Decimal), args["limit"].(*int)), true
+	case "Query.stockReport":
+		if e.ComplexityRoot.Query.StockReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_stockReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StockReport(childComplexity, args["filter"].(*model.StockReportFilter), args["groupBy"].([]model.StockDimension), args["orderBy"].([]model.StockReportOrder), args["limit"].(*int)), true
 	case "Query.storeStatus":
 		if e.ComplexityRoot.Query.StoreStatus == nil {
 			break
@@ -1807,6 +2309,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StockChange.Stock(childComplexity), true
 
+	case "StockGroup.count":
+		if e.ComplexityRoot.StockGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Count(childComplexity), true
+	case "StockGroup.key":
+		if e.ComplexityRoot.StockGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Key(childComplexity), true
+	case "StockGroup.max":
+		if e.ComplexityRoot.StockGroup.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Max(childComplexity), true
+	case "StockGroup.min":
+		if e.ComplexityRoot.StockGroup.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Min(childComplexity), true
+	case "StockGroup.skus":
+		if e.ComplexityRoot.StockGroup.Skus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Skus(childComplexity), true
+	case "StockGroup.sum":
+		if e.ComplexityRoot.StockGroup.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroup.Sum(childComplexity), true
+
+	case "StockGroupKey.product":
+		if e.ComplexityRoot.StockGroupKey.Product == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroupKey.Product(childComplexity), true
+	case "StockGroupKey.sku":
+		if e.ComplexityRoot.StockGroupKey.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroupKey.Sku(childComplexity), true
+	case "StockGroupKey.warehouse":
+		if e.ComplexityRoot.StockGroupKey.Warehouse == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockGroupKey.Warehouse(childComplexity), true
+
 	case "StockLevel.available":
 		if e.ComplexityRoot.StockLevel.Available == nil {
 			break
@@ -1905,6 +2463,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockMismatches.Items(childComplexity), true
+
+	case "StockQuantities.available":
+		if e.ComplexityRoot.StockQuantities.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockQuantities.Available(childComplexity), true
+	case "StockQuantities.onHand":
+		if e.ComplexityRoot.StockQuantities.OnHand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockQuantities.OnHand(childComplexity), true
+	case "StockQuantities.reserved":
+		if e.ComplexityRoot.StockQuantities.Reserved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockQuantities.Reserved(childComplexity), true
+
+	case "StockReport.freshness":
+		if e.ComplexityRoot.StockReport.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockReport.Freshness(childComplexity), true
+	case "StockReport.groups":
+		if e.ComplexityRoot.StockReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockReport.Groups(childComplexity), true
 
 	case "StoreBackfill.done":
 		if e.ComplexityRoot.StoreBackfill.Done == nil {
@@ -2162,16 +2752,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CustomerInvoiceFilter", ec.unmarshalInputCustomerInvoiceFilter),
 			graphql.NewInputUnmarshaler("CustomerOrder", ec.unmarshalInputCustomerOrder),
 			graphql.NewInputUnmarshaler("CustomerOrderFilter", ec.unmarshalInputCustomerOrderFilter),
+			graphql.NewInputUnmarshaler("CustomerReportFilter", ec.unmarshalInputCustomerReportFilter),
+			graphql.NewInputUnmarshaler("CustomerReportOrder", ec.unmarshalInputCustomerReportOrder),
 			graphql.NewInputUnmarshaler("DateRange", ec.unmarshalInputDateRange),
 			graphql.NewInputUnmarshaler("DateTimeRange", ec.unmarshalInputDateTimeRange),
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
+			graphql.NewInputUnmarshaler("InvoiceReportOrder", ec.unmarshalInputInvoiceReportOrder),
+			graphql.NewInputUnmarshaler("LineReportFilter", ec.unmarshalInputLineReportFilter),
+			graphql.NewInputUnmarshaler("LineReportOrder", ec.unmarshalInputLineReportOrder),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("OrderOrder", ec.unmarshalInputOrderOrder),
 			graphql.NewInputUnmarshaler("OrderReportFilter", ec.unmarshalInputOrderReportFilter),
 			graphql.NewInputUnmarshaler("OrderReportOrder", ec.unmarshalInputOrderReportOrder),
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
 			graphql.NewInputUnmarshaler("ProductOrder", ec.unmarshalInputProductOrder),
+			graphql.NewInputUnmarshaler("StockReportFilter", ec.unmarshalInputStockReportFilter),
+			graphql.NewInputUnmarshaler("StockReportOrder", ec.unmarshalInputStockReportOrder),
 		)
 	}
 	first := true
@@ -2249,7 +2846,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "reconcile.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
+//go:embed "aggregate.graphqls" "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "reconcile.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2261,6 +2858,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "aggregate.graphqls", Input: sourceData("aggregate.graphqls"), BuiltIn: false},
 	{Name: "customer.graphqls", Input: sourceData("customer.graphqls"), BuiltIn: false},
 	{Name: "invoice.graphqls", Input: sourceData("invoice.graphqls"), BuiltIn: false},
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
@@ -2339,6 +2937,14 @@ func (ec *executionContext) childFields_CustomerAging(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type CustomerAging", field.Name)
 }
 
+func (ec *executionContext) childFields_CustomerAmounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "lifetimeValue":
+		return ec.fieldContext_CustomerAmounts_lifetimeValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerAmounts", field.Name)
+}
+
 func (ec *executionContext) childFields_CustomerChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -2375,6 +2981,50 @@ func (ec *executionContext) childFields_CustomerEdge(ctx context.Context, field 
 		return ec.fieldContext_CustomerEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CustomerGroup_key(ctx, field)
+	case "count":
+		return ec.fieldContext_CustomerGroup_count(ctx, field)
+	case "sum":
+		return ec.fieldContext_CustomerGroup_sum(ctx, field)
+	case "avg":
+		return ec.fieldContext_CustomerGroup_avg(ctx, field)
+	case "min":
+		return ec.fieldContext_CustomerGroup_min(ctx, field)
+	case "max":
+		return ec.fieldContext_CustomerGroup_max(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerGroupKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "period":
+		return ec.fieldContext_CustomerGroupKey_period(ctx, field)
+	case "lifecycleStage":
+		return ec.fieldContext_CustomerGroupKey_lifecycleStage(ctx, field)
+	case "owner":
+		return ec.fieldContext_CustomerGroupKey_owner(ctx, field)
+	case "systems":
+		return ec.fieldContext_CustomerGroupKey_systems(ctx, field)
+	case "currency":
+		return ec.fieldContext_CustomerGroupKey_currency(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerGroupKey", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_CustomerReport_freshness(ctx, field)
+	case "groups":
+		return ec.fieldContext_CustomerReport_groups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerReport", field.Name)
 }
 
 func (ec *executionContext) childFields_DuplicateCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2463,6 +3113,16 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
 }
 
+func (ec *executionContext) childFields_InvoiceAmounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_InvoiceAmounts_total(ctx, field)
+	case "outstanding":
+		return ec.fieldContext_InvoiceAmounts_outstanding(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceAmounts", field.Name)
+}
+
 func (ec *executionContext) childFields_InvoiceChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -2499,6 +3159,44 @@ func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_InvoiceGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_InvoiceGroup_key(ctx, field)
+	case "count":
+		return ec.fieldContext_InvoiceGroup_count(ctx, field)
+	case "sum":
+		return ec.fieldContext_InvoiceGroup_sum(ctx, field)
+	case "avg":
+		return ec.fieldContext_InvoiceGroup_avg(ctx, field)
+	case "min":
+		return ec.fieldContext_InvoiceGroup_min(ctx, field)
+	case "max":
+		return ec.fieldContext_InvoiceGroup_max(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceGroupKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "period":
+		return ec.fieldContext_InvoiceGroupKey_period(ctx, field)
+	case "status":
+		return ec.fieldContext_InvoiceGroupKey_status(ctx, field)
+	case "erpStatus":
+		return ec.fieldContext_InvoiceGroupKey_erpStatus(ctx, field)
+	case "currency":
+		return ec.fieldContext_InvoiceGroupKey_currency(ctx, field)
+	case "customer":
+		return ec.fieldContext_InvoiceGroupKey_customer(ctx, field)
+	case "lifecycleStage":
+		return ec.fieldContext_InvoiceGroupKey_lifecycleStage(ctx, field)
+	case "owner":
+		return ec.fieldContext_InvoiceGroupKey_owner(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceGroupKey", field.Name)
+}
+
 func (ec *executionContext) childFields_InvoiceMismatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "invoiceNumber":
@@ -2529,6 +3227,86 @@ func (ec *executionContext) childFields_InvoiceMismatches(ctx context.Context, f
 		return ec.fieldContext_InvoiceMismatches_items(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceMismatches", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_InvoiceReport_freshness(ctx, field)
+	case "groups":
+		return ec.fieldContext_InvoiceReport_groups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceReport", field.Name)
+}
+
+func (ec *executionContext) childFields_LineAmounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "quantity":
+		return ec.fieldContext_LineAmounts_quantity(ctx, field)
+	case "total":
+		return ec.fieldContext_LineAmounts_total(ctx, field)
+	case "tax":
+		return ec.fieldContext_LineAmounts_tax(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LineAmounts", field.Name)
+}
+
+func (ec *executionContext) childFields_LineGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_LineGroup_key(ctx, field)
+	case "count":
+		return ec.fieldContext_LineGroup_count(ctx, field)
+	case "orders":
+		return ec.fieldContext_LineGroup_orders(ctx, field)
+	case "customers":
+		return ec.fieldContext_LineGroup_customers(ctx, field)
+	case "sum":
+		return ec.fieldContext_LineGroup_sum(ctx, field)
+	case "avg":
+		return ec.fieldContext_LineGroup_avg(ctx, field)
+	case "min":
+		return ec.fieldContext_LineGroup_min(ctx, field)
+	case "max":
+		return ec.fieldContext_LineGroup_max(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LineGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_LineGroupKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "period":
+		return ec.fieldContext_LineGroupKey_period(ctx, field)
+	case "status":
+		return ec.fieldContext_LineGroupKey_status(ctx, field)
+	case "shopStatus":
+		return ec.fieldContext_LineGroupKey_shopStatus(ctx, field)
+	case "currency":
+		return ec.fieldContext_LineGroupKey_currency(ctx, field)
+	case "sku":
+		return ec.fieldContext_LineGroupKey_sku(ctx, field)
+	case "name":
+		return ec.fieldContext_LineGroupKey_name(ctx, field)
+	case "product":
+		return ec.fieldContext_LineGroupKey_product(ctx, field)
+	case "customer":
+		return ec.fieldContext_LineGroupKey_customer(ctx, field)
+	case "lifecycleStage":
+		return ec.fieldContext_LineGroupKey_lifecycleStage(ctx, field)
+	case "owner":
+		return ec.fieldContext_LineGroupKey_owner(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LineGroupKey", field.Name)
+}
+
+func (ec *executionContext) childFields_LineReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_LineReport_freshness(ctx, field)
+	case "groups":
+		return ec.fieldContext_LineReport_groups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LineReport", field.Name)
 }
 
 func (ec *executionContext) childFields_MissingCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2867,6 +3645,36 @@ func (ec *executionContext) childFields_StockChange(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type StockChange", field.Name)
 }
 
+func (ec *executionContext) childFields_StockGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_StockGroup_key(ctx, field)
+	case "count":
+		return ec.fieldContext_StockGroup_count(ctx, field)
+	case "skus":
+		return ec.fieldContext_StockGroup_skus(ctx, field)
+	case "sum":
+		return ec.fieldContext_StockGroup_sum(ctx, field)
+	case "min":
+		return ec.fieldContext_StockGroup_min(ctx, field)
+	case "max":
+		return ec.fieldContext_StockGroup_max(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_StockGroupKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "warehouse":
+		return ec.fieldContext_StockGroupKey_warehouse(ctx, field)
+	case "sku":
+		return ec.fieldContext_StockGroupKey_sku(ctx, field)
+	case "product":
+		return ec.fieldContext_StockGroupKey_product(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockGroupKey", field.Name)
+}
+
 func (ec *executionContext) childFields_StockLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sku":
@@ -2915,6 +3723,28 @@ func (ec *executionContext) childFields_StockMismatches(ctx context.Context, fie
 		return ec.fieldContext_StockMismatches_items(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StockMismatches", field.Name)
+}
+
+func (ec *executionContext) childFields_StockQuantities(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "onHand":
+		return ec.fieldContext_StockQuantities_onHand(ctx, field)
+	case "reserved":
+		return ec.fieldContext_StockQuantities_reserved(ctx, field)
+	case "available":
+		return ec.fieldContext_StockQuantities_available(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockQuantities", field.Name)
+}
+
+func (ec *executionContext) childFields_StockReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "freshness":
+		return ec.fieldContext_StockReport_freshness(ctx, field)
+	case "groups":
+		return ec.fieldContext_StockReport_groups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockReport", field.Name)
 }
 
 func (ec *executionContext) childFields_StoreBackfill(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/govalues/decimal"
@@ -65,13 +66,8 @@ var buckets = map[model.TimeBucket]store.Bucket{
 // orderReportQuery reads orderReport's arguments.
 func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket,
 	timeZone *string, orderBy []model.OrderReportOrder, limit *int) (store.OrderReportQuery, error) {
-	sel := selectionOf(ctx).at("groups")
-	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: sel.has("customers"), Amounts: []string{}}
-	for _, aggregate := range []string{"sum", "avg", "min", "max"} {
-		for _, f := range sel.at(aggregate).fields {
-			q.Amounts = append(q.Amounts, aggregate+"."+f.Name)
-		}
-	}
+	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: selectionOf(ctx).has("groups", "customers"),
+		Amounts: askedAmounts(ctx)}
 	if filter != nil {
 		if r := filter.CreatedAt; r != nil {
 			if r.From != nil {
@@ -121,6 +117,27 @@ func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, grou
 	n, err := rowLimit(limit)
 	q.Limit = n
 	return q, err
+}
+
+// askedAmounts are the measures a report's selection asks of its groups,
+// as an aggregate and an amount ("sum.total", "max.on_hand"…), the
+// amount's field named as the store names it (onHand is on_hand).
+func askedAmounts(ctx context.Context) []string {
+	sel := selectionOf(ctx).at("groups")
+	amounts := []string{}
+	for _, aggregate := range []string{"sum", "avg", "min", "max"} {
+		for _, f := range sel.at(aggregate).fields {
+			var name strings.Builder
+			for _, r := range f.Name {
+				if unicode.IsUpper(r) {
+					name.WriteByte('_')
+				}
+				name.WriteRune(unicode.ToLower(r))
+			}
+			amounts = append(amounts, aggregate+"."+name.String())
+		}
+	}
+	return amounts
 }
 
 // orderGroup maps a store group to the graph's.

@@ -50,11 +50,16 @@ type GroupKey struct {
 }
 
 // ReportShape is what every report's query has beside its filter: how it
-// groups, sorts and cuts.
+// groups, measures, sorts and cuts.
 type ReportShape struct {
 	GroupBy []Dimension
 	Bucket  Bucket
 	Zone    *time.Location // nil is UTC
+	// Amounts are the measures wanted, as an aggregate and an amount
+	// ("sum.total", "avg.quantity", "max.on_hand"…; nil is all). Each
+	// costs a pass over the rows, so a report measures only these (and
+	// what it sorts by); the others are zero.
+	Amounts []string
 	OrderBy []OrderSort
 	Limit   int
 }
@@ -66,9 +71,10 @@ type LineReportQuery struct {
 	Statuses []string  // the order's status, the shop's names; none is all
 	Customer string    // a customer's key; empty is all
 	SKUs     []string  // none is all
-	// Customers counts each group's distinct customers, which needs each
-	// order's customer.
-	Customers bool
+	// Orders counts each group's distinct orders, and Customers its
+	// distinct customers, which needs each order's customer; either is
+	// counted when sorted by.
+	Orders, Customers bool
 }
 
 // LineAmounts are a line group's amounts of one measure.
@@ -86,7 +92,7 @@ type LineGroup struct {
 // lineDimensions are the dimensions lines group by: their own, their
 // order's and its customer's.
 var lineDimensions = map[Dimension]keyColumn{
-	ByProduct:        {field: fieldSKU, expr: "l.sku", also: "l.name"},
+	ByProduct:        {field: fieldSKU, expr: "l.sku || ''", also: "l.name"}, // not along its index, which costs a lookup a line
 	ByCreated:        {field: fieldPeriod, expr: "o.created_at"},
 	ByPaid:           {field: fieldPeriod, expr: "o.paid_at"},
 	ByCompleted:      {field: fieldPeriod, expr: "o.completed_at"},
@@ -100,6 +106,9 @@ var lineDimensions = map[Dimension]keyColumn{
 // order only where the report needs it (its times, status or customer).
 func (s *Store) LineReport(ctx context.Context, q LineReportQuery) ([]LineGroup, error) {
 	g := grouping{name: "line report", rows: "order_lines l", ties: []string{"l.currency"}, customer: q.Customer}
+	for _, o := range q.OrderBy {
+		q.Orders, q.Customers = q.Orders || o.By == "orders", q.Customers || o.By == "customers"
+	}
 	var orderWhere []string
 	var orderArgs []any
 	if !q.From.IsZero() {
@@ -132,24 +141,24 @@ func (s *Store) LineReport(ctx context.Context, q LineReportQuery) ([]LineGroup,
 		g.finders = []string{"o.customer_id + 0 AS customer_id", "o.billing_email_normalized AS billing_email_normalized"}
 		g.partials = append(g.partials, "max(o.billing_name) AS billing_name")
 	}
-	g.partials = append(g.partials, "count(*) AS n", "count(DISTINCT l.order_id) AS n_orders")
-	g.finals = append(g.finals, "sum(n) AS count", "sum(n_orders) AS orders")
+	g.partials = append(g.partials, "count(*) AS n")
+	g.finals = append(g.finals, "sum(n) AS count")
+	if q.Orders {
+		g.partials, g.finals = append(g.partials, "count(DISTINCT l.order_id) AS n_orders"), append(g.finals, "sum(n_orders) AS orders")
+	} else {
+		g.finals = append(g.finals, "0 AS orders")
+	}
 	if q.Customers {
 		g.finals = append(g.finals, "count(DISTINCT customer_key) AS customers")
 	} else {
 		g.finals = append(g.finals, "0 AS customers")
 	}
-	g.measure("quantity", "l.quantity * 10000")
-	g.measure("total", "l.total_e4")
-	g.measure("tax", "l.total_tax_e4")
+	g.measure(q.ReportShape, "quantity", "l.quantity * 10000")
+	g.measure(q.ReportShape, "total", "l.total_e4")
+	g.measure(q.ReportShape, "tax", "l.total_tax_e4")
 	g.sorts = map[string]string{"count": "count", "orders": "orders", "customers": "customers",
 		"quantity": "sum_quantity", "avg_quantity": "sum_quantity * 1.0 / count",
 		"total": "sum_total", "avg_total": "sum_total * 1.0 / count", "tax": "sum_tax"}
-	for _, o := range q.OrderBy {
-		if o.By == "customers" && !q.Customers {
-			return nil, fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
-		}
-	}
 	var out []LineGroup
 	err := s.grouped(ctx, g, q.ReportShape, func() ([]any, func(GroupKey)) {
 		var l LineGroup
@@ -234,8 +243,8 @@ func (s *Store) InvoiceReport(ctx context.Context, q InvoiceReportQuery) ([]Invo
 	}
 	g.partials = append(g.partials, "count(*) AS n")
 	g.finals = append(g.finals, "sum(n) AS count")
-	g.measure("total", "i.total_e4")
-	g.measure("outstanding", "i.outstanding_e4")
+	g.measure(q.ReportShape, "total", "i.total_e4")
+	g.measure(q.ReportShape, "outstanding", "i.outstanding_e4")
 	g.sorts = map[string]string{"count": "count", "total": "sum_total", "avg_total": "sum_total * 1.0 / count",
 		"outstanding": "sum_outstanding", "avg_outstanding": "sum_outstanding * 1.0 / count"}
 	var out []InvoiceGroup
@@ -306,9 +315,9 @@ func (s *Store) StockReport(ctx context.Context, q StockReportQuery) ([]StockGro
 	// distinct count carries over.
 	g.partials = append(g.partials, "count(*) AS n", "count(DISTINCT s.sku) AS n_skus")
 	g.finals = append(g.finals, "sum(n) AS count", "sum(n_skus) AS skus")
-	g.measure("on_hand", "s.on_hand_e4")
-	g.measure("reserved", "s.reserved_e4")
-	g.measure("available", "s.on_hand_e4 - s.reserved_e4")
+	g.measure(q.ReportShape, "on_hand", "s.on_hand_e4")
+	g.measure(q.ReportShape, "reserved", "s.reserved_e4")
+	g.measure(q.ReportShape, "available", "s.on_hand_e4 - s.reserved_e4")
 	g.sorts = map[string]string{"count": "count", "skus": "skus", "on_hand": "sum_on_hand", "reserved": "sum_reserved", "available": "sum_available"}
 	var out []StockGroup
 	err := s.grouped(ctx, g, q.ReportShape, func() ([]any, func(GroupKey)) {
@@ -360,22 +369,26 @@ const customerCreated = `CASE WHEN r1.created_at IS NOT NULL AND (r2.created_at 
 // orders that count as sales, each finding its customer as orders do. A
 // customer without sales has one row, its currency and value NULL.
 func customerRows(values bool) (string, []any) {
-	rows := `(SELECT c.*, ` + customerCreated + ` AS created_at,
+	columns := `c.*, ` + customerCreated + ` AS created_at,
 	CASE WHEN c.crm_id IS NULL THEN 0 ELSE 1 END + CASE WHEN c.shop_id IS NULL THEN 0 ELSE 2 END + CASE WHEN c.erp_id IS NULL THEN 0 ELSE 4 END AS systems`
-	joins := `
-FROM consolidated_customers c
+	records := `
 LEFT JOIN crm_contacts r1 ON r1.id = c.crm_id
 LEFT JOIN shop_customers r2 ON r2.id = c.shop_id
 LEFT JOIN erp_customers r3 ON r3.id = c.erp_id`
 	if !values {
-		return rows + joins + `) AS c`, nil
+		return `(SELECT ` + columns + ` FROM consolidated_customers c` + records + `) AS c`, nil
 	}
 	sales := `SELECT customer_id + 0 AS customer_id, billing_email_normalized, max(billing_name) AS billing_name,
 	currency, sum(total_e4) AS value FROM orders WHERE status IN ` + argList(len(consolidate.SalesStatuses)) + `
 	GROUP BY customer_id + 0, billing_email_normalized, currency`
-	return rows + `, v.currency, v.value` + joins + `
-LEFT JOIN (SELECT customer_key, currency, sum(value) AS value FROM (` + withCustomers("("+sales+")") + `) AS o
-	GROUP BY customer_key, currency) AS v ON v.customer_key = c.key) AS c`, anys(consolidate.SalesStatuses)
+	// The customers with sales joined to them by key, and those without:
+	// each side looks the other up by an index.
+	return `(WITH v AS MATERIALIZED (SELECT customer_key, currency, sum(value) AS value FROM (` + withCustomers("("+sales+")") + `) AS o
+	GROUP BY customer_key, currency)
+SELECT ` + columns + `, v.currency, v.value FROM v JOIN consolidated_customers c ON c.key = v.customer_key` + records + `
+UNION ALL
+SELECT ` + columns + `, NULL, NULL FROM consolidated_customers c` + records + `
+WHERE c.key NOT IN (SELECT customer_key FROM v WHERE customer_key IS NOT NULL)) AS c`, anys(consolidate.SalesStatuses)
 }
 
 // customerIDs are the columns of consolidated_customers that hold each
@@ -426,8 +439,8 @@ func (s *Store) CustomerReport(ctx context.Context, q CustomerReportQuery) ([]Cu
 	// No customer join: step two's groups are step one's.
 	g.partials = append(g.partials, "count(*) AS n")
 	g.finals = append(g.finals, "sum(n) AS count")
-	g.measure("value", "c.value")
-	g.sorts = map[string]string{"count": "count", "lifetime_value": "sum_value", "avg_lifetime_value": "sum_value * 1.0 / count"}
+	g.measure(q.ReportShape, "lifetime_value", "c.value")
+	g.sorts = map[string]string{"count": "count", "lifetime_value": "sum_lifetime_value", "avg_lifetime_value": "sum_lifetime_value * 1.0 / count"}
 	var out []CustomerGroup
 	err := s.grouped(ctx, g, q.ReportShape, func() ([]any, func(GroupKey)) {
 		var v CustomerGroup
@@ -436,7 +449,7 @@ func (s *Store) CustomerReport(ctx context.Context, q CustomerReportQuery) ([]Cu
 		return append([]any{&currency, &v.Count}, m.dest()...), func(k GroupKey) {
 			k.Currency = currency.String
 			v.GroupKey = k
-			if m.sum.Valid {
+			if currency.Valid {
 				a := m.read(money, v.Count)
 				v.Sum, v.Avg, v.Min, v.Max = &a.sum, &a.avg, &a.min, &a.max
 			}
@@ -578,10 +591,17 @@ func (g *grouping) needsCustomer() bool {
 }
 
 // measure adds the sum, least and greatest of an amount expression in
-// stored units to g, as sum_<name>, min_<name> and max_<name>.
-func (g *grouping) measure(name, expr string) {
-	g.partials = append(g.partials, "sum("+expr+") AS s_"+name, "min("+expr+") AS lo_"+name, "max("+expr+") AS hi_"+name)
-	g.finals = append(g.finals, "sum(s_"+name+") AS sum_"+name, "min(lo_"+name+") AS min_"+name, "max(hi_"+name+") AS max_"+name)
+// stored units to g, as sum_<name>, min_<name> and max_<name>; those the
+// report does not want are NULL.
+func (g *grouping) measure(shape ReportShape, name, expr string) {
+	for _, m := range []struct{ aggregate, inner, outer string }{{"sum", "s_", "sum"}, {"min", "lo_", "min"}, {"max", "hi_", "max"}} {
+		part := "CAST(NULL AS BIGINT)" // typed, for PostgreSQL's sum of it
+		if wantsAmount(shape.Amounts, shape.OrderBy, m.aggregate, name) {
+			part = m.aggregate + "(" + expr + ")"
+		}
+		g.partials = append(g.partials, part+" AS "+m.inner+name)
+		g.finals = append(g.finals, m.outer+"("+m.inner+name+") AS "+m.aggregate+"_"+name)
+	}
 }
 
 // grouped runs g: it reads each group's keys into a GroupKey, and its

@@ -208,19 +208,23 @@ var orderAmounts = []struct{ name, column string }{
 // wants reports whether the report measures an amount by an aggregate
 // (sum, min or max; an average is a sum's).
 func (q OrderReportQuery) wants(aggregate, amount string) bool {
-	if q.Amounts == nil {
-		return true
-	}
-	for _, o := range q.OrderBy {
-		if o.By == amount || o.By == "avg_"+amount {
-			return aggregate == "sum" || q.wanted(aggregate, amount)
-		}
-	}
-	return q.wanted(aggregate, amount) || aggregate == "sum" && q.wanted("avg", amount)
+	return wantsAmount(q.Amounts, q.OrderBy, aggregate, amount)
 }
 
-func (q OrderReportQuery) wanted(aggregate, amount string) bool {
-	return slices.Contains(q.Amounts, aggregate+"."+amount)
+// wantsAmount reports whether a report measures an amount by an aggregate
+// (sum, min or max; an average is a sum's), given the amounts asked for
+// ("sum.total", "avg.tax"…; nil is all) and what it sorts by.
+func wantsAmount(amounts []string, sorts []OrderSort, aggregate, amount string) bool {
+	if amounts == nil {
+		return true
+	}
+	asked := func(aggregate string) bool { return slices.Contains(amounts, aggregate+"."+amount) }
+	for _, o := range sorts {
+		if o.By == amount || o.By == "avg_"+amount {
+			return aggregate == "sum" || asked(aggregate)
+		}
+	}
+	return asked(aggregate) || aggregate == "sum" && asked("avg")
 }
 
 // OrderReport groups and measures orders, in two steps: the orders are

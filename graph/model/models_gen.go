@@ -37,6 +37,12 @@ type CustomerAging struct {
 	Buckets  *AgingBuckets `json:"buckets"`
 }
 
+// Sums, averages, least and greatest of a customer group's customers.
+type CustomerAmounts struct {
+	// Each customer's orders that count as sales (processing or completed), as Customer.lifetimeValue sums them; null in a group without sales.
+	LifetimeValue *Money `json:"lifetimeValue,omitempty"`
+}
+
 type CustomerConnection struct {
 	Edges      []CustomerEdge `json:"edges"`
 	PageInfo   *PageInfo      `json:"pageInfo"`
@@ -54,6 +60,28 @@ type CustomerFilter struct {
 	// Only customers known to this system.
 	KnownTo        *SourceSystem `json:"knownTo,omitempty"`
 	LifecycleStage *string       `json:"lifecycleStage,omitempty"`
+}
+
+type CustomerGroup struct {
+	Key *CustomerGroupKey `json:"key"`
+	// Customers.
+	Count int              `json:"count"`
+	Sum   *CustomerAmounts `json:"sum"`
+	// Per customer, rounded to the cent, half to even.
+	Avg *CustomerAmounts `json:"avg"`
+	Min *CustomerAmounts `json:"min"`
+	Max *CustomerAmounts `json:"max"`
+}
+
+// The key of one customer group: the dimensions grouped by are set, the others null.
+type CustomerGroupKey struct {
+	Period         *ReportPeriod `json:"period,omitempty"`
+	LifecycleStage *string       `json:"lifecycleStage,omitempty"`
+	Owner          *string       `json:"owner,omitempty"`
+	// The systems that know the group's customers, in the order CRM, SHOP, ERP.
+	Systems []SourceSystem `json:"systems,omitempty"`
+	// The currency of the customers' sales; null for the customers without any.
+	Currency *string `json:"currency,omitempty"`
 }
 
 type CustomerInvoiceFilter struct {
@@ -79,6 +107,24 @@ type CustomerOrder struct {
 type CustomerOrderFilter struct {
 	Status    []OrderStatus  `json:"status,omitempty"`
 	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
+}
+
+type CustomerReport struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	Groups    []CustomerGroup  `json:"groups"`
+}
+
+type CustomerReportFilter struct {
+	// Only customers known to this system.
+	KnownTo        *SourceSystem `json:"knownTo,omitempty"`
+	LifecycleStage *string       `json:"lifecycleStage,omitempty"`
+	// Customers whose first record was created in this range (from included, to excluded).
+	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
+}
+
+type CustomerReportOrder struct {
+	By        CustomerReportSort `json:"by"`
+	Direction *SortDirection     `json:"direction,omitempty"`
 }
 
 // A range of calendar dates, both ends included; either may be left open.
@@ -135,6 +181,13 @@ type FieldDisagreements struct {
 	Items []FieldDisagreement `json:"items"`
 }
 
+// Sums, averages, least and greatest of an invoice group's amounts.
+type InvoiceAmounts struct {
+	// The grand total.
+	Total       *Money `json:"total"`
+	Outstanding *Money `json:"outstanding"`
+}
+
 type InvoiceConnection struct {
 	Edges      []InvoiceEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
@@ -157,6 +210,29 @@ type InvoiceFilter struct {
 	Outstanding *bool `json:"outstanding,omitempty"`
 }
 
+type InvoiceGroup struct {
+	Key   *InvoiceGroupKey `json:"key"`
+	Count int              `json:"count"`
+	Sum   *InvoiceAmounts  `json:"sum"`
+	// Rounded to the cent, half to even.
+	Avg *InvoiceAmounts `json:"avg"`
+	Min *InvoiceAmounts `json:"min"`
+	Max *InvoiceAmounts `json:"max"`
+}
+
+// The key of one invoice group: the dimensions grouped by are set, the others null.
+type InvoiceGroupKey struct {
+	Period *ReportPeriod  `json:"period,omitempty"`
+	Status *InvoiceStatus `json:"status,omitempty"`
+	// The ERP's status name, for OTHER.
+	ErpStatus *string `json:"erpStatus,omitempty"`
+	// The invoices' currency; outstanding amounts are in the currency they are owed in.
+	Currency       string    `json:"currency"`
+	Customer       *Customer `json:"customer,omitempty"`
+	LifecycleStage *string   `json:"lifecycleStage,omitempty"`
+	Owner          *string   `json:"owner,omitempty"`
+}
+
 type InvoiceMismatches struct {
 	Freshness *ReportFreshness `json:"freshness"`
 	// How many invoices differ from their order, however many are listed.
@@ -176,6 +252,78 @@ type InvoiceMismatches struct {
 type InvoiceOrder struct {
 	Field     InvoiceSortField `json:"field"`
 	Direction SortDirection    `json:"direction"`
+}
+
+type InvoiceReport struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	Groups    []InvoiceGroup   `json:"groups"`
+}
+
+type InvoiceReportOrder struct {
+	By        InvoiceReportSort `json:"by"`
+	Direction *SortDirection    `json:"direction,omitempty"`
+}
+
+// Sums, averages, least and greatest of a line group's lines.
+type LineAmounts struct {
+	Quantity decimal.Decimal `json:"quantity"`
+	// The lines' totals, after discounts and before tax.
+	Total *Money `json:"total"`
+	Tax   *Money `json:"tax"`
+}
+
+type LineGroup struct {
+	Key *LineGroupKey `json:"key"`
+	// Lines.
+	Count int `json:"count"`
+	// Distinct orders.
+	Orders int `json:"orders"`
+	// Distinct customers.
+	Customers int          `json:"customers"`
+	Sum       *LineAmounts `json:"sum"`
+	// Rounded to two decimals (the cent), half to even.
+	Avg *LineAmounts `json:"avg"`
+	Min *LineAmounts `json:"min"`
+	Max *LineAmounts `json:"max"`
+}
+
+// The key of one line group: the dimensions grouped by are set, the others null.
+type LineGroupKey struct {
+	Period *ReportPeriod `json:"period,omitempty"`
+	Status *OrderStatus  `json:"status,omitempty"`
+	// The shop's status name, for OTHER.
+	ShopStatus *string `json:"shopStatus,omitempty"`
+	Currency   string  `json:"currency"`
+	// The SKU of PRODUCT; empty for lines of products without one.
+	Sku *string `json:"sku,omitempty"`
+	// The line's name, as the shop wrote it on the order (the product's name then).
+	Name *string `json:"name,omitempty"`
+	// The product, read live; null when the shop no longer has it.
+	Product        *Product  `json:"product,omitempty"`
+	Customer       *Customer `json:"customer,omitempty"`
+	LifecycleStage *string   `json:"lifecycleStage,omitempty"`
+	Owner          *string   `json:"owner,omitempty"`
+}
+
+type LineReport struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	Groups    []LineGroup      `json:"groups"`
+}
+
+type LineReportFilter struct {
+	// Lines of orders created in this range (from included, to excluded).
+	CreatedAt *DateTimeRange `json:"createdAt,omitempty"`
+	// Lines of orders in these statuses.
+	Status []OrderStatus `json:"status,omitempty"`
+	// Global ID of a customer: lines of their orders.
+	Customer *string `json:"customer,omitempty"`
+	// Only these SKUs.
+	Skus []string `json:"skus,omitempty"`
+}
+
+type LineReportOrder struct {
+	By        LineReportSort `json:"by"`
+	Direction *SortDirection `json:"direction,omitempty"`
 }
 
 // A consolidated customer one system or two have no record of.
@@ -373,6 +521,25 @@ type StockChange struct {
 	Stock []StockLevel `json:"stock,omitempty"`
 }
 
+type StockGroup struct {
+	Key *StockGroupKey `json:"key"`
+	// Stock rows: one per SKU and warehouse.
+	Count int `json:"count"`
+	// Distinct SKUs.
+	Skus int              `json:"skus"`
+	Sum  *StockQuantities `json:"sum"`
+	Min  *StockQuantities `json:"min"`
+	Max  *StockQuantities `json:"max"`
+}
+
+// The key of one stock group: the dimensions grouped by are set, the others null.
+type StockGroupKey struct {
+	Warehouse *string `json:"warehouse,omitempty"`
+	Sku       *string `json:"sku,omitempty"`
+	// The product of SKU, read live; null when the shop does not list it.
+	Product *Product `json:"product,omitempty"`
+}
+
 // A SKU whose stock the shop counts otherwise than the ERP.
 type StockMismatch struct {
 	Sku string `json:"sku"`
@@ -392,6 +559,29 @@ type StockMismatches struct {
 	Count int `json:"count"`
 	// The greatest differences first.
 	Items []StockMismatch `json:"items"`
+}
+
+// Sums, least and greatest of a stock group's quantities.
+type StockQuantities struct {
+	OnHand   decimal.Decimal `json:"onHand"`
+	Reserved decimal.Decimal `json:"reserved"`
+	// On hand less reserved.
+	Available decimal.Decimal `json:"available"`
+}
+
+type StockReport struct {
+	Freshness *ReportFreshness `json:"freshness"`
+	Groups    []StockGroup     `json:"groups"`
+}
+
+type StockReportFilter struct {
+	Skus       []string `json:"skus,omitempty"`
+	Warehouses []string `json:"warehouses,omitempty"`
+}
+
+type StockReportOrder struct {
+	By        StockReportSort `json:"by"`
+	Direction *SortDirection  `json:"direction,omitempty"`
 }
 
 // A backfill's progress: the records read from the system's list.
@@ -587,6 +777,70 @@ func (e ChangeOperation) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// What consolidated customers can be grouped by, each once.
+type CustomerDimension string
+
+const (
+	// The CRM's lifecycle stage.
+	CustomerDimensionLifecycleStage CustomerDimension = "LIFECYCLE_STAGE"
+	// The CRM's owner.
+	CustomerDimensionOwner CustomerDimension = "OWNER"
+	// Which systems know the customer.
+	CustomerDimensionSystems CustomerDimension = "SYSTEMS"
+	// When the customer's first record in any system was created, in buckets of customerReport's bucket.
+	CustomerDimensionCreated CustomerDimension = "CREATED"
+)
+
+var AllCustomerDimension = []CustomerDimension{
+	CustomerDimensionLifecycleStage,
+	CustomerDimensionOwner,
+	CustomerDimensionSystems,
+	CustomerDimensionCreated,
+}
+
+func (e CustomerDimension) IsValid() bool {
+	switch e {
+	case CustomerDimensionLifecycleStage, CustomerDimensionOwner, CustomerDimensionSystems, CustomerDimensionCreated:
+		return true
+	}
+	return false
+}
+
+func (e CustomerDimension) String() string {
+	return string(e)
+}
+
+func (e *CustomerDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CustomerDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CustomerDimension", str)
+	}
+	return nil
+}
+
+func (e CustomerDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CustomerDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CustomerDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // A customer field the systems can disagree on.
 type CustomerField string
 
@@ -640,6 +894,66 @@ func (e *CustomerField) UnmarshalJSON(b []byte) error {
 }
 
 func (e CustomerField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a customer report's groups can be sorted by.
+type CustomerReportSort string
+
+const (
+	CustomerReportSortKey              CustomerReportSort = "KEY"
+	CustomerReportSortCount            CustomerReportSort = "COUNT"
+	CustomerReportSortLifetimeValue    CustomerReportSort = "LIFETIME_VALUE"
+	CustomerReportSortAvgLifetimeValue CustomerReportSort = "AVG_LIFETIME_VALUE"
+)
+
+var AllCustomerReportSort = []CustomerReportSort{
+	CustomerReportSortKey,
+	CustomerReportSortCount,
+	CustomerReportSortLifetimeValue,
+	CustomerReportSortAvgLifetimeValue,
+}
+
+func (e CustomerReportSort) IsValid() bool {
+	switch e {
+	case CustomerReportSortKey, CustomerReportSortCount, CustomerReportSortLifetimeValue, CustomerReportSortAvgLifetimeValue:
+		return true
+	}
+	return false
+}
+
+func (e CustomerReportSort) String() string {
+	return string(e)
+}
+
+func (e *CustomerReportSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CustomerReportSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CustomerReportSort", str)
+	}
+	return nil
+}
+
+func (e CustomerReportSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CustomerReportSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CustomerReportSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -704,6 +1018,139 @@ func (e *CustomerSortField) UnmarshalJSON(b []byte) error {
 }
 
 func (e CustomerSortField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What invoices can be grouped by, each once, and one date (ISSUED or DUE) at most. Amounts are never added across currencies.
+type InvoiceDimension string
+
+const (
+	// The posting (issue) date, in buckets of invoiceReport's bucket.
+	InvoiceDimensionIssued InvoiceDimension = "ISSUED"
+	// The due date.
+	InvoiceDimensionDue    InvoiceDimension = "DUE"
+	InvoiceDimensionStatus InvoiceDimension = "STATUS"
+	// The consolidated customer of the invoice's ERP customer.
+	InvoiceDimensionCustomer InvoiceDimension = "CUSTOMER"
+	// The customer's lifecycle stage in the CRM.
+	InvoiceDimensionCustomerLifecycleStage InvoiceDimension = "CUSTOMER_LIFECYCLE_STAGE"
+	// The customer's owner in the CRM.
+	InvoiceDimensionCustomerOwner InvoiceDimension = "CUSTOMER_OWNER"
+)
+
+var AllInvoiceDimension = []InvoiceDimension{
+	InvoiceDimensionIssued,
+	InvoiceDimensionDue,
+	InvoiceDimensionStatus,
+	InvoiceDimensionCustomer,
+	InvoiceDimensionCustomerLifecycleStage,
+	InvoiceDimensionCustomerOwner,
+}
+
+func (e InvoiceDimension) IsValid() bool {
+	switch e {
+	case InvoiceDimensionIssued, InvoiceDimensionDue, InvoiceDimensionStatus, InvoiceDimensionCustomer, InvoiceDimensionCustomerLifecycleStage, InvoiceDimensionCustomerOwner:
+		return true
+	}
+	return false
+}
+
+func (e InvoiceDimension) String() string {
+	return string(e)
+}
+
+func (e *InvoiceDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvoiceDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvoiceDimension", str)
+	}
+	return nil
+}
+
+func (e InvoiceDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvoiceDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvoiceDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an invoice report's groups can be sorted by.
+type InvoiceReportSort string
+
+const (
+	InvoiceReportSortKey            InvoiceReportSort = "KEY"
+	InvoiceReportSortCount          InvoiceReportSort = "COUNT"
+	InvoiceReportSortTotal          InvoiceReportSort = "TOTAL"
+	InvoiceReportSortAvgTotal       InvoiceReportSort = "AVG_TOTAL"
+	InvoiceReportSortOutstanding    InvoiceReportSort = "OUTSTANDING"
+	InvoiceReportSortAvgOutstanding InvoiceReportSort = "AVG_OUTSTANDING"
+)
+
+var AllInvoiceReportSort = []InvoiceReportSort{
+	InvoiceReportSortKey,
+	InvoiceReportSortCount,
+	InvoiceReportSortTotal,
+	InvoiceReportSortAvgTotal,
+	InvoiceReportSortOutstanding,
+	InvoiceReportSortAvgOutstanding,
+}
+
+func (e InvoiceReportSort) IsValid() bool {
+	switch e {
+	case InvoiceReportSortKey, InvoiceReportSortCount, InvoiceReportSortTotal, InvoiceReportSortAvgTotal, InvoiceReportSortOutstanding, InvoiceReportSortAvgOutstanding:
+		return true
+	}
+	return false
+}
+
+func (e InvoiceReportSort) String() string {
+	return string(e)
+}
+
+func (e *InvoiceReportSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvoiceReportSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvoiceReportSort", str)
+	}
+	return nil
+}
+
+func (e InvoiceReportSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvoiceReportSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvoiceReportSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -844,6 +1291,153 @@ func (e *InvoiceStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e InvoiceStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What order lines can be grouped by, each once, and one time (CREATED, PAID or COMPLETED, the order's) at most. Amounts are never added across currencies: every group is of one currency.
+type LineDimension string
+
+const (
+	// The product, by SKU.
+	LineDimensionProduct LineDimension = "PRODUCT"
+	// The order's creation time, in buckets of lineReport's bucket.
+	LineDimensionCreated LineDimension = "CREATED"
+	// When the order was paid (lines of orders not paid form a group without a period).
+	LineDimensionPaid LineDimension = "PAID"
+	// When the order was completed.
+	LineDimensionCompleted LineDimension = "COMPLETED"
+	// The order's status.
+	LineDimensionStatus LineDimension = "STATUS"
+	// The order's consolidated customer.
+	LineDimensionCustomer LineDimension = "CUSTOMER"
+	// The customer's lifecycle stage in the CRM.
+	LineDimensionCustomerLifecycleStage LineDimension = "CUSTOMER_LIFECYCLE_STAGE"
+	// The customer's owner in the CRM.
+	LineDimensionCustomerOwner LineDimension = "CUSTOMER_OWNER"
+)
+
+var AllLineDimension = []LineDimension{
+	LineDimensionProduct,
+	LineDimensionCreated,
+	LineDimensionPaid,
+	LineDimensionCompleted,
+	LineDimensionStatus,
+	LineDimensionCustomer,
+	LineDimensionCustomerLifecycleStage,
+	LineDimensionCustomerOwner,
+}
+
+func (e LineDimension) IsValid() bool {
+	switch e {
+	case LineDimensionProduct, LineDimensionCreated, LineDimensionPaid, LineDimensionCompleted, LineDimensionStatus, LineDimensionCustomer, LineDimensionCustomerLifecycleStage, LineDimensionCustomerOwner:
+		return true
+	}
+	return false
+}
+
+func (e LineDimension) String() string {
+	return string(e)
+}
+
+func (e *LineDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LineDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LineDimension", str)
+	}
+	return nil
+}
+
+func (e LineDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LineDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LineDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a line report's groups can be sorted by.
+type LineReportSort string
+
+const (
+	// The order of groupBy's keys (time ascending, then the others).
+	LineReportSortKey         LineReportSort = "KEY"
+	LineReportSortCount       LineReportSort = "COUNT"
+	LineReportSortOrders      LineReportSort = "ORDERS"
+	LineReportSortCustomers   LineReportSort = "CUSTOMERS"
+	LineReportSortQuantity    LineReportSort = "QUANTITY"
+	LineReportSortAvgQuantity LineReportSort = "AVG_QUANTITY"
+	LineReportSortTotal       LineReportSort = "TOTAL"
+	LineReportSortAvgTotal    LineReportSort = "AVG_TOTAL"
+	LineReportSortTax         LineReportSort = "TAX"
+)
+
+var AllLineReportSort = []LineReportSort{
+	LineReportSortKey,
+	LineReportSortCount,
+	LineReportSortOrders,
+	LineReportSortCustomers,
+	LineReportSortQuantity,
+	LineReportSortAvgQuantity,
+	LineReportSortTotal,
+	LineReportSortAvgTotal,
+	LineReportSortTax,
+}
+
+func (e LineReportSort) IsValid() bool {
+	switch e {
+	case LineReportSortKey, LineReportSortCount, LineReportSortOrders, LineReportSortCustomers, LineReportSortQuantity, LineReportSortAvgQuantity, LineReportSortTotal, LineReportSortAvgTotal, LineReportSortTax:
+		return true
+	}
+	return false
+}
+
+func (e LineReportSort) String() string {
+	return string(e)
+}
+
+func (e *LineReportSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LineReportSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LineReportSort", str)
+	}
+	return nil
+}
+
+func (e LineReportSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LineReportSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LineReportSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1403,6 +1997,126 @@ func (e *SourceSystem) UnmarshalJSON(b []byte) error {
 }
 
 func (e SourceSystem) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What ERP stock can be grouped by.
+type StockDimension string
+
+const (
+	StockDimensionWarehouse StockDimension = "WAREHOUSE"
+	StockDimensionSku       StockDimension = "SKU"
+)
+
+var AllStockDimension = []StockDimension{
+	StockDimensionWarehouse,
+	StockDimensionSku,
+}
+
+func (e StockDimension) IsValid() bool {
+	switch e {
+	case StockDimensionWarehouse, StockDimensionSku:
+		return true
+	}
+	return false
+}
+
+func (e StockDimension) String() string {
+	return string(e)
+}
+
+func (e *StockDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StockDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StockDimension", str)
+	}
+	return nil
+}
+
+func (e StockDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StockDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StockDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a stock report's groups can be sorted by.
+type StockReportSort string
+
+const (
+	StockReportSortKey       StockReportSort = "KEY"
+	StockReportSortCount     StockReportSort = "COUNT"
+	StockReportSortSkus      StockReportSort = "SKUS"
+	StockReportSortOnHand    StockReportSort = "ON_HAND"
+	StockReportSortReserved  StockReportSort = "RESERVED"
+	StockReportSortAvailable StockReportSort = "AVAILABLE"
+)
+
+var AllStockReportSort = []StockReportSort{
+	StockReportSortKey,
+	StockReportSortCount,
+	StockReportSortSkus,
+	StockReportSortOnHand,
+	StockReportSortReserved,
+	StockReportSortAvailable,
+}
+
+func (e StockReportSort) IsValid() bool {
+	switch e {
+	case StockReportSortKey, StockReportSortCount, StockReportSortSkus, StockReportSortOnHand, StockReportSortReserved, StockReportSortAvailable:
+		return true
+	}
+	return false
+}
+
+func (e StockReportSort) String() string {
+	return string(e)
+}
+
+func (e *StockReportSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StockReportSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StockReportSort", str)
+	}
+	return nil
+}
+
+func (e StockReportSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StockReportSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StockReportSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
