@@ -133,7 +133,7 @@ func (s *Store) LineReport(ctx context.Context, q LineReportQuery) ([]LineGroup,
 	}
 	// The buckets span the orders the report reads (a SKU filter narrows
 	// the lines, not the span), read without their lines.
-	if err := s.keys(ctx, &g, q.ReportShape, lineDimensions, &timeSpan{from: "orders o" + where(orderWhere), args: orderArgs}); err != nil {
+	if err := s.keys(ctx, &g, q.ReportShape, lineDimensions, &timeSpan{from: "orders o" + whereClause(orderWhere), args: orderArgs}); err != nil {
 		return nil, err
 	}
 	if g.needsCustomer() || q.Customers {
@@ -432,7 +432,7 @@ func (s *Store) CustomerReport(ctx context.Context, q CustomerReportQuery) ([]Cu
 	}
 	// The buckets span the customers without their values.
 	spanRows, _ := customerRows(false)
-	span := &timeSpan{from: spanRows + where(g.where), args: g.args[len(args):]}
+	span := &timeSpan{from: spanRows + whereClause(g.where), args: g.args[len(args):]}
 	if err := s.keys(ctx, &g, q.ReportShape, customerDimensions, span); err != nil {
 		return nil, err
 	}
@@ -549,7 +549,7 @@ func (s *Store) keys(ctx context.Context, g *grouping, shape ReportShape, dims m
 			}
 			from := span
 			if from == nil {
-				from = &timeSpan{from: g.rows + where(g.where), args: g.args}
+				from = &timeSpan{from: g.rows + whereClause(g.where), args: g.args}
 			}
 			// A date is grouped in its own calendar (UTC, as stored); its
 			// periods are shown in the zone's.
@@ -645,7 +645,7 @@ func (s *Store) grouped(ctx context.Context, g grouping, shape ReportShape, row 
 	inner = append(inner, g.partials...)
 	outer = append(outer, g.finals...)
 	args := g.args
-	from := "(SELECT " + strings.Join(inner, ", ") + " FROM " + g.rows + where(g.where)
+	from := "(SELECT " + strings.Join(inner, ", ") + " FROM " + g.rows + whereClause(g.where)
 	if len(innerGroup) > 0 {
 		from += " GROUP BY " + strings.Join(innerGroup, ", ")
 	}
@@ -660,11 +660,19 @@ func (s *Store) grouped(ctx context.Context, g grouping, shape ReportShape, row 
 			outerCond, args = " WHERE customer_key = ?", append(args, g.customer)
 		}
 	}
+	// Text sorts byte by byte, in PostgreSQL as in SQLite.
+	sorted := make([]string, len(keys))
+	for i, k := range g.keys {
+		sorted[i] = keys[i]
+		if k.field != fieldPeriod && k.field != fieldSystems {
+			sorted[i] = s.bytewise(keys[i])
+		}
+	}
 	ties := make([]string, len(g.ties))
 	for i := range g.ties {
-		ties[i] = "t" + strconv.Itoa(i)
+		ties[i] = s.bytewise("t" + strconv.Itoa(i))
 	}
-	order, err := reportOrder(shape.OrderBy, g.sorts, keys, ties...)
+	order, err := reportOrder(shape.OrderBy, g.sorts, sorted, ties...)
 	if err != nil {
 		return err
 	}
@@ -775,14 +783,6 @@ type measured struct{ sum, avg, min, max decimal.Decimal }
 // read reads the stats as amounts (money) or quantities (quantity).
 func (st *stats) read(as func(int64) decimal.Decimal, n int64) measured {
 	return measured{as(st.sum.Int64), as(divRound(st.sum.Int64, n)), as(st.lo.Int64), as(st.hi.Int64)}
-}
-
-// where is a WHERE clause of conditions; none is empty.
-func where(conds []string) string {
-	if len(conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // argList is (?, ?, …) of n arguments.

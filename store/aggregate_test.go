@@ -95,6 +95,12 @@ func TestPostgresAnswersTheAggregatesAsSQLiteDoes(t *testing.T) {
 		}
 	}
 	sameReports(t, lite, pg)
+	// The order reports too, as the gateway asks them: measuring some
+	// amounts, sorted by an average.
+	compare(t, "order report", lite.OrderReport, pg.OrderReport, []OrderReportQuery{
+		{GroupBy: []OrderDimension{ByStatus}, Amounts: []string{"sum.total", "max.tax"}},
+		{GroupBy: []OrderDimension{ByCustomer}, OrderBy: []OrderSort{{By: "avg_total", Desc: true}}, Amounts: []string{}, Limit: 10},
+	})
 }
 
 // TestInvoiceDatesAreGroupedAsDates: an invoice's dates are days, grouped

@@ -306,7 +306,7 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	for _, a := range orderAmounts {
 		c := a.column
 		for _, m := range []struct{ aggregate, alias string }{{"sum", "s_"}, {"min", "lo_"}, {"max", "hi_"}} {
-			expr := "NULL"
+			expr := "CAST(NULL AS BIGINT)" // typed: PostgreSQL sums no text
 			if q.wants(m.aggregate, a.name) {
 				expr = m.aggregate + "(" + c + ")"
 			}
@@ -371,8 +371,10 @@ func (s *Store) spanPeriods(ctx context.Context, from string, args []any, column
 
 // orderReportOrder is the ORDER BY of an order report.
 func orderReportOrder(q OrderReportQuery, keys []string) (string, error) {
+	// An average is of the groups' aggregates: PostgreSQL sorts by no
+	// expression of the columns' names.
 	measures := map[string]string{"count": "count", "customers": "customers", "total": "sum_total_e4",
-		"avg_total": "sum_total_e4 * 1.0 / count", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
+		"avg_total": "sum(s_total_e4) * 1.0 / sum(n)", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
 	for _, o := range q.OrderBy {
 		if o.By == "customers" && !q.Customers {
 			return "", fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
