@@ -139,7 +139,7 @@ func (s *Store) LineReport(ctx context.Context, q LineReportQuery) ([]LineGroup,
 	if g.needsCustomer() || q.Customers {
 		g.customers = withCustomers
 		g.finders = []string{"o.customer_id + 0 AS customer_id", "o.billing_email_normalized AS billing_email_normalized"}
-		g.partials = append(g.partials, "max(o.billing_name) AS billing_name")
+		g.partials = append(g.partials, noBillingName)
 	}
 	g.partials = append(g.partials, "count(*) AS n")
 	g.finals = append(g.finals, "sum(n) AS count")
@@ -378,9 +378,9 @@ LEFT JOIN erp_customers r3 ON r3.id = c.erp_id`
 	if !values {
 		return `(SELECT ` + columns + ` FROM consolidated_customers c` + records + `) AS c`, nil
 	}
-	sales := `SELECT customer_id + 0 AS customer_id, billing_email_normalized, max(billing_name) AS billing_name,
+	sales := `SELECT customer_id, billing_email_normalized, ` + noBillingName + `,
 	currency, sum(total_e4) AS value FROM orders WHERE status IN ` + argList(len(consolidate.SalesStatuses)) + `
-	GROUP BY customer_id + 0, billing_email_normalized, currency`
+	GROUP BY customer_id, billing_email_normalized, currency`
 	// The customers with sales joined to them by key, and those without:
 	// each side looks the other up by an index.
 	return `(WITH v AS MATERIALIZED (SELECT customer_key, currency, sum(value) AS value FROM (` + withCustomers("("+sales+")") + `) AS o

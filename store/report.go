@@ -292,10 +292,10 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 	inner = append(inner, "currency", "count(*) AS n")
 	innerGroup = append(innerGroup, "currency")
 	if needCustomer {
-		// customer_id + 0: SQLite would otherwise read the orders along
-		// its index, and still sort them.
-		inner = append(inner, "customer_id + 0 AS customer_id", "billing_email_normalized", "max(billing_name) AS billing_name")
-		innerGroup = append(innerGroup, "customer_id + 0", "billing_email_normalized")
+		// In the order of orders_accounts, which holds what a report
+		// reads of the orders.
+		inner = append(inner, "customer_id", "billing_email_normalized", noBillingName)
+		innerGroup = append([]string{"customer_id", "billing_email_normalized"}, innerGroup...)
 	}
 	outer = append(outer, "currency", "sum(n) AS count")
 	if q.Customers {
