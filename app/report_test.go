@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/trestlehq/trestle/app"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/sim"
 	"github.com/trestlehq/trestle/sim/simtest"
 	"github.com/trestlehq/trestle/sim/world"
 )
@@ -188,6 +190,73 @@ func TestEachMeasureIsTheShopsOwn(t *testing.T) {
 			t.Errorf("%s (average %s) after %s (average %s), want the greater average first",
 				g.Key.Status, avg(m), groups[i-1].Key.Status, avg(want[groups[i-1].Key.Status]))
 		}
+	}
+}
+
+// TestAReportOnAStoppedSyncSaysItIsStale stops the ERP after the
+// backfill: the next sweep fails, and every report says that its numbers
+// miss what changed since, until the sync catches up again.
+func TestAReportOnAStoppedSyncSaysItIsStale(t *testing.T) {
+	env := simtest.Start(t, world.Options{Seed: 3, Size: world.Size{People: 20, Orders: 40, Products: 5}})
+	cfg := simulated(env)
+	cfg.Store.Path = filepath.Join(t.TempDir(), "store.db")
+	cfg.Store.Sweep = 100 * time.Millisecond
+	a := running(t, cfg)
+	type answer struct {
+		Data struct {
+			OrderReport *struct {
+				Freshness struct {
+					State     string
+					SyncError *string
+					Watermark *string
+				}
+				Groups []struct{ Count int }
+			}
+		}
+		Errors []struct {
+			Message    string
+			Extensions struct{ Code string }
+		}
+	}
+	ask := func() answer {
+		var got answer
+		graphQL(t, a, `{ orderReport { freshness { state syncError watermark } groups { count } } }`, &got)
+		if got.Data.OrderReport == nil {
+			t.Fatalf("no report: %+v", got.Errors)
+		}
+		return got
+	}
+	stale := func(got answer) bool {
+		return slices.ContainsFunc(got.Errors, func(e struct {
+			Message    string
+			Extensions struct{ Code string }
+		}) bool {
+			return e.Extensions.Code == "STORE_STALE" && strings.Contains(e.Message, "miss what changed since")
+		})
+	}
+	await := func(what string, done func(answer) bool) answer {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if got := ask(); done(got) {
+				return got
+			} else if time.Now().After(deadline) {
+				t.Fatalf("%s: the last answer %+v", what, got)
+			}
+		}
+	}
+	await("the first backfill", func(got answer) bool { return got.Data.OrderReport.Freshness.Watermark != nil })
+
+	env.Sim.ERP.SetFaults(sim.Faults{Down: true})
+	got := await("the sync stopping", func(got answer) bool { return got.Data.OrderReport.Freshness.State == "FAILING" })
+	f := got.Data.OrderReport.Freshness
+	if !stale(got) || f.SyncError == nil || !strings.Contains(*f.SyncError, "erp") || len(got.Data.OrderReport.Groups) == 0 {
+		t.Errorf("a report while the sync is stopped: %+v, want its numbers with a STORE_STALE error and the sync's error naming the ERP", got)
+	}
+
+	env.Sim.ERP.SetFaults(sim.Faults{})
+	got = await("the sync catching up", func(got answer) bool { return got.Data.OrderReport.Freshness.State == "CURRENT" })
+	if stale(got) || got.Data.OrderReport.Freshness.SyncError != nil {
+		t.Errorf("a report once the sync caught up: %+v, want it whole", got)
 	}
 }
 

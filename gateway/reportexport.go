@@ -366,7 +366,7 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 	}
 	var rowErrors []exportError
 	for _, ge := range answer.Errors {
-		if ge.Extensions.Code != resolvers.CodeStoreBackfilling {
+		if ge.Extensions.Code != resolvers.CodeStoreBackfilling && ge.Extensions.Code != resolvers.CodeStoreStale { // in Trestle-Store-State
 			rowErrors = append(rowErrors, ge)
 		}
 	}

@@ -1114,6 +1114,75 @@ func (ec *executionContext) fieldContext_ReportFreshness_backfillTotal(_ context
 	return graphql.NewScalarFieldContext("ReportFreshness", field, false, false, "Int")
 }
 
+func (ec *executionContext) _ReportFreshness_lastChangeAt(ctx context.Context, field graphql.CollectedField, obj *model.ReportFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportFreshness_lastChangeAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastChangeAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportFreshness_lastChangeAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportFreshness", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ReportFreshness_pendingChanges(ctx context.Context, field graphql.CollectedField, obj *model.ReportFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportFreshness_pendingChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingChanges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportFreshness_pendingChanges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportFreshness", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportFreshness_syncError(ctx context.Context, field graphql.CollectedField, obj *model.ReportFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportFreshness_syncError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportFreshness_syncError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportFreshness", field, false, false, "String")
+}
+
 func (ec *executionContext) _ReportPeriod_start(ctx context.Context, field graphql.CollectedField, obj *model.ReportPeriod) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1698,6 +1767,21 @@ func (ec *executionContext) _ReportFreshness(ctx context.Context, sel ast.Select
 			}
 		case "backfillTotal":
 			out.Values[i] = ec._ReportFreshness_backfillTotal(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastChangeAt":
+			out.Values[i] = ec._ReportFreshness_lastChangeAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pendingChanges":
+			out.Values[i] = ec._ReportFreshness_pendingChanges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncError":
+			out.Values[i] = ec._ReportFreshness_syncError(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

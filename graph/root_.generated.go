@@ -430,11 +430,14 @@ type ComplexityRoot struct {
 	}
 
 	ReportFreshness struct {
-		BackfillRead  func(childComplexity int) int
-		BackfillTotal func(childComplexity int) int
-		Complete      func(childComplexity int) int
-		State         func(childComplexity int) int
-		Watermark     func(childComplexity int) int
+		BackfillRead   func(childComplexity int) int
+		BackfillTotal  func(childComplexity int) int
+		Complete       func(childComplexity int) int
+		LastChangeAt   func(childComplexity int) int
+		PendingChanges func(childComplexity int) int
+		State          func(childComplexity int) int
+		SyncError      func(childComplexity int) int
+		Watermark      func(childComplexity int) int
 	}
 
 	ReportPeriod struct {
@@ -2220,12 +2223,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReportFreshness.Complete(childComplexity), true
+	case "ReportFreshness.lastChangeAt":
+		if e.ComplexityRoot.ReportFreshness.LastChangeAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.LastChangeAt(childComplexity), true
+	case "ReportFreshness.pendingChanges":
+		if e.ComplexityRoot.ReportFreshness.PendingChanges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.PendingChanges(childComplexity), true
 	case "ReportFreshness.state":
 		if e.ComplexityRoot.ReportFreshness.State == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ReportFreshness.State(childComplexity), true
+	case "ReportFreshness.syncError":
+		if e.ComplexityRoot.ReportFreshness.SyncError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportFreshness.SyncError(childComplexity), true
 	case "ReportFreshness.watermark":
 		if e.ComplexityRoot.ReportFreshness.Watermark == nil {
 			break
@@ -3593,6 +3614,12 @@ func (ec *executionContext) childFields_ReportFreshness(ctx context.Context, fie
 		return ec.fieldContext_ReportFreshness_backfillRead(ctx, field)
 	case "backfillTotal":
 		return ec.fieldContext_ReportFreshness_backfillTotal(ctx, field)
+	case "lastChangeAt":
+		return ec.fieldContext_ReportFreshness_lastChangeAt(ctx, field)
+	case "pendingChanges":
+		return ec.fieldContext_ReportFreshness_pendingChanges(ctx, field)
+	case "syncError":
+		return ec.fieldContext_ReportFreshness_syncError(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReportFreshness", field.Name)
 }

@@ -16,12 +16,16 @@ import (
 	"github.com/trestlehq/trestle/store"
 )
 
-// CodeStoreBackfilling marks a report read while a first backfill runs:
-// its numbers are partial.
-const CodeStoreBackfilling = "STORE_BACKFILLING"
+// Codes of a report's numbers that are not whole: read while a first
+// backfill runs (partial), or while the sync is stopped (stale).
+const (
+	CodeStoreBackfilling = "STORE_BACKFILLING"
+	CodeStoreStale       = "STORE_STALE"
+)
 
 // freshness is how complete the store is for a report. While a first
-// backfill runs the report's numbers are partial, and the response carries
+// backfill runs the report's numbers are partial, and while the sync is
+// stopped they miss what changed since; either way the response carries
 // an error saying so beside them, which a client cannot take for a whole
 // answer.
 func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error) {
@@ -30,23 +34,32 @@ func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error
 		return nil, err
 	}
 	f := &model.ReportFreshness{Watermark: optTime(st.Watermark), Complete: !st.Watermark.IsZero(),
-		State: model.StoreState(strings.ToUpper(st.State))}
+		State: model.StoreState(strings.ToUpper(st.State)), PendingChanges: st.Queued}
 	var total int64
+	var lastChange time.Time
 	known := true
 	for _, k := range st.Kinds {
 		f.BackfillRead += int(k.Done)
 		total += k.Total
 		known = known && k.Total > 0
+		if k.LastChange != nil && k.LastChange.AppliedAt.After(lastChange) {
+			lastChange = k.LastChange.AppliedAt
+		}
 	}
 	if known {
 		f.BackfillTotal = ptr(int(total))
 	}
+	f.LastChangeAt = optTime(lastChange)
+	notWhole := func(code, message string) {
+		graphql.AddError(ctx, &gqlerror.Error{Message: message, Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": code}})
+	}
 	if !f.Complete {
-		graphql.AddError(ctx, &gqlerror.Error{
-			Message:    fmt.Sprintf("the store is still backfilling (%d records read): these numbers are partial", f.BackfillRead),
-			Path:       graphql.GetPath(ctx),
-			Extensions: map[string]any{"code": CodeStoreBackfilling},
-		})
+		notWhole(CodeStoreBackfilling, fmt.Sprintf("the store is still backfilling (%d records read): these numbers are partial", f.BackfillRead))
+	}
+	if st.State == store.StateFailing {
+		f.SyncError = &st.Error
+		notWhole(CodeStoreStale, fmt.Sprintf("the store's sync stopped at %s (%s) and is trying again: these numbers miss what changed since",
+			st.FailedAt.UTC().Format(time.RFC3339), st.Error))
 	}
 	return f, nil
 }

@@ -474,8 +474,10 @@ type ReceivablesAging struct {
 
 // How complete the reporting store was when a report read it. A report is
 // exact up to watermark: every change the systems made before it is in its
-// numbers. While a first backfill runs (complete: false) the numbers are
-// partial, and the response carries a STORE_BACKFILLING error too.
+// numbers, and the changes they sent since are as far as lastChangeAt. While
+// a first backfill runs (complete: false) the numbers are partial, and the
+// response carries a STORE_BACKFILLING error too; while the sync is FAILING,
+// a STORE_STALE error.
 type ReportFreshness struct {
 	// Every change made before this time is counted; null while a first backfill runs.
 	Watermark *time.Time `json:"watermark,omitempty"`
@@ -485,6 +487,12 @@ type ReportFreshness struct {
 	// Records read so far and records to read, while a backfill runs.
 	BackfillRead  int  `json:"backfillRead"`
 	BackfillTotal *int `json:"backfillTotal,omitempty"`
+	// When the last change the systems sent was applied: the store follows them between sweeps.
+	LastChangeAt *time.Time `json:"lastChangeAt,omitempty"`
+	// Changes received and not yet applied, on this replica.
+	PendingChanges int `json:"pendingChanges"`
+	// Why the sync stopped, while it is FAILING: the numbers miss what changed since (the response also carries a STORE_STALE error).
+	SyncError *string `json:"syncError,omitempty"`
 }
 
 // One bucket of time.
