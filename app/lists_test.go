@@ -89,7 +89,11 @@ func worldRankings(w *world.World) (customers, invoices, products ranked) {
 type listAnswer struct {
 	Data map[string]struct {
 		TotalCount int
-		PageInfo   struct {
+		Freshness  *struct {
+			Complete  bool
+			Watermark *string
+		}
+		PageInfo struct {
 			HasNextPage, HasPreviousPage bool
 			EndCursor                    string
 		}
@@ -107,10 +111,6 @@ type listAnswer struct {
 	Errors []struct {
 		Message    string
 		Extensions struct{ Code string }
-	}
-	Extensions map[string]struct {
-		Complete  bool
-		Watermark *string
 	}
 }
 
@@ -130,8 +130,8 @@ func pageThrough(t *testing.T, a *app.App, query string, first int, key func(n l
 		if len(got.Errors) > 0 {
 			t.Fatalf("page %d: %+v", page, got.Errors)
 		}
-		if f, ok := got.Extensions["freshness.list"]; !ok || !f.Complete || f.Watermark == nil {
-			t.Fatalf("page %d: extensions %+v, want the store's freshness, complete", page, got.Extensions)
+		if f := got.Data["list"].Freshness; f == nil || !f.Complete || f.Watermark == nil {
+			t.Fatalf("page %d: freshness %+v, want the store's, complete", page, f)
 		}
 		l := got.Data["list"]
 		if len(l.Edges) != min(first, l.TotalCount-len(keys)) || l.PageInfo.HasPreviousPage != (page > 0) {
@@ -186,7 +186,7 @@ func TestSortedListsAreTheWorlds(t *testing.T) {
 		key   func(n listNodeOf) string
 	}{
 		{"every customer by lifetime value", `{ list: customers(orderBy: {field: LIFETIME_VALUE, direction: DESC}, %s) {
-			totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { email sourceIds { erp } } } } }`,
+			totalCount freshness { complete watermark } pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { email sourceIds { erp } } } } }`,
 			customers, func(n listNodeOf) string {
 				if n.Email == "" {
 					return "erp:" + n.SourceIds.ERP
@@ -194,10 +194,10 @@ func TestSortedListsAreTheWorlds(t *testing.T) {
 				return n.Email
 			}},
 		{"every invoice by outstanding amount", `{ list: invoices(orderBy: {field: OUTSTANDING, direction: DESC}, %s) {
-			totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { number } } } }`,
+			totalCount freshness { complete watermark } pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { number } } } }`,
 			invoices, func(n listNodeOf) string { return n.Number }},
 		{"every product by what the ERP has available", `{ list: products(orderBy: {field: ERP_AVAILABLE}, %s) {
-			totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { sku available } } } }`,
+			totalCount freshness { complete watermark } pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { sku available } } } }`,
 			products, func(n listNodeOf) string {
 				if d, err := decimal.Parse(n.Available); err != nil || d.Cmp(products.values[n.SKU]) != 0 {
 					t.Errorf("%s: available %s, want %s", n.SKU, n.Available, products.values[n.SKU])
@@ -247,7 +247,7 @@ func TestASortedListRefusesWhatItCannotServe(t *testing.T) {
 
 func TestASortedListSaysWhenTheStoreCannotAnswerWhole(t *testing.T) {
 	env := simtest.Start(t, world.Options{Seed: 5, Size: world.Size{People: 40, Orders: 100, Products: 8}})
-	query := `{ list: products(orderBy: {field: SHOP_STOCK}, first: 1000) { totalCount edges { node { sku } } } }`
+	query := `{ list: products(orderBy: {field: SHOP_STOCK}, first: 1000) { totalCount freshness { complete watermark } edges { node { sku } } } }`
 
 	// No store: the lists that need one say so; the live ones answer.
 	a := running(t, simulated(env))
@@ -278,8 +278,8 @@ func TestASortedListSaysWhenTheStoreCannotAnswerWhole(t *testing.T) {
 			t.Fatalf("the shop's products never reached the store: %+v", got)
 		}
 	}
-	f, ok := got.Extensions["freshness.list"]
-	if len(got.Errors) != 1 || got.Errors[0].Extensions.Code != "STORE_BACKFILLING" || !ok || f.Complete || f.Watermark != nil ||
+	f := got.Data["list"].Freshness
+	if len(got.Errors) != 1 || got.Errors[0].Extensions.Code != "STORE_BACKFILLING" || f == nil || f.Complete || f.Watermark != nil ||
 		len(got.Data["list"].Edges) != 8 {
 		raw, _ := json.Marshal(got)
 		t.Errorf("while backfilling: %s; want the 8 products, a STORE_BACKFILLING error and the freshness incomplete", raw)

@@ -2057,6 +2057,13 @@ func (ec *executionContext) marshalOReceivablesAging2ᚖgithubᚗcomᚋtrestlehq
 	return ec._ReceivablesAging(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOReportFreshness2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportFreshness(ctx context.Context, sel ast.SelectionSet, v *model.ReportFreshness) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReportFreshness(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOReportPeriod2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐReportPeriod(ctx context.Context, sel ast.SelectionSet, v *model.ReportPeriod) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null

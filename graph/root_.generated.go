@@ -93,6 +93,7 @@ type ComplexityRoot struct {
 
 	CustomerConnection struct {
 		Edges      func(childComplexity int) int
+		Freshness  func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -181,6 +182,7 @@ type ComplexityRoot struct {
 
 	InvoiceConnection struct {
 		Edges      func(childComplexity int) int
+		Freshness  func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -385,6 +387,7 @@ type ComplexityRoot struct {
 
 	ProductConnection struct {
 		Edges      func(childComplexity int) int
+		Freshness  func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -776,6 +779,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerConnection.Edges(childComplexity), true
+	case "CustomerConnection.freshness":
+		if e.ComplexityRoot.CustomerConnection.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerConnection.Freshness(childComplexity), true
 	case "CustomerConnection.pageInfo":
 		if e.ComplexityRoot.CustomerConnection.PageInfo == nil {
 			break
@@ -1083,6 +1092,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceConnection.Edges(childComplexity), true
+	case "InvoiceConnection.freshness":
+		if e.ComplexityRoot.InvoiceConnection.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceConnection.Freshness(childComplexity), true
 	case "InvoiceConnection.pageInfo":
 		if e.ComplexityRoot.InvoiceConnection.PageInfo == nil {
 			break
@@ -1882,6 +1897,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProductConnection.Edges(childComplexity), true
+	case "ProductConnection.freshness":
+		if e.ComplexityRoot.ProductConnection.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProductConnection.Freshness(childComplexity), true
 	case "ProductConnection.pageInfo":
 		if e.ComplexityRoot.ProductConnection.PageInfo == nil {
 			break
@@ -2990,6 +3011,8 @@ func (ec *executionContext) childFields_CustomerConnection(ctx context.Context, 
 		return ec.fieldContext_CustomerConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_CustomerConnection_totalCount(ctx, field)
+	case "freshness":
+		return ec.fieldContext_CustomerConnection_freshness(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerConnection", field.Name)
 }
@@ -3166,6 +3189,8 @@ func (ec *executionContext) childFields_InvoiceConnection(ctx context.Context, f
 		return ec.fieldContext_InvoiceConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_InvoiceConnection_totalCount(ctx, field)
+	case "freshness":
+		return ec.fieldContext_InvoiceConnection_freshness(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceConnection", field.Name)
 }
@@ -3574,6 +3599,8 @@ func (ec *executionContext) childFields_ProductConnection(ctx context.Context, f
 		return ec.fieldContext_ProductConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_ProductConnection_totalCount(ctx, field)
+	case "freshness":
+		return ec.fieldContext_ProductConnection_freshness(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProductConnection", field.Name)
 }

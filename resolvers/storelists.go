@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
-
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/loaders"
@@ -37,20 +35,6 @@ func listSort(field string, dir model.SortDirection) store.ListSort {
 	return store.ListSort{By: strings.ToLower(field), Desc: dir == model.SortDirectionDesc}
 }
 
-// listFreshness reads how fresh the store is for a list it sorts: while a
-// first backfill runs the response carries a STORE_BACKFILLING error (see
-// freshness), and the freshness itself goes into the response's extensions
-// under "freshness.<the field's response name>", as a connection has no
-// field for it. Response names are unique among root fields.
-func (r *Resolver) listFreshness(ctx context.Context) error {
-	f, err := r.freshness(ctx)
-	if err != nil {
-		return err
-	}
-	graphql.RegisterExtension(ctx, "freshness."+graphql.GetFieldContext(ctx).Path().String(), f)
-	return nil
-}
-
 // storePageInfo is the page info of a store list's page.
 func storePageInfo[T any](p store.ListPage[T]) *model.PageInfo {
 	pi := &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}
@@ -70,7 +54,8 @@ func (r *Resolver) storeCustomers(ctx context.Context, f consolidate.Filter, ord
 	if err != nil {
 		return nil, err
 	}
-	if err := r.listFreshness(ctx); err != nil {
+	fresh, err := r.freshness(ctx)
+	if err != nil {
 		return nil, err
 	}
 	page, err := r.Store.CustomerList(ctx, store.CustomerListQuery{Sort: listSort(string(orderBy.Field), orderBy.Direction),
@@ -78,7 +63,7 @@ func (r *Resolver) storeCustomers(ctx context.Context, f consolidate.Filter, ord
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.CustomerConnection{TotalCount: page.Total, PageInfo: storePageInfo(page)}
+	conn := &model.CustomerConnection{TotalCount: page.Total, PageInfo: storePageInfo(page), Freshness: fresh}
 	customers := make([]*model.Customer, len(page.Rows))
 	for i := range page.Rows {
 		if e, ok := r.Directory.ByKey(page.Rows[i].Key); ok {
@@ -116,7 +101,8 @@ func (r *Resolver) storeInvoices(ctx context.Context, customer string, filter *m
 		q.DueBefore = deref(filter.DueBefore)
 		q.OpenOnly = deref(filter.Outstanding)
 	}
-	if err := r.listFreshness(ctx); err != nil {
+	fresh, err := r.freshness(ctx)
+	if err != nil {
 		return nil, err
 	}
 	page, err := r.Store.InvoiceList(ctx, q)
@@ -124,7 +110,7 @@ func (r *Resolver) storeInvoices(ctx context.Context, customer string, filter *m
 		return nil, err
 	}
 	invs, errs := loaders.For(ctx).Invoice.LoadMany(ctx, page.Rows)()
-	conn := &model.InvoiceConnection{TotalCount: page.Total, PageInfo: storePageInfo(page)}
+	conn := &model.InvoiceConnection{TotalCount: page.Total, PageInfo: storePageInfo(page), Freshness: fresh}
 	var found []*model.Invoice
 	for i, inv := range invs {
 		// An invoice the ERP no longer has was deleted since the store
@@ -159,7 +145,8 @@ func (r *Resolver) storeProducts(ctx context.Context, filter *model.ProductFilte
 		}
 		q.SKUs, q.StockStatus = filter.Skus, deref(filter.StockStatus)
 	}
-	if err := r.listFreshness(ctx); err != nil {
+	fresh, err := r.freshness(ctx)
+	if err != nil {
 		return nil, err
 	}
 	page, err := r.Store.ProductList(ctx, q)
@@ -170,7 +157,7 @@ func (r *Resolver) storeProducts(ctx context.Context, filter *model.ProductFilte
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ProductConnection{TotalCount: page.Total, PageInfo: storePageInfo(page)}
+	conn := &model.ProductConnection{TotalCount: page.Total, PageInfo: storePageInfo(page), Freshness: fresh}
 	for i, p := range products {
 		if p != nil { // nil: no longer in the shop
 			conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: page.Cursors[i], Node: p})

@@ -47,6 +47,8 @@ type CustomerConnection struct {
 	Edges      []CustomerEdge `json:"edges"`
 	PageInfo   *PageInfo      `json:"pageInfo"`
 	TotalCount int            `json:"totalCount"`
+	// How fresh the reporting store was, when it served the list (sorted by orderBy); null for a live list.
+	Freshness *ReportFreshness `json:"freshness,omitempty"`
 }
 
 type CustomerEdge struct {
@@ -192,6 +194,8 @@ type InvoiceConnection struct {
 	Edges      []InvoiceEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
 	TotalCount int           `json:"totalCount"`
+	// How fresh the reporting store was, when it served the list (sorted by orderBy); null for a live list.
+	Freshness *ReportFreshness `json:"freshness,omitempty"`
 }
 
 type InvoiceEdge struct {
@@ -431,6 +435,8 @@ type ProductConnection struct {
 	Edges      []ProductEdge `json:"edges"`
 	PageInfo   *PageInfo     `json:"pageInfo"`
 	TotalCount int           `json:"totalCount"`
+	// How fresh the reporting store was, when it served the list (sorted by orderBy); null for a live list.
+	Freshness *ReportFreshness `json:"freshness,omitempty"`
 }
 
 type ProductEdge struct {
