@@ -216,7 +216,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	}
 
 	start := time.Now()
-	s := sim.New(sim.Options{World: world.Options{Seed: *seed, Size: demoSize(*scale)}})
+	s := sim.New(sim.Options{World: world.Options{Seed: *seed, Size: demoSize(*scale), Disagreements: true}})
 	all := sim.Faults{LatencyMS: ms(*latency), JitterMS: ms(*jitter)}
 	for _, u := range s.Upstreams() {
 		u.SetFaults(all)

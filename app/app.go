@@ -159,7 +159,7 @@ func New(cfg config.Config, logger *slog.Logger) (_ *App, err error) {
 // startDemo generates the demo's world and serves the simulators of the
 // three systems on a loopback port, as the sources of the config.
 func (a *App) startDemo() error {
-	a.demo = sim.New(sim.Options{World: world.Options{Seed: 1}, AnchorToday: true})
+	a.demo = sim.New(sim.Options{World: world.Options{Seed: 1, Disagreements: true}, AnchorToday: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

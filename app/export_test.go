@@ -221,7 +221,7 @@ func TestExportOrders(t *testing.T) {
 		"/export/orders.csv?tz=Mars/Olympus":               "tz: \\\"Mars/Olympus\\\" is not an IANA time zone",
 		"/export/orders.csv?from=2026-02-01&to=2026-01-01": "to: must not be before from",
 		"/export/orders.xlsx":                              "no such export",
-		"/export/invoices.csv":                             "no such export",
+		"/export/refunds.csv":                              "no such export",
 	} {
 		resp, body := get(t, a, path)
 		if resp.StatusCode/100 != 4 || !strings.Contains(string(body), want) {

@@ -179,6 +179,20 @@ func TestEveryReportExports(t *testing.T) {
 		}
 	})
 
+	t.Run("lists, sorted by the store and live", func(t *testing.T) {
+		q := url.Values{"orderBy": {`{"field": "LIFETIME_VALUE"}`}, "first": {"5"}, "fields": {"node.email"}}
+		resp, body := get(t, a, "/export/customers.csv?"+q.Encode())
+		header, rows := csvRecords(t, body)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Trestle-Watermark") == "" || !slices.Equal(header, []string{"node.email"}) || len(rows) != 5 {
+			t.Errorf("customers by lifetime value: HTTP %d %v, %q, %d rows", resp.StatusCode, resp.Header, header, len(rows))
+		}
+		resp, body = get(t, a, "/export/products.csv?first=3&fields=node.sku,node.name")
+		header, rows = csvRecords(t, body)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Trestle-Store-State") != "" || len(header) != 2 || len(rows) != 3 {
+			t.Errorf("products read live: HTTP %d %v, %q, %d rows; want 3, without the store's headers", resp.StatusCode, resp.Header, header, len(rows))
+		}
+	})
+
 	t.Run("wrongly asked", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/export/orderReport.csv?groupBy=NOPE":          "NOPE",

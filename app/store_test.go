@@ -509,36 +509,67 @@ func truths(site *time.Location) []truth {
 			},
 		},
 		{
-			// One customer per person, whichever systems know them, joined
+			// One customer per address, whichever systems know it, joined
 			// on the address; a company kept in the ERP alone, without one,
-			// stands on its own. Each field comes from the first system
+			// stands on its own, as does a second ERP record of an address
+			// (the first joins). Each field comes from the first system
 			// owning it that has a value: contact data from the CRM, then
-			// the shop, then the ERP.
+			// the shop, then the ERP. A seeded disagreement is a Person
+			// of its own holding one system's record of another's address.
 			table: "customers", key: "key",
 			cols: []string{"crm_id", "shop_id", "erp_id", "email", "name", "company", "phone", "lifecycle_stage", "owner"},
 			rows: func(w *world.World) map[string][]any {
-				out := map[string][]any{}
-				for _, p := range w.People {
-					var crmID, shopID, erpID any
-					var names, companies, phones []string
-					var stage, owner string
-					if c := p.CRM; c != nil {
-						crmID, stage, owner = c.ID, c.LifecycleStage, c.OwnerID
-						names, companies, phones = append(names, fullName(p)), append(companies, p.Company), append(phones, p.Phone)
+				type customer struct {
+					crm, shop, erp *world.Person // the person holding each system's record
+				}
+				byKey := map[string]*customer{}
+				at := func(key string) *customer {
+					if byKey[key] == nil {
+						byKey[key] = &customer{}
 					}
-					if s := p.Shop; s != nil {
-						shopID = s.ID
-						names, companies, phones = append(names, fullName(p)), append(companies, p.Company), append(phones, s.Phone)
+					return byKey[key]
+				}
+				firstERP := map[string]*world.Person{} // the oldest ERP record of each address
+				for _, p := range w.People {
+					if p.ERP != nil && p.Email != "" {
+						if f := firstERP[p.Email]; f == nil || p.ERP.Created.Before(f.ERP.Created) {
+							firstERP[p.Email] = p
+						}
+					}
+				}
+				for _, p := range w.People {
+					if p.CRM != nil {
+						at(p.Email).crm = p
+					}
+					if p.Shop != nil {
+						at(p.Email).shop = p
 					}
 					if p.ERP != nil {
-						erpID = p.ERP.Name
+						if p.Email == "" || firstERP[p.Email] != p {
+							at("erp:" + p.ERP.Name).erp = p
+						} else {
+							at(p.Email).erp = p
+						}
+					}
+				}
+				out := map[string][]any{}
+				for key, c := range byKey {
+					var crmID, shopID, erpID any
+					var names, companies, phones []string
+					var stage, owner, email string
+					if p := c.crm; p != nil {
+						crmID, stage, owner, email = p.CRM.ID, p.CRM.LifecycleStage, p.CRM.OwnerID, p.Email
+						names, companies, phones = append(names, fullName(p)), append(companies, p.Company), append(phones, p.Phone)
+					}
+					if p := c.shop; p != nil {
+						shopID, email = p.Shop.ID, p.Email
+						names, companies, phones = append(names, fullName(p)), append(companies, p.Company), append(phones, p.Shop.Phone)
+					}
+					if p := c.erp; p != nil {
+						erpID, email = p.ERP.Name, p.Email
 						names, companies = append(names, erpCustomerName(p)), append(companies, erpCompany(p))
 					}
-					key := p.Email
-					if key == "" {
-						key = "erp:" + p.ERP.Name
-					}
-					out[key] = []any{crmID, shopID, erpID, firstOf(p.Email), firstOf(names...), firstOf(companies...), firstOf(phones...),
+					out[key] = []any{crmID, shopID, erpID, firstOf(email), firstOf(names...), firstOf(companies...), firstOf(phones...),
 						firstOf(stage), firstOf(owner)}
 				}
 				return out

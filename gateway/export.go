@@ -223,12 +223,13 @@ func exports(st Store, reports *reportExports, logger *slog.Logger) http.Handler
 }
 
 // startExport answers an export's headers (its file, and how complete the
-// store is) and opens its rows, gzipped when the client accepts it; done
-// ends them. While a first backfill runs (no watermark) it refuses the
-// export, unless partial=true, and returns no rows.
+// store is: its state, none for a list read live) and opens its rows,
+// gzipped when the client accepts it; done ends them. While a first
+// backfill runs (no watermark) it refuses the export, unless partial=true,
+// and returns no rows.
 func startExport(w http.ResponseWriter, r *http.Request, file string, format exportFormat, state string, watermark time.Time,
 	logger *slog.Logger) (rows rowWriter, done func(error)) {
-	if watermark.IsZero() && r.URL.Query().Get("partial") != "true" {
+	if state != "" && watermark.IsZero() && r.URL.Query().Get("partial") != "true" {
 		w.Header().Set("Retry-After", "10")
 		writeError(w, http.StatusServiceUnavailable, "the store is still backfilling, so an export now would be partial: "+
 			"ask again later (storeStatus shows the progress), or add partial=true to take what it holds", resolvers.CodeStoreBackfilling)
@@ -238,7 +239,9 @@ func startExport(w http.ResponseWriter, r *http.Request, file string, format exp
 	h.Set("Content-Type", format.contentType)
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, file))
 	h.Set("Cache-Control", "no-store")
-	h.Set(headerStoreState, state)
+	if state != "" {
+		h.Set(headerStoreState, state)
+	}
 	if !watermark.IsZero() {
 		h.Set(headerWatermark, watermark.UTC().Format(time.RFC3339))
 	}

@@ -345,7 +345,7 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 	var answer struct {
 		Data struct {
 			R *struct {
-				Freshness struct {
+				Freshness *struct {
 					Watermark *time.Time
 					State     string
 				}
@@ -386,11 +386,15 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 		w.Header().Set("Trestle-Errors", strconv.Itoa(n))
 		w.Header().Set("Trestle-Error", rowErrors[0].Message)
 	}
+	var state string // none: a list read live
 	var watermark time.Time
-	if wm := answer.Data.R.Freshness.Watermark; wm != nil {
-		watermark = *wm
+	if f := answer.Data.R.Freshness; f != nil {
+		state = strings.ToLower(f.State)
+		if f.Watermark != nil {
+			watermark = *f.Watermark
+		}
 	}
-	rows, done := startExport(w, r, name+"."+ext, format, strings.ToLower(answer.Data.R.Freshness.State), watermark, e.logger)
+	rows, done := startExport(w, r, name+"."+ext, format, state, watermark, e.logger)
 	if rows == nil {
 		return
 	}
