@@ -193,6 +193,28 @@ func TestEveryReportExports(t *testing.T) {
 		}
 	})
 
+	t.Run("a list of enums", func(t *testing.T) {
+		resp, body := get(t, a, "/export/missingCustomers.csv?fields=knownTo,missingFrom&limit=5")
+		header, rows := csvRecords(t, body)
+		if resp.StatusCode != http.StatusOK || !slices.Equal(header, []string{"knownTo", "missingFrom"}) || len(rows) == 0 {
+			t.Fatalf("HTTP %d, %q, %d rows", resp.StatusCode, header, len(rows))
+		}
+		for _, r := range rows {
+			for _, systems := range r {
+				for _, s := range strings.Split(systems, ";") {
+					if !slices.Contains([]string{"CRM", "SHOP", "ERP"}, s) {
+						t.Errorf("a row %q: want systems joined by ;", r)
+					}
+				}
+			}
+		}
+		_, body = get(t, a, "/export/missingCustomers.ndjson?fields=knownTo&limit=1")
+		var row struct{ KnownTo []string }
+		if err := json.Unmarshal(body, &row); err != nil || len(row.KnownTo) == 0 {
+			t.Errorf("NDJSON %s: want knownTo an array (%v)", body, err)
+		}
+	})
+
 	t.Run("wrongly asked", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/export/orderReport.csv?groupBy=NOPE":          "NOPE",

@@ -57,6 +57,9 @@ type exportField struct {
 	value  string
 	null   bool
 	number bool
+	// json, when set, is the value in NDJSON (a list's items as an
+	// array); value is the CSV's.
+	json string
 }
 
 var exportFormats = map[string]exportFormat{
@@ -114,6 +117,8 @@ func (n *ndjsonRows) row(fields []exportField) error {
 		switch {
 		case f.null:
 			b = append(b, "null"...)
+		case f.json != "":
+			b = append(b, f.json...)
 		case f.number:
 			b = append(b, f.value...)
 		default:

@@ -81,18 +81,24 @@ type column struct {
 }
 
 // columns are the leaves of a row of type t: scalars and enums, Money as
-// its amount, objects flattened; a live object (a Node) gives its own
-// scalars and enums, and no list is followed.
+// its amount, objects flattened, a list of scalars or enums one column;
+// a live object (a Node) gives its own scalars and enums, and no list of
+// objects is followed.
 func (e *reportExports) columns(t *ast.Definition, prefix []string, node bool) []column {
 	var out []column
 	for _, f := range t.Fields {
-		if strings.HasPrefix(f.Name, "__") || f.Type.Elem != nil || len(f.Arguments) > 0 || f.Directives.ForName("auth") != nil {
+		if strings.HasPrefix(f.Name, "__") || len(f.Arguments) > 0 || f.Directives.ForName("auth") != nil {
 			continue
 		}
 		path := append(slices.Clone(prefix), f.Name)
 		ft := e.schema.Types[f.Type.Name()]
+		leaf := ft.Kind == ast.Scalar || ft.Kind == ast.Enum
 		switch {
-		case ft.Kind == ast.Scalar || ft.Kind == ast.Enum:
+		case f.Type.Elem != nil:
+			if leaf && f.Type.Elem.Elem == nil && !node {
+				out = append(out, column{path: path})
+			}
+		case leaf:
 			switch ft.Name {
 			case "Int", "Float", "Boolean":
 				out = append(out, column{path: path, number: true})
@@ -410,9 +416,9 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 				fields[i].value, fields[i].null = currency, currency == ""
 				continue
 			}
-			fields[i].value, fields[i].null = leafText(row, c)
+			fields[i].value, fields[i].json, fields[i].null = leafText(row, c)
 			if c.money && !fields[i].null {
-				cur, _ := leafText(row, column{path: append(slices.Clone(c.path), "currency")})
+				cur, _, _ := leafText(row, column{path: append(slices.Clone(c.path), "currency")})
 				if currency != "" && cur != currency {
 					werr = fmt.Errorf("a row of %s has amounts in %s and %s", name, currency, cur)
 				}
@@ -429,35 +435,43 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 	done(werr)
 }
 
-// leafText is a column's value in a row of the answer, as text; null when
-// it, or an object above it, is.
-func leafText(row map[string]any, c column) (string, bool) {
+// leafText is a column's value in a row of the answer, as text, and as
+// JSON where that is not its text quoted (a list: its items joined by ";",
+// and an array); null when it, or an object above it, is.
+func leafText(row map[string]any, c column) (text, asJSON string, null bool) {
 	var v any = row
 	for _, name := range c.path {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return "", true
+			return "", "", true
 		}
 		v = m[name]
 	}
 	if c.money {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return "", true
+			return "", "", true
 		}
 		v = m["amount"]
 	}
 	switch v := v.(type) {
 	case nil:
-		return "", true
+		return "", "", true
 	case string:
-		return v, false
+		return v, "", false
 	case json.Number:
-		return v.String(), false
+		return v.String(), "", false
 	case bool:
-		return strconv.FormatBool(v), false
+		return strconv.FormatBool(v), "", false
+	case []any:
+		items := make([]string, len(v))
+		for i, item := range v {
+			items[i], _, _ = leafText(map[string]any{"": item}, column{path: []string{""}})
+		}
+		b, _ := json.Marshal(v) // decoded JSON marshals
+		return strings.Join(items, ";"), string(b), false
 	default:
 		b, _ := json.Marshal(v)
-		return string(b), false
+		return string(b), "", false
 	}
 }

@@ -127,8 +127,17 @@ var storeExports = []struct {
 	{"top 10 customers by lifetime value", "/export/orderReport.csv?groupBy=CUSTOMER&limit=10&fields=key.customer.id,count,sum.total&orderBy=" +
 		url.QueryEscape(`[{"by":"TOTAL","direction":"DESC"}]`), 5},
 	{"receivables aging", "/export/receivablesAging.csv?rows=customers&fields=customer.id,invoices,buckets", 5},
+	{"top 10 products by revenue", "/export/lineReport.csv?groupBy=PRODUCT&limit=10&fields=key.sku,sum.quantity,sum.total&orderBy=" +
+		url.QueryEscape(`[{"by":"TOTAL","direction":"DESC"}]`), 5},
+	{"invoices outstanding by status", "/export/invoiceReport.csv?groupBy=STATUS&fields=key.status,count,sum.outstanding", 5},
+	{"stock per warehouse", "/export/stockReport.csv?groupBy=WAREHOUSE&fields=key.warehouse,skus,sum.available", 5},
+	{"customers per lifecycle stage", "/export/customerReport.csv?groupBy=LIFECYCLE_STAGE&fields=key.lifecycleStage,count,sum.lifetimeValue", 5},
 	{"stock mismatches", "/export/stockMismatches.csv?fields=sku,shopStock,erpAvailable,difference", 5},
 	{"uninvoiced orders", "/export/uninvoicedOrders.csv?fields=number,completedAt,total", 5},
+	{"invoice totals unlike their order's", "/export/invoiceMismatches.csv?fields=invoiceNumber,orderNumber,difference", 5},
+	{"customers missing from a system", "/export/missingCustomers.csv?fields=name,knownTo,missingFrom", 5},
+	{"fields that disagree", "/export/fieldDisagreements.csv?fields=field", 5},
+	{"duplicates within a system", "/export/duplicateCustomers.csv?fields=source,joinKey", 5},
 }
 
 // exportResult is what one export gave.
