@@ -25,7 +25,7 @@ import (
 //
 //	query($groupBy: [OrderDimension!], $bucket: TimeBucket) {
 //	  r: orderReport(groupBy: $groupBy, bucket: $bucket) {
-//	    freshness { watermark state complete } rows: groups { …every leaf… } } }
+//	    freshness { watermark state } rows: groups { …every leaf… } } }
 //
 // through the GraphQL endpoint, as the client (its authentication, roles
 // and limits), and writes one line a row. A parameter of the URL is an
@@ -317,12 +317,21 @@ type exportError struct {
 	Extensions struct{ Code string }
 }
 
-// exportStatus is the HTTP status of an export whose report has no answer.
-var exportStatus = map[string]int{
-	"UNAUTHENTICATED": http.StatusUnauthorized, resolvers.CodeForbidden: http.StatusForbidden,
-	resolvers.CodeBadUserInput: http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED": http.StatusBadRequest,
-	"GRAPHQL_PARSE_FAILED": http.StatusBadRequest, "COMPLEXITY_LIMIT_EXCEEDED": http.StatusBadRequest,
-	resolvers.CodeStoreUnavailable: http.StatusServiceUnavailable,
+// exportStatus is the HTTP status of an export whose report has no answer,
+// by the error's code: a document refused (documentError) is 400 too;
+// anything else, an upstream's failure, 502.
+func exportStatus(code string) int {
+	switch {
+	case code == "UNAUTHENTICATED":
+		return http.StatusUnauthorized
+	case code == resolvers.CodeForbidden:
+		return http.StatusForbidden
+	case code == resolvers.CodeBadUserInput || documentError(code):
+		return http.StatusBadRequest
+	case code == resolvers.CodeStoreUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
 }
 
 // serve answers the export of report name: the report is run as a
@@ -381,11 +390,7 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 		if errs := append(rowErrors, answer.Errors...); len(errs) > 0 {
 			first = errs[0]
 		}
-		status, ok := exportStatus[first.Extensions.Code]
-		if !ok {
-			status = http.StatusBadGateway
-		}
-		writeError(w, status, first.Message, first.Extensions.Code)
+		writeError(w, exportStatus(first.Extensions.Code), first.Message, first.Extensions.Code)
 		return
 	}
 	if n := len(rowErrors); n > 0 {

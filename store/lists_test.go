@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"reflect"
 	"slices"
@@ -336,17 +335,7 @@ func TestACursorKeepsItsPlaceWhileRowsChange(t *testing.T) {
 
 func TestPostgresSortsListsAsSQLiteDoes(t *testing.T) {
 	srv := pgtest.Start(t)
-	// A database whose collation sorts by language, not bytes, as
-	// production databases often do.
-	admin, err := sql.Open("pgx", srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE lists TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'`); err != nil {
-		t.Fatal(err)
-	}
-	pg := openPostgres(t, strings.Replace(srv.URL, "/postgres?", "/lists?", 1))
+	pg := openPostgres(t, srv.Database(t, "lists")) // sorting by language, not bytes
 	lite := openTemp(t)
 	env := simtest.Start(t, smallWorld)
 	for _, s := range []*Store{pg, lite} {

@@ -132,7 +132,7 @@ func (s *Store) InvoiceMismatches(ctx context.Context, minDifference decimal.Dec
 	rows, err := s.db.QueryContext(ctx, `SELECT i.id, o.id, o.number, i.currency, i.total_e4, o.currency, o.total_e4, count(*) OVER ()
 FROM orders o JOIN invoices i ON i.order_ref = CAST(o.id AS TEXT)
 WHERE i.doc_status < 2 AND (i.currency <> o.currency OR abs(i.total_e4 - o.total_e4) >= ?)
-ORDER BY CASE WHEN i.currency = o.currency THEN 1 ELSE 0 END, abs(i.total_e4 - o.total_e4) DESC, o.id, i.total_e4
+ORDER BY CASE WHEN i.currency = o.currency THEN abs(i.total_e4 - o.total_e4) END DESC NULLS FIRST, o.id, `+s.bytewise("i.id")+`
 LIMIT ?`, least, rowBound(limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("invoice mismatches: %w", err)

@@ -328,12 +328,22 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 			outerCond, args = " WHERE customer_key = ?", append(args, q.Customer)
 		}
 	}
-	order, err := orderReportOrder(q, keys)
+	// Text sorts byte by byte, in PostgreSQL as in SQLite.
+	sorted := make([]string, len(keys))
+	for i, d := range q.GroupBy {
+		sorted[i] = keys[i]
+		if !d.IsTime() {
+			sorted[i] = s.bytewise(keys[i])
+		}
+	}
+	order, err := orderReportOrder(q, sorted, s.bytewise("currency"))
 	if err != nil {
 		return nil, err
 	}
-	query := "SELECT " + strings.Join(outer, ", ") + " FROM " + from + " AS o" + outerCond +
-		" GROUP BY " + strings.Join(outerGroup, ", ") + " ORDER BY " + order + " LIMIT " + strconv.Itoa(rowBound(q.Limit))
+	// Sorted outside, so that the order may be an expression of the
+	// groups' columns in either database.
+	query := "SELECT * FROM (SELECT " + strings.Join(outer, ", ") + " FROM " + from + " AS o" + outerCond +
+		" GROUP BY " + strings.Join(outerGroup, ", ") + ") AS g ORDER BY " + order + " LIMIT " + strconv.Itoa(rowBound(q.Limit))
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("order report: %w", err)
@@ -369,18 +379,17 @@ func (s *Store) spanPeriods(ctx context.Context, from string, args []any, column
 	return periods(timeOf(first), timeOf(last), b, loc)
 }
 
-// orderReportOrder is the ORDER BY of an order report.
-func orderReportOrder(q OrderReportQuery, keys []string) (string, error) {
-	// An average is of the groups' aggregates: PostgreSQL sorts by no
-	// expression of the columns' names.
+// orderReportOrder is the ORDER BY of an order report, its keys and
+// currency as they sort.
+func orderReportOrder(q OrderReportQuery, keys []string, currency string) (string, error) {
 	measures := map[string]string{"count": "count", "customers": "customers", "total": "sum_total_e4",
-		"avg_total": "sum(s_total_e4) * 1.0 / sum(n)", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
+		"avg_total": "sum_total_e4 * 1.0 / count", "tax": "sum_total_tax_e4", "shipping": "sum_shipping_total_e4", "discount": "sum_discount_total_e4"}
 	for _, o := range q.OrderBy {
 		if o.By == "customers" && !q.Customers {
 			return "", fmt.Errorf("%w: sorting by customers needs them counted", ErrReport)
 		}
 	}
-	return reportOrder(q.OrderBy, measures, keys, "currency")
+	return reportOrder(q.OrderBy, measures, keys, currency)
 }
 
 // reportOrder is the ORDER BY of a report's groups: the sorts asked for

@@ -3,6 +3,8 @@ package store
 import (
 	"testing"
 	"time"
+
+	"github.com/trestlehq/trestle/sim/simtest"
 )
 
 func TestPeriodsFollowTheZonesCalendar(t *testing.T) {
@@ -51,5 +53,32 @@ func TestPeriodsFollowTheZonesCalendar(t *testing.T) {
 	}
 	if _, err := periods(at("1990-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z"), Day, time.UTC); err == nil {
 		t.Error("13,000 days: no error, want a refusal naming the bound")
+	}
+}
+
+// TestAReportMeasuresWhatItIsAsked: the amounts not asked for (nor sorted
+// by) are left zero, as no pass over the orders measured them.
+func TestAReportMeasuresWhatItIsAsked(t *testing.T) {
+	env := simtest.Start(t, smallWorld)
+	s := openTemp(t)
+	if _, err := s.Backfill(t.Context(), sources(env, 0)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.OrderReport(t.Context(), OrderReportQuery{})
+	if err != nil || len(all) == 0 {
+		t.Fatalf("%v, %d groups", err, len(all))
+	}
+	some, err := s.OrderReport(t.Context(), OrderReportQuery{Amounts: []string{"sum.shipping", "max.tax"}, OrderBy: []OrderSort{{By: "avg_total"}}})
+	if err != nil || len(some) != len(all) {
+		t.Fatalf("%v, %d groups", err, len(some))
+	}
+	for i, g := range some {
+		w := all[i]
+		if g.Sum.Shipping != w.Sum.Shipping || g.Max.Tax != w.Max.Tax || g.Sum.Total != w.Sum.Total || g.Avg.Total != w.Avg.Total {
+			t.Errorf("%s: %+v, want the amounts asked and sorted by as when all are measured, %+v", g.Currency, g, w)
+		}
+		if !g.Max.Total.IsZero() || !g.Min.Shipping.IsZero() || !g.Sum.Discount.IsZero() || w.Max.Total.IsZero() {
+			t.Errorf("%s: %+v, want what was not asked for zero", g.Currency, g)
+		}
 	}
 }

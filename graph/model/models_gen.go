@@ -98,7 +98,7 @@ type CustomerInvoiceFilter struct {
 // A page holds up to 1000 customers (a live list, without orderBy, 100). A
 // customer without a value (no orders, no invoices) counts as 0. While the
 // store's first backfill runs the response has a STORE_BACKFILLING error,
-// and its extensions say how fresh the store is under "freshness.<field>";
+// and the connection's freshness says how fresh the store is;
 // without a store, STORE_UNAVAILABLE. The filter's search, knownTo and
 // lifecycleStage apply, their ASCII letters compared without case.
 type CustomerOrder struct {
@@ -251,8 +251,7 @@ type InvoiceMismatches struct {
 // valid while rows change. A page holds up to 1000 invoices (a live list,
 // without orderBy, 100). An invoice without a date counts as the earliest.
 // While the store's first backfill runs the response has a STORE_BACKFILLING
-// error, and its extensions say how fresh the store is under
-// "freshness.<field>"; without a store, STORE_UNAVAILABLE.
+// error, and the connection's freshness says how fresh the store is; without a store, STORE_UNAVAILABLE.
 type InvoiceOrder struct {
 	Field     InvoiceSortField `json:"field"`
 	Direction SortDirection    `json:"direction"`
@@ -458,8 +457,7 @@ type ProductFilter struct {
 // holds up to 1000 products (a live list, without orderBy, 100). The filter's
 // skus and stockStatus apply; search, which the shop runs over descriptions
 // too, is refused. While the store's first backfill runs the response has a
-// STORE_BACKFILLING error, and its extensions say how fresh the store is
-// under "freshness.<field>"; without a store, STORE_UNAVAILABLE.
+// STORE_BACKFILLING error, and the connection's freshness says how fresh the store is; without a store, STORE_UNAVAILABLE.
 type ProductOrder struct {
 	Field     ProductSortField `json:"field"`
 	Direction SortDirection    `json:"direction"`

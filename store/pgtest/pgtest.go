@@ -89,7 +89,9 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// Database makes a new database and returns its URL.
+// Database makes a new database and returns its URL. It collates text by
+// language (ICU's en-US), as production databases often do, so that a
+// query that sorts text without saying how shows it.
 func (s *Server) Database(tb testing.TB, name string) string {
 	tb.Helper()
 	db, err := sql.Open("pgx", s.URL)
@@ -97,7 +99,7 @@ func (s *Server) Database(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
+	if _, err := db.Exec(`CREATE DATABASE "` + name + `" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'`); err != nil {
 		tb.Fatal(err)
 	}
 	return socketURL(s.dir, name)
