@@ -74,7 +74,7 @@ func TestEveryReportExports(t *testing.T) {
 			want[month], _ = want[month].Add(o.Total)
 		}
 		w.RUnlock()
-		resp, body := get(t, a, "/export/orderReport.csv?groupBy=CREATED&bucket=MONTH&timeZone=Europe/Berlin&fields=key.period.label,count,sum.total")
+		resp, body := get(t, a, "/export/orderReport.csv?groupBy=CREATED&bucket=MONTH&timeZone=Europe/Berlin&columns=key.period.label,count,sum.total")
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Trestle-Watermark") == "" ||
 			resp.Header.Get("Content-Disposition") != `attachment; filename="orderReport.csv"` {
 			t.Fatalf("HTTP %d %v: %.300s", resp.StatusCode, resp.Header, body)
@@ -177,16 +177,21 @@ func TestEveryReportExports(t *testing.T) {
 				t.Errorf("line %s: %s × total %s, want %+v", r[id], r[qty], r[total], l)
 			}
 		}
+		// None: still a header.
+		_, body = get(t, a, "/export/order_lines.csv?from=2099-01-01")
+		if none, rows := csvRecords(t, body); !slices.Equal(none, header) || len(rows) != 0 {
+			t.Errorf("no lines: %q and %d rows, want the header alone", none, len(rows))
+		}
 	})
 
 	t.Run("lists, sorted by the store and live", func(t *testing.T) {
-		q := url.Values{"orderBy": {`{"field": "LIFETIME_VALUE"}`}, "first": {"5"}, "fields": {"node.email"}}
+		q := url.Values{"orderBy": {`{"field": "LIFETIME_VALUE"}`}, "first": {"5"}, "columns": {"node.email"}}
 		resp, body := get(t, a, "/export/customers.csv?"+q.Encode())
 		header, rows := csvRecords(t, body)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Trestle-Watermark") == "" || !slices.Equal(header, []string{"node.email"}) || len(rows) != 5 {
 			t.Errorf("customers by lifetime value: HTTP %d %v, %q, %d rows", resp.StatusCode, resp.Header, header, len(rows))
 		}
-		resp, body = get(t, a, "/export/products.csv?first=3&fields=node.sku,node.name")
+		resp, body = get(t, a, "/export/products.csv?first=3&columns=node.sku,node.name")
 		header, rows = csvRecords(t, body)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Trestle-Store-State") != "" || len(header) != 2 || len(rows) != 3 {
 			t.Errorf("products read live: HTTP %d %v, %q, %d rows; want 3, without the store's headers", resp.StatusCode, resp.Header, header, len(rows))
@@ -194,7 +199,7 @@ func TestEveryReportExports(t *testing.T) {
 	})
 
 	t.Run("a list of enums", func(t *testing.T) {
-		resp, body := get(t, a, "/export/missingCustomers.csv?fields=knownTo,missingFrom&limit=5")
+		resp, body := get(t, a, "/export/missingCustomers.csv?columns=knownTo,missingFrom&limit=5")
 		header, rows := csvRecords(t, body)
 		if resp.StatusCode != http.StatusOK || !slices.Equal(header, []string{"knownTo", "missingFrom"}) || len(rows) == 0 {
 			t.Fatalf("HTTP %d, %q, %d rows", resp.StatusCode, header, len(rows))
@@ -208,7 +213,18 @@ func TestEveryReportExports(t *testing.T) {
 				}
 			}
 		}
-		_, body = get(t, a, "/export/missingCustomers.ndjson?fields=knownTo&limit=1")
+		// A report's argument named fields beside the export's columns.
+		resp, body = get(t, a, "/export/fieldDisagreements.csv?fields=PHONE&columns=field")
+		header, rows = csvRecords(t, body)
+		if resp.StatusCode != http.StatusOK || !slices.Equal(header, []string{"field"}) {
+			t.Errorf("fieldDisagreements: HTTP %d, %q", resp.StatusCode, header)
+		}
+		for _, r := range rows {
+			if r[0] != "PHONE" {
+				t.Errorf("fieldDisagreements(fields: [PHONE]): a row of %s", r[0])
+			}
+		}
+		_, body = get(t, a, "/export/missingCustomers.ndjson?columns=knownTo&limit=1")
 		var row struct{ KnownTo []string }
 		if err := json.Unmarshal(body, &row); err != nil || len(row.KnownTo) == 0 {
 			t.Errorf("NDJSON %s: want knownTo an array (%v)", body, err)
@@ -220,7 +236,7 @@ func TestEveryReportExports(t *testing.T) {
 			"/export/orderReport.csv?groupBy=NOPE":          "NOPE",
 			"/export/orderReport.csv?limit=many":            `is not a whole number`,
 			"/export/orderReport.csv?colour=red":            "colour: no such parameter; orderReport takes filter, groupBy",
-			"/export/orderReport.csv?fields=key.planet":     `fields: orderReport's groups have no`,
+			"/export/orderReport.csv?columns=key.planet":    `columns: orderReport's groups have no`,
 			"/export/orderReport.csv?filter={status":        "filter: not JSON",
 			"/export/orderReport.csv?timeZone=Mars/Olympus": "not an IANA time zone",
 			"/export/nothing.csv":                           "NAME is order_lines, orders, ",

@@ -39,62 +39,74 @@ const (
 // exportFormat writes rows of one kind in one format.
 type exportFormat struct {
 	contentType string
-	open        func(w io.Writer) rowWriter
+	// open starts an export of the columns named.
+	open func(w io.Writer, columns []string) rowWriter
 }
 
-// rowWriter writes an export's rows after its header, if any.
+// rowWriter writes an export's rows, each a value per column, after its
+// header, if any.
 type rowWriter interface {
-	row(fields []exportField) error
+	row(values []exportValue) error
 	flush() error
 }
 
-// exportField is one column of a row: its name and its text; in JSON a
-// string, a number when it is a count or key (never an amount, which stays
-// a string so that no reader rounds it through a float), or null when
+// exportValue is a row's value of one column: its text; in JSON a string,
+// a number when it is a count or key (never an amount, which stays a
+// string so that no reader rounds it through a float), or null when
 // absent.
-type exportField struct {
-	name   string
-	value  string
+type exportValue struct {
+	text   string
 	null   bool
 	number bool
 	// json, when set, is the value in NDJSON (a list's items as an
-	// array); value is the CSV's.
+	// array); text is the CSV's.
 	json string
 }
 
 var exportFormats = map[string]exportFormat{
-	"csv":    {"text/csv; charset=utf-8", func(w io.Writer) rowWriter { return &csvRows{w: csv.NewWriter(w)} }},
-	"ndjson": {"application/x-ndjson", func(w io.Writer) rowWriter { return &ndjsonRows{w: bufio.NewWriterSize(w, 64<<10)} }},
+	"csv": {"text/csv; charset=utf-8", func(w io.Writer, columns []string) rowWriter {
+		c := &csvRows{w: csv.NewWriter(w), columns: columns}
+		c.w.UseCRLF = true
+		return c
+	}},
+	"ndjson": {"application/x-ndjson", func(w io.Writer, columns []string) rowWriter {
+		return &ndjsonRows{w: bufio.NewWriterSize(w, 64<<10), columns: columns}
+	}},
 }
 
-// csvRows writes RFC 4180 CSV: a header row, CRLF line ends, quotes where
-// needed; an absent value is an empty field.
+// csvRows writes RFC 4180 CSV: a header row (of an export without rows
+// too), CRLF line ends, quotes where needed; an absent value is an empty
+// field.
 type csvRows struct {
-	w      *csv.Writer
-	header bool
-	rec    []string
+	w       *csv.Writer
+	columns []string
+	header  bool
+	rec     []string
 }
 
-func (c *csvRows) row(fields []exportField) error {
-	c.w.UseCRLF = true
-	if !c.header {
-		c.header = true
-		names := make([]string, len(fields))
-		for i, f := range fields {
-			names[i] = f.name
-		}
-		if err := c.w.Write(names); err != nil {
-			return err
-		}
+func (c *csvRows) writeHeader() error {
+	if c.header {
+		return nil
+	}
+	c.header = true
+	return c.w.Write(c.columns)
+}
+
+func (c *csvRows) row(values []exportValue) error {
+	if err := c.writeHeader(); err != nil {
+		return err
 	}
 	c.rec = c.rec[:0]
-	for _, f := range fields {
-		c.rec = append(c.rec, f.value)
+	for _, v := range values {
+		c.rec = append(c.rec, v.text)
 	}
 	return c.w.Write(c.rec)
 }
 
 func (c *csvRows) flush() error {
+	if err := c.writeHeader(); err != nil {
+		return err
+	}
 	c.w.Flush()
 	return c.w.Error()
 }
@@ -102,28 +114,29 @@ func (c *csvRows) flush() error {
 // ndjsonRows writes one JSON object per line; amounts are strings, so that
 // no reader rounds them through a float.
 type ndjsonRows struct {
-	w   *bufio.Writer
-	buf []byte
+	w       *bufio.Writer
+	columns []string
+	buf     []byte
 }
 
-func (n *ndjsonRows) row(fields []exportField) error {
+func (n *ndjsonRows) row(values []exportValue) error {
 	b := append(n.buf[:0], '{')
-	for i, f := range fields {
+	for i, v := range values {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, f.name)
+		b = strconv.AppendQuote(b, n.columns[i])
 		b = append(b, ':')
 		switch {
-		case f.null:
+		case v.null:
 			b = append(b, "null"...)
-		case f.json != "":
-			b = append(b, f.json...)
-		case f.number:
-			b = append(b, f.value...)
+		case v.json != "":
+			b = append(b, v.json...)
+		case v.number:
+			b = append(b, v.text...)
 		default:
-			v, _ := json.Marshal(f.value) // a string always marshals
-			b = append(b, v...)
+			q, _ := json.Marshal(v.text) // a string always marshals
+			b = append(b, q...)
 		}
 	}
 	b = append(b, '}', '\n')
@@ -134,56 +147,49 @@ func (n *ndjsonRows) row(fields []exportField) error {
 
 func (n *ndjsonRows) flush() error { return n.w.Flush() }
 
-// tableExports are the exports streamed from the store's tables: each
-// writes the rows of q, oldest order first, in constant memory.
-var tableExports = map[string]func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error{
-	"orders": func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
-		fields := make([]exportField, 0, 13)
-		return st.EachOrder(ctx, q.OrderQuery, func(o *store.OrderRow) error {
-			fields = append(fields[:0],
-				exportField{name: "id", value: strconv.FormatInt(o.ID, 10), number: true},
-				exportField{name: "number", value: o.Number},
-				exportField{name: "status", value: o.Status},
-				timeField("created", &o.Created, q.loc),
-				timeField("paid", o.Paid, q.loc),
-				timeField("completed", o.Completed, q.loc),
-				exportField{name: "currency", value: o.Currency},
-				exportField{name: "total", value: o.Total.String()},
-				exportField{name: "tax", value: o.Tax.String()},
-				exportField{name: "shipping", value: o.Shipping.String()},
-				exportField{name: "discount", value: o.Discount.String()},
-				exportField{name: "customer_name", value: o.CustomerName},
-				exportField{name: "customer_email", value: o.CustomerEmail},
-			)
-			return rows.row(fields)
-		})
+// tableExport is an export streamed from a table of the store's, in
+// constant memory: its columns, and what writes the rows of a query.
+type tableExport struct {
+	columns []string
+	each    func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error
+}
+
+// tableExports are the store's tables as exports, oldest order first.
+var tableExports = map[string]tableExport{
+	"orders": {
+		columns: []string{"id", "number", "status", "created", "paid", "completed", "currency", "total", "tax", "shipping", "discount",
+			"customer_name", "customer_email"},
+		each: func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
+			values := make([]exportValue, 0, 13)
+			return st.EachOrder(ctx, q.OrderQuery, func(o *store.OrderRow) error {
+				values = append(values[:0], intValue(o.ID), text(o.Number), text(o.Status),
+					timeValue(&o.Created, q.loc), timeValue(o.Paid, q.loc), timeValue(o.Completed, q.loc), text(o.Currency),
+					text(o.Total.String()), text(o.Tax.String()), text(o.Shipping.String()), text(o.Discount.String()),
+					text(o.CustomerName), text(o.CustomerEmail))
+				return rows.row(values)
+			})
+		},
 	},
-	"order_lines": func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
-		fields := make([]exportField, 0, 16)
-		return st.EachOrderLine(ctx, q.OrderQuery, func(l *store.OrderLineRow) error {
-			o := l.Order
-			fields = append(fields[:0],
-				exportField{name: "order_id", value: strconv.FormatInt(o.ID, 10), number: true},
-				exportField{name: "order_number", value: o.Number},
-				exportField{name: "order_status", value: o.Status},
-				timeField("created", &o.Created, q.loc),
-				exportField{name: "customer_name", value: o.CustomerName},
-				exportField{name: "customer_email", value: o.CustomerEmail},
-				exportField{name: "line_id", value: strconv.FormatInt(l.ID, 10), number: true},
-				exportField{name: "product_id", value: strconv.FormatInt(l.ProductID, 10), number: true},
-				exportField{name: "sku", value: l.SKU},
-				exportField{name: "name", value: l.Name},
-				exportField{name: "quantity", value: strconv.FormatInt(l.Quantity, 10), number: true},
-				exportField{name: "currency", value: o.Currency},
-				exportField{name: "price", value: l.Price.String()},
-				exportField{name: "subtotal", value: l.Subtotal.String()},
-				exportField{name: "total", value: l.Total.String()},
-				exportField{name: "tax", value: l.Tax.String()},
-			)
-			return rows.row(fields)
-		})
+	"order_lines": {
+		columns: []string{"order_id", "order_number", "order_status", "created", "customer_name", "customer_email",
+			"line_id", "product_id", "sku", "name", "quantity", "currency", "price", "subtotal", "total", "tax"},
+		each: func(ctx context.Context, st Store, q exportQuery, rows rowWriter) error {
+			values := make([]exportValue, 0, 16)
+			return st.EachOrderLine(ctx, q.OrderQuery, func(l *store.OrderLineRow) error {
+				o := l.Order
+				values = append(values[:0], intValue(o.ID), text(o.Number), text(o.Status), timeValue(&o.Created, q.loc),
+					text(o.CustomerName), text(o.CustomerEmail), intValue(l.ID), intValue(l.ProductID), text(l.SKU), text(l.Name),
+					intValue(l.Quantity), text(o.Currency), text(l.Price.String()), text(l.Subtotal.String()),
+					text(l.Total.String()), text(l.Tax.String()))
+				return rows.row(values)
+			})
+		},
 	},
 }
+
+func text(s string) exportValue { return exportValue{text: s} }
+
+func intValue(n int64) exportValue { return exportValue{text: strconv.FormatInt(n, 10), number: true} }
 
 // exports serves GET /export/{name}.{csv,ndjson}: a table of the store's
 // (orders, order_lines) streamed row by row, or any report or list of the
@@ -219,11 +225,11 @@ func exports(st Store, reports *reportExports, logger *slog.Logger) http.Handler
 			writeError(w, http.StatusServiceUnavailable, "the store's status is unreadable", resolvers.CodeStoreUnavailable)
 			return
 		}
-		rows, done := startExport(w, r, name+"."+ext, format, status.State, status.Watermark, logger)
+		rows, done := startExport(w, r, name+"."+ext, format, table.columns, status.State, status.Watermark, logger)
 		if rows == nil {
 			return
 		}
-		done(table(r.Context(), st, q, rows))
+		done(table.each(r.Context(), st, q, rows))
 	})
 }
 
@@ -232,8 +238,8 @@ func exports(st Store, reports *reportExports, logger *slog.Logger) http.Handler
 // gzipped when the client accepts it; done ends them. While a first
 // backfill runs (no watermark) it refuses the export, unless partial=true,
 // and returns no rows.
-func startExport(w http.ResponseWriter, r *http.Request, file string, format exportFormat, state string, watermark time.Time,
-	logger *slog.Logger) (rows rowWriter, done func(error)) {
+func startExport(w http.ResponseWriter, r *http.Request, file string, format exportFormat, columns []string, state string,
+	watermark time.Time, logger *slog.Logger) (rows rowWriter, done func(error)) {
 	if state != "" && watermark.IsZero() && r.URL.Query().Get("partial") != "true" {
 		w.Header().Set("Retry-After", "10")
 		writeError(w, http.StatusServiceUnavailable, "the store is still backfilling, so an export now would be partial: "+
@@ -258,7 +264,7 @@ func startExport(w http.ResponseWriter, r *http.Request, file string, format exp
 		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 		out, closeOut = gz, gz.Close
 	}
-	rows = format.open(out)
+	rows = format.open(out, columns)
 	return rows, func(err error) {
 		if err == nil {
 			err = rows.flush()
@@ -275,12 +281,12 @@ func startExport(w http.ResponseWriter, r *http.Request, file string, format exp
 	}
 }
 
-// timeField is a time in RFC 3339 in loc; empty (null) when absent.
-func timeField(name string, t *time.Time, loc *time.Location) exportField {
+// timeValue is a time in RFC 3339 in loc; empty (null) when absent.
+func timeValue(t *time.Time, loc *time.Location) exportValue {
 	if t == nil || t.IsZero() {
-		return exportField{name: name, null: true}
+		return exportValue{null: true}
 	}
-	return exportField{name: name, value: t.In(loc).Format(time.RFC3339)}
+	return exportValue{text: t.In(loc).Format(time.RFC3339)}
 }
 
 // exportQuery is an export's range and the zone its dates and times are in.

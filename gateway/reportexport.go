@@ -30,7 +30,7 @@ import (
 // through the GraphQL endpoint, as the client (its authentication, roles
 // and limits), and writes one line a row. A parameter of the URL is an
 // argument of the field: lists comma-separated, input objects as JSON.
-// rows= names the list to write when the type has several; fields= the
+// rows= names the list to write when the type has several; columns= the
 // columns (paths, or their prefixes) to keep.
 type reportExports struct {
 	schema *ast.Schema
@@ -41,7 +41,7 @@ type reportExports struct {
 
 // exportParams are the parameters of a report's export that are not the
 // field's arguments.
-var exportParams = []string{"partial", "rows", "fields"}
+var exportParams = []string{"partial", "rows", "columns"}
 
 // report is the Query field name, if it is a report or list.
 func (e *reportExports) report(name string) *ast.FieldDefinition {
@@ -220,7 +220,7 @@ func (e *reportExports) request(f *ast.FieldDefinition, v map[string][]string) (
 		return req, nil, fmt.Errorf("rows: %s has several lists; name one: rows=%s", f.Name, strings.Join(lists, " or rows="))
 	}
 	columns := e.columns(e.schema.Types[t.Fields.ForName(rows).Type.Name()], nil, false)
-	if want := firstValue(v, "fields"); want != "" {
+	if want := firstValue(v, "columns"); want != "" {
 		var kept []column
 		for _, name := range strings.Split(want, ",") {
 			name = strings.TrimSpace(name)
@@ -235,7 +235,7 @@ func (e *reportExports) request(f *ast.FieldDefinition, v map[string][]string) (
 				for _, c := range columns {
 					names = append(names, c.name)
 				}
-				return req, nil, fmt.Errorf("fields: %s's %s have no %q; they have %s", f.Name, rows, name, strings.Join(names, ", "))
+				return req, nil, fmt.Errorf("columns: %s's %s have no %q; they have %s", f.Name, rows, name, strings.Join(names, ", "))
 			}
 		}
 		columns = kept
@@ -405,24 +405,25 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 			watermark = *f.Watermark
 		}
 	}
-	rows, done := startExport(w, r, name+"."+ext, format, state, watermark, e.logger)
+	names := make([]string, len(columns))
+	values := make([]exportValue, len(columns))
+	for i, c := range columns {
+		names[i], values[i].number = c.name, c.number
+	}
+	rows, done := startExport(w, r, name+"."+ext, format, names, state, watermark, e.logger)
 	if rows == nil {
 		return
-	}
-	fields := make([]exportField, len(columns))
-	for i, c := range columns {
-		fields[i] = exportField{name: c.name, number: c.number}
 	}
 	var werr error
 	for _, row := range answer.Data.R.Rows {
 		currency := ""
 		for i, c := range columns {
 			if c.currency {
-				fields[i].value, fields[i].null = currency, currency == ""
+				values[i].text, values[i].null = currency, currency == ""
 				continue
 			}
-			fields[i].value, fields[i].json, fields[i].null = leafText(row, c)
-			if c.money && !fields[i].null {
+			values[i].text, values[i].json, values[i].null = leafText(row, c)
+			if c.money && !values[i].null {
 				cur, _, _ := leafText(row, column{path: append(slices.Clone(c.path), "currency")})
 				if currency != "" && cur != currency {
 					werr = fmt.Errorf("a row of %s has amounts in %s and %s", name, currency, cur)
@@ -431,7 +432,7 @@ func (e *reportExports) serve(w http.ResponseWriter, r *http.Request, name, ext 
 			}
 		}
 		if werr == nil {
-			werr = rows.row(fields)
+			werr = rows.row(values)
 		}
 		if werr != nil {
 			break

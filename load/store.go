@@ -114,7 +114,7 @@ type backfillResult struct {
 
 // storeExports are the files measured after a backfill: the tables
 // streamed whole once, then each report the budgets name, five times (the
-// median counts), without the live objects of its rows (fields=), so that
+// median counts), without the live objects of its rows (columns=), so that
 // the figure is the store's.
 var storeExports = []struct {
 	label, path string
@@ -122,22 +122,22 @@ var storeExports = []struct {
 }{
 	{"every order", "/export/orders.csv", 1},
 	{"every order line", "/export/order_lines.csv", 1},
-	{"revenue per month of 2026 in Berlin", "/export/orderReport.csv?groupBy=CREATED&bucket=MONTH&timeZone=Europe/Berlin&fields=key.period.label,count,sum.total&filter=" +
+	{"revenue per month of 2026 in Berlin", "/export/orderReport.csv?groupBy=CREATED&bucket=MONTH&timeZone=Europe/Berlin&columns=key.period.label,count,sum.total&filter=" +
 		url.QueryEscape(`{"createdAt":{"from":"2026-01-01T00:00:00+01:00","to":"2027-01-01T00:00:00+01:00"}}`), 5},
-	{"top 10 customers by lifetime value", "/export/orderReport.csv?groupBy=CUSTOMER&limit=10&fields=key.customer.id,count,sum.total&orderBy=" +
+	{"top 10 customers by lifetime value", "/export/orderReport.csv?groupBy=CUSTOMER&limit=10&columns=key.customer.id,count,sum.total&orderBy=" +
 		url.QueryEscape(`[{"by":"TOTAL","direction":"DESC"}]`), 5},
-	{"receivables aging", "/export/receivablesAging.csv?rows=customers&fields=customer.id,invoices,buckets", 5},
-	{"top 10 products by revenue", "/export/lineReport.csv?groupBy=PRODUCT&limit=10&fields=key.sku,sum.quantity,sum.total&orderBy=" +
+	{"receivables aging", "/export/receivablesAging.csv?rows=customers&columns=customer.id,invoices,buckets", 5},
+	{"top 10 products by revenue", "/export/lineReport.csv?groupBy=PRODUCT&limit=10&columns=key.sku,sum.quantity,sum.total&orderBy=" +
 		url.QueryEscape(`[{"by":"TOTAL","direction":"DESC"}]`), 5},
-	{"invoices outstanding by status", "/export/invoiceReport.csv?groupBy=STATUS&fields=key.status,count,sum.outstanding", 5},
-	{"stock per warehouse", "/export/stockReport.csv?groupBy=WAREHOUSE&fields=key.warehouse,skus,sum.available", 5},
-	{"customers per lifecycle stage", "/export/customerReport.csv?groupBy=LIFECYCLE_STAGE&fields=key.lifecycleStage,count,sum.lifetimeValue", 5},
-	{"stock mismatches", "/export/stockMismatches.csv?fields=sku,shopStock,erpAvailable,difference", 5},
-	{"uninvoiced orders", "/export/uninvoicedOrders.csv?fields=number,completedAt,total", 5},
-	{"invoice totals unlike their order's", "/export/invoiceMismatches.csv?fields=invoiceNumber,orderNumber,difference", 5},
-	{"customers missing from a system", "/export/missingCustomers.csv?fields=name,knownTo,missingFrom", 5},
-	{"fields that disagree", "/export/fieldDisagreements.csv?fields=field", 5},
-	{"duplicates within a system", "/export/duplicateCustomers.csv?fields=source,joinKey", 5},
+	{"invoices outstanding by status", "/export/invoiceReport.csv?groupBy=STATUS&columns=key.status,count,sum.outstanding", 5},
+	{"stock per warehouse", "/export/stockReport.csv?groupBy=WAREHOUSE&columns=key.warehouse,skus,sum.available", 5},
+	{"customers per lifecycle stage", "/export/customerReport.csv?groupBy=LIFECYCLE_STAGE&columns=key.lifecycleStage,count,sum.lifetimeValue", 5},
+	{"stock mismatches", "/export/stockMismatches.csv?columns=sku,shopStock,erpAvailable,difference", 5},
+	{"uninvoiced orders", "/export/uninvoicedOrders.csv?columns=number,completedAt,total", 5},
+	{"invoice totals unlike their order's", "/export/invoiceMismatches.csv?columns=invoiceNumber,orderNumber,difference", 5},
+	{"customers missing from a system", "/export/missingCustomers.csv?columns=name,knownTo,missingFrom", 5},
+	{"fields that disagree", "/export/fieldDisagreements.csv?columns=field", 5},
+	{"duplicates within a system", "/export/duplicateCustomers.csv?columns=source,joinKey", 5},
 }
 
 // exportResult is what one export gave.

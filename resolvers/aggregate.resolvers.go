@@ -23,9 +23,6 @@ func (r *lineGroupKeyResolver) Product(ctx context.Context, obj *model.LineGroup
 
 // LineReport is the resolver for the lineReport field.
 func (r *queryResolver) LineReport(ctx context.Context, filter *model.LineReportFilter, groupBy []model.LineDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.LineReportOrder, limit *int) (*model.LineReport, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := lineReportQuery(ctx, filter, groupBy, bucket, timeZone, orderBy, limit)
 	if err != nil {
 		return nil, err
@@ -47,9 +44,6 @@ func (r *queryResolver) LineReport(ctx context.Context, filter *model.LineReport
 
 // InvoiceReport is the resolver for the invoiceReport field.
 func (r *queryResolver) InvoiceReport(ctx context.Context, filter *model.InvoiceFilter, groupBy []model.InvoiceDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.InvoiceReportOrder, limit *int) (*model.InvoiceReport, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := invoiceReportQuery(ctx, filter, groupBy, bucket, timeZone, orderBy, limit)
 	if err != nil {
 		return nil, err
@@ -71,9 +65,6 @@ func (r *queryResolver) InvoiceReport(ctx context.Context, filter *model.Invoice
 
 // StockReport is the resolver for the stockReport field.
 func (r *queryResolver) StockReport(ctx context.Context, filter *model.StockReportFilter, groupBy []model.StockDimension, orderBy []model.StockReportOrder, limit *int) (*model.StockReport, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := stockReportQuery(ctx, filter, groupBy, orderBy, limit)
 	if err != nil {
 		return nil, err
@@ -95,9 +86,6 @@ func (r *queryResolver) StockReport(ctx context.Context, filter *model.StockRepo
 
 // CustomerReport is the resolver for the customerReport field.
 func (r *queryResolver) CustomerReport(ctx context.Context, filter *model.CustomerReportFilter, groupBy []model.CustomerDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.CustomerReportOrder, limit *int) (*model.CustomerReport, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := customerReportQuery(ctx, filter, groupBy, bucket, timeZone, orderBy, limit)
 	if err != nil {
 		return nil, err

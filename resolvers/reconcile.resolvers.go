@@ -30,9 +30,6 @@ func (r *invoiceMismatchResolver) Order(ctx context.Context, obj *model.InvoiceM
 
 // StockMismatches is the resolver for the stockMismatches field.
 func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.StockMismatches, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	least := decimal.One
 	if minDifference != nil {
 		least = *minDifference
@@ -58,9 +55,6 @@ func (r *queryResolver) StockMismatches(ctx context.Context, minDifference *deci
 
 // UninvoicedOrders is the resolver for the uninvoicedOrders field.
 func (r *queryResolver) UninvoicedOrders(ctx context.Context, olderThanDays *int, limit *int) (*model.UninvoicedOrders, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	days := 7
 	if olderThanDays != nil {
 		if *olderThanDays < 0 {
@@ -90,9 +84,6 @@ func (r *queryResolver) UninvoicedOrders(ctx context.Context, olderThanDays *int
 
 // InvoiceMismatches is the resolver for the invoiceMismatches field.
 func (r *queryResolver) InvoiceMismatches(ctx context.Context, minDifference *decimal.Decimal, limit *int) (*model.InvoiceMismatches, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	least := decimal.MustNew(1, 2)
 	if minDifference != nil {
 		least = *minDifference
@@ -118,9 +109,6 @@ func (r *queryResolver) InvoiceMismatches(ctx context.Context, minDifference *de
 
 // MissingCustomers is the resolver for the missingCustomers field.
 func (r *queryResolver) MissingCustomers(ctx context.Context, missingFrom *model.SourceSystem, limit *int) (*model.MissingCustomers, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	n, err := rowLimit(limit)
 	if err != nil {
 		return nil, err
@@ -146,9 +134,6 @@ func (r *queryResolver) MissingCustomers(ctx context.Context, missingFrom *model
 
 // FieldDisagreements is the resolver for the fieldDisagreements field.
 func (r *queryResolver) FieldDisagreements(ctx context.Context, fields []model.CustomerField, limit *int) (*model.FieldDisagreements, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	n, err := rowLimit(limit)
 	if err != nil {
 		return nil, err
@@ -174,9 +159,6 @@ func (r *queryResolver) FieldDisagreements(ctx context.Context, fields []model.C
 
 // DuplicateCustomers is the resolver for the duplicateCustomers field.
 func (r *queryResolver) DuplicateCustomers(ctx context.Context, source *model.SourceSystem, limit *int) (*model.DuplicateCustomers, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	n, err := rowLimit(limit)
 	if err != nil {
 		return nil, err

@@ -14,9 +14,6 @@ import (
 
 // OrderReport is the resolver for the orderReport field.
 func (r *queryResolver) OrderReport(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket, timeZone *string, orderBy []model.OrderReportOrder, limit *int) (*model.OrderReport, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := orderReportQuery(ctx, filter, groupBy, bucket, timeZone, orderBy, limit)
 	if err != nil {
 		return nil, err
@@ -38,9 +35,6 @@ func (r *queryResolver) OrderReport(ctx context.Context, filter *model.OrderRepo
 
 // ReceivablesAging is the resolver for the receivablesAging field.
 func (r *queryResolver) ReceivablesAging(ctx context.Context, asOf *time.Time, timeZone *string, customer *string, orderBy *model.AgingSort, limit *int) (*model.ReceivablesAging, error) {
-	if r.Store == nil {
-		return nil, ErrNoStore
-	}
 	q, err := agingQuery(asOf, timeZone, customer, orderBy, limit)
 	if err != nil {
 		return nil, err

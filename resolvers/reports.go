@@ -23,12 +23,16 @@ const (
 	CodeStoreStale       = "STORE_STALE"
 )
 
-// freshness is how complete the store is for a report. While a first
+// freshness is how complete the store is for a report (ErrNoStore
+// without one: every report reads it first). While a first
 // backfill runs the report's numbers are partial, and while the sync is
 // stopped they miss what changed since; either way the response carries
 // an error saying so beside them, which a client cannot take for a whole
 // answer.
 func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error) {
+	if r.Store == nil {
+		return nil, ErrNoStore
+	}
 	st, err := r.Store.Freshness(ctx)
 	if err != nil {
 		return nil, err
