@@ -784,16 +784,3 @@ type measured struct{ sum, avg, min, max decimal.Decimal }
 func (st *stats) read(as func(int64) decimal.Decimal, n int64) measured {
 	return measured{as(st.sum.Int64), as(divRound(st.sum.Int64, n)), as(st.lo.Int64), as(st.hi.Int64)}
 }
-
-// argList is (?, ?, …) of n arguments.
-func argList(n int) string {
-	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-}
-
-func anys[T any](vs []T) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
-}

@@ -66,11 +66,8 @@ func (s *Store) ReceivablesAging(ctx context.Context, q AgingQuery) (totals, cus
 	}
 	// Each invoice with the key of its customer (the ERP customer's
 	// consolidated one), and the open ones only.
-	from := `FROM (SELECT i.*, COALESCE(c.key, 'erp:' || i.customer_id) AS customer_key, c.email AS customer_email,
-		c.crm_id AS customer_crm_id, c.shop_id AS customer_shop_id
-	FROM invoices i LEFT JOIN consolidated_customers c ON c.erp_id = i.customer_id
-	WHERE i.doc_status = 1 AND i.outstanding_e4 > 0) AS i WHERE 1 = 1` + cond
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_key, max(customer_email), max(customer_crm_id), max(customer_shop_id), max(customer_id),
+	from := `FROM (` + withInvoiceCustomers(`(SELECT * FROM invoices WHERE doc_status = 1 AND outstanding_e4 > 0)`) + `) AS i WHERE 1 = 1` + cond
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_key, max(customer_email), max(customer_crm_id), max(customer_shop_id), max(customer_erp_id),
 	outstanding_currency, count(*), `+agingColumns+` AS total `+from+`
 GROUP BY customer_key, outstanding_currency`, args...)
 	if err != nil {

@@ -93,3 +93,17 @@ func (tx tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Ro
 func (tx tx) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
 	return tx.Tx.PrepareContext(ctx, tx.d.bind(q))
 }
+
+// argList is (?, ?, …) of n arguments, for IN.
+func argList(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// anys are vs as a statement's arguments.
+func anys[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}

@@ -167,10 +167,7 @@ func (s *Store) InvoiceList(ctx context.Context, q InvoiceListQuery) (ListPage[s
 		where, l.args = append(where, "i.customer_id = ?"), append(l.args, q.Customer)
 	}
 	if len(q.Statuses) > 0 {
-		where = append(where, "i.status "+inList(len(q.Statuses)))
-		for _, st := range q.Statuses {
-			l.args = append(l.args, st)
-		}
+		where, l.args = append(where, "i.status IN "+argList(len(q.Statuses))), append(l.args, anys(q.Statuses)...)
 	}
 	if !q.IssuedFrom.IsZero() {
 		where, l.args = append(where, "i.issue_date >= ?"), append(l.args, q.IssuedFrom.UnixNano())
@@ -198,10 +195,7 @@ func (s *Store) ProductList(ctx context.Context, q ProductListQuery) (ListPage[s
 		"name":          {value: s.fold("p.name"), text: true}}}
 	where := []string{"p.sku <> ''"}
 	if len(q.SKUs) > 0 {
-		where = append(where, "p.sku "+inList(len(q.SKUs)))
-		for _, sku := range q.SKUs {
-			l.args = append(l.args, sku)
-		}
+		where, l.args = append(where, "p.sku IN "+argList(len(q.SKUs))), append(l.args, anys(q.SKUs)...)
 	}
 	if q.StockStatus != "" {
 		where, l.args = append(where, "p.stock_status = ?"), append(l.args, q.StockStatus)
@@ -382,11 +376,6 @@ func (s *Store) bytewise(expr string) string {
 
 // likeEscaper escapes LIKE's wildcards, with \ as ESCAPE.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// inList is "IN (?, ?, …)" for n arguments.
-func inList(n int) string {
-	return "IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-}
 
 func whereClause(conds []string) string {
 	if len(conds) == 0 {

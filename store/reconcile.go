@@ -162,7 +162,8 @@ type MissingCustomer struct {
 
 // MissingCustomers lists the consolidated customers with no record in
 // from (empty: in one system or more), those known to the most systems
-// first, then by key, at most limit, and how many there are in all.
+// first, then by key (byte by byte), at most limit, and how many there
+// are in all.
 func (s *Store) MissingCustomers(ctx context.Context, from model.System, limit int) ([]MissingCustomer, int, error) {
 	var conds []string
 	for _, t := range customerTables {
@@ -176,16 +177,23 @@ func (s *Store) MissingCustomers(ctx context.Context, from model.System, limit i
 	if err := s.consolidateCustomers(ctx); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT key, email, crm_id, shop_id, erp_id, name FROM consolidated_customers WHERE `+strings.Join(conds, " OR "))
+	missing := make([]string, len(customerTables))
+	for i, t := range customerTables {
+		missing[i] = "CASE WHEN " + string(t.system) + "_id IS NULL THEN 1 ELSE 0 END"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT key, email, crm_id, shop_id, erp_id, name, count(*) OVER ()
+FROM consolidated_customers WHERE `+strings.Join(conds, " OR ")+`
+ORDER BY `+strings.Join(missing, " + ")+`, `+s.bytewise("key")+` LIMIT ?`, rowBound(limit))
 	if err != nil {
 		return nil, 0, fmt.Errorf("missing customers: %w", err)
 	}
 	defer rows.Close()
 	var out []MissingCustomer
+	total := 0
 	for rows.Next() {
 		var m MissingCustomer
 		var name sql.NullString
-		ref, err := scanCustomer(rows, &name)
+		ref, err := scanCustomer(rows, &name, &total)
 		if err != nil {
 			return nil, 0, fmt.Errorf("missing customers: %w", err)
 		}
@@ -202,12 +210,7 @@ func (s *Store) MissingCustomers(ctx context.Context, from model.System, limit i
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("missing customers: %w", err)
 	}
-	// Sorted here, not in SQL: keys are text, which the dialects collate
-	// otherwise.
-	slices.SortFunc(out, func(a, b MissingCustomer) int {
-		return cmp.Or(cmp.Compare(len(a.Missing), len(b.Missing)), strings.Compare(a.Customer.Key, b.Customer.Key))
-	})
-	return out[:min(len(out), rowBound(limit))], len(out), nil
+	return out, total, nil
 }
 
 // customerColumns are the columns scanCustomer reads, of

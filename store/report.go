@@ -249,10 +249,7 @@ func (s *Store) OrderReport(ctx context.Context, q OrderReportQuery) ([]OrderGro
 		where, args = append(where, "created_at < ?"), append(args, q.To.UnixNano())
 	}
 	if len(q.Statuses) > 0 {
-		where = append(where, "status IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(q.Statuses)), ", ")+")")
-		for _, st := range q.Statuses {
-			args = append(args, st)
-		}
+		where, args = append(where, "status IN "+argList(len(q.Statuses))), append(args, anys(q.Statuses)...)
 	}
 	cond := ""
 	if len(where) > 0 {
