@@ -3,7 +3,6 @@ package resolvers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -83,8 +82,7 @@ var buckets = map[model.TimeBucket]store.Bucket{
 // orderReportQuery reads orderReport's arguments.
 func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, groupBy []model.OrderDimension, bucket *model.TimeBucket,
 	timeZone *string, orderBy []model.OrderReportOrder, limit *int) (store.OrderReportQuery, error) {
-	q := store.OrderReportQuery{Bucket: store.Month, Zone: time.UTC, Limit: 1000, Customers: selectionOf(ctx).has("groups", "customers"),
-		Amounts: askedAmounts(ctx)}
+	q := store.OrderReportQuery{Customers: selectionOf(ctx).has("groups", "customers"), Amounts: askedAmounts(ctx)}
 	if filter != nil {
 		if r := filter.CreatedAt; r != nil {
 			if r.From != nil {
@@ -105,34 +103,10 @@ func orderReportQuery(ctx context.Context, filter *model.OrderReportFilter, grou
 			}
 		}
 	}
-	times := 0
-	for _, d := range groupBy {
-		dim := orderDimensions[d]
-		if slices.Contains(q.GroupBy, dim) {
-			return q, badInput("groupBy: %s is given twice", d)
-		}
-		if dim.IsTime() {
-			if times++; times > 1 {
-				return q, badInput("groupBy: one of CREATED, PAID and COMPLETED at a time (a group has one period)")
-			}
-		}
-		q.GroupBy = append(q.GroupBy, dim)
-	}
-	if bucket != nil {
-		q.Bucket = buckets[*bucket]
-	}
-	if timeZone != nil {
-		loc, err := zone(*timeZone)
-		if err != nil {
-			return q, err
-		}
-		q.Zone = loc
-	}
-	for _, o := range orderBy {
-		q.OrderBy = append(q.OrderBy, store.OrderSort{By: strings.ToLower(string(o.By)), Desc: o.Direction != nil && *o.Direction == model.SortDirectionDesc})
-	}
-	n, err := rowLimit(limit)
-	q.Limit = n
+	shape, err := reportShape(groupBy, orderDimensions,
+		[]model.OrderDimension{model.OrderDimensionCreated, model.OrderDimensionPaid, model.OrderDimensionCompleted},
+		bucket, timeZone, orderBy, func(o model.OrderReportOrder) (string, *model.SortDirection) { return string(o.By), o.Direction }, limit)
+	q.GroupBy, q.Bucket, q.Zone, q.OrderBy, q.Limit = shape.GroupBy, shape.Bucket, shape.Zone, shape.OrderBy, shape.Limit
 	return q, err
 }
 
