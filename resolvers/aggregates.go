@@ -144,7 +144,7 @@ func invoiceReportQuery(ctx context.Context, filter *model.InvoiceFilter, groupB
 	if err != nil || filter == nil {
 		return q, err
 	}
-	if q.Statuses, err = upstreamStatuses(filter.Status, model.ERPStatus); err != nil {
+	if q.InvoiceFilter, err = storeInvoiceFilter(filter); err != nil {
 		return q, err
 	}
 	if filter.Customer != nil {
@@ -152,10 +152,6 @@ func invoiceReportQuery(ctx context.Context, filter *model.InvoiceFilter, groupB
 			return q, err
 		}
 	}
-	if r := filter.IssueDate; r != nil {
-		q.IssuedFrom, q.IssuedTo = deref(r.From), deref(r.To)
-	}
-	q.DueBefore, q.Outstanding = deref(filter.DueBefore), deref(filter.Outstanding)
 	return q, nil
 }
 

@@ -85,15 +85,8 @@ func (r *Resolver) storeInvoices(ctx context.Context, customer string, filter *m
 		return nil, err
 	}
 	q := store.InvoiceListQuery{Sort: listSort(string(orderBy.Field), orderBy.Direction), Customer: customer, After: deref(after), First: n}
-	if filter != nil {
-		if q.Statuses, err = upstreamStatuses(filter.Status, model.ERPStatus); err != nil {
-			return nil, err
-		}
-		if filter.IssueDate != nil {
-			q.IssuedFrom, q.IssuedTo = deref(filter.IssueDate.From), deref(filter.IssueDate.To)
-		}
-		q.DueBefore = deref(filter.DueBefore)
-		q.OpenOnly = deref(filter.Outstanding)
+	if q.InvoiceFilter, err = storeInvoiceFilter(filter); err != nil {
+		return nil, err
 	}
 	fresh, err := r.freshness(ctx)
 	if err != nil {
@@ -168,4 +161,21 @@ func gone(errs []error, i int) (bool, error) {
 		return true, nil
 	}
 	return false, errs[i]
+}
+
+// storeInvoiceFilter is the graph's invoice filter as the store takes it.
+func storeInvoiceFilter(filter *model.InvoiceFilter) (store.InvoiceFilter, error) {
+	var f store.InvoiceFilter
+	if filter == nil {
+		return f, nil
+	}
+	var err error
+	if f.Statuses, err = upstreamStatuses(filter.Status, model.ERPStatus); err != nil {
+		return f, err
+	}
+	if r := filter.IssueDate; r != nil {
+		f.IssuedFrom, f.IssuedTo = deref(r.From), deref(r.To)
+	}
+	f.DueBefore, f.OpenOnly = deref(filter.DueBefore), deref(filter.Outstanding)
+	return f, nil
 }

@@ -182,11 +182,8 @@ func (s *Store) LineReport(ctx context.Context, q LineReportQuery) ([]LineGroup,
 // InvoiceReportQuery asks for invoices grouped and measured.
 type InvoiceReportQuery struct {
 	ReportShape
-	Statuses             []string  // the ERP's names; none is all
-	Customer             string    // a customer's key; empty is all
-	IssuedFrom, IssuedTo time.Time // posting dates from and to, both included; zero is open
-	DueBefore            time.Time // due before this day; zero is any
-	Outstanding          bool      // only submitted invoices with something outstanding
+	InvoiceFilter
+	Customer string // a customer's key; empty is all
 }
 
 // InvoiceAmounts are an invoice group's amounts of one measure.
@@ -219,21 +216,7 @@ var invoiceDimensions = map[Dimension]keyColumn{
 // consolidated customer of its ERP customer.
 func (s *Store) InvoiceReport(ctx context.Context, q InvoiceReportQuery) ([]InvoiceGroup, error) {
 	g := grouping{name: "invoice report", rows: "invoices i", ties: []string{"i.currency", "i.outstanding_currency"}, customer: q.Customer}
-	if len(q.Statuses) > 0 {
-		g.where, g.args = append(g.where, "i.status IN "+argList(len(q.Statuses))), append(g.args, anys(q.Statuses)...)
-	}
-	if !q.IssuedFrom.IsZero() {
-		g.where, g.args = append(g.where, "i.issue_date >= ?"), append(g.args, q.IssuedFrom.UnixNano())
-	}
-	if !q.IssuedTo.IsZero() {
-		g.where, g.args = append(g.where, "i.issue_date < ?"), append(g.args, q.IssuedTo.AddDate(0, 0, 1).UnixNano())
-	}
-	if !q.DueBefore.IsZero() {
-		g.where, g.args = append(g.where, "i.due_date < ?"), append(g.args, q.DueBefore.UnixNano())
-	}
-	if q.Outstanding {
-		g.where = append(g.where, "i.doc_status = 1 AND i.outstanding_e4 > 0")
-	}
+	g.where, g.args = q.where()
 	if err := s.keys(ctx, &g, q.ReportShape, invoiceDimensions, nil); err != nil {
 		return nil, err
 	}

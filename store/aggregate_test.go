@@ -33,8 +33,8 @@ func aggregateQueries() (lines []LineReportQuery, invoices []InvoiceReportQuery,
 	invoices = []InvoiceReportQuery{
 		{ReportShape: ReportShape{GroupBy: []Dimension{ByStatus}, OrderBy: []OrderSort{{By: "outstanding", Desc: true}}}},
 		{ReportShape: ReportShape{GroupBy: []Dimension{ByIssued}, Bucket: Quarter, Zone: york}},
-		{ReportShape: ReportShape{GroupBy: []Dimension{ByDue, ByCustomer}, Bucket: Month, OrderBy: []OrderSort{{By: "avg_outstanding", Desc: true}}, Limit: 30}, Outstanding: true},
-		{ReportShape: ReportShape{GroupBy: []Dimension{ByLifecycleStage, ByOwner}}, Statuses: []string{"Paid", "Overdue"}},
+		{ReportShape: ReportShape{GroupBy: []Dimension{ByDue, ByCustomer}, Bucket: Month, OrderBy: []OrderSort{{By: "avg_outstanding", Desc: true}}, Limit: 30}, InvoiceFilter: InvoiceFilter{OpenOnly: true}},
+		{ReportShape: ReportShape{GroupBy: []Dimension{ByLifecycleStage, ByOwner}}, InvoiceFilter: InvoiceFilter{Statuses: []string{"Paid", "Overdue"}}},
 	}
 	stock = []StockReportQuery{
 		{ReportShape: ReportShape{GroupBy: []Dimension{ByWarehouse}}},

@@ -49,15 +49,40 @@ type CustomerListQuery struct {
 // InvoiceListQuery asks for a page of invoices, sorted by "due_date",
 // "outstanding" or "posting_date"; its filters are the ERP's list's.
 type InvoiceListQuery struct {
-	Sort       ListSort
-	Customer   string    // an ERP customer
+	InvoiceFilter
+	Sort     ListSort
+	Customer string // an ERP customer
+	After    string
+	First    int
+}
+
+// InvoiceFilter selects invoices as the graph's InvoiceFilter does.
+type InvoiceFilter struct {
 	Statuses   []string  // the ERP's names; none is all
-	IssuedFrom time.Time // posting date on or after this day
-	IssuedTo   time.Time // posting date on or before this day
-	DueBefore  time.Time // due date before this day
+	IssuedFrom time.Time // posting date on or after this day; zero is open
+	IssuedTo   time.Time // posting date on or before this day; zero is open
+	DueBefore  time.Time // due date before this day; zero is any
 	OpenOnly   bool      // submitted, with something outstanding
-	After      string
-	First      int
+}
+
+// where is the filter's conditions on invoices i and their arguments.
+func (f InvoiceFilter) where() (conds []string, args []any) {
+	if len(f.Statuses) > 0 {
+		conds, args = append(conds, "i.status IN "+argList(len(f.Statuses))), append(args, anys(f.Statuses)...)
+	}
+	if !f.IssuedFrom.IsZero() {
+		conds, args = append(conds, "i.issue_date >= ?"), append(args, f.IssuedFrom.UnixNano())
+	}
+	if !f.IssuedTo.IsZero() {
+		conds, args = append(conds, "i.issue_date <= ?"), append(args, f.IssuedTo.UnixNano())
+	}
+	if !f.DueBefore.IsZero() {
+		conds, args = append(conds, "i.due_date < ?"), append(args, f.DueBefore.UnixNano())
+	}
+	if f.OpenOnly {
+		conds = append(conds, "i.doc_status = 1 AND i.outstanding_e4 > 0")
+	}
+	return conds, args
 }
 
 // ProductListQuery asks for a page of products (those with a SKU), sorted
@@ -162,26 +187,10 @@ func (s *Store) InvoiceList(ctx context.Context, q InvoiceListQuery) (ListPage[s
 	l := list{name: "invoices", key: "i.id", from: "invoices i", sorts: map[string]sortBy{
 		"due_date": {value: "COALESCE(i.due_date, 0)"}, "outstanding": {value: "i.outstanding_e4"},
 		"posting_date": {value: "COALESCE(i.issue_date, 0)"}}}
-	where := l.where
+	l.where, l.args = q.where()
 	if q.Customer != "" {
-		where, l.args = append(where, "i.customer_id = ?"), append(l.args, q.Customer)
+		l.where, l.args = append(l.where, "i.customer_id = ?"), append(l.args, q.Customer)
 	}
-	if len(q.Statuses) > 0 {
-		where, l.args = append(where, "i.status IN "+argList(len(q.Statuses))), append(l.args, anys(q.Statuses)...)
-	}
-	if !q.IssuedFrom.IsZero() {
-		where, l.args = append(where, "i.issue_date >= ?"), append(l.args, q.IssuedFrom.UnixNano())
-	}
-	if !q.IssuedTo.IsZero() {
-		where, l.args = append(where, "i.issue_date <= ?"), append(l.args, q.IssuedTo.UnixNano())
-	}
-	if !q.DueBefore.IsZero() {
-		where, l.args = append(where, "i.due_date < ?"), append(l.args, q.DueBefore.UnixNano())
-	}
-	if q.OpenOnly {
-		where = append(where, "i.doc_status = 1 AND i.outstanding_e4 > 0")
-	}
-	l.where = where
 	return s.keyList(ctx, l, q.Sort, q.After, q.First)
 }
 

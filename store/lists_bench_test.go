@@ -22,7 +22,7 @@ func BenchmarkListPage(b *testing.B) {
 			return s.InvoiceList(ctx, InvoiceListQuery{Sort: ListSort{By: "outstanding", Desc: true}, After: after, First: 500})
 		}},
 		{"invoices by due date, open", func(ctx context.Context, after string) (ListPage[string], error) {
-			return s.InvoiceList(ctx, InvoiceListQuery{Sort: ListSort{By: "due_date"}, OpenOnly: true, After: after, First: 500})
+			return s.InvoiceList(ctx, InvoiceListQuery{Sort: ListSort{By: "due_date"}, InvoiceFilter: InvoiceFilter{OpenOnly: true}, After: after, First: 500})
 		}},
 		{"products by ERP available", func(ctx context.Context, after string) (ListPage[string], error) {
 			return s.ProductList(ctx, ProductListQuery{Sort: ListSort{By: "erp_available", Desc: true}, After: after, First: 500})

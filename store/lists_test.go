@@ -365,7 +365,7 @@ func TestPostgresSortsListsAsSQLiteDoes(t *testing.T) {
 			return s.CustomerList(t.Context(), CustomerListQuery{Sort: ListSort{By: "lifetime_value", Desc: true}, LifecycleStage: "CUSTOMER", First: 40})
 		}},
 		{"invoices by posting date, open", func(s *Store) (any, error) {
-			return s.InvoiceList(t.Context(), InvoiceListQuery{Sort: ListSort{By: "posting_date"}, OpenOnly: true, First: 100})
+			return s.InvoiceList(t.Context(), InvoiceListQuery{Sort: ListSort{By: "posting_date"}, InvoiceFilter: InvoiceFilter{OpenOnly: true}, First: 100})
 		}},
 		{"products by name", func(s *Store) (any, error) {
 			return s.ProductList(t.Context(), ProductListQuery{Sort: ListSort{By: "name"}, First: 100})
@@ -488,11 +488,11 @@ func TestListFiltersSelectWhatTheWorldHas(t *testing.T) {
 		"customers known to the shop":           customers(CustomerListQuery{KnownTo: model.SystemShop}),
 		"customers in the CRM's customer stage": customers(CustomerListQuery{LifecycleStage: "Customer"}),
 		"customers found by a part of a name":   customers(CustomerListQuery{Search: strings.ToUpper(term)}),
-		"open invoices":                         invoices(InvoiceListQuery{OpenOnly: true}),
-		"invoices due before a day":             invoices(InvoiceListQuery{DueBefore: dueBefore}),
+		"open invoices":                         invoices(InvoiceListQuery{InvoiceFilter: InvoiceFilter{OpenOnly: true}}),
+		"invoices due before a day":             invoices(InvoiceListQuery{InvoiceFilter: InvoiceFilter{DueBefore: dueBefore}}),
 		"products out of stock":                 products(ProductListQuery{StockStatus: "outofstock"}),
 		"products of some SKUs":                 products(ProductListQuery{SKUs: someSKUs}),
-		"invoices of a customer, paid":          invoices(InvoiceListQuery{Customer: customer, Statuses: []string{"Paid"}}),
+		"invoices of a customer, paid":          invoices(InvoiceListQuery{Customer: customer, InvoiceFilter: InvoiceFilter{Statuses: []string{"Paid"}}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := pageAll(t, 4, read)
