@@ -241,7 +241,8 @@ func (a *App) build() error {
 	cfg, set := a.cfg, a.sources
 	entities, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxMB << 20, TTL: cacheTTL(cfg.Cache.TTL),
 		NegativeTTL: cfg.Cache.NegativeTTL, StaleIfError: cfg.Cache.StaleIfError,
-		EntrySize: loaders.EntrySize, Disabled: cfg.Cache.Disabled})
+		EntrySize: loaders.EntrySize, Disabled: cfg.Cache.Disabled,
+		Responses: !cfg.Cache.Responses.Disabled, ResponseBytes: cfg.Cache.Responses.MaxMB << 20})
 	if err != nil {
 		return err
 	}
@@ -250,6 +251,10 @@ func (a *App) build() error {
 		out := map[string]metrics.CacheCounts{}
 		for kind, n := range entities.Stats() {
 			out[string(kind)] = metrics.CacheCounts{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, Bytes: n.Bytes}
+		}
+		if r := entities.Responses(); r != nil {
+			n := r.Stats()
+			out["responses"] = metrics.CacheCounts{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, Bytes: n.Bytes}
 		}
 		return out
 	})
@@ -325,6 +330,8 @@ func (a *App) build() error {
 		Logger:          a.logger.With("component", "graph"),
 		TrustedProxies:  proxies,
 		CollapseQueries: cfg.CollapseQueries,
+		Responses:       entities.Responses(),
+		Invalidations:   entities.Invalidations,
 		RequestTimeout:  cfg.RequestTimeout,
 		Metrics:         a.metrics,
 		DebugHeader:     cfg.DebugHeader,

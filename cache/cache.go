@@ -69,6 +69,10 @@ type Config struct {
 	// Disabled keeps nothing: every read goes upstream, though concurrent
 	// reads of one key still share one load.
 	Disabled bool
+	// Responses keeps whole answers too (Entities.Responses), within
+	// ResponseBytes (default 64 MiB); not when Disabled.
+	Responses     bool
+	ResponseBytes int64
 }
 
 // Entities is the entity cache. It is safe for concurrent use.
@@ -84,6 +88,10 @@ type Entities struct {
 	mu       sync.Mutex
 	inflight map[string]*flight
 	epochs   sync.Map // scope (system/kind) -> *atomic.Uint64, bumped by invalidation
+	// invalidations counts Invalidate's calls, of any scope.
+	invalidations atomic.Uint64
+	// responses, when kept, are answers made from the entities.
+	responses *Responses
 
 	counters sync.Map // Kind -> *kindCounters
 }
@@ -160,8 +168,19 @@ func New(cfg Config) (*Entities, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	c.store = store
+	if cfg.Responses && !cfg.Disabled {
+		c.responses = newResponses(cfg.ResponseBytes, c.ttlOf, func() time.Time { return c.now() })
+	}
 	return c, nil
 }
+
+// Invalidations counts the invalidations so far: what was read while it
+// stayed the same is as current as the changes told.
+func (c *Entities) Invalidations() uint64 { return c.invalidations.Load() }
+
+// Responses is the cache of whole answers, which every invalidation of
+// entities also drops answers from; nil when it is off.
+func (c *Entities) Responses() *Responses { return c.responses }
 
 // Close stops the cache's background work.
 func (c *Entities) Close() { c.store.Close() }
@@ -318,7 +337,9 @@ func (c *Entities) release(scope string, kind Kind, ids []string, owned map[stri
 				c.set(key, e, c.size(f.value), ttl+c.staleIfError)
 			}
 		}
-		delete(c.inflight, key)
+		if c.inflight[key] == f { // not if an invalidation let a new load start
+			delete(c.inflight, key)
+		}
 		close(f.done)
 	}
 }
@@ -353,14 +374,24 @@ func (c *Entities) ttlOf(kind Kind) time.Duration {
 }
 
 // Invalidate drops the entries of the given ids, so the next read goes
-// upstream. A fetch of that kind already in flight is not cached.
+// upstream (not joining a load of them already under way), and the answers
+// kept that read them or a list of their kind. A fetch of that kind
+// already in flight is not cached.
 func (c *Entities) Invalidate(system model.System, kind Kind, ids ...string) {
-	scope := string(system) + "/" + string(kind) + "/"
+	scope := scopeOf(system, kind)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch(scope).Add(1)
+	c.invalidations.Add(1)
 	for _, id := range ids {
 		c.store.Del(scope + id)
+		// A load under way may have read the entity before it changed:
+		// those waiting for it get what it read, a read from now on
+		// loads anew.
+		delete(c.inflight, scope+id)
+	}
+	if c.responses != nil {
+		c.responses.invalidate(system, kind, ids)
 	}
 }
 

@@ -316,6 +316,39 @@ func TestInvalidateDuringFetchKeepsStaleValueOut(t *testing.T) {
 	}
 }
 
+// TestAReadAfterAChangeDoesNotJoinALoadFromBefore: a load under way when
+// its entity changes may have read it before; a read from then on loads
+// anew rather than wait for it.
+func TestAReadAfterAChangeDoesNotJoinALoadFromBefore(t *testing.T) {
+	c, _ := newCache(t, Config{})
+	read, release := make(chan struct{}), make(chan struct{})
+	before := make(chan []Result[string])
+	go func() {
+		before <- Fetch(context.Background(), c, model.SystemERP, Stock, []string{"1"}, func(context.Context, []string) (map[string]string, error) {
+			close(read)
+			<-release
+			return map[string]string{"1": "old"}, nil
+		})
+	}()
+	<-read // the old value is read, and on its way back
+	c.Invalidate(model.SystemERP, Stock, "1")
+	// Joining the load from before would wait for it, which waits for
+	// this read: the context ends that.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	after := Fetch(ctx, c, model.SystemERP, Stock, []string{"1"}, func(context.Context, []string) (map[string]string, error) {
+		return map[string]string{"1": "new"}, nil
+	})
+	close(release)
+	if values(after)[0] != "new" || values(<-before)[0] != "old" {
+		t.Fatalf("after the change %v, want its own load's value", values(after))
+	}
+	c.store.Wait()
+	if got := Fetch[string](context.Background(), c, model.SystemERP, Stock, []string{"1"}, nil); values(got)[0] != "new" {
+		t.Fatalf("then %v, want the value after the change kept", values(got))
+	}
+}
+
 func TestLoadPanicFailsItsIDsAndReleasesWaiters(t *testing.T) {
 	c, _ := newCache(t, Config{})
 	failed := Fetch(context.Background(), c, model.SystemShop, Orders, []string{"1"}, func(context.Context, []string) (map[string]string, error) {

@@ -296,8 +296,17 @@ type Cache struct {
 	// 0s for never.
 	StaleIfError time.Duration `yaml:"staleIfError"`
 	// Disabled keeps no entities: every read goes upstream (concurrent
-	// reads of one entity still share one call).
+	// reads of one entity still share one call), and no answers.
 	Disabled bool `yaml:"disabled"`
+	// Responses keeps whole answers to queries until a change to what
+	// they read drops them.
+	Responses ResponseCache `yaml:"responses"`
+}
+
+// ResponseCache configures the cache of whole answers.
+type ResponseCache struct {
+	Disabled bool  `yaml:"disabled"`
+	MaxMB    int64 `yaml:"maxMB"`
 }
 
 // Kinds of source each role accepts.
@@ -319,7 +328,7 @@ func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		Cache: Cache{MaxMB: cache.DefaultMaxBytes >> 20, TTL: ttl, NegativeTTL: cache.DefaultNegativeTTL,
-			StaleIfError: 5 * time.Minute},
+			StaleIfError: 5 * time.Minute, Responses: ResponseCache{MaxMB: cache.DefaultResponseBytes >> 20}},
 		CollapseQueries: true,
 		RequestTimeout:  30 * time.Second,
 		Join:            Join{Key: "email"},
@@ -616,6 +625,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Cache.MaxMB <= 0 {
 		errs = append(errs, fmt.Errorf("cache.maxMB: must be positive, not %d", c.Cache.MaxMB))
+	}
+	if c.Cache.Responses.MaxMB <= 0 {
+		errs = append(errs, fmt.Errorf("cache.responses.maxMB: must be positive, not %d", c.Cache.Responses.MaxMB))
 	}
 	for _, kind := range slices.Sorted(maps.Keys(c.Cache.TTL)) {
 		ttl := c.Cache.TTL[kind]

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -78,6 +79,19 @@ type Directory struct {
 	// known without their lists.
 	asked map[string][]model.System
 	index
+	// version counts the changes of the index, for what keeps answers
+	// made from it (Version).
+	version atomic.Uint64
+}
+
+// Version changes whenever what the directory answers may have: an answer
+// made from it at one version may be kept while the version stays.
+func (d *Directory) Version() uint64 { return d.version.Load() }
+
+// setIndex puts a new index in place; d.mu is held.
+func (d *Directory) setIndex(ix index) {
+	d.index = ix
+	d.version.Add(1)
 }
 
 // maxAsked bounds the addresses asked remembers.
@@ -221,7 +235,7 @@ func (d *Directory) readLists(ctx context.Context, which []model.System) error {
 			d.erpCusts = erpCusts
 		}
 	}
-	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
+	d.setIndex(build(d.join, d.contacts, d.shopCusts, d.erpCusts))
 	if len(d.gaps) == 0 {
 		d.asked = nil
 	}
@@ -511,7 +525,7 @@ func (d *Directory) Update(ctx context.Context, system model.System, key string)
 		defer d.mu.Unlock()
 		d.erpCusts = replaced(d.erpCusts, found, func(c model.ERPCustomer) bool { return c.ID == key })
 	}
-	d.index = build(d.join, d.contacts, d.shopCusts, d.erpCusts)
+	d.setIndex(build(d.join, d.contacts, d.shopCusts, d.erpCusts))
 	return nil
 }
 
@@ -617,7 +631,8 @@ func (d *Directory) Resolve(ctx context.Context, emails []string) (map[string]En
 	// Remembered only when every system answered: a join missing a failing
 	// system's record would otherwise stand until the next sync.
 	if errCRM == nil && errShop == nil && errERP == nil {
-		d.contacts, d.shopCusts, d.erpCusts, d.index = merged.contacts, merged.shopCusts, merged.erpCusts, ix
+		d.contacts, d.shopCusts, d.erpCusts = merged.contacts, merged.shopCusts, merged.erpCusts
+		d.setIndex(ix)
 	}
 	return out, errors.Join(errCRM, errShop, errERP)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -26,22 +27,40 @@ import (
 // execution inside is shared.
 type collapser struct {
 	group singleflight.Group
+	// generation changes with every change told (Options.Invalidations):
+	// a query never shares an execution that began before a change it
+	// came after.
+	generation func() uint64
 }
 
 type collapseKey struct{}
 
-// aroundOperations gives a query that may collapse its key, and lets it
-// answer once.
-func (c *collapser) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// queryKey is what makes two operations one answer: the same query
+// document, operation name and variables, asked with the same roles (what
+// the client may see). Only a query has one: a mutation must run for each
+// caller, and an incremental (@defer) response is not one value.
+func queryKey(ctx context.Context) (string, bool) {
 	op := graphql.GetOperationContext(ctx)
 	if op.Operation == nil || op.Operation.Operation != ast.Query || strings.Contains(op.RawQuery, "@defer") {
-		return next(ctx)
+		return "", false
 	}
 	vars, err := json.Marshal(op.Variables) // map keys are sorted: a canonical form
 	if err != nil {
+		return "", false
+	}
+	return scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery, true
+}
+
+// aroundOperations gives a query that may collapse its key, and lets it
+// answer once.
+func (c *collapser) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	key, ok := queryKey(ctx)
+	if !ok {
 		return next(ctx)
 	}
-	key := scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery
+	if c.generation != nil {
+		key += "\x00" + strconv.FormatUint(c.generation(), 10)
+	}
 	responses := next(ctx)
 	done := false
 	return func(ctx context.Context) *graphql.Response {

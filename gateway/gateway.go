@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/auth"
+	"github.com/trestlehq/trestle/cache"
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/events"
 	"github.com/trestlehq/trestle/graph"
@@ -41,6 +42,13 @@ type Options struct {
 	// CollapseQueries runs identical queries in flight at the same time
 	// once, sharing the response.
 	CollapseQueries bool
+	// Responses, when set, keeps whole answers to queries until a change
+	// drops them (the entity cache's, which the change path invalidates).
+	Responses *cache.Responses
+	// Invalidations, when set, counts the changes told so far (the entity
+	// cache's): a query never collapses into an execution begun before a
+	// change it came after.
+	Invalidations func() uint64
 	// RequestTimeout bounds each query (a subscription lasts until its
 	// client leaves).
 	RequestTimeout time.Duration
@@ -257,12 +265,22 @@ func build(opts Options, guarded bool) *Gateway {
 	// Identical subscriptions run once, their events handed to every
 	// client.
 	srv.AroundOperations((&sharer{}).aroundOperations)
+	// Kept answers are looked up before identical queries collapse, and
+	// an answer is kept once per execution, with the loaders that made it.
+	var answers *responseCache
+	if opts.Responses != nil {
+		answers = &responseCache{answers: opts.Responses, directory: opts.Directory.Version}
+		srv.AroundResponses(answers.lookup)
+	}
 	if opts.CollapseQueries {
 		// A collapsed execution runs with the loaders of the request that
 		// runs it.
-		c := &collapser{}
+		c := &collapser{generation: opts.Invalidations}
 		srv.AroundOperations(c.aroundOperations)
 		srv.AroundResponses(c.aroundResponses)
+	}
+	if answers != nil {
+		srv.AroundResponses(answers.keep)
 	}
 	srv.AroundResponses(subscriptionPaths)
 	srv.AroundResponses(markStale)

@@ -180,6 +180,9 @@ func logOperation(ctx context.Context, logger *slog.Logger, r *graphql.Response,
 	if t.Collapsed.Load() {
 		attrs = append(attrs, slog.Bool("collapsed", true))
 	}
+	if t.Cached.Load() {
+		attrs = append(attrs, slog.Bool("cached", true))
+	}
 	if byCode := errorCodes(r); byCode != nil {
 		attrs = append(attrs, slog.Any("errors", byCode))
 	}

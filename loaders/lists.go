@@ -43,6 +43,7 @@ type listed[V any] struct {
 // the loader.
 func listPage[K comparable, V any](ctx context.Context, f *Factory, loader *Loader[K, *V], system model.System, kind cache.Kind,
 	query string, partial bool, key func(*V) K, id func(K) string, read func(context.Context) (listed[V], error)) ([]*V, page[K, V], error) {
+	loader.reads.add(cache.ListRead(system, kind))
 	epoch := f.cache.Epoch(system, kind)
 	pageKey := fmt.Sprintf("list:%d:%s", epoch, query)
 	r := cache.Fetch(ctx, f.cache, system, kind, []string{pageKey}, func(ctx context.Context, _ []string) (map[string]*page[K, V], error) {

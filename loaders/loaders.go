@@ -84,6 +84,7 @@ func NewFactory(shop Shop, crm CRM, erp ERP, c *cache.Entities, wait time.Durati
 type Loaders struct {
 	factory *Factory
 	stale   *staleReads
+	reads   *reads
 
 	Order            *Loader[int64, *model.Order]
 	ShopCustomer     *Loader[int64, *model.ShopCustomer]
@@ -110,12 +111,14 @@ type Loader[K comparable, V any] struct {
 	kind    cache.Kind
 	cacheID func(K) string // the key's id in the entity cache
 	stale   *staleReads
+	reads   *reads
 }
 
 // Load returns the value of key: at once when the operation or the entity
 // cache has it, else from the next batch. Waiting out a batch window for a
 // cached key would only add latency.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
+	l.reads.add(cache.Read(l.system, l.kind, l.cacheID(key)))
 	thunk, loaded := l.results.Get(ctx, key)
 	if !loaded {
 		if v, ok, err := l.peek(key); ok {
@@ -197,35 +200,36 @@ func (f *Factory) New() *Loaders { return f.new(false) }
 func (f *Factory) NewFresh() *Loaders { return f.new(true) }
 
 func (f *Factory) new(fresh bool) *Loaders {
-	stale := &staleReads{refuse: fresh}
+	stale, reads := &staleReads{refuse: fresh}, &reads{}
 	return &Loaders{
 		factory: f,
 		stale:   stale,
-		Order: newLoader(f, stale, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
+		reads:   reads,
+		Order: newLoader(f, stale, reads, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
 			recs, err := f.shop.Orders(ctx, ids)
 			return byKey(recs, err, func(o *model.Order) int64 { return o.ID })
 		}),
-		ShopCustomer: newLoader(f, stale, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
+		ShopCustomer: newLoader(f, stale, reads, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
 			recs, err := f.shop.Customers(ctx, ids)
 			return byKey(recs, err, func(c *model.ShopCustomer) int64 { return c.ID })
 		}),
-		Product: newLoader(f, stale, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
+		Product: newLoader(f, stale, reads, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
 			recs, err := f.shop.ProductsBySKU(ctx, skus)
 			return byKey(recs, err, func(p *model.Product) string { return p.SKU })
 		}),
-		Contact: newLoader(f, stale, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
+		Contact: newLoader(f, stale, reads, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
 			recs, err := f.crm.Contacts(ctx, ids)
 			return byKey(recs, err, func(c *model.Contact) string { return c.ID })
 		}),
-		ERPCustomer: newLoader(f, stale, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
+		ERPCustomer: newLoader(f, stale, reads, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
 			recs, err := f.erp.Customers(ctx, names)
 			return byKey(recs, err, func(c *model.ERPCustomer) string { return c.ID })
 		}),
-		Invoice: newLoader(f, stale, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
+		Invoice: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
 			recs, err := f.erp.Invoices(ctx, names)
 			return byKey(recs, err, func(i *model.Invoice) string { return i.ID })
 		}),
-		OrderInvoices: newLoader(f, stale, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
+		OrderInvoices: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
 			refs := make([]string, len(ids))
 			for i, id := range ids {
 				refs[i] = formatInt(id)
@@ -236,11 +240,11 @@ func (f *Factory) new(fresh bool) *Loaders {
 				return id, err == nil
 			})
 		}),
-		CustomerInvoices: newLoader(f, stale, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
+		CustomerInvoices: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
 			invs, err := f.erp.InvoicesByCustomer(ctx, names)
 			return groupBy(names, invs, err, func(inv model.Invoice) (string, bool) { return inv.CustomerID, true })
 		}),
-		Stock: newLoader(f, stale, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
+		Stock: newLoader(f, stale, reads, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
 			levels, err := f.erp.Stock(ctx, skus)
 			bySKU, err := groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
 			for _, ls := range bySKU {
@@ -248,7 +252,7 @@ func (f *Factory) new(fresh bool) *Loaders {
 			}
 			return bySKU, err
 		}),
-		LifetimeValue: newLoader(f, stale, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
+		LifetimeValue: newLoader(f, stale, reads, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
 	}
 }
 
@@ -256,7 +260,7 @@ func (f *Factory) new(fresh bool) *Loaders {
 // are answered at once, misses (less those another operation is fetching
 // right now) are loaded upstream in one call, and results come back in key
 // order with ErrNotFound for keys the upstream does not have.
-func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.System, kind cache.Kind, prefix string, id func(K) string,
+func newLoader[K comparable, V any](f *Factory, stale *staleReads, reads *reads, system model.System, kind cache.Kind, prefix string, id func(K) string,
 	load func(context.Context, []K) (map[K]V, error)) *Loader[K, V] {
 	name := string(system) + "/" + string(kind) + strings.TrimSuffix("/"+prefix, "/")
 	name = strings.TrimSuffix(name, ":")
@@ -325,6 +329,7 @@ func newLoader[K comparable, V any](f *Factory, stale *staleReads, system model.
 		kind:    kind,
 		cacheID: func(k K) string { return prefix + id(k) },
 		stale:   stale,
+		reads:   reads,
 	}
 }
 

@@ -14,6 +14,8 @@ type Trace struct {
 	// Collapsed is set when another identical operation in flight answered
 	// this one: it made no calls of its own.
 	Collapsed atomic.Bool
+	// Cached is set when a kept answer (the response cache's) answered.
+	Cached atomic.Bool
 
 	mu      sync.Mutex
 	calls   map[string]int
@@ -43,6 +45,13 @@ func CountCall(ctx context.Context, system string) {
 		}
 		t.calls[system]++
 		t.mu.Unlock()
+	}
+}
+
+// MarkCached notes in the trace of ctx that a kept answer answered it.
+func MarkCached(ctx context.Context) {
+	if t, _ := ctx.Value(traceKey{}).(*Trace); t != nil {
+		t.Cached.Store(true)
 	}
 }
 

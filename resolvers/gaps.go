@@ -25,7 +25,7 @@ import (
 // as the field's error, or a stale notice for a list it holds as read
 // before (and nil). Nil when the directory can tell.
 func (r *Resolver) unjoined(ctx context.Context, c *model.Customer, s model.System) error {
-	g, ok := r.Directory.Unknown(*c, s)
+	g, ok := r.directory(ctx).Unknown(*c, s)
 	if !ok {
 		return nil
 	}
@@ -80,12 +80,12 @@ func gapError(g consolidate.Gap) error {
 // first, the error is a timeout of each system whose list it was still
 // reading: the first returned, the others added.
 func (r *Resolver) directoryReady(ctx context.Context) error {
-	err := r.Directory.Wait(ctx)
+	err := r.directory(ctx).Wait(ctx)
 	if err == nil {
 		return nil
 	}
 	var first error
-	for _, s := range r.Directory.Reading() {
+	for _, s := range r.directory(ctx).Reading() {
 		e := &rest.Error{System: s, Route: "customers.list", Class: rest.ErrUnavailable, Timeout: true,
 			Detail: "the customer directory was still reading this system's customers"}
 		if first == nil {

@@ -18,7 +18,7 @@ func (r *invoiceResolver) Customer(ctx context.Context, obj *model.Invoice) (*mo
 	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
-	c := r.Directory.InvoiceCustomer(obj)
+	c := r.directory(ctx).InvoiceCustomer(obj)
 	r.sourceIDGaps(ctx, c)
 	return c, nil
 }

@@ -85,8 +85,8 @@ func (r *Resolver) customers(ctx context.Context, f consolidate.Filter, first *i
 	// A list the directory failed to read leaves its customers out, and
 	// the others without their keys in it: the list says so, and is
 	// answered with what the directory holds.
-	graphql.AddError(ctx, reportGaps(ctx, r.Directory.Gaps()))
-	p := r.Directory.List(f, start, n)
+	graphql.AddError(ctx, reportGaps(ctx, r.directory(ctx).Gaps()))
+	p := r.directory(ctx).List(f, start, n)
 	conn := &model.CustomerConnection{TotalCount: p.Total, PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrev}}
 	customers := make([]*model.Customer, len(p.Entries))
 	for i, e := range p.Entries {

@@ -147,7 +147,7 @@ func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Custom
 	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
-	if e, ok := r.Directory.ByKey(key); ok {
+	if e, ok := r.directory(ctx).ByKey(key); ok {
 		return customerFor(e), nil
 	}
 	if addr, guest := strings.CutPrefix(key, "email:"); guest {
@@ -158,7 +158,7 @@ func (r *Resolver) customerByKey(ctx context.Context, key string) (*model.Custom
 	}
 	// A system's own key ("erp:…") only that system's list holds; a join
 	// key any of them may.
-	gaps := r.Directory.Gaps()
+	gaps := r.directory(ctx).Gaps()
 	if prefix, _, ok := strings.Cut(key, ":"); ok {
 		gaps = slices.DeleteFunc(gaps, func(g consolidate.Gap) bool { return string(g.System) != prefix })
 	}
@@ -186,10 +186,10 @@ func (r *Resolver) customerByEmail(ctx context.Context, email string) (*model.Cu
 		return nil, err
 	}
 	addr := model.NormalizeEmail(email)
-	if e, ok := r.Directory.ByEmail(addr); ok {
+	if e, ok := r.directory(ctx).ByEmail(addr); ok {
 		return customerFor(e), nil
 	}
-	found, err := r.Directory.Resolve(ctx, []string{addr})
+	found, err := r.directory(ctx).Resolve(ctx, []string{addr})
 	if e, ok := found[addr]; ok {
 		if err != nil {
 			// Answered from the systems that did; the failing one is

@@ -19,7 +19,7 @@ func (r *orderResolver) Customer(ctx context.Context, obj *model.Order) (*model.
 	if err := r.directoryReady(ctx); err != nil {
 		return nil, err
 	}
-	c := r.Directory.OrderCustomer(obj)
+	c := r.directory(ctx).OrderCustomer(obj)
 	r.sourceIDGaps(ctx, c)
 	return c, nil
 }

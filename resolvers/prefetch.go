@@ -121,10 +121,10 @@ func (r *Resolver) prefetchOrders(ctx context.Context, orders []*model.Order, no
 			add(&p, ctx, l.Stock, skus)
 		}
 	}
-	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
+	if customer := node.at("customer"); customer.has() && r.directory(ctx).Wait(ctx) == nil {
 		customers := make([]*model.Customer, 0, len(orders))
 		for _, o := range orders {
-			if c := r.Directory.OrderCustomer(o); c != nil {
+			if c := r.directory(ctx).OrderCustomer(o); c != nil {
 				customers = append(customers, c)
 			}
 		}
@@ -158,7 +158,7 @@ func (r *Resolver) prefetchCustomers(p *prefetch, ctx context.Context, customers
 			// the directory cannot tell knows the customer: the field
 			// fails there (ruleValue).
 			for _, s := range rule.Owners {
-				if g, open := r.Directory.Unknown(*c, s); open && !g.Stale() {
+				if g, open := r.directory(ctx).Unknown(*c, s); open && !g.Stale() {
 					break
 				}
 				if consolidate.Knows(*c, s) {
@@ -206,10 +206,10 @@ func (r *Resolver) prefetchInvoices(ctx context.Context, invs []*model.Invoice, 
 		}
 		add(&p, ctx, loaders.For(ctx).Order, ids)
 	}
-	if customer := node.at("customer"); customer.has() && r.Directory.Wait(ctx) == nil {
+	if customer := node.at("customer"); customer.has() && r.directory(ctx).Wait(ctx) == nil {
 		customers := make([]*model.Customer, len(invs))
 		for i, inv := range invs {
-			customers[i] = r.Directory.InvoiceCustomer(inv)
+			customers[i] = r.directory(ctx).InvoiceCustomer(inv)
 		}
 		r.prefetchCustomers(&p, ctx, customers, customer)
 	}

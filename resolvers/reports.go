@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/trestlehq/trestle/graph/model"
+	"github.com/trestlehq/trestle/loaders"
 	"github.com/trestlehq/trestle/store"
 )
 
@@ -32,6 +33,7 @@ func (r *Resolver) freshness(ctx context.Context) (*model.ReportFreshness, error
 	if r.Store == nil {
 		return nil, ErrNoStore
 	}
+	readsStore(ctx)
 	st, err := r.Store.Freshness(ctx)
 	if err != nil {
 		return nil, err
@@ -239,4 +241,13 @@ func rowLimit(limit *int) (int, error) {
 		return 0, badInput("limit: between 1 and %d, not %d", store.MaxRows, *limit)
 	}
 	return *limit, nil
+}
+
+// readsStore notes that an operation reads the reporting store, whose rows
+// change without the changes that drop kept answers: its answer is not
+// kept.
+func readsStore(ctx context.Context) {
+	if l := loaders.For(ctx); l != nil {
+		l.ReadUntracked()
+	}
 }

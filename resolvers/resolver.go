@@ -35,6 +35,8 @@ type Directory interface {
 	Gaps() []consolidate.Gap
 	Unknown(c model.Customer, s model.System) (consolidate.Gap, bool)
 	Reading() []model.System
+	// Version changes whenever what it answers may have.
+	Version() uint64
 }
 
 // Store is the reporting store: its sync's status and its reports.
@@ -76,4 +78,14 @@ type Resolver struct {
 	Delivered func(events.Change)
 
 	events eventLoaders
+}
+
+// directory is the customer directory, for an operation that reads it: its
+// answer changes with the directory (the response cache keeps it while
+// the directory's version stays).
+func (r *Resolver) directory(ctx context.Context) Directory {
+	if l := loaders.For(ctx); l != nil {
+		l.ReadDirectory()
+	}
+	return r.Directory
 }

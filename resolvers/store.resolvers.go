@@ -16,6 +16,7 @@ func (r *queryResolver) StoreStatus(ctx context.Context) (*model.StoreStatus, er
 	if r.Store == nil {
 		return nil, ErrNoStore
 	}
+	readsStore(ctx)
 	st, err := r.Store.Status(ctx)
 	if err != nil {
 		return nil, err

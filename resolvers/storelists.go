@@ -63,7 +63,7 @@ func (r *Resolver) storeCustomers(ctx context.Context, f consolidate.Filter, ord
 	conn := &model.CustomerConnection{TotalCount: page.Total, PageInfo: storePageInfo(page), Freshness: fresh}
 	customers := make([]*model.Customer, len(page.Rows))
 	for i := range page.Rows {
-		if e, ok := r.Directory.ByKey(page.Rows[i].Key); ok {
+		if e, ok := r.directory(ctx).ByKey(page.Rows[i].Key); ok {
 			customers[i] = customerFor(e)
 		} else {
 			customers[i] = reportCustomer(&page.Rows[i])

@@ -120,10 +120,21 @@ func (s *Sim) moveStock(rng *rand.Rand, secret string) (string, []byte, http.Hea
 	p := w.Products[rng.IntN(len(w.Products))]
 	b := p.Bins[rng.IntN(len(p.Bins))]
 	delta := int64(rng.IntN(21) - 10)
-	if next, err := b.Actual.Add(decimal.MustNew(delta, 0)); err == nil && !next.IsNeg() {
-		b.Actual = next
+	next, err := b.Actual.Add(decimal.MustNew(delta, 0))
+	if err != nil || next.IsNeg() {
+		next = b.Actual
 	}
-	b.Modified = s.now().UTC()
+	w.Unlock()
+	return s.SetStock(b, next, secret)
+}
+
+// SetStock sets what a bin has on hand, as a stock entry in the ERP does,
+// and returns the ERP's webhook of it: its path, body and headers, signed
+// with secret.
+func (s *Sim) SetStock(b *world.Bin, actual decimal.Decimal, secret string) (path string, body []byte, header http.Header) {
+	w := s.World
+	w.Lock()
+	b.Actual, b.Modified = actual, s.now().UTC()
 	name, sku, modified := b.Name, b.SKU, erpnext.SiteTime(b.Modified)
 	w.Unlock()
 	return frappe(secret, "Bin", name, modified, sku, "", "")
