@@ -63,12 +63,27 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, op)
-	b := encodeResponse(responses(ctx))
-	// With its length the answer goes out as it is, not in chunks: one
-	// write fewer.
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	resp := responses(ctx)
+	if resp == nil {
+		resp = &graphql.Response{}
+	}
+	head, data, tail, err := responseParts(resp)
+	if err != nil {
+		_, _ = w.Write(encodeFailed)
+		return
+	}
+	// With its length the answer goes out as it is, not in chunks, and its
+	// data as the executor (or the response cache) holds it, not copied.
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(data)+len(tail)))
+	for _, part := range [][]byte{head, data, tail} {
+		if _, err := w.Write(part); err != nil {
+			return
+		}
+	}
 }
+
+// encodeFailed answers a response that could not be encoded.
+var encodeFailed = []byte(`{"errors":[{"message":"the response could not be encoded"}]}`)
 
 // readParams reads a GraphQL request from a POST's JSON body, or says why
 // it is not one.
@@ -140,9 +155,9 @@ func encodeResponse(r *graphql.Response) []byte {
 	if r == nil {
 		r = &graphql.Response{}
 	}
-	b, err := appendResponse(make([]byte, 0, len(r.Data)+16), r)
+	b, err := appendResponse(nil, r)
 	if err != nil {
-		return []byte(`{"errors":[{"message":"the response could not be encoded"}]}`)
+		return encodeFailed
 	}
 	return b
 }

@@ -252,24 +252,31 @@ func (c *wsConn) operation(ctx context.Context, m wsMessage) {
 	}
 }
 
-// appendResponse appends a response's encoding to b, its data as it is:
-// the executor wrote it as JSON already, and encoding it again would
-// compact every byte of it once more.
+// appendResponse appends a response's JSON to b.
 func appendResponse(b []byte, r *graphql.Response) ([]byte, error) {
-	b = append(b, '{')
+	head, data, tail, err := responseParts(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(b, head...), data...), tail...), nil
+}
+
+// responseParts are a response's JSON in three parts, to be written one
+// after another: what comes before its data, its data, and the rest. The
+// data, the bulk of it, is the executor's own bytes, never copied.
+func responseParts(r *graphql.Response) (head, data, tail []byte, err error) {
+	head = append(head, '{')
 	if len(r.Errors) > 0 {
 		errs, err := json.Marshal(r.Errors)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		b = append(append(b, `"errors":`...), errs...)
-		b = append(b, ',')
+		head = append(append(append(head, `"errors":`...), errs...), ',')
 	}
-	b = append(b, `"data":`...)
-	if len(r.Data) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, r.Data...)
+	head = append(head, `"data":`...)
+	data = r.Data
+	if len(data) == 0 {
+		data = []byte("null")
 	}
 	for _, f := range []struct {
 		name string
@@ -286,11 +293,11 @@ func appendResponse(b []byte, r *graphql.Response) ([]byte, error) {
 		}
 		v, err := json.Marshal(f.v)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		b = append(append(b, `,"`+f.name+`":`...), v...)
+		tail = append(append(tail, `,"`+f.name+`":`...), v...)
 	}
-	return append(b, '}'), nil
+	return head, data, append(tail, '}'), nil
 }
 
 func (c *wsConn) sendErrors(id string, errs gqlerror.List) {
