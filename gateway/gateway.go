@@ -240,7 +240,7 @@ func build(opts Options, guarded bool) *Gateway {
 	limits := opts.Limits.withDefaults()
 	srv.SetParserTokenLimit(limits.Tokens)
 	if guarded {
-		srv.Use(limiter{limits})
+		srv.Use(newLimiter(limits))
 	}
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -88,7 +89,14 @@ var registerCodes = sync.OnceFunc(func() {
 // limiter checks a document's shape (checkShape) and its Int variables
 // before it is parsed and validated, and the operation against the limits
 // once it has.
-type limiter struct{ limits Limits }
+type limiter struct {
+	limits Limits
+	// shaped are documents checkShape passed: a dashboard's query, asked
+	// again, is not scanned again.
+	shaped *lru.LRU[struct{}]
+}
+
+func newLimiter(limits Limits) limiter { return limiter{limits: limits, shaped: lru.New[struct{}](1000)} }
 
 var _ interface {
 	graphql.HandlerExtension
@@ -100,8 +108,11 @@ func (limiter) ExtensionName() string                          { return "Limits"
 func (limiter) Validate(schema graphql.ExecutableSchema) error { return nil }
 
 func (l limiter) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
-	if err := checkShape(params.Query, l.limits.Tokens); err != nil {
-		return err
+	if _, passed := l.shaped.Get(ctx, params.Query); !passed {
+		if err := checkShape(params.Query, l.limits.Tokens); err != nil {
+			return err
+		}
+		l.shaped.Add(ctx, params.Query, struct{}{})
 	}
 	return intVariables(params, l.limits.Tokens)
 }
