@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -96,7 +96,9 @@ type limiter struct {
 	shaped *lru.LRU[struct{}]
 }
 
-func newLimiter(limits Limits) limiter { return limiter{limits: limits, shaped: lru.New[struct{}](1000)} }
+func newLimiter(limits Limits) limiter {
+	return limiter{limits: limits, shaped: lru.New[struct{}](1000)}
+}
 
 var _ interface {
 	graphql.HandlerExtension
