@@ -42,7 +42,7 @@ type answer struct {
 	key       string
 	data      []byte
 	reads     []string
-	directory uint64 // the customer directory's version it was made at; 0 if it read none
+	directory *uint64 // the customer directory's version it was made at; nil if it read none
 	expires   time.Time
 	cost      int64
 }
@@ -108,7 +108,7 @@ func (r *Responses) Get(key string, directory uint64) ([]byte, bool) {
 		return nil, false
 	}
 	a := el.Value.(*answer)
-	if r.now().After(a.expires) || a.directory != 0 && a.directory != directory {
+	if r.now().After(a.expires) || a.directory != nil && *a.directory != directory {
 		r.remove(el)
 		r.misses.Add(1)
 		return nil, false
@@ -137,7 +137,7 @@ func (r *Responses) Put(key string, data []byte, reads Reads, begun, directory u
 	}
 	a := &answer{key: key, data: data, reads: reads.Keys, expires: r.now().Add(ttl)}
 	if reads.Directory {
-		a.directory = directory
+		a.directory = &directory
 	}
 	a.cost = int64(len(data) + len(key))
 	for _, k := range a.reads {

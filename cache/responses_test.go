@@ -83,12 +83,14 @@ func TestAnAnswerMadeWhileWhatItReadChangedIsNotKept(t *testing.T) {
 func TestAnAnswerOfTheDirectoryLivesWhileItsVersion(t *testing.T) {
 	c, _ := newTestResponses(t, 0)
 	r := c.Responses()
-	r.Put("customers", []byte("x"), Reads{Directory: true}, r.Begin(), 4)
-	if _, ok := r.Get("customers", 4); !ok {
-		t.Error("dropped while the directory did not change")
-	}
-	if _, ok := r.Get("customers", 5); ok {
-		t.Error("kept after the directory changed")
+	for _, made := range []uint64{0, 4} { // 0: before the directory's first read
+		r.Put("customers", []byte("x"), Reads{Directory: true}, r.Begin(), made)
+		if _, ok := r.Get("customers", made); !ok {
+			t.Errorf("made at %d: dropped while the directory did not change", made)
+		}
+		if _, ok := r.Get("customers", made+1); ok {
+			t.Errorf("made at %d: kept after the directory changed", made)
+		}
 	}
 }
 
