@@ -118,7 +118,9 @@ type Loader[K comparable, V any] struct {
 // cache has it, else from the next batch. Waiting out a batch window for a
 // cached key would only add latency.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	l.reads.add(cache.Read(l.system, l.kind, l.cacheID(key)))
+	if l.reads != nil { // not making the key when no answers are kept
+		l.reads.add(cache.Read(l.system, l.kind, l.cacheID(key)))
+	}
 	thunk, loaded := l.results.Get(ctx, key)
 	if !loaded {
 		if v, ok, err := l.peek(key); ok {
@@ -200,36 +202,40 @@ func (f *Factory) New() *Loaders { return f.new(false) }
 func (f *Factory) NewFresh() *Loaders { return f.new(true) }
 
 func (f *Factory) new(fresh bool) *Loaders {
-	stale, reads := &staleReads{refuse: fresh}, &reads{}
+	stale := &staleReads{refuse: fresh}
+	var noted *reads // only for the answers kept
+	if f.cache.Responses() != nil {
+		noted = &reads{}
+	}
 	return &Loaders{
 		factory: f,
 		stale:   stale,
-		reads:   reads,
-		Order: newLoader(f, stale, reads, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
+		reads:   noted,
+		Order: newLoader(f, stale, noted, model.SystemShop, cache.Orders, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.Order, error) {
 			recs, err := f.shop.Orders(ctx, ids)
 			return byKey(recs, err, func(o *model.Order) int64 { return o.ID })
 		}),
-		ShopCustomer: newLoader(f, stale, reads, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
+		ShopCustomer: newLoader(f, stale, noted, model.SystemShop, cache.Customers, "", formatInt, func(ctx context.Context, ids []int64) (map[int64]*model.ShopCustomer, error) {
 			recs, err := f.shop.Customers(ctx, ids)
 			return byKey(recs, err, func(c *model.ShopCustomer) int64 { return c.ID })
 		}),
-		Product: newLoader(f, stale, reads, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
+		Product: newLoader(f, stale, noted, model.SystemShop, cache.Products, "", identity, func(ctx context.Context, skus []string) (map[string]*model.Product, error) {
 			recs, err := f.shop.ProductsBySKU(ctx, skus)
 			return byKey(recs, err, func(p *model.Product) string { return p.SKU })
 		}),
-		Contact: newLoader(f, stale, reads, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
+		Contact: newLoader(f, stale, noted, model.SystemCRM, cache.Customers, "", identity, func(ctx context.Context, ids []string) (map[string]*model.Contact, error) {
 			recs, err := f.crm.Contacts(ctx, ids)
 			return byKey(recs, err, func(c *model.Contact) string { return c.ID })
 		}),
-		ERPCustomer: newLoader(f, stale, reads, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
+		ERPCustomer: newLoader(f, stale, noted, model.SystemERP, cache.Customers, "", identity, func(ctx context.Context, names []string) (map[string]*model.ERPCustomer, error) {
 			recs, err := f.erp.Customers(ctx, names)
 			return byKey(recs, err, func(c *model.ERPCustomer) string { return c.ID })
 		}),
-		Invoice: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
+		Invoice: newLoader(f, stale, noted, model.SystemERP, cache.Invoices, "", identity, func(ctx context.Context, names []string) (map[string]*model.Invoice, error) {
 			recs, err := f.erp.Invoices(ctx, names)
 			return byKey(recs, err, func(i *model.Invoice) string { return i.ID })
 		}),
-		OrderInvoices: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
+		OrderInvoices: newLoader(f, stale, noted, model.SystemERP, cache.Invoices, "order:", formatInt, func(ctx context.Context, ids []int64) (map[int64][]model.Invoice, error) {
 			refs := make([]string, len(ids))
 			for i, id := range ids {
 				refs[i] = formatInt(id)
@@ -240,11 +246,11 @@ func (f *Factory) new(fresh bool) *Loaders {
 				return id, err == nil
 			})
 		}),
-		CustomerInvoices: newLoader(f, stale, reads, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
+		CustomerInvoices: newLoader(f, stale, noted, model.SystemERP, cache.Invoices, "customer:", identity, func(ctx context.Context, names []string) (map[string][]model.Invoice, error) {
 			invs, err := f.erp.InvoicesByCustomer(ctx, names)
 			return groupBy(names, invs, err, func(inv model.Invoice) (string, bool) { return inv.CustomerID, true })
 		}),
-		Stock: newLoader(f, stale, reads, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
+		Stock: newLoader(f, stale, noted, model.SystemERP, cache.Stock, "", identity, func(ctx context.Context, skus []string) (map[string][]model.StockLevel, error) {
 			levels, err := f.erp.Stock(ctx, skus)
 			bySKU, err := groupBy(skus, levels, err, func(s model.StockLevel) (string, bool) { return s.SKU, true })
 			for _, ls := range bySKU {
@@ -252,7 +258,7 @@ func (f *Factory) new(fresh bool) *Loaders {
 			}
 			return bySKU, err
 		}),
-		LifetimeValue: newLoader(f, stale, reads, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
+		LifetimeValue: newLoader(f, stale, noted, model.SystemShop, cache.Orders, "ltv:", formatInt, f.lifetimeValues),
 	}
 }
 
