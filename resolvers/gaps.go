@@ -116,7 +116,7 @@ func (r *Resolver) sourceIDGaps(ctx context.Context, c *model.Customer) {
 		if ids.Name != "sourceIds" {
 			continue
 		}
-		for _, key := range graphql.CollectFields(sel.op, ids.Selections, objectTypes()) {
+		for _, key := range collect(sel.op, ids.Field) {
 			s, ok := sourceIDFields[key.Name]
 			if !ok {
 				continue

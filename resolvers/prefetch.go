@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/trestlehq/trestle/consolidate"
 	"github.com/trestlehq/trestle/graph"
@@ -20,14 +21,25 @@ import (
 // once. The item resolvers' own loads find the prefetched results in the
 // operation's loaders.
 
-// objectTypes are the names of the graph's types, so that fragments on any
-// of them count when walking a selection; at a given position only one of
-// them can apply. Read from the schema once.
-var objectTypes = sync.OnceValue(func() []string {
-	types := graph.NewExecutableSchema(graph.Config{}).Schema().Types
-	names := make([]string, 0, len(types))
-	for name := range types {
-		names = append(names, name)
+// satisfying are, by type name, the type conditions a fragment may name
+// and still apply at a field of that type: an object, its interfaces; an
+// interface or union, every type it may be. A selection is collected with
+// these alone: each name costs every collection a hash. Read from the
+// schema once.
+var satisfying = sync.OnceValue(func() map[string][]string {
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	names := map[string][]string{}
+	for name, def := range schema.Types {
+		set := []string{name}
+		if def.IsAbstractType() {
+			for _, t := range schema.GetPossibleTypes(def) {
+				set = append(set, t.Name)
+			}
+		}
+		for _, i := range schema.GetImplements(def) {
+			set = append(set, i.Name)
+		}
+		names[name] = set
 	}
 	return names
 })
@@ -44,7 +56,15 @@ func selectionOf(ctx context.Context) selection {
 	if fc == nil || op == nil {
 		return selection{}
 	}
-	return selection{op: op, fields: graphql.CollectFields(op, fc.Field.Selections, objectTypes())}
+	return selection{op: op, fields: collect(op, fc.Field.Field)}
+}
+
+// collect gathers the fields selected below f.
+func collect(op *graphql.OperationContext, f *ast.Field) []graphql.CollectedField {
+	if f.Definition == nil {
+		return nil
+	}
+	return graphql.CollectFields(op, f.SelectionSet, satisfying()[f.Definition.Type.Name()])
 }
 
 // at returns the selection below the fields at path, merged over aliases.
@@ -53,7 +73,7 @@ func (s selection) at(path ...string) selection {
 		var next []graphql.CollectedField
 		for _, f := range s.fields {
 			if f.Name == name {
-				next = append(next, graphql.CollectFields(s.op, f.Selections, objectTypes())...)
+				next = append(next, collect(s.op, f.Field)...)
 			}
 		}
 		s.fields = next
