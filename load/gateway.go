@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,17 +204,21 @@ type counts struct {
 	calls      float64 // upstream calls
 	operations float64 // operations answered
 	collapsed  float64 // of them, answered by an identical one's execution
+	kept       float64 // of them, answered from the response cache
 }
 
-// executions are the operations that ran rather than collapsed.
-func (c counts) executions() float64 { return c.operations - c.collapsed }
+// executions are the operations that ran: neither collapsed nor answered
+// from the response cache. A kept answer is looked up before queries
+// collapse, so no operation is both.
+func (c counts) executions() float64 { return c.operations - c.collapsed - c.kept }
 
 func (c counts) minus(o counts) counts {
-	return counts{c.calls - o.calls, c.operations - o.operations, c.collapsed - o.collapsed}
+	return counts{c.calls - o.calls, c.operations - o.operations, c.collapsed - o.collapsed, c.kept - o.kept}
 }
 
 // counts reads the gateway's counters so far from /metrics, each summed
-// over its labels.
+// over its labels (the response cache's hits over its own). A counter the
+// gateway does not have, as an older one may not, is 0.
 func (g *gateway) counts(ctx context.Context) (counts, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.admin+"/metrics", nil)
 	if err != nil {
@@ -230,17 +235,25 @@ func (g *gateway) counts(ctx context.Context) (counts, error) {
 		return counts{}, fmt.Errorf("read the gateway's metrics: HTTP %d %v", resp.StatusCode, err)
 	}
 	var c counts
-	for name, into := range map[string]*float64{"trestle_upstream_calls_total": &c.calls,
-		"trestle_operations_total": &c.operations, "trestle_operations_collapsed_total": &c.collapsed} {
-		if *into, err = sumCounter(bufio.NewScanner(bytes.NewReader(body)), name); err != nil {
+	for _, m := range []struct {
+		name, label string
+		into        *float64
+	}{
+		{"trestle_upstream_calls_total", "", &c.calls},
+		{"trestle_operations_total", "", &c.operations},
+		{"trestle_operations_collapsed_total", "", &c.collapsed},
+		{"trestle_cache_hits_total", `kind="responses"`, &c.kept},
+	} {
+		if *m.into, err = sumCounter(bufio.NewScanner(bytes.NewReader(body)), m.name, m.label); err != nil {
 			return counts{}, err
 		}
 	}
 	return c, nil
 }
 
-// sumCounter adds up the samples of one metric in Prometheus' text format.
-func sumCounter(sc *bufio.Scanner, name string) (float64, error) {
+// sumCounter adds up the samples of one metric in Prometheus' text
+// format; with label, `kind="responses"`, only those that have it.
+func sumCounter(sc *bufio.Scanner, name, label string) (float64, error) {
 	var sum float64
 	for sc.Scan() {
 		line := sc.Text()
@@ -248,7 +261,11 @@ func sumCounter(sc *bufio.Scanner, name string) (float64, error) {
 		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 			continue // another metric, or a comment
 		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		end := strings.LastIndexByte(rest, '}')
+		if label != "" && (end < 0 || !slices.Contains(strings.Split(rest[1:end], ","), label)) {
+			continue
+		}
+		f := strings.Fields(rest[end+1:])
 		if len(f) == 0 {
 			return 0, fmt.Errorf("metrics: no value in %q", line)
 		}

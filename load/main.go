@@ -7,9 +7,12 @@
 //
 // With `table` it runs the whole benchmark by itself instead: it builds
 // Trestle, starts the simulators and a fresh gateway per configuration, and
-// prints one Markdown table (see table.go).
+// prints one Markdown table (see table.go). With -against it also builds
+// Trestle as it is at a git revision and measures each configuration
+// before (the revision) and after (the working tree), alternating, in the
+// one run.
 //
-//	go run ./load table [-c 50] [-d 10s] [-warmup 2s] [-queries orders,deep,lookup]
+//	go run ./load table [-c 50] [-d 10s] [-warmup 2s] [-queries orders,deep,lookup] [-against REV]
 //
 // With `store` it measures the reporting store's budgets the same way:
 // backfill time and peak memory, change-applied latency and the orders
@@ -84,7 +87,7 @@ func runOnce(ctx context.Context, args []string, out io.Writer) error {
 	name := fs.String("query", "orders", "operation to send: orders, deep or lookup")
 	p := loadFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: load [flags]         drive a running gateway\n       load table [flags]   build and start everything, measure each configuration, print a Markdown table\n       load store [flags]   build and start everything, measure the reporting store's backfill, changes and export, print Markdown tables")
+		fmt.Fprintln(fs.Output(), "usage: load [flags]         drive a running gateway\n       load table [flags]   build and start everything, measure each configuration (with -against REV: before and after), print a Markdown table\n       load store [flags]   build and start everything, measure the reporting store's backfill, changes and export, print Markdown tables")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -29,24 +29,39 @@ func machine(goVersion string) string {
 }
 
 // print writes the report as Markdown: the machine and settings, the
-// table with each row's ceiling, and the failures.
+// table with each row's ceiling, and the failures. With -against a build
+// column says which gateway each row measured, and a line under the table
+// what each was built from.
 func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "machine   %s\n", r.machine)
 	fmt.Fprintf(w, "load      -c %d -d %s -warmup %s; a fresh gateway per row; simulators (seed %d), gateway and load on this machine\n\n",
 		r.load.conns, r.load.duration, r.load.warmup, simSeed)
-	fmt.Fprintln(w, "| query | cache | upstream latency | collapsing | req/s | p50 ms | p99 ms | failed | upstream calls/op | calls/execution | CPU s/1k ops | peak RSS MiB | ceiling req/s | % of ceiling |")
-	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	head, align := "| query |", "|---|"
+	if r.builds != "" {
+		head, align = head+" build |", align+"---|"
+	}
+	fmt.Fprintln(w, head+" cache | upstream latency | collapsing | req/s | p50 ms | p99 ms | failed | upstream calls/op | calls/execution | CPU s/1k ops | CPU ms/execution | peak RSS MiB | ceiling req/s | % of ceiling |")
+	fmt.Fprintln(w, align+"---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for i, row := range r.rows {
 		m, ceiling := r.measured[i], r.ceilings[i]
 		share := "–"
 		if ceiling.ok > 0 {
 			share = fmt.Sprintf("%.0f %%", 100*m.rate(r.load.duration)/ceiling.rate(r.load.duration))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f | %s |\n", row.query, onOff(row.cache), latency(row.latency), onOff(row.collapse),
+		query := row.query
+		if r.builds != "" {
+			query += " | " + row.build
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f | %s |\n", query, onOff(row.cache), latency(row.latency), onOff(row.collapse),
 			r.figures(m), ceiling.rate(r.load.duration), share)
 	}
+	if r.builds != "" {
+		fmt.Fprintf(w, "\n%s; each row measured before, then after, each followed by its ceiling.\n", r.builds)
+	}
 	fmt.Fprintln(w, "\nceiling: the gateway's response bytes for the query, written by a plain Go handler under the same load, right after the row.")
-	fmt.Fprintln(w, "CPU is the process's user+system time over the measured part; peak RSS its VmHWM.")
+	fmt.Fprintln(w, "CPU is the process's user+system time over the measured part; peak RSS its VmHWM. Executions are the operations that ran,")
+	fmt.Fprintln(w, "neither collapsed into an identical one in flight nor answered from the response cache; CPU ms/execution divides all the CPU by them;")
+	fmt.Fprintln(w, "a dash: fewer than two per connection, too few to tell from the requests in flight as the measured part starts and ends.")
 	for i, row := range r.rows {
 		for what, m := range map[string]measurement{"": r.measured[i], ", ceiling": r.ceilings[i]} {
 			if m.failed > 0 {
@@ -58,10 +73,17 @@ func (r report) print(w io.Writer) {
 
 // figures are a gateway measurement's cells from req/s to peak RSS.
 func (r report) figures(m measurement) string {
-	calls := m.counts.calls
-	return fmt.Sprintf("%.0f | %s | %s | %d | %s | %s | %s | %.0f", m.rate(r.load.duration), millis(m.percentile(0.50)),
-		millis(m.percentile(0.99)), m.failed, perOp(calls, m.ok+m.failed, 1, "%.2f"), perOp(calls, int64(m.counts.executions()), 1, "%.2f"),
-		perOp(m.cpu.Seconds(), m.ok, 1000, "%.2f"), float64(m.peakRSS)/(1<<20))
+	calls, executions := m.counts.calls, int64(m.counts.executions())
+	// The response cache counts a hit before its operation is counted, so
+	// at each end of the measured part the executions may be off by a
+	// request in flight per connection: fewer than two per connection are
+	// taken as none.
+	if executions < 2*int64(r.load.conns) {
+		executions = 0
+	}
+	return fmt.Sprintf("%.0f | %s | %s | %d | %s | %s | %s | %s | %.0f", m.rate(r.load.duration), millis(m.percentile(0.50)),
+		millis(m.percentile(0.99)), m.failed, perOp(calls, m.ok+m.failed, 1, "%.2f"), perOp(calls, executions, 1, "%.2f"),
+		perOp(m.cpu.Seconds(), m.ok, 1000, "%.2f"), perOp(m.cpu.Seconds(), executions, 1000, "%.2f"), float64(m.peakRSS)/(1<<20))
 }
 
 // perOp is total per per operations out of ops, or a dash without any.

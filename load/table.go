@@ -19,10 +19,17 @@ import (
 // with the same load, drives a static server answering the same bytes as
 // the ceiling, and prints it all as one Markdown table. Progress goes to
 // stderr, the table to stdout.
+//
+// With -against REV it also builds Trestle as it is at REV and measures
+// each row twice, REV's gateway then the working tree's: a before and
+// after from one run, alternating, is not skewed by the machine's speed
+// drifting between two runs. REV's gateway reads the config this table
+// writes, so REV must know every key of it.
 func runTable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load table", flag.ContinueOnError)
 	p := loadFlags(fs)
 	names := fs.String("queries", strings.Join(queryOrder, ","), "queries to measure, comma-separated")
+	against := fs.String("against", "", "a git revision (HEAD~3, a hash) to measure too, row by row before the working tree")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,7 +43,13 @@ func runTable(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	rep, err := bench{load: *p, progress: stderr}.run(ctx, tableRows(picked))
+	b := bench{load: *p, progress: stderr}
+	if *against != "" {
+		if b.against, err = compare(ctx, *against); err != nil {
+			return err
+		}
+	}
+	rep, err := b.run(ctx, tableRows(picked))
 	if ctx.Err() != nil {
 		return errors.New("interrupted; what it started is stopped")
 	}
@@ -68,15 +81,21 @@ type row struct {
 	cache    bool          // a warm entity cache, or none at all
 	latency  time.Duration // of every simulated upstream
 	collapse bool          // identical queries in flight run once
+	build    string        // with -against: "before" (REV's gateway) or "after" (the working tree's)
 }
 
 func (r row) String() string {
-	return fmt.Sprintf("%s, cache %s, upstream %s, collapsing %s", r.query, onOff(r.cache), latency(r.latency), onOff(r.collapse))
+	s := fmt.Sprintf("%s, cache %s, upstream %s, collapsing %s", r.query, onOff(r.cache), latency(r.latency), onOff(r.collapse))
+	if r.build != "" {
+		s = r.build + ": " + s
+	}
+	return s
 }
 
 // tableRows are the rows for the queries, in the order they are printed:
-// per query, the cache off and on at each upstream latency; for orders
-// also query collapsing off, with the cache off.
+// per query, the cache off and on at each upstream latency; for the two
+// queries that fetch many records, orders and deep, also query collapsing
+// off, with the cache off.
 func tableRows(names []string) []row {
 	latencies := []time.Duration{0, 5 * time.Millisecond}
 	var rows []row
@@ -85,7 +104,7 @@ func tableRows(names []string) []row {
 			rows = append(rows, row{query: q, cache: false, latency: lat, collapse: true},
 				row{query: q, cache: true, latency: lat, collapse: true})
 		}
-		if q == "orders" {
+		if q == "orders" || q == "deep" {
 			for _, lat := range latencies {
 				rows = append(rows, row{query: q, cache: false, latency: lat, collapse: false})
 			}
@@ -98,6 +117,7 @@ func tableRows(names []string) []row {
 type bench struct {
 	load     plan // without target and body, which each row sets
 	progress io.Writer
+	against  *comparison // with -against: the revision each row is measured at too
 }
 
 // measurement is what one load against one process gave.
@@ -112,6 +132,7 @@ type measurement struct {
 type report struct {
 	machine  string
 	load     plan
+	builds   string // with -against: what the before and after builds are
 	rows     []row
 	measured []measurement // by row
 	ceilings []measurement // by row: the static server right after it
@@ -120,16 +141,25 @@ type report struct {
 // run measures the rows, grouped by upstream latency so the simulators
 // restart only when it changes, each followed by its ceiling: a shared
 // machine's speed drifts over minutes, so each row is compared with a
-// ceiling measured right after it.
+// ceiling measured right after it. With -against each row is measured
+// twice, REV's gateway first.
 func (b bench) run(ctx context.Context, rows []row) (report, error) {
 	dir, bin, goVersion, err := workDir(ctx, "trestle-load-", b.progress)
 	if err != nil {
 		return report{}, err
 	}
 	defer os.RemoveAll(dir)
-	s := &session{bench: b, bin: bin, dir: dir,
-		rep: report{machine: machine(goVersion), load: b.load, rows: rows,
-			measured: make([]measurement, len(rows)), ceilings: make([]measurement, len(rows))}}
+	s := &session{bench: b, bin: bin, dir: dir, rep: report{machine: machine(goVersion), load: b.load}}
+	if b.against != nil {
+		fmt.Fprintf(b.progress, "building trestle at %s (%s)\n", b.against.rev, b.against.short)
+		s.before = filepath.Join(dir, "trestle-before")
+		if err := b.against.build(ctx, dir, s.before); err != nil {
+			return report{}, fmt.Errorf("-against %s: %w", b.against.rev, err)
+		}
+		rows, s.rep.builds = compared(rows), b.against.String()
+	}
+	s.rep.rows = rows
+	s.rep.measured, s.rep.ceilings = make([]measurement, len(rows)), make([]measurement, len(rows))
 	var latencies []time.Duration
 	for _, r := range rows {
 		if !slices.Contains(latencies, r.latency) {
@@ -144,13 +174,15 @@ func (b bench) run(ctx context.Context, rows []row) (report, error) {
 	return s.rep, nil
 }
 
-// session is one run of the table: the Trestle it built, its temp dir,
+// session is one run of the table: the Trestles it built, its temp dir,
 // and what it has measured so far.
 type session struct {
 	bench
-	bin, dir string
-	rep      report
-	done     int // rows measured
+	bin    string // the working tree's Trestle, which also runs the simulators
+	before string // with -against, REV's Trestle
+	dir    string
+	rep    report
+	done   int // rows measured
 }
 
 // runAt measures the rows at one upstream latency, against one run of the
@@ -181,10 +213,15 @@ func (s *session) runAt(ctx context.Context, latency time.Duration) error {
 	return nil
 }
 
-// measureRow drives a fresh gateway configured as r has it.
+// measureRow drives a fresh gateway configured as r has it, built as r
+// says.
 func (s *session) measureRow(ctx context.Context, sims *simulators, r row) (measurement, []byte, error) {
+	bin := s.bin
+	if r.build == "before" {
+		bin = s.before
+	}
 	body := requestBody(queries[r.query])
-	g, answer, err := startGateway(ctx, s.bin, s.dir, gatewayConfig(sims.sources, r), body)
+	g, answer, err := startGateway(ctx, bin, s.dir, gatewayConfig(sims.sources, r), body)
 	if err != nil {
 		return measurement{}, nil, err
 	}
@@ -254,36 +291,45 @@ func measure(ctx context.Context, p plan, c *child, counters func(context.Contex
 	return m, nil
 }
 
-// build compiles Trestle into dir, from the module this command is run
-// workDir makes a temporary directory and builds Trestle into it; the
-// caller removes it.
+// workDir makes a temporary directory and builds the working tree's
+// Trestle into it; the caller removes it.
 func workDir(ctx context.Context, prefix string, progress io.Writer) (dir, bin, goVersion string, err error) {
+	mod, goVersion, err := module(ctx)
+	if err != nil {
+		return "", "", "", err
+	}
 	if dir, err = os.MkdirTemp("", prefix); err != nil {
 		return "", "", "", err
 	}
 	fmt.Fprintln(progress, "building trestle")
-	if bin, goVersion, err = build(ctx, dir); err != nil {
+	bin = filepath.Join(dir, "trestle")
+	if err := build(ctx, mod, bin); err != nil {
 		os.RemoveAll(dir)
 		return "", "", "", err
 	}
 	return dir, bin, goVersion, nil
 }
 
-// in, and says which Go built it.
-func build(ctx context.Context, dir string) (bin, goVersion string, err error) {
+// module is the directory of the module this command is run in, and the
+// Go that builds it.
+func module(ctx context.Context) (dir, goVersion string, err error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD", "GOVERSION").Output()
 	if err != nil {
 		return "", "", fmt.Errorf("go env: %w", err)
 	}
 	mod, goVersion, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	if mod == "" || mod == os.DevNull {
-		return "", "", fmt.Errorf("run load table inside the Trestle module (go env GOMOD is %q)", mod)
+		return "", "", fmt.Errorf("run load inside the Trestle module (go env GOMOD is %q)", mod)
 	}
-	bin = filepath.Join(dir, "trestle")
+	return filepath.Dir(mod), goVersion, nil
+}
+
+// build compiles the Trestle module in src into bin.
+func build(ctx context.Context, src, bin string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	cmd.Dir = filepath.Dir(mod)
+	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("build trestle in %s: %w\n%s", cmd.Dir, err, out)
+		return fmt.Errorf("build trestle in %s: %w\n%s", src, err, out)
 	}
-	return bin, goVersion, nil
+	return nil
 }

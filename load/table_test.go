@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,6 +134,8 @@ trestle_upstream_calls_total{outcome="ok",route="GET /products",system="shop"} 1
 trestle_upstream_calls_total{outcome="ok",route="GET /api/resource/{doctype}",system="erp"} 3.5
 trestle_upstream_calls_totals 1000
 trestle_upstream_call_duration_seconds_count{route="GET /products",system="shop"} 12
+trestle_cache_hits_total{kind="product"} 40
+trestle_cache_hits_total{kind="responses"} 7
 `
 	banner := []string{"Trestle on http://127.0.0.1:41000", "  playground  http://127.0.0.1:41000/",
 		"  GraphQL     http://127.0.0.1:41000/query", "  admin       http://127.0.0.1:41001/metrics, /readyz, /debug/pprof/"}
@@ -142,8 +145,14 @@ trestle_upstream_call_duration_seconds_count{route="GET /products",system="shop"
 		want  any
 	}{
 		{"upstream calls, summed over labels", func() (any, error) {
-			return sumCounter(bufio.NewScanner(strings.NewReader(metrics)), "trestle_upstream_calls_total")
+			return sumCounter(bufio.NewScanner(strings.NewReader(metrics)), "trestle_upstream_calls_total", "")
 		}, 15.5},
+		{"response cache hits, one label's", func() (any, error) {
+			return sumCounter(bufio.NewScanner(strings.NewReader(metrics)), "trestle_cache_hits_total", `kind="responses"`)
+		}, 7.0},
+		{"a label no sample has", func() (any, error) {
+			return sumCounter(bufio.NewScanner(strings.NewReader(metrics)), "trestle_upstream_calls_total", `kind="responses"`)
+		}, 0.0},
 		{"CPU time, command name with spaces and parentheses", func() (any, error) {
 			return parseStat("4242 (trestle (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 75 0 0 20 0 9 0 100 0 0")
 		}, 3250 * time.Millisecond},
@@ -162,4 +171,142 @@ trestle_upstream_call_duration_seconds_count{route="GET /products",system="shop"
 			}
 		})
 	}
+}
+
+// TestReport prints a report filled by hand: the CPU per execution, the
+// dash without executions, and the build column and the line naming the
+// builds only with -against.
+func TestReport(t *testing.T) {
+	orders := row{query: "orders", cache: true, latency: 0, collapse: true}
+	ran := measurement{result: result{ok: 1000}, cpu: 2 * time.Second,
+		counts: counts{calls: 300, operations: 1000, collapsed: 100, kept: 400}}
+	// A few more hits than operations: hits in flight as the measured part
+	// ended, their operations not yet counted.
+	allKept := measurement{result: result{ok: 1000}, cpu: time.Second,
+		counts: counts{operations: 1000, kept: 1003}}
+	ceiling := measurement{result: result{ok: 2000}}
+	const builds = "before: 1234567 (HEAD~3); after: the working tree, 89abcde + changes"
+	for _, tc := range []struct {
+		name        string
+		rep         report
+		prefix      string // of the row with ran
+		withBuilds  bool
+		noExecution string // prefix of the row with allKept, when there is one
+	}{
+		{name: "one build", prefix: "| orders | on | 0 ms | on |",
+			rep: report{rows: []row{orders}, measured: []measurement{ran}}},
+		{name: "against a revision", prefix: "| orders | after | on | 0 ms | on |", withBuilds: true, noExecution: "| orders | before |",
+			rep: report{builds: builds, rows: []row{withBuild(orders, "before"), withBuild(orders, "after")}, measured: []measurement{allKept, ran}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rep.load = plan{conns: 4, duration: time.Second}
+			for range tc.rep.rows {
+				tc.rep.ceilings = append(tc.rep.ceilings, ceiling)
+			}
+			var out bytes.Buffer
+			tc.rep.print(&out)
+			table := out.String()
+
+			cells := tableRow(t, table, tc.prefix)
+			// 2 s of CPU over 1000 operations, 500 of which ran: 100
+			// collapsed and 400 came from the response cache.
+			for column, want := range map[string]string{"CPU s/1k ops": "2.00", "CPU ms/execution": "4.00", "calls/execution": "0.60", "% of ceiling": "50 %"} {
+				if cells[column] != want {
+					t.Errorf("%s: %q, want %q\n%s", column, cells[column], want, table)
+				}
+			}
+			if tc.noExecution != "" {
+				if got := tableRow(t, table, tc.noExecution)["CPU ms/execution"]; got != "–" {
+					t.Errorf("CPU ms/execution with every answer from the response cache: %q, want a dash", got)
+				}
+				if got := tableRow(t, table, tc.noExecution)["calls/execution"]; got != "–" {
+					t.Errorf("calls/execution with every answer from the response cache: %q, want a dash", got)
+				}
+			}
+			header := strings.HasPrefix(tableLine(table, "| query |"), "| query | build | cache |")
+			named := strings.Contains(table, builds)
+			if header != tc.withBuilds || named != tc.withBuilds {
+				t.Errorf("build column %v, builds named %v; want both %v\n%s", header, named, tc.withBuilds, table)
+			}
+		})
+	}
+}
+
+func withBuild(r row, build string) row {
+	r.build = build
+	return r
+}
+
+// tableLine is the first line of table starting with prefix.
+func tableLine(table, prefix string) string {
+	for line := range strings.Lines(table) {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
+}
+
+// TestTableRows checks which configurations the table measures, and that
+// with -against each is measured before, then after.
+func TestTableRows(t *testing.T) {
+	rows := tableRows([]string{"orders", "deep", "lookup"})
+	collapsingOff := map[string]int{}
+	for _, r := range rows {
+		if !r.collapse {
+			collapsingOff[r.query]++
+			if r.cache {
+				t.Errorf("%s: collapsing off with the cache on", r)
+			}
+		}
+	}
+	if want := map[string]int{"orders": 2, "deep": 2}; !maps.Equal(collapsingOff, want) {
+		t.Errorf("rows with collapsing off by query: %v, want %v", collapsingOff, want)
+	}
+	pairs := compared(rows)
+	if len(pairs) != 2*len(rows) {
+		t.Fatalf("%d rows compared, want %d", len(pairs), 2*len(rows))
+	}
+	for i, r := range rows {
+		if pairs[2*i] != withBuild(r, "before") || pairs[2*i+1] != withBuild(r, "after") {
+			t.Errorf("rows %d and %d: %s and %s; want %s before, then after", 2*i, 2*i+1, pairs[2*i], pairs[2*i+1], r)
+		}
+	}
+}
+
+// TestAgainst checks -against before anything is built or started: a
+// revision that is none is an error, and one that is names its commit.
+func TestAgainst(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown revision", []string{"-against", "no-such-revision"}, `-against: "no-such-revision" is not a commit`},
+		{"an option, not a revision", []string{"-against", "--upload-pack=x"}, `-against: "--upload-pack=x" is not a revision`},
+		{"an argument after the flags", []string{"-against", "HEAD", "orders"}, `unexpected argument "orders"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runTable(ctx, tc.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error with %q", err, tc.want)
+			}
+			if left := children(t); len(left) > 0 {
+				t.Errorf("child processes started: %v", left)
+			}
+		})
+	}
+	t.Run("a revision", func(t *testing.T) {
+		c, err := compare(ctx, "HEAD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.commit) < 40 || !strings.HasPrefix(c.commit, c.short) || c.tree == "" {
+			t.Errorf("HEAD resolved to %q, short %q, the working tree %q", c.commit, c.short, c.tree)
+		}
+		if _, err := os.Stat(filepath.Join(c.root, c.prefix, "go.mod")); err != nil {
+			t.Errorf("the module is not at %s in %s: %v", c.prefix, c.root, err)
+		}
+	})
 }
