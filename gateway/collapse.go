@@ -33,8 +33,6 @@ type collapser struct {
 	generation func() uint64
 }
 
-type collapseKey struct{}
-
 // queryKey is what makes two operations one answer: the same query
 // document, operation name and variables, asked with the same roles (what
 // the client may see). Only a query has one: a mutation must run for each
@@ -51,25 +49,31 @@ func queryKey(ctx context.Context) (string, bool) {
 	return scope(ctx) + "\x00" + op.OperationName + "\x00" + string(vars) + "\x00" + op.RawQuery, true
 }
 
-// aroundOperations gives a query that may collapse its key, and lets it
-// answer once.
-func (c *collapser) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+type queryKeyKey struct{}
+
+// keyQueries makes a query's key once and hands it to the response
+// middlewares (keyOf): the response cache and the collapser both answer
+// by it.
+func keyQueries(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	key, ok := queryKey(ctx)
-	if !ok {
-		return next(ctx)
-	}
-	if c.generation != nil {
-		key += "\x00" + strconv.FormatUint(c.generation(), 10)
-	}
 	responses := next(ctx)
+	if !ok {
+		return responses
+	}
 	done := false
 	return func(ctx context.Context) *graphql.Response {
 		if done {
 			return nil // a query answers once
 		}
 		done = true
-		return responses(context.WithValue(ctx, collapseKey{}, key))
+		return responses(context.WithValue(ctx, queryKeyKey{}, key))
 	}
+}
+
+// keyOf is the query's key that keyQueries made, if it has one.
+func keyOf(ctx context.Context) (string, bool) {
+	key, ok := ctx.Value(queryKeyKey{}).(string)
+	return key, ok
 }
 
 // execution is a shared execution's response and the span it ran under.
@@ -83,9 +87,12 @@ type execution struct {
 // itself, and hands each caller a copy of the response, to which the outer
 // middlewares add extensions of their own.
 func (c *collapser) aroundResponses(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	key, ok := ctx.Value(collapseKey{}).(string)
+	key, ok := keyOf(ctx)
 	if !ok {
 		return next(ctx)
+	}
+	if c.generation != nil {
+		key += "\x00" + strconv.FormatUint(c.generation(), 10)
 	}
 	ran := false
 	v, _, _ := c.group.Do(key, func() (any, error) {

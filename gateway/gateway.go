@@ -267,6 +267,9 @@ func build(opts Options, guarded bool) *Gateway {
 	srv.AroundOperations((&sharer{}).aroundOperations)
 	// Kept answers are looked up before identical queries collapse, and
 	// an answer is kept once per execution, with the loaders that made it.
+	if opts.Responses != nil || opts.CollapseQueries {
+		srv.AroundOperations(keyQueries)
+	}
 	var answers *responseCache
 	if opts.Responses != nil {
 		answers = &responseCache{answers: opts.Responses, directory: opts.Directory.Version}
@@ -276,7 +279,6 @@ func build(opts Options, guarded bool) *Gateway {
 		// A collapsed execution runs with the loaders of the request that
 		// runs it.
 		c := &collapser{generation: opts.Invalidations}
-		srv.AroundOperations(c.aroundOperations)
 		srv.AroundResponses(c.aroundResponses)
 	}
 	if answers != nil {

@@ -29,7 +29,7 @@ type answerKey struct{}
 // answer to a client that asked for how it was answered (X-Trestle-Debug)
 // is made every time.
 func (c *responseCache) lookup(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	key, ok := queryKey(ctx)
+	key, ok := keyOf(ctx)
 	if !ok || graphql.GetOperationContext(ctx).Headers.Get("X-Trestle-Debug") == "1" {
 		return next(ctx)
 	}
