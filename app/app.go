@@ -318,6 +318,7 @@ func (a *App) build() error {
 			RootFields: cfg.Limits.RootFields, Tokens: cfg.Limits.Tokens, BodyBytes: cfg.Limits.BodyBytes,
 			RequestsPerMinute: cfg.Limits.RequestsPerMinute, ComplexityPerMinute: cfg.Limits.ComplexityPerMinute},
 		Introspection: cfg.Introspection,
+		Subgraph:      cfg.Subgraph,
 		Trusted:       trusted,
 		WebSocket: gateway.WebSocketOptions{InitTimeout: cfg.WebSocket.InitTimeout, KeepAlive: cfg.WebSocket.KeepAlive,
 			WriteTimeout: cfg.WebSocket.WriteTimeout},

@@ -60,9 +60,14 @@ type Config struct {
 	Auth           Auth     `yaml:"auth"`
 	// Introspection answers __schema and __type queries, and suggests field
 	// names in validation errors. Off unless set (the demo sets it).
-	Introspection bool   `yaml:"introspection"`
-	Limits        Limits `yaml:"limits"`
-	Log           Log    `yaml:"log"`
+	Introspection bool `yaml:"introspection"`
+	// Subgraph serves _service and _entities, so that a federation router
+	// (Apollo Router, Cosmo, Hive Gateway) can put Trestle's types in its
+	// supergraph and resolve them by key. Off unless set: the plain gateway
+	// refuses both.
+	Subgraph bool   `yaml:"subgraph"`
+	Limits   Limits `yaml:"limits"`
+	Log      Log    `yaml:"log"`
 	// DebugHeader lets clients ask with X-Trestle-Debug: 1 how an
 	// operation was answered (extensions.trestle). Off unless set.
 	DebugHeader bool `yaml:"debugHeader"`

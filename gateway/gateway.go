@@ -73,6 +73,9 @@ type Options struct {
 	// Introspection answers __schema and __type queries and suggests field
 	// names in validation errors; off, the schema stays private.
 	Introspection bool
+	// Subgraph serves _service and _entities to a federation router;
+	// without it both are refused.
+	Subgraph bool
 	// DebugHeader lets a client ask, with X-Trestle-Debug: 1, for how its
 	// operation was answered, in extensions.trestle.
 	DebugHeader bool
@@ -242,6 +245,7 @@ func build(opts Options, guarded bool) *Gateway {
 	if guarded {
 		srv.Use(newLimiter(limits))
 	}
+	srv.Use(subgraph{opts.Subgraph})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {

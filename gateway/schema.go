@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -69,7 +71,7 @@ func introspects(set ast.SelectionSet) bool {
 // generators and IDEs, to the clients that may introspect it.
 func schemaSDL(schema *ast.Schema, introspection bool) http.Handler {
 	var b strings.Builder
-	formatter.NewFormatter(&b, formatter.WithComments()).FormatSchema(schema)
+	formatter.NewFormatter(&b, formatter.WithComments()).FormatSchema(withoutFederation(schema))
 	sdl := []byte(b.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !introspection {
@@ -80,4 +82,43 @@ func schemaSDL(schema *ast.Schema, introspection bool) http.Handler {
 		w.Header().Set("Content-Disposition", `inline; filename="schema.graphql"`)
 		_, _ = w.Write(sdl)
 	})
+}
+
+// withoutFederation is the schema as its clients see it: without what
+// makes Trestle a federation subgraph (the _entities and _service fields,
+// the @link and @key directives), which only a router asks for, of
+// _service { sdl }. The schema itself is left as it is.
+func withoutFederation(schema *ast.Schema) *ast.Schema {
+	out := *schema
+	out.SchemaDirectives = slices.DeleteFunc(slices.Clone(schema.SchemaDirectives), federationDirective)
+	out.Directives = maps.Clone(schema.Directives)
+	maps.DeleteFunc(out.Directives, func(_ string, d *ast.DirectiveDefinition) bool { return fromFederation(d.Position) })
+	out.Types = make(map[string]*ast.Definition, len(schema.Types))
+	for name, def := range schema.Types {
+		if fromFederation(def.Position) {
+			continue
+		}
+		d := *def
+		d.Directives = slices.DeleteFunc(slices.Clone(def.Directives), federationDirective)
+		d.Fields = slices.DeleteFunc(slices.Clone(def.Fields), func(f *ast.FieldDefinition) bool { return fromFederation(f.Position) })
+		out.Types[name] = &d
+	}
+	out.Query = out.Types[schema.Query.Name]
+	if schema.Mutation != nil {
+		out.Mutation = out.Types[schema.Mutation.Name]
+	}
+	if schema.Subscription != nil {
+		out.Subscription = out.Types[schema.Subscription.Name]
+	}
+	return &out
+}
+
+// fromFederation reports whether a definition is the federation's: from
+// gqlgen's federation sources, or Trestle's own federation.graphqls.
+func fromFederation(pos *ast.Position) bool {
+	return pos != nil && pos.Src != nil && (pos.Src.Name == "federation.graphqls" || strings.HasPrefix(pos.Src.Name, "../federation/"))
+}
+
+func federationDirective(d *ast.Directive) bool {
+	return d.Definition != nil && fromFederation(d.Definition.Position)
 }

@@ -900,7 +900,7 @@ func UnmarshalCustomerOrder(ctx context.Context, raw any) (model.CustomerOrder, 
 
 // region    **************************** object.gotpl ****************************
 
-var customerImplementors = []string{"Customer", "Node"}
+var customerImplementors = []string{"Customer", "Node", "_Entity"}
 
 func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet, obj *model.Customer) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, customerImplementors)
@@ -1184,6 +1184,19 @@ func (ec *executionContext) marshalNCustomerSortField2githubᚗcomᚋtrestlehq�
 
 func (ec *executionContext) marshalNSourceIds2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐSourceIds(ctx context.Context, sel ast.SelectionSet, v model.SourceIds) graphql.Marshaler {
 	return ec._SourceIds(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalOCustomer2ᚕᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomer(ctx context.Context, sel ast.SelectionSet, v []*model.Customer) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOCustomer2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomer(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) marshalOCustomer2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐCustomer(ctx context.Context, sel ast.SelectionSet, v *model.Customer) graphql.Marshaler {

@@ -683,7 +683,7 @@ func UnmarshalInvoiceOrder(ctx context.Context, raw any) (model.InvoiceOrder, er
 
 // region    **************************** object.gotpl ****************************
 
-var invoiceImplementors = []string{"Invoice", "Node"}
+var invoiceImplementors = []string{"Invoice", "Node", "_Entity"}
 
 func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *model.Invoice) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceImplementors)
@@ -933,6 +933,19 @@ func (ec *executionContext) marshalOInvoice2ᚕgithubᚗcomᚋtrestlehqᚋtrestl
 			return graphql.Null
 		}
 	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOInvoice2ᚕᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoice(ctx context.Context, sel ast.SelectionSet, v []*model.Invoice) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOInvoice2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐInvoice(ctx, sel, v[i])
+	})
 
 	return ret
 }

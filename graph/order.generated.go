@@ -1015,7 +1015,7 @@ func UnmarshalOrderOrder(ctx context.Context, raw any) (model.OrderOrder, error)
 
 // region    **************************** object.gotpl ****************************
 
-var orderImplementors = []string{"Order", "Node"}
+var orderImplementors = []string{"Order", "Node", "_Entity"}
 
 func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, obj *model.Order) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, orderImplementors)
@@ -1353,6 +1353,19 @@ func (ec *executionContext) unmarshalOCustomerOrderFilter2ᚖgithubᚗcomᚋtres
 	}
 	res, err := ec.unmarshalInputCustomerOrderFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOrder2ᚕᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrder(ctx context.Context, sel ast.SelectionSet, v []*model.Order) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrder(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) marshalOOrder2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐOrder(ctx context.Context, sel ast.SelectionSet, v *model.Order) graphql.Marshaler {

@@ -775,7 +775,7 @@ func UnmarshalProductOrder(ctx context.Context, raw any) (model.ProductOrder, er
 
 // region    **************************** object.gotpl ****************************
 
-var productImplementors = []string{"Product", "Node"}
+var productImplementors = []string{"Product", "Node", "_Entity"}
 
 func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, obj *model.Product) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, productImplementors)
@@ -1053,6 +1053,19 @@ func (ec *executionContext) marshalNProductSortField2githubᚗcomᚋtrestlehqᚋ
 
 func (ec *executionContext) marshalNStockLevel2githubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐStockLevel(ctx context.Context, sel ast.SelectionSet, v model.StockLevel) graphql.Marshaler {
 	return ec._StockLevel(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalOProduct2ᚕᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProduct(ctx context.Context, sel ast.SelectionSet, v []*model.Product) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOProduct2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProduct(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) marshalOProduct2ᚖgithubᚗcomᚋtrestlehqᚋtrestleᚋgraphᚋmodelᚐProduct(ctx context.Context, sel ast.SelectionSet, v *model.Product) graphql.Marshaler {

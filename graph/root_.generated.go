@@ -27,6 +27,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Customer() CustomerResolver
 	CustomerChange() CustomerChangeResolver
+	Entity() EntityResolver
 	Invoice() InvoiceResolver
 	InvoiceChange() InvoiceChangeResolver
 	InvoiceMismatch() InvoiceMismatchResolver
@@ -140,6 +141,13 @@ type ComplexityRoot struct {
 	DuplicateRecord struct {
 		Customer func(childComplexity int) int
 		ID       func(childComplexity int) int
+	}
+
+	Entity struct {
+		FindCustomer func(childComplexity int, reps []model.CustomerRepresentation) int
+		FindInvoice  func(childComplexity int, reps []model.InvoiceRepresentation) int
+		FindOrder    func(childComplexity int, reps []model.OrderRepresentation) int
+		FindProduct  func(childComplexity int, reps []model.ProductRepresentation) int
 	}
 
 	FieldDisagreement struct {
@@ -423,6 +431,8 @@ type ComplexityRoot struct {
 		StockReport        func(childComplexity int, filter *model.StockReportFilter, groupBy []model.StockDimension, orderBy []model.StockReportOrder, limit *int) int
 		StoreStatus        func(childComplexity int) int
 		UninvoicedOrders   func(childComplexity int, olderThanDays *int, limit *int) int
+		__resolve__service func(childComplexity int) int
+		__resolve_entities func(childComplexity int, representations []map[string]any) int
 	}
 
 	ReceivablesAging struct {
@@ -573,6 +583,10 @@ type ComplexityRoot struct {
 		Count     func(childComplexity int) int
 		Freshness func(childComplexity int) int
 		Items     func(childComplexity int) int
+	}
+
+	_Service struct {
+		SDL func(childComplexity int) int
 	}
 }
 
@@ -942,6 +956,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DuplicateRecord.ID(childComplexity), true
+
+	case "Entity.findCustomer":
+		if e.ComplexityRoot.Entity.FindCustomer == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findCustomer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindCustomer(childComplexity, args["reps"].([]model.CustomerRepresentation)), true
+	case "Entity.findInvoice":
+		if e.ComplexityRoot.Entity.FindInvoice == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findInvoice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindInvoice(childComplexity, args["reps"].([]model.InvoiceRepresentation)), true
+	case "Entity.findOrder":
+		if e.ComplexityRoot.Entity.FindOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindOrder(childComplexity, args["reps"].([]model.OrderRepresentation)), true
+	case "Entity.findProduct":
+		if e.ComplexityRoot.Entity.FindProduct == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findProduct_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindProduct(childComplexity, args["reps"].([]model.ProductRepresentation)), true
 
 	case "FieldDisagreement.customer":
 		if e.ComplexityRoot.FieldDisagreement.Customer == nil {
@@ -2200,6 +2259,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.UninvoicedOrders(childComplexity, args["olderThanDays"].(*int), args["limit"].(*int)), true
+	case "Query._service":
+		if e.ComplexityRoot.Query.__resolve__service == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.__resolve__service(childComplexity), true
+	case "Query._entities":
+		if e.ComplexityRoot.Query.__resolve_entities == nil {
+			break
+		}
+
+		args, err := ec.field_Query__entities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.__resolve_entities(childComplexity, args["representations"].([]map[string]any)), true
 
 	case "ReceivablesAging.asOf":
 		if e.ComplexityRoot.ReceivablesAging.AsOf == nil {
@@ -2781,6 +2857,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UninvoicedOrders.Items(childComplexity), true
 
+	case "_Service.sdl":
+		if e.ComplexityRoot._Service.SDL == nil {
+			break
+		}
+
+		return e.ComplexityRoot._Service.SDL(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2796,19 +2879,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CustomerOrderFilter", ec.unmarshalInputCustomerOrderFilter),
 			graphql.NewInputUnmarshaler("CustomerReportFilter", ec.unmarshalInputCustomerReportFilter),
 			graphql.NewInputUnmarshaler("CustomerReportOrder", ec.unmarshalInputCustomerReportOrder),
+			graphql.NewInputUnmarshaler("CustomerRepresentation", ec.unmarshalInputCustomerRepresentation),
 			graphql.NewInputUnmarshaler("DateRange", ec.unmarshalInputDateRange),
 			graphql.NewInputUnmarshaler("DateTimeRange", ec.unmarshalInputDateTimeRange),
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("InvoiceReportOrder", ec.unmarshalInputInvoiceReportOrder),
+			graphql.NewInputUnmarshaler("InvoiceRepresentation", ec.unmarshalInputInvoiceRepresentation),
 			graphql.NewInputUnmarshaler("LineReportFilter", ec.unmarshalInputLineReportFilter),
 			graphql.NewInputUnmarshaler("LineReportOrder", ec.unmarshalInputLineReportOrder),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("OrderOrder", ec.unmarshalInputOrderOrder),
 			graphql.NewInputUnmarshaler("OrderReportFilter", ec.unmarshalInputOrderReportFilter),
 			graphql.NewInputUnmarshaler("OrderReportOrder", ec.unmarshalInputOrderReportOrder),
+			graphql.NewInputUnmarshaler("OrderRepresentation", ec.unmarshalInputOrderRepresentation),
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
 			graphql.NewInputUnmarshaler("ProductOrder", ec.unmarshalInputProductOrder),
+			graphql.NewInputUnmarshaler("ProductRepresentation", ec.unmarshalInputProductRepresentation),
 			graphql.NewInputUnmarshaler("StockReportFilter", ec.unmarshalInputStockReportFilter),
 			graphql.NewInputUnmarshaler("StockReportOrder", ec.unmarshalInputStockReportOrder),
 		)
@@ -2888,7 +2975,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "aggregate.graphqls" "customer.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "reconcile.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
+//go:embed "aggregate.graphqls" "customer.graphqls" "federation.graphqls" "invoice.graphqls" "order.graphqls" "product.graphqls" "reconcile.graphqls" "report.graphqls" "schema.graphqls" "store.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2902,6 +2989,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "aggregate.graphqls", Input: sourceData("aggregate.graphqls"), BuiltIn: false},
 	{Name: "customer.graphqls", Input: sourceData("customer.graphqls"), BuiltIn: false},
+	{Name: "federation.graphqls", Input: sourceData("federation.graphqls"), BuiltIn: false},
 	{Name: "invoice.graphqls", Input: sourceData("invoice.graphqls"), BuiltIn: false},
 	{Name: "order.graphqls", Input: sourceData("order.graphqls"), BuiltIn: false},
 	{Name: "product.graphqls", Input: sourceData("product.graphqls"), BuiltIn: false},
@@ -2910,6 +2998,96 @@ var sources = []*ast.Source{
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "store.graphqls", Input: sourceData("store.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
+	{Name: "../federation/directives.graphql", Input: `
+	directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+	directive @composeDirective(name: String!) repeatable on SCHEMA
+	directive @extends on OBJECT | INTERFACE
+	directive @external on OBJECT | FIELD_DEFINITION
+	directive @key(fields: FieldSet!, resolvable: Boolean = true) repeatable on OBJECT | INTERFACE
+	directive @inaccessible on
+	  | ARGUMENT_DEFINITION
+	  | ENUM
+	  | ENUM_VALUE
+	  | FIELD_DEFINITION
+	  | INPUT_FIELD_DEFINITION
+	  | INPUT_OBJECT
+	  | INTERFACE
+	  | OBJECT
+	  | SCALAR
+	  | UNION
+	directive @interfaceObject on OBJECT
+	directive @link(import: [String!], url: String!) repeatable on SCHEMA
+	directive @override(from: String!, label: String) on FIELD_DEFINITION
+	directive @policy(policies: [[federation__Policy!]!]!) on
+	  | FIELD_DEFINITION
+	  | OBJECT
+	  | INTERFACE
+	  | SCALAR
+	  | ENUM
+	directive @provides(fields: FieldSet!) on FIELD_DEFINITION
+	directive @requires(fields: FieldSet!) on FIELD_DEFINITION
+	directive @requiresScopes(scopes: [[federation__Scope!]!]!) on
+	  | FIELD_DEFINITION
+	  | OBJECT
+	  | INTERFACE
+	  | SCALAR
+	  | ENUM
+	directive @shareable repeatable on FIELD_DEFINITION | OBJECT
+	directive @computedRequires on FIELD_DEFINITION
+	directive @tag(name: String!) repeatable on
+	  | ARGUMENT_DEFINITION
+	  | ENUM
+	  | ENUM_VALUE
+	  | FIELD_DEFINITION
+	  | INPUT_FIELD_DEFINITION
+	  | INPUT_OBJECT
+	  | INTERFACE
+	  | OBJECT
+	  | SCALAR
+	  | UNION
+	scalar _Any
+	scalar FieldSet
+	scalar federation__Policy
+	scalar federation__Scope
+`, BuiltIn: true},
+	{Name: "../federation/entity.graphql", Input: `
+# a union of all types that use the @key directive
+union _Entity = Customer | Invoice | Order | Product
+
+input CustomerRepresentation {
+	id: ID
+	email: String
+}
+
+input InvoiceRepresentation {
+	id: ID
+}
+
+input OrderRepresentation {
+	id: ID
+}
+
+input ProductRepresentation {
+	sku: String
+}
+
+# fake type to build resolver interfaces for users to implement
+type Entity {
+	findCustomer(reps: [CustomerRepresentation!]!): [Customer]
+	findInvoice(reps: [InvoiceRepresentation!]!): [Invoice]
+	findOrder(reps: [OrderRepresentation!]!): [Order]
+	findProduct(reps: [ProductRepresentation!]!): [Product]
+}
+
+type _Service {
+  sdl: String
+}
+
+extend type Query {
+  _entities(representations: [_Any!]!): [_Entity]!
+  _service: _Service!
+}
+`, BuiltIn: true},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3899,6 +4077,14 @@ func (ec *executionContext) childFields_UninvoicedOrders(ctx context.Context, fi
 		return ec.fieldContext_UninvoicedOrders_items(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UninvoicedOrders", field.Name)
+}
+
+func (ec *executionContext) childFields__Service(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sdl":
+		return ec.fieldContext__Service_sdl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type _Service", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

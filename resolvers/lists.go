@@ -216,10 +216,10 @@ func productsBySKU(ctx context.Context, skus []string, offset, n int) ([]*model.
 	return found, len(skus), nil
 }
 
-// prefetchStock loads the ERP stock of a page's products (nil for those
-// not found) together, when the selection reads it.
-func prefetchStock(ctx context.Context, products []*model.Product) {
-	if node := selectionOf(ctx).at("edges", "node"); !node.has("stock") && !node.has("available") {
+// prefetchStock loads the ERP stock of these products (nil for those not
+// found) together, when their selection reads it.
+func prefetchStock(ctx context.Context, products []*model.Product, sel selection) {
+	if !sel.has("stock") && !sel.has("available") {
 		return
 	}
 	skus := make([]string, 0, len(products))

@@ -52,11 +52,22 @@ type selection struct {
 
 func selectionOf(ctx context.Context) selection {
 	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Definition == nil {
+		return selection{}
+	}
+	return selectionAs(ctx, fc.Field.Definition.Type.Name())
+}
+
+// selectionAs is the selection below the field being resolved where it is
+// of type typ: a federated router's _entities asks for several types at
+// once, each under its own fragment.
+func selectionAs(ctx context.Context, typ string) selection {
+	fc := graphql.GetFieldContext(ctx)
 	op := graphql.GetOperationContext(ctx)
 	if fc == nil || op == nil {
 		return selection{}
 	}
-	return selection{op: op, fields: collect(op, fc.Field.Field)}
+	return selection{op: op, fields: graphql.CollectFields(op, fc.Field.Selections, satisfying()[typ])}
 }
 
 // collect gathers the fields selected below f.

@@ -78,7 +78,7 @@ func (r *queryResolver) Products(ctx context.Context, filter *model.ProductFilte
 			conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: offsetCursor(offset + i), Node: p})
 		}
 	}
-	prefetchStock(ctx, products)
+	prefetchStock(ctx, products, selectionOf(ctx).at("edges", "node"))
 	conn.PageInfo = pageInfo(offset, len(products), total)
 	return conn, nil
 }

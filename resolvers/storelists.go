@@ -147,7 +147,7 @@ func (r *Resolver) storeProducts(ctx context.Context, filter *model.ProductFilte
 			conn.Edges = append(conn.Edges, model.ProductEdge{Cursor: page.Cursors[i], Node: p})
 		}
 	}
-	prefetchStock(ctx, products)
+	prefetchStock(ctx, products, selectionOf(ctx).at("edges", "node"))
 	return conn, nil
 }
 

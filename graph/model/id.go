@@ -30,7 +30,9 @@ func ParseGlobalID(id string) (typ, key string, err error) {
 	return typ, key, nil
 }
 
-// IsNode and GetID make the graph's object types Relay nodes.
+// IsNode and GetID make the graph's object types Relay nodes; IsEntity
+// makes them a federated graph's entities, which other subgraphs refer to
+// by key.
 
 func (Customer) IsNode()         {}
 func (c Customer) GetID() string { return GlobalID("Customer", c.Key()) }
@@ -40,3 +42,8 @@ func (*Product) IsNode()         {}
 func (p *Product) GetID() string { return GlobalID("Product", p.SKU) }
 func (*Invoice) IsNode()         {}
 func (i *Invoice) GetID() string { return GlobalID("Invoice", i.ID) }
+
+func (Customer) IsEntity() {}
+func (*Order) IsEntity()   {}
+func (*Product) IsEntity() {}
+func (*Invoice) IsEntity() {}

@@ -129,6 +129,14 @@ type CustomerReportOrder struct {
 	Direction *SortDirection     `json:"direction,omitempty"`
 }
 
+type CustomerRepresentation struct {
+	GetID        *string `json:"id,omitempty"`
+	EmailAddress *string `json:"email,omitempty"`
+	// The @key this representation matched: one of the CustomerMatchedKey constants.
+	// gqlgen sets it from the fields the router sent; the router does not send it.
+	MatchedKey CustomerMatchedKey `json:"-"`
+}
+
 // A range of calendar dates, both ends included; either may be left open.
 type DateRange struct {
 	From *time.Time `json:"from,omitempty"`
@@ -265,6 +273,13 @@ type InvoiceReport struct {
 type InvoiceReportOrder struct {
 	By        InvoiceReportSort `json:"by"`
 	Direction *SortDirection    `json:"direction,omitempty"`
+}
+
+type InvoiceRepresentation struct {
+	GetID *string `json:"id,omitempty"`
+	// The @key this representation matched: one of the InvoiceMatchedKey constants.
+	// gqlgen sets it from the fields the router sent; the router does not send it.
+	MatchedKey InvoiceMatchedKey `json:"-"`
 }
 
 // Sums, averages, least and greatest of a line group's lines.
@@ -422,6 +437,13 @@ type OrderReportOrder struct {
 	Direction *SortDirection  `json:"direction,omitempty"`
 }
 
+type OrderRepresentation struct {
+	GetID *string `json:"id,omitempty"`
+	// The @key this representation matched: one of the OrderMatchedKey constants.
+	// gqlgen sets it from the fields the router sent; the router does not send it.
+	MatchedKey OrderMatchedKey `json:"-"`
+}
+
 // Paging state of a connection (Relay cursor connections).
 type PageInfo struct {
 	HasNextPage     bool    `json:"hasNextPage"`
@@ -461,6 +483,13 @@ type ProductFilter struct {
 type ProductOrder struct {
 	Field     ProductSortField `json:"field"`
 	Direction SortDirection    `json:"direction"`
+}
+
+type ProductRepresentation struct {
+	Sku *string `json:"sku,omitempty"`
+	// The @key this representation matched: one of the ProductMatchedKey constants.
+	// gqlgen sets it from the fields the router sent; the router does not send it.
+	MatchedKey ProductMatchedKey `json:"-"`
 }
 
 type Query struct {
