@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,6 +107,47 @@ func TestOnlyASubgraphServesARouter(t *testing.T) {
 		`type Order implements Node @key(fields: "id")`, `type Product implements Node @key(fields: "sku")`, `type Invoice implements Node @key(fields: "id")`} {
 		if !strings.Contains(data.Service.SDL, want) {
 			t.Errorf("the subgraph's SDL has no %s", want)
+		}
+	}
+}
+
+// TestTheSubgraphComposesWithAnother composes Trestle's subgraph SDL, as
+// its _service serves it, with a second subgraph that extends Customer by
+// key (federation/tickets.graphql), using the npm package
+// @theguild/federation-composition: the supergraph has both subgraphs'
+// types, and Customer joined from both.
+func TestTheSubgraphComposesWithAnother(t *testing.T) {
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to compose a supergraph: %v", tool, err)
+		}
+	}
+	install := exec.Command("npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts")
+	install.Dir = "../federation"
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+	g := start(t, world.Options{Seed: 1}, func(c *config.Config) { c.Subgraph = true })
+	var data struct {
+		Service struct{ SDL string } `json:"_service"`
+	}
+	noErrors(t, g.query(t, `{ _service { sdl } }`, nil, &data))
+	sdl := filepath.Join(t.TempDir(), "trestle.graphql")
+	if err := os.WriteFile(sdl, []byte(data.Service.SDL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "../federation/compose.mjs", "trestle", g.url+"/query", sdl,
+		"tickets", "http://127.0.0.1:4001/graphql", "../federation/tickets.graphql")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	supergraph, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("composition failed: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{`type Ticket @join__type(graph: TICKETS)`, `@join__type(graph: TRESTLE, key: "id")`,
+		`@join__type(graph: TRESTLE, key: "email")`, `@join__type(graph: TICKETS, key: "id")`, `tickets: [Ticket!]! @join__field(graph: TICKETS)`} {
+		if !strings.Contains(string(supergraph), want) {
+			t.Errorf("the supergraph has no %s", want)
 		}
 	}
 }
