@@ -21,6 +21,7 @@ import (
 
 	"github.com/trestlehq/trestle/config"
 	"github.com/trestlehq/trestle/gateway"
+	"github.com/trestlehq/trestle/graph/model"
 	"github.com/trestlehq/trestle/sim/world"
 )
 
@@ -353,5 +354,66 @@ func startNode(t *testing.T, script string, args ...string) string {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not start: %s", script, stderr.String())
 		return ""
+	}
+}
+
+// TestEntitiesNeedTheRolesTheirFieldsNeed: invoices by key need the
+// FINANCE role, as the invoice fields do; without it each is null with
+// the error saying so.
+func TestEntitiesNeedTheRolesTheirFieldsNeed(t *testing.T) {
+	g := start(t, world.Options{Seed: 1}, func(c *config.Config) { c.Subgraph = true; withKeys(c) })
+	inv := g.env.Sim.World.Invoices[0]
+	reps := []map[string]any{{"__typename": "Invoice", "id": model.GlobalID("Invoice", inv.Name)}}
+	body, _ := json.Marshal(map[string]any{"query": `query($r: [_Any!]!) { _entities(representations: $r) { ... on Invoice { number } } }`,
+		"variables": map[string]any{"r": reps}})
+	for key, want := range map[string]string{"trk_finance": inv.Name, "trk_sales": ""} {
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Data struct {
+				Entities []*struct{ Number string } `json:"_entities"`
+			}
+			Errors []responseError
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || len(r.Data.Entities) != 1 {
+			t.Fatalf("%s: %v, %+v", key, err, r)
+		}
+		switch got := r.Data.Entities[0]; {
+		case want != "" && (got == nil || got.Number != want || len(r.Errors) > 0):
+			t.Errorf("%s: %+v %+v, want invoice %s", key, got, r.Errors, want)
+		case want == "" && (got != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN"):
+			t.Errorf("%s: %+v %+v, want null and FORBIDDEN", key, got, r.Errors)
+		}
+	}
+}
+
+// TestEntitiesCountTowardsTheComplexityLimit: _entities is measured by
+// its representations, as nodes is by its ids.
+func TestEntitiesCountTowardsTheComplexityLimit(t *testing.T) {
+	g := start(t, world.Options{Seed: 1}, func(c *config.Config) { c.Subgraph = true; c.Limits.Complexity = 200 })
+	reps := make([]map[string]any, 100)
+	for i := range reps {
+		reps[i] = map[string]any{"__typename": "Product", "sku": g.env.Sim.World.Products[i].SKU}
+	}
+	q := `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { sku name price { amount } } } }`
+	if r := g.query(t, q, map[string]any{"r": reps[:10]}, nil); len(r.Errors) > 0 {
+		t.Errorf("10 products: %+v", r.Errors)
+	}
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"r": reps}})
+	resp, err := http.Post(g.url+"/query", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != gateway.CodeTooComplex {
+		t.Errorf("100 products under a complexity of 200: %v %+v, want %s", err, r.Errors, gateway.CodeTooComplex)
 	}
 }

@@ -248,7 +248,7 @@ func multiplier(f *ast.Field, vars map[string]any, parent string) int {
 	if f.Definition.Type.Elem == nil {
 		return 1
 	}
-	for _, name := range []string{"ids", "skus"} {
+	for _, name := range []string{"ids", "skus", "representations"} { // nodes, products, a router's _entities
 		if list, ok := args[name].([]any); ok {
 			return max(len(list), 1)
 		}
