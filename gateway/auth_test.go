@@ -35,8 +35,15 @@ func sha256Hex(key string) string {
 // post sends a query with an API key and decodes the answer.
 func post(t *testing.T, url, key, query string) (int, response) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": query})
-	req, _ := http.NewRequest(http.MethodPost, url+"/query", bytes.NewReader(body))
+	return postTo(t, url+"/query", key, map[string]any{"query": query})
+}
+
+// postTo sends a GraphQL request (query, variables) to an endpoint, with
+// an API key unless it is "", and decodes the answer.
+func postTo(t *testing.T, endpoint, key string, request map[string]any) (int, response) {
+	t.Helper()
+	body, _ := json.Marshal(request)
+	req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
@@ -48,7 +55,7 @@ func post(t *testing.T, url, key, query string) (int, response) {
 	defer resp.Body.Close()
 	var r response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: HTTP %d: %v", endpoint, resp.StatusCode, err)
 	}
 	return resp.StatusCode, r
 }

@@ -302,21 +302,7 @@ func TestARouterJoinsTicketsWithTrestlesCustomers(t *testing.T) {
 // endpoint and decodes its data into into, failing on any error.
 func ask(t *testing.T, endpoint, key, query string, into any) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": query})
-	req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r response
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatalf("%s: HTTP %d: %v", endpoint, resp.StatusCode, err)
-	}
+	_, r := postTo(t, endpoint, key, map[string]any{"query": query})
 	noErrors(t, r)
 	if err := json.Unmarshal(r.Data, into); err != nil {
 		t.Fatal(err)
@@ -364,32 +350,21 @@ func TestEntitiesNeedTheRolesTheirFieldsNeed(t *testing.T) {
 	g := start(t, world.Options{Seed: 1}, func(c *config.Config) { c.Subgraph = true; withKeys(c) })
 	inv := g.env.Sim.World.Invoices[0]
 	reps := []map[string]any{{"__typename": "Invoice", "id": model.GlobalID("Invoice", inv.Name)}}
-	body, _ := json.Marshal(map[string]any{"query": `query($r: [_Any!]!) { _entities(representations: $r) { ... on Invoice { number } } }`,
-		"variables": map[string]any{"r": reps}})
+	request := map[string]any{"query": `query($r: [_Any!]!) { _entities(representations: $r) { ... on Invoice { number } } }`,
+		"variables": map[string]any{"r": reps}}
 	for key, want := range map[string]string{"trk_finance": inv.Name, "trk_sales": ""} {
-		req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, resp := postTo(t, g.url+"/query", key, request)
 		var r struct {
-			Data struct {
-				Entities []*struct{ Number string } `json:"_entities"`
-			}
-			Errors []responseError
+			Entities []*struct{ Number string } `json:"_entities"`
 		}
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if err != nil || len(r.Data.Entities) != 1 {
-			t.Fatalf("%s: %v, %+v", key, err, r)
+		if err := json.Unmarshal(resp.Data, &r); err != nil || len(r.Entities) != 1 {
+			t.Fatalf("%s: %v, %s", key, err, resp.Data)
 		}
-		switch got := r.Data.Entities[0]; {
-		case want != "" && (got == nil || got.Number != want || len(r.Errors) > 0):
-			t.Errorf("%s: %+v %+v, want invoice %s", key, got, r.Errors, want)
-		case want == "" && (got != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN"):
-			t.Errorf("%s: %+v %+v, want null and FORBIDDEN", key, got, r.Errors)
+		switch got := r.Entities[0]; {
+		case want != "" && (got == nil || got.Number != want || len(resp.Errors) > 0):
+			t.Errorf("%s: %+v %+v, want invoice %s", key, got, resp.Errors, want)
+		case want == "" && (got != nil || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != "FORBIDDEN"):
+			t.Errorf("%s: %+v %+v, want null and FORBIDDEN", key, got, resp.Errors)
 		}
 	}
 }
@@ -406,14 +381,8 @@ func TestEntitiesCountTowardsTheComplexityLimit(t *testing.T) {
 	if r := g.query(t, q, map[string]any{"r": reps[:10]}, nil); len(r.Errors) > 0 {
 		t.Errorf("10 products: %+v", r.Errors)
 	}
-	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"r": reps}})
-	resp, err := http.Post(g.url+"/query", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r response
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != gateway.CodeTooComplex {
-		t.Errorf("100 products under a complexity of 200: %v %+v, want %s", err, r.Errors, gateway.CodeTooComplex)
+	_, r := postTo(t, g.url+"/query", "", map[string]any{"query": q, "variables": map[string]any{"r": reps}})
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != gateway.CodeTooComplex {
+		t.Errorf("100 products under a complexity of 200: %+v, want %s", r.Errors, gateway.CodeTooComplex)
 	}
 }
