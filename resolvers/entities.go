@@ -27,6 +27,9 @@ func entities[R any, K comparable, V any](ctx context.Context, l *loaders.Loader
 		}
 		keys, at = append(keys, k), append(at, i)
 	}
+	// One batch however the loads are scheduled: LoadMany alone would
+	// split the keys wherever the loader's batch window closed.
+	l.Prefetch(ctx, keys)
 	found, loadErrs := l.LoadMany(ctx, keys)()
 	out := make([]*V, len(reps))
 	for j, i := range at {
