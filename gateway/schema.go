@@ -86,8 +86,8 @@ func schemaSDL(schema *ast.Schema, introspection bool) http.Handler {
 
 // withoutFederation is the schema as its clients see it: without what
 // makes Trestle a federation subgraph (the _entities and _service fields,
-// the @link and @key directives), which only a router asks for, of
-// _service { sdl }. The schema itself is left as it is.
+// the @link and @key directives), which only a router needs, and reads
+// from _service { sdl }. The schema itself is left as it is.
 func withoutFederation(schema *ast.Schema) *ast.Schema {
 	out := *schema
 	out.SchemaDirectives = slices.DeleteFunc(slices.Clone(schema.SchemaDirectives), federationDirective)
