@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 	"slices"
-	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -58,8 +57,7 @@ func (r *entityResolver) FindCustomer(ctx context.Context, reps []model.Customer
 
 // FindInvoice is the resolver for the findInvoice field.
 func (r *entityResolver) FindInvoice(ctx context.Context, reps []model.InvoiceRepresentation) ([]*model.Invoice, error) {
-	// As guarded as the invoice fields are (@auth).
-	if err := require(ctx, model.RoleFinance, func() string { return "an Invoice" }); err != nil {
+	if err := mayReadInvoices(ctx); err != nil {
 		return nil, err
 	}
 	invoices, errs := entities(ctx, loaders.For(ctx).Invoice, reps, func(rep model.InvoiceRepresentation) (string, error) {
@@ -72,15 +70,7 @@ func (r *entityResolver) FindInvoice(ctx context.Context, reps []model.InvoiceRe
 // FindOrder is the resolver for the findOrder field.
 func (r *entityResolver) FindOrder(ctx context.Context, reps []model.OrderRepresentation) ([]*model.Order, error) {
 	orders, errs := entities(ctx, loaders.For(ctx).Order, reps, func(rep model.OrderRepresentation) (int64, error) {
-		key, err := parseID(deref(rep.GetID), "Order")
-		if err != nil {
-			return 0, err
-		}
-		n, err := strconv.ParseInt(key, 10, 64)
-		if err != nil {
-			return 0, model.ErrBadID
-		}
-		return n, nil
+		return parseOrderID(deref(rep.GetID))
 	})
 	r.prefetchOrders(ctx, slices.DeleteFunc(slices.Clone(orders), isNil), selectionAs(ctx, "Order"))
 	return orders, errs

@@ -140,6 +140,25 @@ func parseID(id, want string) (string, error) {
 	return key, nil
 }
 
+// parseOrderID reads an Order global ID as the shop's order number.
+func parseOrderID(id string) (int64, error) {
+	key, err := parseID(id, "Order")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return 0, model.ErrBadID
+	}
+	return n, nil
+}
+
+// mayReadInvoices refuses a client without the FINANCE role an invoice
+// asked for by id, as the invoice fields (@auth) do.
+func mayReadInvoices(ctx context.Context) error {
+	return require(ctx, model.RoleFinance, func() string { return "an Invoice" })
+}
+
 // customerByKey finds a customer by the key of its global ID. A key the
 // directory does not hold is null only when no list it failed to read may
 // hold it.

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/trestlehq/trestle/graph"
 	"github.com/trestlehq/trestle/graph/model"
@@ -39,13 +38,9 @@ func (r *orderLineResolver) Product(ctx context.Context, obj *model.OrderLine) (
 
 // Order is the resolver for the order field.
 func (r *queryResolver) Order(ctx context.Context, id string) (*model.Order, error) {
-	key, err := parseID(id, "Order")
+	n, err := parseOrderID(id)
 	if err != nil {
 		return nil, err
-	}
-	n, err := strconv.ParseInt(key, 10, 64)
-	if err != nil {
-		return nil, model.ErrBadID
 	}
 	return loaders.Found(loaders.For(ctx).Order.Load(ctx, n)())
 }
